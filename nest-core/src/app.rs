@@ -1,0 +1,318 @@
+//! `NestApp`: the builder that turns controllers, state and layers into a service or a server.
+//!
+//! # Example
+//!
+//! ```
+//! use std::sync::Arc;
+//! use http_body_util::BodyExt;
+//! use nest_core::prelude::*;
+//! use tower::ServiceExt;
+//!
+//! struct Hello;
+//! impl Controller for Hello {
+//!     fn routes(r: &mut Routes<Self>) {
+//!         r.get("/", |_: Arc<Self>, State(greeting): State<&'static str>| async move { greeting });
+//!     }
+//! }
+//!
+//! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+//! let app = NestApp::new().state("hello").controller(Hello).into_service().unwrap();
+//! let res = app.oneshot(http::Request::new(nest_core::body::Body::empty())).await.unwrap();
+//! assert_eq!(res.status(), 200);
+//! assert_eq!(&res.into_body().collect().await.unwrap().to_bytes()[..], b"hello");
+//! # });
+//! ```
+
+use std::convert::Infallible;
+use std::fmt;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use bytes::Bytes;
+use futures_util::FutureExt;
+use tokio_util::sync::CancellationToken;
+use tower::util::BoxCloneSyncService;
+use tower::{Layer, ServiceExt};
+use tower_service::Service;
+use tracing::Instrument;
+
+use crate::body::{Body, BoxError};
+use crate::controller::{join_paths, Controller, Route, Routes};
+use crate::error::Error;
+use crate::extract::StateMap;
+use crate::response::{HttpException, IntoResponse, Response};
+use crate::routing::Router;
+use crate::server::{Server, ServerConfig};
+use crate::Request;
+
+/// What every request of an app can reach: state, limits, the shutdown signal, SSE figures.
+#[derive(Debug, Default)]
+pub(crate) struct AppShared {
+    pub(crate) states: StateMap,
+    pub(crate) config: ServerConfig,
+    pub(crate) shutdown: CancellationToken,
+    pub(crate) live_sse: Arc<AtomicUsize>,
+}
+
+type AppService = BoxCloneSyncService<Request, Response, Infallible>;
+type LayerFn = Box<dyn FnOnce(AppService) -> AppService + Send>;
+
+/// The app builder: controllers, a global prefix, shared state, tower layers and server settings.
+///
+/// Layers wrap everything: the router, the 404/405 answers and the panic catcher, so a CORS or
+/// tracing layer sees every request and every response. The last layer added is the outermost.
+#[must_use]
+pub struct NestApp {
+    prefix: String,
+    controllers: Vec<Box<dyn FnOnce(&str) -> Vec<Route> + Send>>,
+    states: StateMap,
+    layers: Vec<LayerFn>,
+    config: ServerConfig,
+}
+
+impl fmt::Debug for NestApp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NestApp")
+            .field("prefix", &self.prefix)
+            .field("controllers", &self.controllers.len())
+            .field("layers", &self.layers.len())
+            .field("config", &self.config)
+            .finish()
+    }
+}
+
+impl Default for NestApp {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl NestApp {
+    /// An app with no controllers and default settings.
+    pub fn new() -> Self {
+        Self {
+            prefix: String::new(),
+            controllers: Vec::new(),
+            states: StateMap::default(),
+            layers: Vec::new(),
+            config: ServerConfig::default(),
+        }
+    }
+
+    /// Registers a controller.
+    pub fn controller<C: Controller>(mut self, controller: C) -> Self {
+        self.controllers.push(Box::new(move |global: &str| {
+            let controller = Arc::new(controller);
+            let prefix = join_paths(global, controller.prefix());
+            let mut routes = Routes::new(controller);
+            C::routes(&mut routes);
+            routes.finish(&prefix)
+        }));
+        self
+    }
+
+    /// A prefix for every route (NestJS's `app.setGlobalPrefix('api')`).
+    pub fn global_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = prefix.into();
+        self
+    }
+
+    /// Registers shared state, extracted by handlers with [`State<T>`](crate::extract::State).
+    pub fn state<T: Clone + Send + Sync + 'static>(mut self, value: T) -> Self {
+        self.states.insert(value);
+        self
+    }
+
+    /// Applies a tower layer around the whole app (router, 404/405 fallback and panic catcher).
+    pub fn layer<L, ResBody>(mut self, layer: L) -> Self
+    where
+        L: Layer<AppService> + Send + 'static,
+        L::Service: Service<Request, Response = http::Response<ResBody>> + Clone + Send + Sync + 'static,
+        <L::Service as Service<Request>>::Error: Into<BoxError>,
+        <L::Service as Service<Request>>::Future: Send + 'static,
+        ResBody: http_body::Body<Data = Bytes> + Send + 'static,
+        ResBody::Error: Into<BoxError>,
+    {
+        self.layers.push(Box::new(move |inner| {
+            let svc = layer.layer(inner);
+            BoxCloneSyncService::new(tower::service_fn(move |req: Request| {
+                let svc = svc.clone();
+                async move {
+                    Ok::<_, Infallible>(match svc.oneshot(req).await {
+                        Ok(res) => res.map(Body::new),
+                        Err(err) => {
+                            let err: BoxError = err.into();
+                            tracing::error!(error = %err, "a layer failed");
+                            HttpException::internal_server_error(err.to_string()).into_response()
+                        }
+                    })
+                }
+            }))
+        }));
+        self
+    }
+
+    /// Replaces the server settings (limits, timeouts, shutdown grace).
+    pub fn config(mut self, config: ServerConfig) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// The request body limit in bytes (default 2 MiB); a larger body answers 413.
+    pub fn body_limit(mut self, bytes: usize) -> Self {
+        self.config = self.config.body_limit(bytes);
+        self
+    }
+
+    /// Builds the app as a tower service, for any hyper/tower stack and for `oneshot` tests.
+    ///
+    /// Fails when a route is invalid, conflicts with another, extracts state the app does not hold,
+    /// or a setting is invalid; the error names what is wrong.
+    pub fn into_service(self) -> Result<NestService, Error> {
+        self.config.validate()?;
+        let shared = Arc::new(AppShared {
+            states: self.states,
+            config: self.config,
+            shutdown: CancellationToken::new(),
+            live_sse: Arc::new(AtomicUsize::new(0)),
+        });
+        let mut routes = Vec::new();
+        for controller in self.controllers {
+            routes.extend(controller(&self.prefix));
+        }
+        let router = Router::build(routes, shared.clone())?;
+        let mut svc: AppService = BoxCloneSyncService::new(CatchPanic { inner: router });
+        for layer in self.layers {
+            svc = layer(svc);
+        }
+        Ok(NestService { inner: svc, shared })
+    }
+
+    /// Builds the app and binds a server to `addr` (port 0 picks a free port; see
+    /// [`Server::local_addr`]). The server runs in the background until shut down.
+    pub async fn bind(self, addr: impl Into<SocketAddr>) -> Result<Server, Error> {
+        let service = self.into_service()?;
+        Server::bind(addr.into(), service).await
+    }
+
+    /// Builds the app, serves it on `addr`, and shuts down gracefully on Ctrl-C or SIGTERM.
+    pub async fn listen(self, addr: impl Into<SocketAddr>) -> Result<(), Error> {
+        let server = self.bind(addr).await?;
+        tracing::info!(addr = %server.local_addr(), "nest is listening");
+        let handle = server.handle();
+        tokio::spawn(async move {
+            crate::server::shutdown_signal().await;
+            handle.shutdown();
+        });
+        server.wait().await;
+        Ok(())
+    }
+}
+
+/// A built app: a cloneable tower `Service` that accepts requests with any body.
+#[derive(Clone)]
+pub struct NestService {
+    inner: AppService,
+    shared: Arc<AppShared>,
+}
+
+impl fmt::Debug for NestService {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NestService").finish_non_exhaustive()
+    }
+}
+
+impl NestService {
+    /// The token that tells long-lived responses (SSE streams) to end; cancel it to shut them down
+    /// when you serve this service yourself. `Server` cancels it on shutdown.
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.shared.shutdown.clone()
+    }
+
+    /// How many SSE streams of this app are open right now.
+    pub fn live_sse_streams(&self) -> usize {
+        self.shared.live_sse.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn config(&self) -> &ServerConfig {
+        &self.shared.config
+    }
+}
+
+impl<B> Service<http::Request<B>> for NestService
+where
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: http::Request<B>) -> Self::Future {
+        let req = req.map(Body::new);
+        let span = tracing::info_span!(
+            "request",
+            method = %req.method(),
+            path = %req.uri().path(),
+            status = tracing::field::Empty,
+            latency_us = tracing::field::Empty,
+        );
+        let svc = self.inner.clone();
+        let start = Instant::now();
+        Box::pin(
+            async move {
+                let res = svc.oneshot(req).await?;
+                let span = tracing::Span::current();
+                span.record("status", res.status().as_u16());
+                span.record("latency_us", start.elapsed().as_micros() as u64);
+                tracing::debug!("response");
+                Ok(res)
+            }
+            .instrument(span),
+        )
+    }
+}
+
+/// Turns a panicking handler into a 500 in the `HttpException` shape; the server keeps serving.
+#[derive(Clone)]
+struct CatchPanic {
+    inner: Router,
+}
+
+impl Service<Request> for CatchPanic {
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request) -> Self::Future {
+        let fut = self.inner.call(req);
+        Box::pin(async move {
+            match AssertUnwindSafe(fut).catch_unwind().await {
+                Ok(res) => res,
+                Err(panic) => {
+                    let message = panic
+                        .downcast_ref::<&str>()
+                        .map(|s| s.to_string())
+                        .or_else(|| panic.downcast_ref::<String>().cloned())
+                        .unwrap_or_else(|| "unknown panic".to_owned());
+                    tracing::error!(panic = %message, "handler panicked");
+                    Ok(HttpException::new(http::StatusCode::INTERNAL_SERVER_ERROR).into_response())
+                }
+            }
+        })
+    }
+}

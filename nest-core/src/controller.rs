@@ -1,0 +1,393 @@
+//! Controllers: a path prefix and a table of routes, each with its metadata.
+//!
+//! This is the trait API; the `#[controller]` attribute macros generate the same implementation
+//! from an annotated `impl` block.
+//!
+//! # Example
+//!
+//! ```
+//! use std::sync::Arc;
+//! use nest_core::prelude::*;
+//!
+//! struct Users;
+//!
+//! impl Users {
+//!     async fn find(self: Arc<Self>, Path(id): Path<u32>) -> Json<serde_json::Value> {
+//!         Json(serde_json::json!({ "id": id }))
+//!     }
+//! }
+//!
+//! impl Controller for Users {
+//!     fn prefix(&self) -> &str {
+//!         "/users"
+//!     }
+//!     fn routes(routes: &mut Routes<Self>) {
+//!         routes.get("/:id", Self::find);
+//!         routes.post("/", |_: Arc<Self>| async { "created" }).http_code(201);
+//!     }
+//! }
+//!
+//! let app = NestApp::new().controller(Users).into_service();
+//! assert!(app.is_ok());
+//! ```
+
+use std::convert::Infallible;
+use std::fmt;
+use std::sync::Arc;
+
+use futures_util::future::BoxFuture;
+use http::{HeaderName, HeaderValue, Method, StatusCode};
+use tower::util::BoxCloneSyncService;
+use tower::Layer;
+use tower_service::Service;
+
+use crate::extract::{Dependencies, RequestCtx};
+use crate::handler::Handler;
+use crate::response::{Response, HttpException};
+use crate::Request;
+
+/// A controller: a prefix (the seed's `@Controller('')`) and its routes.
+pub trait Controller: Send + Sync + Sized + 'static {
+    /// The path prefix of every route of this controller; `""` for none.
+    fn prefix(&self) -> &str {
+        ""
+    }
+
+    /// Registers the routes on `routes`.
+    fn routes(routes: &mut Routes<Self>);
+}
+
+/// A guard (NestJS's `CanActivate`): runs before the handler; `false` answers 403 Forbidden.
+/// Guards apply to SSE routes too, so a stream can require authentication before it starts.
+pub trait CanActivate: Send + Sync + 'static {
+    /// Whether the request may reach the handler.
+    fn can_activate<'a>(&'a self, req: &'a RequestCtx) -> BoxFuture<'a, bool>;
+}
+
+impl<F> CanActivate for F
+where
+    F: Fn(&http::request::Parts) -> bool + Send + Sync + 'static,
+{
+    fn can_activate<'a>(&'a self, req: &'a RequestCtx) -> BoxFuture<'a, bool> {
+        let allowed = self(req.parts());
+        Box::pin(async move { allowed })
+    }
+}
+
+/// What kind of response a route gives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RouteKind {
+    /// An ordinary request/response route.
+    Plain,
+    /// A Server-Sent Events route (the seed's `@Sse()`): GET unless `allow_non_get` was set.
+    Sse {
+        /// The route may use another method than GET (for `fetch`-based clients; browsers'
+        /// `EventSource` only sends GET).
+        allow_non_get: bool,
+    },
+}
+
+/// The service a route is, after its guards and layers: takes the request, never fails.
+pub type RouteService = BoxCloneSyncService<Request, Response, Infallible>;
+
+type LayerFn = Box<dyn FnOnce(RouteService) -> RouteService + Send>;
+
+/// One route of a controller, type-erased, with its metadata.
+pub(crate) struct Route {
+    pub(crate) method: Option<Method>,
+    pub(crate) path: String,
+    pub(crate) kind: RouteKind,
+    pub(crate) status: Option<StatusCode>,
+    pub(crate) headers: Vec<(HeaderName, HeaderValue)>,
+    pub(crate) redirect: Option<(HeaderValue, StatusCode)>,
+    pub(crate) guards: Vec<Arc<dyn CanActivate>>,
+    pub(crate) layers: Vec<LayerFn>,
+    pub(crate) handler: Arc<dyn Fn(RequestCtx) -> BoxFuture<'static, Response> + Send + Sync>,
+    pub(crate) deps: Dependencies,
+    pub(crate) errors: Vec<String>,
+    pub(crate) controller: &'static str,
+}
+
+impl fmt::Debug for Route {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Route")
+            .field("method", &self.method)
+            .field("path", &self.path)
+            .field("kind", &self.kind)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Route {
+    /// `GET /users/:id (app::Users)`: how errors name a route.
+    pub(crate) fn describe(&self) -> String {
+        let method = self.method.as_ref().map_or("ALL", Method::as_str);
+        format!("{method} {} ({})", self.path, self.controller)
+    }
+}
+
+/// The route table of a controller being registered; see [`Controller::routes`].
+pub struct Routes<C> {
+    this: Arc<C>,
+    pub(crate) routes: Vec<Route>,
+    guards: Vec<Arc<dyn CanActivate>>,
+    layers: Vec<Arc<dyn Fn(RouteService) -> RouteService + Send + Sync>>,
+}
+
+impl<C> fmt::Debug for Routes<C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Routes").field("routes", &self.routes).finish_non_exhaustive()
+    }
+}
+
+macro_rules! method_fns {
+    ($($(#[$doc:meta])* $name:ident => $method:ident;)*) => {$(
+        $(#[$doc])*
+        pub fn $name<H, A>(&mut self, path: &str, handler: H) -> RouteConfig<'_>
+        where
+            H: Handler<C, A>,
+        {
+            self.route(Some(Method::$method), path, handler)
+        }
+    )*};
+}
+
+impl<C: Controller> Routes<C> {
+    pub(crate) fn new(this: Arc<C>) -> Self {
+        Self { this, routes: Vec::new(), guards: Vec::new(), layers: Vec::new() }
+    }
+
+    method_fns! {
+        /// Registers a GET route (HEAD is answered by it too, with the body stripped).
+        get => GET;
+        /// Registers a POST route.
+        post => POST;
+        /// Registers a PUT route.
+        put => PUT;
+        /// Registers a PATCH route.
+        patch => PATCH;
+        /// Registers a DELETE route.
+        delete => DELETE;
+        /// Registers a HEAD route (overrides the one GET routes answer).
+        head => HEAD;
+        /// Registers an OPTIONS route.
+        options => OPTIONS;
+    }
+
+    /// Registers a route for every method.
+    pub fn all<H, A>(&mut self, path: &str, handler: H) -> RouteConfig<'_>
+    where
+        H: Handler<C, A>,
+    {
+        self.route(None, path, handler)
+    }
+
+    /// Registers a GET route that streams Server-Sent Events (the seed's `@Get(path) @Sse()`).
+    pub fn sse<H, A>(&mut self, path: &str, handler: H) -> RouteConfig<'_>
+    where
+        H: Handler<C, A>,
+    {
+        self.route(Some(Method::GET), path, handler).sse()
+    }
+
+    /// Registers a route for `method` (`None`: every method).
+    pub fn route<H, A>(&mut self, method: Option<Method>, path: &str, handler: H) -> RouteConfig<'_>
+    where
+        H: Handler<C, A>,
+    {
+        let mut deps = Dependencies::default();
+        H::declare(&mut deps);
+        let this = self.this.clone();
+        self.routes.push(Route {
+            method,
+            path: path.to_owned(),
+            kind: RouteKind::Plain,
+            status: None,
+            headers: Vec::new(),
+            redirect: None,
+            guards: self.guards.clone(),
+            layers: Vec::new(),
+            handler: Arc::new(move |req| handler.call(this.clone(), req)),
+            deps,
+            errors: Vec::new(),
+            controller: std::any::type_name::<C>(),
+        });
+        let route = self.routes.last_mut().expect("just pushed");
+        RouteConfig { route }
+    }
+
+    /// Adds a guard to every route of this controller registered after this call.
+    pub fn guard<G: CanActivate>(&mut self, guard: G) -> &mut Self {
+        self.guards.push(Arc::new(guard));
+        self
+    }
+
+    /// Applies a tower layer to every route of this controller (around guards and handler).
+    pub fn layer<L>(&mut self, layer: L) -> &mut Self
+    where
+        L: Layer<RouteService> + Send + Sync + 'static,
+        L::Service: Service<Request, Response = Response, Error = Infallible> + Clone + Send + Sync + 'static,
+        <L::Service as Service<Request>>::Future: Send + 'static,
+    {
+        self.layers.push(Arc::new(move |svc| BoxCloneSyncService::new(layer.layer(svc))));
+        self
+    }
+
+    pub(crate) fn finish(mut self, prefix: &str) -> Vec<Route> {
+        for route in &mut self.routes {
+            route.path = join_paths(prefix, &route.path);
+            for layer in &self.layers {
+                let layer = layer.clone();
+                route.layers.push(Box::new(move |svc| layer(svc)));
+            }
+        }
+        self.routes
+    }
+}
+
+/// Joins path prefixes the way NestJS does: one slash between parts, none at the end.
+pub(crate) fn join_paths(prefix: &str, path: &str) -> String {
+    let mut out = String::from("/");
+    for part in [prefix, path] {
+        let part = part.trim_matches('/');
+        if part.is_empty() {
+            continue;
+        }
+        if !out.ends_with('/') {
+            out.push('/');
+        }
+        out.push_str(part);
+    }
+    out
+}
+
+/// Per-route settings (the seed's decorators), returned by the registration methods of [`Routes`].
+#[must_use = "route settings do nothing unless chained on the registration"]
+pub struct RouteConfig<'a> {
+    route: &'a mut Route,
+}
+
+impl fmt::Debug for RouteConfig<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.route.fmt(f)
+    }
+}
+
+impl RouteConfig<'_> {
+    /// Marks the route as a Server-Sent Events stream (the seed's `@Sse()`). SSE routes must be GET;
+    /// another method is an error when the app is built unless [`allow_non_get`](Self::allow_non_get).
+    pub fn sse(self) -> Self {
+        self.route.kind = RouteKind::Sse { allow_non_get: false };
+        self
+    }
+
+    /// Lets an SSE route use another method than GET (POST streams, as LLM APIs use with `fetch`).
+    /// Browsers' `EventSource` only sends GET and cannot use such a route.
+    pub fn allow_non_get(self) -> Self {
+        self.route.kind = RouteKind::Sse { allow_non_get: true };
+        self
+    }
+
+    /// The status of a successful (2xx) response (NestJS's `@HttpCode(201)`); an invalid code is an
+    /// error when the app is built.
+    pub fn http_code(self, code: u16) -> Self {
+        match StatusCode::from_u16(code) {
+            Ok(status) => self.route.status = Some(status),
+            Err(_) => self.route.errors.push(format!("invalid http_code {code}")),
+        }
+        self
+    }
+
+    /// A header set on the route's responses unless the handler set it (NestJS's `@Header`).
+    /// An invalid name or value is an error when the app is built.
+    pub fn header(self, name: &str, value: &str) -> Self {
+        match (HeaderName::try_from(name), HeaderValue::try_from(value)) {
+            (Ok(name), Ok(value)) => self.route.headers.push((name, value)),
+            _ => self.route.errors.push(format!("invalid header `{name}: {value}`")),
+        }
+        self
+    }
+
+    /// Answers successful responses with a redirect to `to` (NestJS's `@Redirect(url, status)`).
+    pub fn redirect(self, to: &str, status: u16) -> Self {
+        match (HeaderValue::try_from(to), StatusCode::from_u16(status)) {
+            (Ok(location), Ok(status)) if status.is_redirection() => {
+                self.route.redirect = Some((location, status));
+            }
+            _ => self.route.errors.push(format!("invalid redirect to `{to}` with status {status}")),
+        }
+        self
+    }
+
+    /// Adds a guard to this route; `false` answers 403.
+    pub fn guard<G: CanActivate>(self, guard: G) -> Self {
+        self.route.guards.push(Arc::new(guard));
+        self
+    }
+
+    /// Applies a tower layer to this route only (around its guards and handler). It cannot see
+    /// requests the router answers itself (404, 405, or CORS preflights on app-wide layers).
+    pub fn layer<L>(self, layer: L) -> Self
+    where
+        L: Layer<RouteService> + Send + 'static,
+        L::Service: Service<Request, Response = Response, Error = Infallible> + Clone + Send + Sync + 'static,
+        <L::Service as Service<Request>>::Future: Send + 'static,
+    {
+        self.route.layers.push(Box::new(move |svc| BoxCloneSyncService::new(layer.layer(svc))));
+        self
+    }
+}
+
+/// Runs guards, the handler, and applies the route's static status/headers/redirect.
+pub(crate) async fn run_route(
+    req: RequestCtx,
+    handler: &(dyn Fn(RequestCtx) -> BoxFuture<'static, Response> + Send + Sync),
+    meta: &RouteMeta,
+) -> Response {
+    for guard in &meta.guards {
+        if !guard.can_activate(&req).await {
+            return crate::IntoResponse::into_response(HttpException::forbidden("Forbidden resource"));
+        }
+    }
+    let mut res = handler(req).await;
+    if res.status().is_success() {
+        if let Some(status) = meta.status {
+            if res.status() == StatusCode::OK {
+                *res.status_mut() = status;
+            }
+        }
+        for (name, value) in &meta.headers {
+            if !res.headers().contains_key(name) {
+                res.headers_mut().insert(name.clone(), value.clone());
+            }
+        }
+        if let Some((location, status)) = &meta.redirect {
+            *res.status_mut() = *status;
+            res.headers_mut().insert(http::header::LOCATION, location.clone());
+        }
+    }
+    res
+}
+
+/// The static settings `run_route` applies.
+#[derive(Default)]
+pub(crate) struct RouteMeta {
+    pub(crate) status: Option<StatusCode>,
+    pub(crate) headers: Vec<(HeaderName, HeaderValue)>,
+    pub(crate) redirect: Option<(HeaderValue, StatusCode)>,
+    pub(crate) guards: Vec<Arc<dyn CanActivate>>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::join_paths;
+
+    #[test]
+    fn joins_like_nestjs() {
+        assert_eq!(join_paths("", ""), "/");
+        assert_eq!(join_paths("", "/sse"), "/sse");
+        assert_eq!(join_paths("/api/", "users/:id/"), "/api/users/:id");
+        assert_eq!(join_paths("api", "/"), "/api");
+    }
+}

@@ -1,0 +1,94 @@
+//! The error of building and running a nest app.
+
+use std::fmt;
+
+use crate::body::BoxError;
+
+/// An error building or serving an app: a route, state or configuration problem found when the app
+/// is built, or an I/O error binding the listener. Its message names what is wrong.
+pub struct Error {
+    kind: Kind,
+    message: String,
+    source: Option<BoxError>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Route,
+    State,
+    Config,
+    Io,
+}
+
+impl Error {
+    pub(crate) fn route(message: impl Into<String>) -> Self {
+        Self { kind: Kind::Route, message: message.into(), source: None }
+    }
+
+    pub(crate) fn state(message: impl Into<String>) -> Self {
+        Self { kind: Kind::State, message: message.into(), source: None }
+    }
+
+    pub(crate) fn config(message: impl Into<String>) -> Self {
+        Self { kind: Kind::Config, message: message.into(), source: None }
+    }
+
+    pub(crate) fn io(message: impl Into<String>, source: std::io::Error) -> Self {
+        Self { kind: Kind::Io, message: message.into(), source: Some(Box::new(source)) }
+    }
+
+    /// A route is invalid, conflicts with another, or breaks a rule (e.g. a non-GET SSE route).
+    pub fn is_route(&self) -> bool {
+        self.kind == Kind::Route
+    }
+
+    /// A route extracts state the app does not hold.
+    pub fn is_state(&self) -> bool {
+        self.kind == Kind::State
+    }
+
+    /// A setting is invalid.
+    pub fn is_config(&self) -> bool {
+        self.kind == Kind::Config
+    }
+
+    /// Binding or accepting failed.
+    pub fn is_io(&self) -> bool {
+        self.kind == Kind::Io
+    }
+}
+
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Error")
+            .field("kind", &self.kind)
+            .field("message", &self.message)
+            .field("source", &self.source)
+            .finish()
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)?;
+        if let Some(source) = &self.source {
+            write!(f, ": {source}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source.as_deref().map(|e| e as _)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn error_is_send_sync() {
+        fn assert<T: Send + Sync + 'static>() {}
+        assert::<super::Error>();
+    }
+}

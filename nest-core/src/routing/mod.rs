@@ -1,0 +1,307 @@
+//! The router: matchit path matching, method dispatch, 404/405 and HEAD.
+//!
+//! Paths use NestJS syntax: `/users/:id` for a parameter, `/files/*path` (or a bare `*`) for the
+//! rest of the path. Static segments win over parameters, parameters over wildcards, whatever the
+//! order of registration. Two routes that could match the same request with the same method, and
+//! invalid paths, make building the app fail with an error naming both routes.
+//!
+//! # Example
+//!
+//! ```
+//! use std::sync::Arc;
+//! use nest_core::prelude::*;
+//!
+//! struct A;
+//! impl Controller for A {
+//!     fn routes(r: &mut Routes<Self>) {
+//!         r.get("/users/:id", |_: Arc<Self>| async { "one" });
+//!         r.get("/users/:name", |_: Arc<Self>| async { "other" });
+//!     }
+//! }
+//! let err = NestApp::new().controller(A).into_service().unwrap_err();
+//! assert!(err.to_string().contains("/users/:name"), "{err}");
+//! assert!(err.to_string().contains("/users/:id"), "{err}");
+//! ```
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use http::{header, HeaderValue, Method};
+use http_body::Body as _;
+use tower::util::BoxCloneSyncService;
+use tower::ServiceExt;
+use tower_service::Service;
+
+use crate::app::AppShared;
+use crate::body::Body;
+use crate::controller::{run_route, Route, RouteKind, RouteMeta, RouteService};
+use crate::error::Error;
+use crate::extract::{PathParams, RequestCtx};
+use crate::response::{HttpException, IntoResponse, Response};
+use crate::Request;
+
+/// One registered method of a path.
+#[derive(Clone)]
+struct Endpoint {
+    svc: RouteService,
+    kind: RouteKind,
+}
+
+/// Everything registered for one path pattern.
+#[derive(Clone, Default)]
+struct PathEntry {
+    params: Vec<Arc<str>>,
+    methods: Vec<(Method, Endpoint)>,
+    any: Option<Endpoint>,
+}
+
+impl PathEntry {
+    fn find(&self, method: &Method) -> Option<&Endpoint> {
+        self.methods.iter().find(|(m, _)| m == method).map(|(_, e)| e)
+    }
+
+    fn allow(&self) -> HeaderValue {
+        let mut names: Vec<&str> = self.methods.iter().map(|(m, _)| m.as_str()).collect();
+        if names.contains(&"GET") && !names.contains(&"HEAD") {
+            names.push("HEAD");
+        }
+        HeaderValue::try_from(names.join(", ")).unwrap_or(HeaderValue::from_static(""))
+    }
+}
+
+/// The app's router, a tower service.
+#[derive(Clone)]
+pub(crate) struct Router {
+    inner: Arc<RouterInner>,
+}
+
+struct RouterInner {
+    matcher: matchit::Router<usize>,
+    entries: Vec<PathEntry>,
+    app: Arc<AppShared>,
+}
+
+/// Translates `/users/:id/*rest` into matchit's `/users/{id}/{*rest}`, collecting the parameter names.
+fn to_matchit(path: &str) -> Result<(String, Vec<Arc<str>>), String> {
+    if !path.starts_with('/') {
+        return Err(format!("path `{path}` must start with `/`"));
+    }
+    let mut out = String::with_capacity(path.len() + 8);
+    let mut params = Vec::new();
+    let segments: Vec<&str> = path.split('/').skip(1).collect();
+    for (i, segment) in segments.iter().enumerate() {
+        out.push('/');
+        if segment.contains(['{', '}']) {
+            return Err(format!("path `{path}`: braces are not allowed; use `:name` for parameters"));
+        }
+        if let Some(name) = segment.strip_prefix(':') {
+            if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                return Err(format!("path `{path}`: invalid parameter name `:{name}`"));
+            }
+            out.push_str(&format!("{{{name}}}"));
+            params.push(Arc::from(name));
+        } else if let Some(name) = segment.strip_prefix('*') {
+            if i + 1 != segments.len() {
+                return Err(format!("path `{path}`: a wildcard must be the last segment"));
+            }
+            let name = if name.is_empty() { "wildcard" } else { name };
+            out.push_str(&format!("{{*{name}}}"));
+            params.push(Arc::from(name));
+        } else if segment.contains([':', '*']) {
+            return Err(format!("path `{path}`: `:` and `*` must start a segment"));
+        } else {
+            out.push_str(segment);
+        }
+    }
+    Ok((out, params))
+}
+
+fn percent_decode(value: &str) -> String {
+    percent_encoding::percent_decode_str(value).decode_utf8_lossy().into_owned()
+}
+
+impl Router {
+    pub(crate) fn build(routes: Vec<Route>, app: Arc<AppShared>) -> Result<Self, Error> {
+        let mut matcher = matchit::Router::new();
+        let mut entries: Vec<PathEntry> = Vec::new();
+        let mut by_pattern: HashMap<String, usize> = HashMap::new();
+        let mut first_route: HashMap<String, String> = HashMap::new();
+        for route in routes {
+            let name = route.describe();
+            if let Some(err) = route.errors.first() {
+                return Err(Error::route(format!("route {name}: {err}")));
+            }
+            if let RouteKind::Sse { allow_non_get: false } = route.kind {
+                if route.method != Some(Method::GET) {
+                    return Err(Error::route(format!(
+                        "route {name}: SSE routes must be GET (browsers' EventSource only sends GET); \
+                         call `.allow_non_get()` to stream to fetch clients with another method"
+                    )));
+                }
+            }
+            for (id, ty) in &route.deps.states {
+                if !app.states.contains(*id) {
+                    return Err(Error::state(format!(
+                        "route {name} extracts `State<{ty}>`, but the app has no state of that type \
+                         (register it with `NestApp::state`)"
+                    )));
+                }
+            }
+            let (pattern, params) = to_matchit(&route.path).map_err(|e| Error::route(format!("route {name}: {e}")))?;
+            let index = match by_pattern.get(&pattern) {
+                Some(&index) => index,
+                None => {
+                    matcher.insert(pattern.clone(), entries.len()).map_err(|err| match err {
+                        matchit::InsertError::Conflict { with } => Error::route(format!(
+                            "route {name} conflicts with {}",
+                            first_route.get(&with).cloned().unwrap_or(with)
+                        )),
+                        other => Error::route(format!("route {name}: invalid path: {other}")),
+                    })?;
+                    by_pattern.insert(pattern.clone(), entries.len());
+                    first_route.insert(pattern.clone(), name.clone());
+                    entries.push(PathEntry { params, ..PathEntry::default() });
+                    entries.len() - 1
+                }
+            };
+            let entry = &mut entries[index];
+            let duplicate = match &route.method {
+                Some(m) => entry.find(m).is_some(),
+                None => entry.any.is_some(),
+            };
+            if duplicate {
+                return Err(Error::route(format!(
+                    "route {name} is registered twice (same method and path as {})",
+                    first_route.get(&pattern).cloned().unwrap_or_default()
+                )));
+            }
+            let method = route.method.clone();
+            let endpoint = Endpoint { kind: route.kind, svc: route_service(route) };
+            match method {
+                Some(m) => entry.methods.push((m, endpoint)),
+                None => entry.any = Some(endpoint),
+            }
+        }
+        Ok(Self { inner: Arc::new(RouterInner { matcher, entries, app }) })
+    }
+}
+
+/// Builds a route's service: guards and handler innermost, then its layers (first added innermost).
+fn route_service(route: Route) -> RouteService {
+    let meta = Arc::new(RouteMeta {
+        status: route.status,
+        headers: route.headers,
+        redirect: route.redirect,
+        guards: route.guards,
+    });
+    let handler = route.handler;
+    let mut svc = BoxCloneSyncService::new(tower::service_fn(move |mut req: Request| {
+        let meta = meta.clone();
+        let handler = handler.clone();
+        async move {
+            let params = req.extensions_mut().remove::<PathParams>().unwrap_or_default();
+            let app = req.extensions_mut().remove::<Arc<AppShared>>().unwrap_or_default();
+            let ctx = RequestCtx::new(req, params, app);
+            Ok::<_, Infallible>(run_route(ctx, &*handler, &meta).await)
+        }
+    }));
+    for layer in route.layers {
+        svc = layer(svc);
+    }
+    svc
+}
+
+/// The SSE response head a HEAD request on an SSE route gets: no handler runs, no stream starts.
+fn sse_head() -> Response {
+    let mut res = crate::sse::sse_response_head();
+    *res.body_mut() = Body::empty();
+    res
+}
+
+/// Strips the body of a response to HEAD, keeping (or computing) its `Content-Length`.
+fn strip_body(mut res: Response) -> Response {
+    if !res.headers().contains_key(header::CONTENT_LENGTH) {
+        if let Some(len) = res.body().size_hint().exact() {
+            res.headers_mut().insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+        }
+    }
+    *res.body_mut() = Body::empty();
+    res
+}
+
+impl Service<Request> for Router {
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, mut req: Request) -> Self::Future {
+        let inner = self.inner.clone();
+        Box::pin(async move {
+            let (entry, params) = {
+                let Ok(matched) = inner.matcher.at(req.uri().path()) else {
+                    return Ok(HttpException::new(http::StatusCode::NOT_FOUND).into_response());
+                };
+                let entry = &inner.entries[*matched.value];
+                let mut params = PathParams::default();
+                for (name, (_, value)) in entry.params.iter().zip(matched.params.iter()) {
+                    params.push(name.clone(), percent_decode(value));
+                }
+                (entry, params)
+            };
+            let method = req.method().clone();
+            let (endpoint, head_of_get) = match entry.find(&method) {
+                Some(e) => (e, false),
+                None if method == Method::HEAD => match entry.find(&Method::GET) {
+                    Some(e) => (e, true),
+                    None => match &entry.any {
+                        Some(e) => (e, false),
+                        None => return Ok(not_allowed(entry)),
+                    },
+                },
+                None => match &entry.any {
+                    Some(e) => (e, false),
+                    None => return Ok(not_allowed(entry)),
+                },
+            };
+            if method == Method::HEAD && matches!(endpoint.kind, RouteKind::Sse { .. }) {
+                return Ok(sse_head());
+            }
+            req.extensions_mut().insert(params);
+            req.extensions_mut().insert(inner.app.clone());
+            let res = endpoint.svc.clone().oneshot(req).await?;
+            let mut res = if head_of_get || method == Method::HEAD { strip_body(res) } else { res };
+            crate::sse::attach_to_app(&mut res, &inner.app);
+            Ok(res)
+        })
+    }
+}
+
+fn not_allowed(entry: &PathEntry) -> Response {
+    HttpException::new(http::StatusCode::METHOD_NOT_ALLOWED)
+        .header(header::ALLOW, entry.allow())
+        .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::to_matchit;
+
+    #[test]
+    fn translates_nestjs_paths() {
+        assert_eq!(to_matchit("/users/:id").unwrap().0, "/users/{id}");
+        assert_eq!(to_matchit("/files/*path").unwrap().0, "/files/{*path}");
+        assert_eq!(to_matchit("/*").unwrap().0, "/{*wildcard}");
+        assert!(to_matchit("/a/*/b").is_err());
+        assert!(to_matchit("/a/:").is_err());
+        assert!(to_matchit("/a/{x}").is_err());
+        assert!(to_matchit("/a/b:c").is_err());
+    }
+}

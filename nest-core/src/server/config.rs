@@ -1,0 +1,138 @@
+//! Server settings, validated when the app is built.
+
+use std::time::Duration;
+
+use crate::error::Error;
+
+/// Limits and timeouts of the server. Every setting has a safe default; invalid values are an
+/// [`Error`] when the app is built, never a panic (hyper panics on some, e.g. a read buffer below 8 KiB).
+///
+/// # Example
+///
+/// ```
+/// use std::time::Duration;
+/// use nest_core::{NestApp, ServerConfig};
+///
+/// let config = ServerConfig::default().body_limit(64 * 1024).header_read_timeout(Duration::from_secs(5));
+/// assert!(NestApp::new().config(config).into_service().is_ok());
+///
+/// let err = NestApp::new().config(ServerConfig::default().max_head_size(1024)).into_service().unwrap_err();
+/// assert!(err.is_config() && err.to_string().contains("max_head_size"), "{err}");
+/// ```
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct ServerConfig {
+    pub(crate) body_limit: usize,
+    pub(crate) max_head_size: usize,
+    pub(crate) max_headers: usize,
+    pub(crate) header_read_timeout: Duration,
+    pub(crate) first_byte_timeout: Duration,
+    pub(crate) tcp_keepalive: Option<Duration>,
+    pub(crate) http2_keep_alive: Option<Duration>,
+    pub(crate) http2_max_streams: u32,
+    pub(crate) shutdown_grace: Duration,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            body_limit: 2 * 1024 * 1024,
+            max_head_size: 64 * 1024,
+            max_headers: 100,
+            header_read_timeout: Duration::from_secs(30),
+            first_byte_timeout: Duration::from_secs(10),
+            tcp_keepalive: Some(Duration::from_secs(60)),
+            http2_keep_alive: Some(Duration::from_secs(30)),
+            http2_max_streams: 256,
+            shutdown_grace: Duration::from_secs(10),
+        }
+    }
+}
+
+impl ServerConfig {
+    /// The request body limit in bytes (default 2 MiB); a larger body answers 413.
+    pub fn body_limit(mut self, bytes: usize) -> Self {
+        self.body_limit = bytes;
+        self
+    }
+
+    /// The largest request head (request line and headers) in bytes, default 64 KiB, at least
+    /// 8 KiB; a larger head answers 431.
+    pub fn max_head_size(mut self, bytes: usize) -> Self {
+        self.max_head_size = bytes;
+        self
+    }
+
+    /// The most headers a request may have (default 100).
+    pub fn max_headers(mut self, count: usize) -> Self {
+        self.max_headers = count;
+        self
+    }
+
+    /// How long a client may take to send a complete request head (default 30 s).
+    pub fn header_read_timeout(mut self, timeout: Duration) -> Self {
+        self.header_read_timeout = timeout;
+        self
+    }
+
+    /// How long a new connection may take to send its first bytes, and to show which protocol it
+    /// speaks (default 10 s). A client that connects and stalls is dropped after it.
+    pub fn first_byte_timeout(mut self, timeout: Duration) -> Self {
+        self.first_byte_timeout = timeout;
+        self
+    }
+
+    /// TCP keepalive on accepted sockets (default 60 s; `None` turns it off). It is how a client
+    /// that vanished without closing (a pulled cable) is found on an idle SSE stream.
+    pub fn tcp_keepalive(mut self, idle: Option<Duration>) -> Self {
+        self.tcp_keepalive = idle;
+        self
+    }
+
+    /// The HTTP/2 PING interval that finds dead connections (default 30 s; `None`: off).
+    pub fn http2_keep_alive(mut self, interval: Option<Duration>) -> Self {
+        self.http2_keep_alive = interval;
+        self
+    }
+
+    /// The most concurrent HTTP/2 streams per connection (default 256).
+    pub fn http2_max_streams(mut self, streams: u32) -> Self {
+        self.http2_max_streams = streams;
+        self
+    }
+
+    /// How long a graceful shutdown lets in-flight requests finish before closing what is left
+    /// (default 10 s).
+    pub fn shutdown_grace(mut self, grace: Duration) -> Self {
+        self.shutdown_grace = grace;
+        self
+    }
+
+    pub(crate) fn validate(&self) -> Result<(), Error> {
+        if self.max_head_size < 8192 {
+            return Err(Error::config(format!(
+                "max_head_size must be at least 8192 bytes, got {}",
+                self.max_head_size
+            )));
+        }
+        if self.max_headers == 0 {
+            return Err(Error::config("max_headers must be at least 1"));
+        }
+        if self.header_read_timeout.is_zero() {
+            return Err(Error::config("header_read_timeout must be longer than zero"));
+        }
+        if self.first_byte_timeout.is_zero() {
+            return Err(Error::config("first_byte_timeout must be longer than zero"));
+        }
+        if self.http2_max_streams == 0 {
+            return Err(Error::config("http2_max_streams must be at least 1"));
+        }
+        if self.tcp_keepalive.is_some_and(|d| d.is_zero()) {
+            return Err(Error::config("tcp_keepalive must be longer than zero (or None)"));
+        }
+        if self.http2_keep_alive.is_some_and(|d| d.is_zero()) {
+            return Err(Error::config("http2_keep_alive must be longer than zero (or None)"));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,203 @@
+//! The server: an accept loop on hyper 1 + hyper-util, HTTP/1.1 and HTTP/2 (prior knowledge) on one
+//! port, limits and timeouts, and a graceful shutdown that never hangs.
+//!
+//! Shutdown stops accepting, tells every connection to finish its in-flight requests, tells SSE
+//! streams to flush and end (through the app's shutdown token), and force-closes whatever is
+//! still open when the grace period ends, so an endless response body cannot hold it forever
+//! (unlike hyper's own graceful shutdown: hyperium/hyper#2787, tokio-rs/axum#2673).
+//!
+//! # Example
+//!
+//! ```
+//! use std::sync::Arc;
+//! use std::time::Duration;
+//! use nest_core::prelude::*;
+//!
+//! struct Hello;
+//! impl Controller for Hello {
+//!     fn routes(r: &mut Routes<Self>) {
+//!         r.get("/", |_: Arc<Self>| async { "hello" });
+//!     }
+//! }
+//!
+//! # tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap().block_on(async {
+//! let server = NestApp::new().controller(Hello).bind(([127, 0, 0, 1], 0)).await.unwrap();
+//! assert_ne!(server.local_addr().port(), 0);
+//! server.shutdown(Duration::from_secs(1)).await;
+//! # });
+//! ```
+
+mod config;
+mod conn;
+mod rewind;
+
+pub use config::ServerConfig;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use crate::app::NestService;
+use crate::error::Error;
+
+/// A running server. It serves in the background until [`shutdown`](Self::shutdown) (or a
+/// [`ServerHandle`]) stops it; dropping the `Server` does not stop it.
+#[derive(Debug)]
+pub struct Server {
+    local_addr: SocketAddr,
+    handle: ServerHandle,
+    done: watch::Receiver<bool>,
+}
+
+/// A cloneable handle that starts a server's graceful shutdown from anywhere.
+#[derive(Debug, Clone)]
+pub struct ServerHandle {
+    grace: Arc<watch::Sender<Option<Duration>>>,
+    default_grace: Duration,
+}
+
+impl ServerHandle {
+    /// Starts a graceful shutdown with the configured grace period.
+    pub fn shutdown(&self) {
+        self.shutdown_with_grace(self.default_grace);
+    }
+
+    /// Starts a graceful shutdown: in-flight requests get `grace` to finish, then what is left is closed.
+    pub fn shutdown_with_grace(&self, grace: Duration) {
+        self.grace.send_if_modified(|current| {
+            if current.is_none() {
+                *current = Some(grace);
+                true
+            } else {
+                false
+            }
+        });
+    }
+}
+
+impl Server {
+    pub(crate) async fn bind(addr: SocketAddr, app: NestService) -> Result<Self, Error> {
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|e| Error::io(format!("cannot bind {addr}"), e))?;
+        let local_addr = listener.local_addr().map_err(|e| Error::io("cannot read the local address", e))?;
+        let config = Arc::new(app.config().clone());
+        let (grace_tx, grace_rx) = watch::channel(None);
+        let (done_tx, done) = watch::channel(false);
+        let handle = ServerHandle { grace: Arc::new(grace_tx), default_grace: config.shutdown_grace };
+        tokio::spawn(async move {
+            accept_loop(listener, app, config, grace_rx).await;
+            let _ = done_tx.send(true);
+        });
+        Ok(Self { local_addr, handle, done })
+    }
+
+    /// The address the server listens on (the real port when bound to port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// A handle that can shut the server down from another task.
+    pub fn handle(&self) -> ServerHandle {
+        self.handle.clone()
+    }
+
+    /// Shuts down gracefully and waits until every connection is closed (at most `grace` plus
+    /// the time to close them).
+    pub async fn shutdown(self, grace: Duration) {
+        self.handle.shutdown_with_grace(grace);
+        self.wait().await;
+    }
+
+    /// Waits until the server has shut down (started by a [`ServerHandle`]).
+    pub async fn wait(mut self) {
+        let _ = self.done.wait_for(|done| *done).await;
+    }
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    app: NestService,
+    config: Arc<ServerConfig>,
+    mut grace_rx: watch::Receiver<Option<Duration>>,
+) {
+    let stop = app.shutdown_token();
+    let mut conns = JoinSet::new();
+    let grace = loop {
+        tokio::select! {
+            grace = requested_grace(&mut grace_rx) => break grace.unwrap_or(config.shutdown_grace),
+            accepted = listener.accept() => match accepted {
+                Ok((stream, peer)) => {
+                    configure_socket(&stream, &config);
+                    let app = app.clone();
+                    let config = config.clone();
+                    let stop = stop.clone();
+                    conns.spawn(async move {
+                        conn::serve(stream, app, config, stop).await;
+                        tracing::trace!(%peer, "connection closed");
+                    });
+                }
+                Err(err) => {
+                    // EMFILE and friends: back off instead of spinning.
+                    tracing::warn!(error = %err, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            },
+            Some(_) = conns.join_next(), if !conns.is_empty() => {}
+        }
+    };
+    drop(listener);
+    tracing::info!(open_connections = conns.len(), ?grace, "shutting down");
+    stop.cancel();
+    let drained = tokio::time::timeout(grace, async { while conns.join_next().await.is_some() {} }).await;
+    if drained.is_err() {
+        tracing::warn!(open_connections = conns.len(), "grace period over: closing the remaining connections");
+        conns.shutdown().await;
+    }
+}
+
+/// Resolves with the grace period once a shutdown is requested (`None` if every handle is gone).
+async fn requested_grace(rx: &mut watch::Receiver<Option<Duration>>) -> Option<Duration> {
+    let grace = rx.wait_for(Option::is_some).await.map(|grace| *grace);
+    match grace {
+        Ok(grace) => grace,
+        Err(_) => std::future::pending().await,
+    }
+}
+
+fn configure_socket(stream: &tokio::net::TcpStream, config: &ServerConfig) {
+    let _ = stream.set_nodelay(true);
+    if let Some(idle) = config.tcp_keepalive {
+        let keepalive = socket2::TcpKeepalive::new()
+            .with_time(idle)
+            .with_interval(Duration::from_secs(10))
+            .with_retries(3);
+        let _ = socket2::SockRef::from(stream).set_tcp_keepalive(&keepalive);
+    }
+}
+
+/// Resolves on Ctrl-C, or SIGTERM on Unix.
+pub(crate) async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+}

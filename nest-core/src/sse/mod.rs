@@ -1,0 +1,110 @@
+//! Server-Sent Events: the seed's `getSSEStream` / `@Sse()` / `SSEMessageEvent`, in Rust.
+//!
+//! A handler creates a stream with [`get_sse_stream`], moves the [`SseWriter`] into any task or
+//! timer, and returns the [`SseBody`]. The cancel hook runs when the client goes away.
+//!
+//! # Example
+//!
+//! The seed's `/sse` route: write `{"hello":"world"}` every second, stop the timer on cancel.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use std::time::Duration;
+//! use nest_core::prelude::*;
+//! use nest_core::sse::{get_sse_stream, SseBody, SseOptions};
+//! use serde_json::json;
+//!
+//! struct App;
+//!
+//! impl App {
+//!     async fn sse(self: Arc<Self>) -> SseBody {
+//!         let (writer, body) = get_sse_stream(SseOptions::new());
+//!         let timer = tokio::spawn(async move {
+//!             let mut interval = tokio::time::interval(Duration::from_secs(1));
+//!             loop {
+//!                 interval.tick().await;
+//!                 if writer.write(json!({"hello": "world"})).is_err() {
+//!                     break;
+//!                 }
+//!             }
+//!         });
+//!         body.on_cancel(move |_reason| timer.abort())
+//!     }
+//! }
+//!
+//! impl Controller for App {
+//!     fn routes(routes: &mut Routes<Self>) {
+//!         routes.sse("/sse", Self::sse);
+//!     }
+//! }
+//!
+//! assert!(NestApp::new().controller(App).into_service().is_ok());
+//! ```
+//!
+//! # Lifecycle
+//!
+//! A stream ends for one of the reasons of [`EndReason`]; the cancel hook runs exactly once for
+//! every reason except [`SseWriter::close`]. After the end, `write` returns an error whose
+//! [`SseError::end_reason`] says why. hyper notices a client that closed its connection within
+//! milliseconds even on an idle stream; a client that vanished without closing is found by TCP
+//! keepalive (see `ServerConfig::tcp_keepalive`) or HTTP/2 PING. A writer task that panics drops
+//! its writer, which ends only its own stream ([`EndReason::WritersDropped`]).
+//!
+//! # Wire format
+//!
+//! One encoder ([`encode`]) writes every event; see its docs for the rules. Events are encoded
+//! once into shared bytes ([`EncodedEvent`]) that any number of streams can carry.
+//!
+//! # Shutdown
+//!
+//! When the server shuts down every open stream flushes what is queued, sends the optional final
+//! `retry:` of [`SseOptions::shutdown_retry`], and ends with [`EndReason::Shutdown`]. Events still
+//! queued when the grace period forces connections closed are lost.
+
+mod encode;
+mod error;
+mod event;
+mod last_event_id;
+mod stream;
+
+pub use encode::{encode, EncodedEvent};
+pub use error::SseError;
+pub use event::{EventId, SseEvent};
+pub use last_event_id::LastEventId;
+pub use stream::{get_sse_stream, EndReason, Overflow, SseBody, SseOptions, SseWriter};
+
+use std::sync::Arc;
+
+use http::{header, HeaderValue};
+
+use crate::app::AppShared;
+use crate::body::Body;
+use crate::response::{IntoResponse, Response};
+use stream::SseAttach;
+
+/// The head of every SSE response: 200 and the headers that keep proxies from buffering it.
+pub(crate) fn sse_response_head() -> Response {
+    let mut res = Response::new(Body::empty());
+    let headers = res.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    res
+}
+
+impl IntoResponse for SseBody {
+    fn into_response(self) -> Response {
+        let attach = self.attachment();
+        let mut res = sse_response_head();
+        res.extensions_mut().insert(attach);
+        *res.body_mut() = Body::new(self);
+        res
+    }
+}
+
+/// Connects an SSE response's stream to the app (shutdown token, live-stream count).
+pub(crate) fn attach_to_app(res: &mut Response, app: &Arc<AppShared>) {
+    if let Some(attach) = res.extensions_mut().remove::<SseAttach>() {
+        SseBody::attach(&attach, app.shutdown.clone(), app.live_sse.clone());
+    }
+}
