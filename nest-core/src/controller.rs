@@ -263,7 +263,6 @@ pub(crate) fn join_paths(prefix: &str, path: &str) -> String {
 }
 
 /// Per-route settings (the seed's decorators), returned by the registration methods of [`Routes`].
-#[must_use = "route settings do nothing unless chained on the registration"]
 pub struct RouteConfig<'a> {
     route: &'a mut Route,
 }

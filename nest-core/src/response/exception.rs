@@ -97,18 +97,20 @@ impl HttpException {
 
     /// The JSON body this exception is sent as.
     pub fn body_json(&self) -> String {
-        let body = match &self.message {
-            Some(message) => serde_json::json!({
-                "statusCode": self.status.as_u16(),
-                "message": message,
-                "error": reason(self.status),
-            }),
-            None => serde_json::json!({
-                "statusCode": self.status.as_u16(),
-                "message": reason(self.status),
-            }),
+        #[derive(serde::Serialize)]
+        struct Shape<'a> {
+            #[serde(rename = "statusCode")]
+            status_code: u16,
+            message: &'a str,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            error: Option<&'a str>,
+        }
+        let shape = Shape {
+            status_code: self.status.as_u16(),
+            message: self.message(),
+            error: self.message.as_ref().map(|_| reason(self.status)),
         };
-        body.to_string()
+        serde_json::to_string(&shape).unwrap_or_default()
     }
 }
 
