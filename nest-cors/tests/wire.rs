@@ -1,0 +1,525 @@
+//! Every option and the combinations from the issue, over a real socket: a hyper 1 server on
+//! `127.0.0.1:0` wrapped in the layer, raw HTTP/1.1 requests, assertions on the wire.
+
+mod support;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use http::Method;
+use nest_cors::{AllowOrigin, CorsBuilder, CorsLayer, OriginPattern};
+use support::{app, serve, RawRequest};
+use tower::{service_fn, Layer};
+
+const APP: &str = "https://app.example";
+const EVIL: &str = "https://evil.example";
+const DEFAULT_METHODS: &str = "GET,HEAD,PUT,PATCH,POST,DELETE";
+
+async fn server(layer: CorsLayer) -> SocketAddr {
+    serve(layer.layer(service_fn(app))).await
+}
+
+async fn server_with(builder: CorsBuilder) -> SocketAddr {
+    server(builder.build().expect("valid configuration")).await
+}
+
+#[tokio::test]
+async fn default_public_api() {
+    let addr = server(CorsLayer::new()).await;
+
+    let res = RawRequest::get("/").origin(APP).send(addr).await;
+    assert_eq!(res.status, 200);
+    assert_eq!(res.body_text(), "ok");
+    assert_eq!(res.header("access-control-allow-origin"), Some("*"));
+    assert_eq!(res.header("access-control-allow-credentials"), None);
+    assert_eq!(res.header("access-control-expose-headers"), None);
+    assert_eq!(res.header("access-control-allow-methods"), None);
+    assert_eq!(res.header("access-control-max-age"), None);
+    assert_eq!(res.header("vary"), None);
+
+    // Same-origin or non-browser request: `*` does not depend on it.
+    let res = RawRequest::get("/").send(addr).await;
+    assert_eq!(res.header("access-control-allow-origin"), Some("*"));
+    assert_eq!(res.header("vary"), None);
+
+    // A preflight on a path with no route at all is answered by the layer.
+    let res = RawRequest::preflight("/nowhere", APP, "PUT")
+        .header("Access-Control-Request-Headers", "content-type,x-token")
+        .send(addr)
+        .await;
+    assert_eq!(res.status, 204);
+    assert!(res.body.is_empty());
+    assert_eq!(res.header("access-control-allow-origin"), Some("*"));
+    assert_eq!(
+        res.header("access-control-allow-methods"),
+        Some(DEFAULT_METHODS)
+    );
+    assert_eq!(
+        res.header("access-control-allow-headers"),
+        Some("content-type,x-token")
+    );
+    assert_eq!(res.header("access-control-max-age"), Some("600"));
+    assert_eq!(res.header("access-control-allow-credentials"), None);
+    assert_eq!(res.header("access-control-expose-headers"), None);
+    assert_eq!(res.header("vary"), Some("Access-Control-Request-Headers"));
+
+    // Error responses from the fallback carry the header too.
+    for (req, status) in [
+        (RawRequest::get("/missing"), 404),
+        (RawRequest::new("DELETE", "/"), 405),
+        (RawRequest::get("/boom"), 500),
+    ] {
+        let res = req.origin(APP).send(addr).await;
+        assert_eq!(res.status, status);
+        assert_eq!(res.header("access-control-allow-origin"), Some("*"));
+    }
+}
+
+#[tokio::test]
+async fn preflight_content_length_on_the_wire() {
+    // With 200 the layer's `content-length: 0` reaches the client.
+    let addr = server_with(CorsLayer::builder().options_success_status(200_u16)).await;
+    let res = RawRequest::preflight("/", APP, "PUT").send(addr).await;
+    assert_eq!(res.status, 200);
+    assert_eq!(res.header("content-length"), Some("0"));
+    assert_eq!(res.header("transfer-encoding"), None);
+    assert!(res.body.is_empty());
+
+    // With 204 there is no body either way; RFC 9110 §8.6 forbids Content-Length on a 204,
+    // and hyper drops it, so the wire shows neither a length nor chunking.
+    let addr = server(CorsLayer::new()).await;
+    let res = RawRequest::preflight("/", APP, "PUT").send(addr).await;
+    assert_eq!(res.status, 204);
+    assert_eq!(res.header("content-length"), None);
+    assert_eq!(res.header("transfer-encoding"), None);
+    assert!(res.body.is_empty());
+}
+
+fn credentialed_spa() -> CorsBuilder {
+    CorsLayer::builder()
+        .origin(AllowOrigin::exact(APP))
+        .credentials(true)
+        .exposed_headers(["x-request-id"])
+}
+
+#[tokio::test]
+async fn credentialed_spa_actual_requests() {
+    let addr = server_with(credentialed_spa()).await;
+
+    for (path, status) in [("/", 200), ("/missing", 404), ("/boom", 500)] {
+        let res = RawRequest::get(path).origin(APP).send(addr).await;
+        assert_eq!(res.status, status, "{path}");
+        assert_eq!(res.header("access-control-allow-origin"), Some(APP));
+        assert_eq!(res.header("access-control-allow-credentials"), Some("true"));
+        assert_eq!(
+            res.header("access-control-expose-headers"),
+            Some("x-request-id")
+        );
+        assert_eq!(res.header("access-control-allow-methods"), None);
+        assert_eq!(res.header("access-control-allow-headers"), None);
+        assert_eq!(res.header("access-control-max-age"), None);
+        assert_eq!(res.header("vary"), Some("Origin"));
+    }
+    let res = RawRequest::new("DELETE", "/").origin(APP).send(addr).await;
+    assert_eq!(res.status, 405);
+    assert_eq!(res.header("access-control-allow-origin"), Some(APP));
+
+    // Disallowed, `null` and absent origins: no CORS headers, the handler still answers,
+    // and `Vary: Origin` is there all the same.
+    for origin in [
+        Some(EVIL),
+        Some("null"),
+        Some("https://app.example.evil.io"),
+        None,
+    ] {
+        let req = RawRequest::get("/");
+        let req = match origin {
+            Some(origin) => req.origin(origin),
+            None => req,
+        };
+        let res = req.send(addr).await;
+        assert_eq!(res.status, 200, "{origin:?}");
+        assert_eq!(res.body_text(), "ok");
+        res.assert_no_cors_headers();
+        assert_eq!(res.header("vary"), Some("Origin"), "{origin:?}");
+    }
+}
+
+#[tokio::test]
+async fn credentialed_spa_preflights() {
+    let addr = server_with(credentialed_spa()).await;
+
+    let res = RawRequest::preflight("/api/items", APP, "PATCH")
+        .header("Access-Control-Request-Headers", "content-type")
+        .send(addr)
+        .await;
+    assert_eq!(res.status, 204);
+    assert_eq!(res.header("access-control-allow-origin"), Some(APP));
+    assert_eq!(res.header("access-control-allow-credentials"), Some("true"));
+    assert_eq!(
+        res.header("access-control-allow-methods"),
+        Some(DEFAULT_METHODS)
+    );
+    assert_eq!(
+        res.header("access-control-allow-headers"),
+        Some("content-type")
+    );
+    assert_eq!(res.header("access-control-max-age"), Some("600"));
+    assert_eq!(res.header("access-control-expose-headers"), None);
+    assert_eq!(
+        res.header("vary"),
+        Some("Origin, Access-Control-Request-Headers")
+    );
+
+    let res = RawRequest::preflight("/api/items", EVIL, "PATCH")
+        .header("Access-Control-Request-Headers", "content-type")
+        .send(addr)
+        .await;
+    assert_eq!(
+        res.status, 204,
+        "answered, so the browser (not a 404) rejects it"
+    );
+    res.assert_no_cors_headers();
+    assert_eq!(
+        res.header("vary"),
+        Some("Origin, Access-Control-Request-Headers")
+    );
+}
+
+#[tokio::test]
+async fn plain_options_reaches_the_handler() {
+    let addr = server_with(credentialed_spa()).await;
+    let res = RawRequest::new("OPTIONS", "/options")
+        .origin(APP)
+        .send(addr)
+        .await;
+    assert_eq!(res.status, 200);
+    assert_eq!(res.body_text(), "options handler");
+    assert_eq!(res.header("access-control-allow-origin"), Some(APP));
+    assert_eq!(res.header("access-control-allow-methods"), None);
+    assert_eq!(res.header("access-control-max-age"), None);
+    assert_eq!(res.header("vary"), Some("Origin"));
+
+    // Without Origin an OPTIONS with Access-Control-Request-Method is not a preflight either.
+    let res = RawRequest::new("OPTIONS", "/options")
+        .header("Access-Control-Request-Method", "PUT")
+        .send(addr)
+        .await;
+    assert_eq!(res.status, 200);
+    assert_eq!(res.body_text(), "options handler");
+    res.assert_no_cors_headers();
+}
+
+#[tokio::test]
+async fn reflect_any_origin_but_null() {
+    let addr = server_with(CorsLayer::builder().origin(AllowOrigin::reflect())).await;
+    let res = RawRequest::get("/")
+        .origin("http://localhost:5173")
+        .send(addr)
+        .await;
+    assert_eq!(
+        res.header("access-control-allow-origin"),
+        Some("http://localhost:5173")
+    );
+    assert_eq!(res.header("access-control-allow-credentials"), None);
+    assert_eq!(res.header("vary"), Some("Origin"));
+
+    let res = RawRequest::get("/").origin("null").send(addr).await;
+    res.assert_no_cors_headers();
+    assert_eq!(res.header("vary"), Some("Origin"));
+
+    let res = RawRequest::preflight("/", "null", "PUT").send(addr).await;
+    assert_eq!(res.status, 204);
+    res.assert_no_cors_headers();
+}
+
+#[tokio::test]
+async fn reflect_with_credentials_via_the_dangerous_opt_in() {
+    let addr = server_with(
+        CorsLayer::builder()
+            .origin(AllowOrigin::reflect())
+            .credentials(true)
+            .dangerously_allow_credentials_for_any_origin(),
+    )
+    .await;
+    let res = RawRequest::get("/").origin(EVIL).send(addr).await;
+    assert_eq!(res.header("access-control-allow-origin"), Some(EVIL));
+    assert_eq!(res.header("access-control-allow-credentials"), Some("true"));
+    assert_eq!(res.header("vary"), Some("Origin"));
+}
+
+#[tokio::test]
+async fn list_of_exact_origins_regexes_and_null() {
+    let addr = server_with(CorsLayer::builder().origin(AllowOrigin::list([
+        OriginPattern::exact(APP),
+        OriginPattern::exact("null"),
+        OriginPattern::regex(r"https://[a-z0-9-]+\.example\.com"),
+    ])))
+    .await;
+    for (origin, allowed) in [
+        (APP, true),
+        ("null", true),
+        ("https://shop.example.com", true),
+        ("https://example.com", false),
+        ("https://shop.example.com.evil.io", false),
+        ("https://shop.example.com:8443", false),
+        ("http://shop.example.com", false),
+        (EVIL, false),
+    ] {
+        let res = RawRequest::get("/").origin(origin).send(addr).await;
+        assert_eq!(
+            res.header("access-control-allow-origin"),
+            allowed.then_some(origin),
+            "{origin}"
+        );
+        assert_eq!(res.header("vary"), Some("Origin"));
+
+        let res = RawRequest::preflight("/", origin, "PUT").send(addr).await;
+        assert_eq!(res.status, 204);
+        assert_eq!(
+            res.header("access-control-allow-origin"),
+            allowed.then_some(origin),
+            "preflight {origin}"
+        );
+        assert_eq!(
+            res.header("access-control-allow-methods"),
+            allowed.then_some(DEFAULT_METHODS)
+        );
+    }
+}
+
+#[tokio::test]
+async fn regex_of_subdomains() {
+    let addr = server_with(
+        CorsLayer::builder().origin(AllowOrigin::regex(r"https://([a-z0-9-]+\.)*example\.com")),
+    )
+    .await;
+    for (origin, allowed) in [
+        ("https://example.com", true),
+        ("https://a.b.example.com", true),
+        ("https://example.com.evil.io", false),
+        ("https://evil.io/https://example.com", false),
+        ("https://notexample.com", false),
+    ] {
+        let res = RawRequest::get("/").origin(origin).send(addr).await;
+        assert_eq!(
+            res.header("access-control-allow-origin"),
+            allowed.then_some(origin),
+            "{origin}"
+        );
+        assert_eq!(res.header("vary"), Some("Origin"));
+    }
+}
+
+#[tokio::test]
+async fn predicate_and_async_predicate() {
+    let sync = server_with(
+        CorsLayer::builder().origin(AllowOrigin::predicate(|origin, parts| {
+            origin.starts_with("http://localhost:") && parts.uri.path() != "/boom"
+        })),
+    )
+    .await;
+    let async_ = server_with(
+        CorsLayer::builder()
+            .origin(AllowOrigin::async_predicate(|origin, parts| {
+                let path_ok = parts.uri.path() != "/boom";
+                async move { path_ok && origin.starts_with("http://localhost:") }
+            }))
+            .credentials(true),
+    )
+    .await;
+    for addr in [sync, async_] {
+        let res = RawRequest::get("/")
+            .origin("http://localhost:3000")
+            .send(addr)
+            .await;
+        assert_eq!(
+            res.header("access-control-allow-origin"),
+            Some("http://localhost:3000")
+        );
+        assert_eq!(res.header("vary"), Some("Origin"));
+
+        // The predicate sees the request head: /boom is refused, but still reaches the handler.
+        let res = RawRequest::get("/boom")
+            .origin("http://localhost:3000")
+            .send(addr)
+            .await;
+        assert_eq!(res.status, 500);
+        res.assert_no_cors_headers();
+        assert_eq!(res.header("vary"), Some("Origin"));
+
+        let res = RawRequest::preflight("/", "http://localhost:3000", "DELETE")
+            .send(addr)
+            .await;
+        assert_eq!(res.status, 204);
+        assert_eq!(
+            res.header("access-control-allow-origin"),
+            Some("http://localhost:3000")
+        );
+        let res = RawRequest::preflight("/", EVIL, "DELETE").send(addr).await;
+        assert_eq!(res.status, 204);
+        res.assert_no_cors_headers();
+    }
+    let res = RawRequest::get("/")
+        .origin("http://localhost:3000")
+        .send(async_)
+        .await;
+    assert_eq!(res.header("access-control-allow-credentials"), Some("true"));
+}
+
+#[tokio::test]
+async fn configured_methods_headers_max_age_and_status() {
+    let addr = server_with(
+        CorsLayer::builder()
+            .origin(AllowOrigin::exact(APP))
+            .methods([Method::GET, Method::POST, Method::DELETE])
+            .allowed_headers(["Content-Type", "Authorization"])
+            .exposed_headers(["ETag", "X-Total-Count"])
+            .max_age(Duration::from_secs(86_400))
+            .options_success_status(200_u16),
+    )
+    .await;
+    let res = RawRequest::preflight("/", APP, "DELETE")
+        .header("Access-Control-Request-Headers", "x-not-listed")
+        .send(addr)
+        .await;
+    assert_eq!(res.status, 200);
+    assert_eq!(res.header("content-length"), Some("0"));
+    assert!(res.body.is_empty());
+    assert_eq!(res.header("access-control-allow-origin"), Some(APP));
+    assert_eq!(
+        res.header("access-control-allow-methods"),
+        Some("GET,POST,DELETE")
+    );
+    assert_eq!(
+        res.header("access-control-allow-headers"),
+        Some("content-type,authorization")
+    );
+    assert_eq!(res.header("access-control-max-age"), Some("86400"));
+    assert_eq!(res.header("access-control-expose-headers"), None);
+    assert_eq!(res.header("access-control-allow-credentials"), None);
+    assert_eq!(res.header("vary"), Some("Origin"));
+
+    let res = RawRequest::get("/").origin(APP).send(addr).await;
+    assert_eq!(
+        res.header("access-control-expose-headers"),
+        Some("etag,x-total-count")
+    );
+    assert_eq!(res.header("access-control-max-age"), None);
+
+    let addr = server_with(CorsLayer::builder().max_age(None)).await;
+    let res = RawRequest::preflight("/", APP, "PUT").send(addr).await;
+    assert_eq!(res.status, 204);
+    assert_eq!(res.header("access-control-max-age"), None);
+    assert_eq!(
+        res.header("access-control-allow-methods"),
+        Some(DEFAULT_METHODS)
+    );
+}
+
+#[tokio::test]
+async fn private_network_access() {
+    let addr = server_with(
+        CorsLayer::builder()
+            .origin(AllowOrigin::exact(APP))
+            .private_network(true),
+    )
+    .await;
+    let res = RawRequest::preflight("/", APP, "GET")
+        .header("Access-Control-Request-Private-Network", "true")
+        .send(addr)
+        .await;
+    assert_eq!(res.status, 204);
+    assert_eq!(
+        res.header("access-control-allow-private-network"),
+        Some("true")
+    );
+    assert_eq!(res.header("access-control-allow-origin"), Some(APP));
+    assert_eq!(
+        res.header("vary"),
+        Some("Origin, Access-Control-Request-Headers, Access-Control-Request-Private-Network")
+    );
+
+    // Not asked: not sent.
+    let res = RawRequest::preflight("/", APP, "GET").send(addr).await;
+    assert_eq!(res.header("access-control-allow-private-network"), None);
+    // Asked by a disallowed origin: not sent.
+    let res = RawRequest::preflight("/", EVIL, "GET")
+        .header("Access-Control-Request-Private-Network", "true")
+        .send(addr)
+        .await;
+    res.assert_no_cors_headers();
+
+    // Off (the default): not sent even when asked.
+    let addr = server(CorsLayer::new()).await;
+    let res = RawRequest::preflight("/", APP, "GET")
+        .header("Access-Control-Request-Private-Network", "true")
+        .send(addr)
+        .await;
+    assert_eq!(res.header("access-control-allow-private-network"), None);
+    assert_eq!(res.header("access-control-allow-origin"), Some("*"));
+}
+
+#[tokio::test]
+async fn preflight_continue_lets_the_handler_answer() {
+    let addr = server_with(
+        CorsLayer::builder()
+            .origin(AllowOrigin::exact(APP))
+            .preflight_continue(true),
+    )
+    .await;
+    let res = RawRequest::preflight("/options", APP, "PUT")
+        .header("Access-Control-Request-Headers", "x-token")
+        .send(addr)
+        .await;
+    assert_eq!(res.status, 200);
+    assert_eq!(res.body_text(), "options handler");
+    assert_eq!(res.header("access-control-allow-origin"), Some(APP));
+    assert_eq!(
+        res.header("access-control-allow-methods"),
+        Some(DEFAULT_METHODS)
+    );
+    assert_eq!(res.header("access-control-allow-headers"), Some("x-token"));
+    assert_eq!(res.header("access-control-max-age"), Some("600"));
+    assert_eq!(
+        res.header("vary"),
+        Some("Origin, Access-Control-Request-Headers")
+    );
+
+    // With no OPTIONS route the handler's 404 is what the browser gets.
+    let res = RawRequest::preflight("/nowhere", APP, "PUT")
+        .send(addr)
+        .await;
+    assert_eq!(res.status, 404);
+    assert_eq!(res.header("access-control-allow-origin"), Some(APP));
+}
+
+#[tokio::test]
+async fn vary_is_appended_to_the_handlers() {
+    let addr = server_with(credentialed_spa()).await;
+    let res = RawRequest::get("/vary").origin(APP).send(addr).await;
+    assert_eq!(res.all("vary"), ["Accept-Encoding, Origin"]);
+    let res = RawRequest::get("/vary").send(addr).await;
+    assert_eq!(res.all("vary"), ["Accept-Encoding, Origin"]);
+
+    // Any origin does not vary: the handler's Vary is left exactly as it was.
+    let addr = server(CorsLayer::new()).await;
+    let res = RawRequest::get("/vary").origin(APP).send(addr).await;
+    assert_eq!(res.all("vary"), ["Accept-Encoding"]);
+}
+
+#[tokio::test]
+async fn disabled_sends_no_cors_headers_and_forwards_preflights() {
+    let addr = server_with(CorsLayer::builder().origin(AllowOrigin::disabled())).await;
+    let res = RawRequest::get("/").origin(APP).send(addr).await;
+    assert_eq!(res.status, 200);
+    res.assert_no_cors_headers();
+    assert_eq!(res.header("vary"), None);
+
+    let res = RawRequest::preflight("/options", APP, "PUT")
+        .send(addr)
+        .await;
+    assert_eq!(res.status, 200);
+    assert_eq!(res.body_text(), "options handler");
+    res.assert_no_cors_headers();
+}
