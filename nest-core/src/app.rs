@@ -62,6 +62,8 @@ pub(crate) struct AppShared {
 
 type AppService = BoxCloneSyncService<Request, Response, Infallible>;
 type LayerFn = Box<dyn FnOnce(AppService) -> AppService + Send>;
+/// Produces a controller's routes under the global prefix.
+type ControllerFn = Box<dyn FnOnce(&str) -> Vec<Route> + Send>;
 
 /// The app builder: controllers, a global prefix, shared state, tower layers and server settings.
 ///
@@ -70,7 +72,7 @@ type LayerFn = Box<dyn FnOnce(AppService) -> AppService + Send>;
 #[must_use]
 pub struct NestApp {
     prefix: String,
-    controllers: Vec<Box<dyn FnOnce(&str) -> Vec<Route> + Send>>,
+    controllers: Vec<ControllerFn>,
     states: StateMap,
     layers: Vec<LayerFn>,
     config: ServerConfig,
@@ -133,7 +135,8 @@ impl NestApp {
     pub fn layer<L, ResBody>(mut self, layer: L) -> Self
     where
         L: Layer<AppService> + Send + 'static,
-        L::Service: Service<Request, Response = http::Response<ResBody>> + Clone + Send + Sync + 'static,
+        L::Service:
+            Service<Request, Response = http::Response<ResBody>> + Clone + Send + Sync + 'static,
         <L::Service as Service<Request>>::Error: Into<BoxError>,
         <L::Service as Service<Request>>::Future: Send + 'static,
         ResBody: http_body::Body<Data = Bytes> + Send + 'static,

@@ -54,7 +54,9 @@ impl Body {
         E: Into<BoxError> + 'static,
     {
         Self::new(StreamBody::new(
-            stream.map_ok(|chunk| Frame::data(chunk.into())).map_err(Into::into),
+            stream
+                .map_ok(|chunk| Frame::data(chunk.into()))
+                .map_err(Into::into),
         ))
     }
 }

@@ -43,7 +43,7 @@ use tower_service::Service;
 
 use crate::extract::{Dependencies, RequestCtx};
 use crate::handler::Handler;
-use crate::response::{Response, HttpException};
+use crate::response::{HttpException, Response};
 use crate::Request;
 
 /// A controller: a prefix (the seed's `@Controller('')`) and its routes.
@@ -137,7 +137,9 @@ pub struct Routes<C> {
 
 impl<C> fmt::Debug for Routes<C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Routes").field("routes", &self.routes).finish_non_exhaustive()
+        f.debug_struct("Routes")
+            .field("routes", &self.routes)
+            .finish_non_exhaustive()
     }
 }
 
@@ -155,7 +157,12 @@ macro_rules! method_fns {
 
 impl<C: Controller> Routes<C> {
     pub(crate) fn new(this: Arc<C>) -> Self {
-        Self { this, routes: Vec::new(), guards: Vec::new(), layers: Vec::new() }
+        Self {
+            this,
+            routes: Vec::new(),
+            guards: Vec::new(),
+            layers: Vec::new(),
+        }
     }
 
     method_fns! {
@@ -227,10 +234,16 @@ impl<C: Controller> Routes<C> {
     pub fn layer<L>(&mut self, layer: L) -> &mut Self
     where
         L: Layer<RouteService> + Send + Sync + 'static,
-        L::Service: Service<Request, Response = Response, Error = Infallible> + Clone + Send + Sync + 'static,
+        L::Service: Service<Request, Response = Response, Error = Infallible>
+            + Clone
+            + Send
+            + Sync
+            + 'static,
         <L::Service as Service<Request>>::Future: Send + 'static,
     {
-        self.layers.push(Arc::new(move |svc| BoxCloneSyncService::new(layer.layer(svc))));
+        self.layers.push(Arc::new(move |svc| {
+            BoxCloneSyncService::new(layer.layer(svc))
+        }));
         self
     }
 
@@ -277,14 +290,18 @@ impl RouteConfig<'_> {
     /// Marks the route as a Server-Sent Events stream (the seed's `@Sse()`). SSE routes must be GET;
     /// another method is an error when the app is built unless [`allow_non_get`](Self::allow_non_get).
     pub fn sse(self) -> Self {
-        self.route.kind = RouteKind::Sse { allow_non_get: false };
+        self.route.kind = RouteKind::Sse {
+            allow_non_get: false,
+        };
         self
     }
 
     /// Lets an SSE route use another method than GET (POST streams, as LLM APIs use with `fetch`).
     /// Browsers' `EventSource` only sends GET and cannot use such a route.
     pub fn allow_non_get(self) -> Self {
-        self.route.kind = RouteKind::Sse { allow_non_get: true };
+        self.route.kind = RouteKind::Sse {
+            allow_non_get: true,
+        };
         self
     }
 
@@ -303,7 +320,10 @@ impl RouteConfig<'_> {
     pub fn header(self, name: &str, value: &str) -> Self {
         match (HeaderName::try_from(name), HeaderValue::try_from(value)) {
             (Ok(name), Ok(value)) => self.route.headers.push((name, value)),
-            _ => self.route.errors.push(format!("invalid header `{name}: {value}`")),
+            _ => self
+                .route
+                .errors
+                .push(format!("invalid header `{name}: {value}`")),
         }
         self
     }
@@ -314,7 +334,10 @@ impl RouteConfig<'_> {
             (Ok(location), Ok(status)) if status.is_redirection() => {
                 self.route.redirect = Some((location, status));
             }
-            _ => self.route.errors.push(format!("invalid redirect to `{to}` with status {status}")),
+            _ => self
+                .route
+                .errors
+                .push(format!("invalid redirect to `{to}` with status {status}")),
         }
         self
     }
@@ -330,10 +353,16 @@ impl RouteConfig<'_> {
     pub fn layer<L>(self, layer: L) -> Self
     where
         L: Layer<RouteService> + Send + 'static,
-        L::Service: Service<Request, Response = Response, Error = Infallible> + Clone + Send + Sync + 'static,
+        L::Service: Service<Request, Response = Response, Error = Infallible>
+            + Clone
+            + Send
+            + Sync
+            + 'static,
         <L::Service as Service<Request>>::Future: Send + 'static,
     {
-        self.route.layers.push(Box::new(move |svc| BoxCloneSyncService::new(layer.layer(svc))));
+        self.route.layers.push(Box::new(move |svc| {
+            BoxCloneSyncService::new(layer.layer(svc))
+        }));
         self
     }
 }
@@ -346,7 +375,9 @@ pub(crate) async fn run_route(
 ) -> Response {
     for guard in &meta.guards {
         if !guard.can_activate(&req).await {
-            return crate::IntoResponse::into_response(HttpException::forbidden("Forbidden resource"));
+            return crate::IntoResponse::into_response(HttpException::forbidden(
+                "Forbidden resource",
+            ));
         }
     }
     let mut res = handler(req).await;
@@ -363,7 +394,8 @@ pub(crate) async fn run_route(
         }
         if let Some((location, status)) = &meta.redirect {
             *res.status_mut() = *status;
-            res.headers_mut().insert(http::header::LOCATION, location.clone());
+            res.headers_mut()
+                .insert(http::header::LOCATION, location.clone());
         }
     }
     res

@@ -22,19 +22,35 @@ enum Kind {
 
 impl Error {
     pub(crate) fn route(message: impl Into<String>) -> Self {
-        Self { kind: Kind::Route, message: message.into(), source: None }
+        Self {
+            kind: Kind::Route,
+            message: message.into(),
+            source: None,
+        }
     }
 
     pub(crate) fn state(message: impl Into<String>) -> Self {
-        Self { kind: Kind::State, message: message.into(), source: None }
+        Self {
+            kind: Kind::State,
+            message: message.into(),
+            source: None,
+        }
     }
 
     pub(crate) fn config(message: impl Into<String>) -> Self {
-        Self { kind: Kind::Config, message: message.into(), source: None }
+        Self {
+            kind: Kind::Config,
+            message: message.into(),
+            source: None,
+        }
     }
 
     pub(crate) fn io(message: impl Into<String>, source: std::io::Error) -> Self {
-        Self { kind: Kind::Io, message: message.into(), source: Some(Box::new(source)) }
+        Self {
+            kind: Kind::Io,
+            message: message.into(),
+            source: Some(Box::new(source)),
+        }
     }
 
     /// A route is invalid, conflicts with another, or breaks a rule (e.g. a non-GET SSE route).

@@ -42,7 +42,10 @@ impl TestServer {
             Err(err) => panic!("the test app failed to start: {err}"),
         };
         let addr = server.local_addr();
-        Self { server: Some(server), addr }
+        Self {
+            server: Some(server),
+            addr,
+        }
     }
 
     /// The server's address.

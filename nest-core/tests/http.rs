@@ -98,14 +98,18 @@ impl Controller for Items {
         r.get("/boom/panic", Self::panics);
         r.get("/stream/endless", Self::endless);
         r.get("/stream/slow", Self::slow);
-        r.get("/meta/created", |_: Arc<Self>| async { "made" }).http_code(201).header("x-made", "yes");
+        r.get("/meta/created", |_: Arc<Self>| async { "made" })
+            .http_code(201)
+            .header("x-made", "yes");
         r.get("/meta/guarded", |_: Arc<Self>| async { "secret" })
             .guard(|parts: &http::request::Parts| parts.headers.contains_key("x-token"));
     }
 }
 
 fn app() -> NestApp {
-    NestApp::new().state(Prefix("item-".into())).controller(Items)
+    NestApp::new()
+        .state(Prefix("item-".into()))
+        .controller(Items)
 }
 
 async fn start() -> TestServer {
@@ -121,13 +125,48 @@ async fn methods_and_extractors() {
     let s = start().await;
     let c = client();
     let get = |p: &str| c.get(s.url(p)).send();
-    assert_eq!(get("/items?page=2&q=x").await.unwrap().text().await.unwrap(), "page 2 q x");
-    assert_eq!(get("/items/7").await.unwrap().text().await.unwrap(), "item-7");
-    assert_eq!(get("/items/new").await.unwrap().text().await.unwrap(), "static");
-    assert_eq!(get("/items/users/3/posts/hello%20world").await.unwrap().text().await.unwrap(), "user 3 post hello world");
-    assert_eq!(get("/items/files/a/b/c.txt").await.unwrap().text().await.unwrap(), "file a/b/c.txt");
+    assert_eq!(
+        get("/items?page=2&q=x")
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap(),
+        "page 2 q x"
+    );
+    assert_eq!(
+        get("/items/7").await.unwrap().text().await.unwrap(),
+        "item-7"
+    );
+    assert_eq!(
+        get("/items/new").await.unwrap().text().await.unwrap(),
+        "static"
+    );
+    assert_eq!(
+        get("/items/users/3/posts/hello%20world")
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap(),
+        "user 3 post hello world"
+    );
+    assert_eq!(
+        get("/items/files/a/b/c.txt")
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap(),
+        "file a/b/c.txt"
+    );
 
-    let res = c.post(s.url("/items")).json(&serde_json::json!({"name": "x"})).send().await.unwrap();
+    let res = c
+        .post(s.url("/items"))
+        .json(&serde_json::json!({"name": "x"}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 201);
     assert_eq!(res.headers()["content-type"], "application/json");
     assert_eq!(res.text().await.unwrap(), r#"{"name":"x"}"#);
@@ -140,18 +179,34 @@ async fn methods_and_extractors() {
     assert_eq!(res.status(), 204);
     let res = c.delete(s.url("/items/0")).send().await.unwrap();
     assert_eq!(res.status(), 403);
-    assert_eq!(res.text().await.unwrap(), r#"{"statusCode":403,"message":"nope","error":"Forbidden"}"#);
+    assert_eq!(
+        res.text().await.unwrap(),
+        r#"{"statusCode":403,"message":"nope","error":"Forbidden"}"#
+    );
 }
 
 #[tokio::test]
 async fn route_metadata_status_headers_guards() {
     let s = start().await;
-    let res = client().get(s.url("/items/meta/created")).send().await.unwrap();
+    let res = client()
+        .get(s.url("/items/meta/created"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 201);
     assert_eq!(res.headers()["x-made"], "yes");
-    let res = client().get(s.url("/items/meta/guarded")).send().await.unwrap();
+    let res = client()
+        .get(s.url("/items/meta/guarded"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 403);
-    let res = client().get(s.url("/items/meta/guarded")).header("x-token", "t").send().await.unwrap();
+    let res = client()
+        .get(s.url("/items/meta/guarded"))
+        .header("x-token", "t")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.text().await.unwrap(), "secret");
 }
 
@@ -161,7 +216,10 @@ async fn error_statuses() {
     let c = client();
     let res = c.get(s.url("/nowhere")).send().await.unwrap();
     assert_eq!(res.status(), 404);
-    assert_eq!(res.text().await.unwrap(), r#"{"statusCode":404,"message":"Not Found"}"#);
+    assert_eq!(
+        res.text().await.unwrap(),
+        r#"{"statusCode":404,"message":"Not Found"}"#
+    );
 
     let res = c.post(s.url("/items/7")).send().await.unwrap();
     assert_eq!(res.status(), 405);
@@ -173,11 +231,26 @@ async fn error_statuses() {
     assert_eq!(res.status(), 400);
     assert!(res.text().await.unwrap().contains("invalid query string"));
 
-    let res = c.post(s.url("/items")).body(r#"{"name":"x"}"#).send().await.unwrap();
+    let res = c
+        .post(s.url("/items"))
+        .body(r#"{"name":"x"}"#)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 415);
-    let res = c.post(s.url("/items")).header("content-type", "application/json").body("{bad").send().await.unwrap();
+    let res = c
+        .post(s.url("/items"))
+        .header("content-type", "application/json")
+        .body("{bad")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 400);
-    assert!(res.text().await.unwrap().contains("invalid JSON body: key must be a string"));
+    assert!(res
+        .text()
+        .await
+        .unwrap()
+        .contains("invalid JSON body: key must be a string"));
 
     let big = "x".repeat(3 * 1024 * 1024);
     let res = c.put(s.url("/items/1")).body(big).send().await.unwrap();
@@ -188,14 +261,25 @@ async fn error_statuses() {
 async fn body_limit_also_applies_to_chunked_bodies() {
     let s = TestServer::start(app().body_limit(10)).await;
     let chunks = futures_util::stream::iter(vec![Ok::<_, std::io::Error>("0123456"), Ok("789abc")]);
-    let res = client().put(s.url("/items/1")).body(reqwest::Body::wrap_stream(chunks)).send().await.unwrap();
+    let res = client()
+        .put(s.url("/items/1"))
+        .body(reqwest::Body::wrap_stream(chunks))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 413);
 }
 
 #[tokio::test]
 async fn head_strips_the_body_on_http1_and_http2() {
     let s = start().await;
-    for c in [client(), reqwest::Client::builder().http2_prior_knowledge().build().unwrap()] {
+    for c in [
+        client(),
+        reqwest::Client::builder()
+            .http2_prior_knowledge()
+            .build()
+            .unwrap(),
+    ] {
         let res = c.head(s.url("/items/7")).send().await.unwrap();
         assert_eq!(res.status(), 200);
         assert_eq!(res.headers()["content-length"], "6");
@@ -208,7 +292,10 @@ async fn http1_and_http2_prior_knowledge_on_one_port() {
     let s = start().await;
     let res = client().get(s.url("/items/1")).send().await.unwrap();
     assert_eq!(res.version(), http::Version::HTTP_11);
-    let h2 = reqwest::Client::builder().http2_prior_knowledge().build().unwrap();
+    let h2 = reqwest::Client::builder()
+        .http2_prior_knowledge()
+        .build()
+        .unwrap();
     let res = h2.get(s.url("/items/1")).send().await.unwrap();
     assert_eq!(res.version(), http::Version::HTTP_2);
     assert_eq!(res.text().await.unwrap(), "item-1");
@@ -217,13 +304,13 @@ async fn http1_and_http2_prior_knowledge_on_one_port() {
 async fn assert_dropped(stream: &mut TcpStream) {
     let mut buf = [0u8; 1024];
     let read = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut buf)).await;
-    match read.expect("the server should close a stalled connection") {
-        Ok(n) => {
-            // HTTP/1 may answer 408 before closing; anything else but a close is wrong.
-            let text = String::from_utf8_lossy(&buf[..n]);
-            assert!(n == 0 || text.starts_with("HTTP/1.1 408"), "unexpected answer: {text}");
-        }
-        Err(_) => {} // reset
+    // A reset (Err) is a close too; HTTP/1 may answer 408 before closing.
+    if let Ok(n) = read.expect("the server should close a stalled connection") {
+        let text = String::from_utf8_lossy(&buf[..n]);
+        assert!(
+            n == 0 || text.starts_with("HTTP/1.1 408"),
+            "unexpected answer: {text}"
+        );
     }
 }
 
@@ -249,14 +336,22 @@ async fn stalled_clients_are_dropped() {
 #[tokio::test]
 async fn oversized_heads_are_refused() {
     let s = start().await;
-    let res = client().get(s.url("/items/1")).header("x-big", "a".repeat(100 * 1024)).send().await.unwrap();
+    let res = client()
+        .get(s.url("/items/1"))
+        .header("x-big", "a".repeat(100 * 1024))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 431);
     let mut req = client().get(s.url("/items/1"));
     for i in 0..150 {
         req = req.header(format!("x-h{i}"), "v");
     }
     let res = req.send().await;
-    assert!(res.map(|r| r.status() == 431).unwrap_or(true), "too many headers must be refused");
+    assert!(
+        res.map(|r| r.status() == 431).unwrap_or(true),
+        "too many headers must be refused"
+    );
 }
 
 #[tokio::test]
@@ -265,7 +360,10 @@ async fn a_panicking_handler_gives_500_and_the_server_keeps_serving() {
     let c = client();
     let res = c.get(s.url("/items/boom/panic")).send().await.unwrap();
     assert_eq!(res.status(), 500);
-    assert_eq!(res.text().await.unwrap(), r#"{"statusCode":500,"message":"Internal Server Error"}"#);
+    assert_eq!(
+        res.text().await.unwrap(),
+        r#"{"statusCode":500,"message":"Internal Server Error"}"#
+    );
     let res = c.get(s.url("/items/1")).send().await.unwrap();
     assert_eq!(res.text().await.unwrap(), "item-1");
 }
@@ -282,7 +380,11 @@ async fn tower_http_layers_apply_to_routes_and_404s() {
     let res = client().get(s.url("/missing")).send().await.unwrap();
     assert_eq!(res.status(), 404);
     assert_eq!(res.headers()["x-layer"], "on");
-    let res = client().get(s.url("/items/boom/panic")).send().await.unwrap();
+    let res = client()
+        .get(s.url("/items/boom/panic"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 500);
     assert_eq!(res.headers()["x-layer"], "on");
 }
@@ -290,8 +392,26 @@ async fn tower_http_layers_apply_to_routes_and_404s() {
 #[tokio::test]
 async fn global_prefix() {
     let s = TestServer::start(app().global_prefix("/api/v1")).await;
-    assert_eq!(client().get(s.url("/api/v1/items/2")).send().await.unwrap().text().await.unwrap(), "item-2");
-    assert_eq!(client().get(s.url("/items/2")).send().await.unwrap().status(), 404);
+    assert_eq!(
+        client()
+            .get(s.url("/api/v1/items/2"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap(),
+        "item-2"
+    );
+    assert_eq!(
+        client()
+            .get(s.url("/items/2"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
 }
 
 #[tokio::test]
@@ -302,8 +422,14 @@ async fn build_errors_name_the_problem() {
             r.get("/", |_: Arc<Self>, State(_): State<u64>| async { "" });
         }
     }
-    let err = NestApp::new().controller(NeedsState).into_service().unwrap_err();
-    assert!(err.is_state() && err.to_string().contains("State<u64>"), "{err}");
+    let err = NestApp::new()
+        .controller(NeedsState)
+        .into_service()
+        .unwrap_err();
+    assert!(
+        err.is_state() && err.to_string().contains("State<u64>"),
+        "{err}"
+    );
 
     struct Twice;
     impl Controller for Twice {
@@ -313,7 +439,10 @@ async fn build_errors_name_the_problem() {
         }
     }
     let err = NestApp::new().controller(Twice).into_service().unwrap_err();
-    assert!(err.is_route() && err.to_string().contains("registered twice"), "{err}");
+    assert!(
+        err.is_route() && err.to_string().contains("registered twice"),
+        "{err}"
+    );
 
     struct Bad;
     impl Controller for Bad {
@@ -322,15 +451,22 @@ async fn build_errors_name_the_problem() {
         }
     }
     let err = NestApp::new().controller(Bad).into_service().unwrap_err();
-    assert!(err.is_route() && err.to_string().contains("wildcard"), "{err}");
+    assert!(
+        err.is_route() && err.to_string().contains("wildcard"),
+        "{err}"
+    );
 
     struct BadHeader;
     impl Controller for BadHeader {
         fn routes(r: &mut Routes<Self>) {
-            r.get("/", |_: Arc<Self>| async { "" }).header("bad name", "v");
+            r.get("/", |_: Arc<Self>| async { "" })
+                .header("bad name", "v");
         }
     }
-    let err = NestApp::new().controller(BadHeader).into_service().unwrap_err();
+    let err = NestApp::new()
+        .controller(BadHeader)
+        .into_service()
+        .unwrap_err();
     assert!(err.to_string().contains("invalid header"), "{err}");
 }
 
@@ -342,7 +478,11 @@ async fn shutdown_lets_in_flight_requests_finish_and_closes_endless_bodies() {
         let url = s.url("/items/stream/slow");
         async move { reqwest::get(url).await.unwrap().text().await.unwrap() }
     });
-    let mut endless = client().get(s.url("/items/stream/endless")).send().await.unwrap();
+    let mut endless = client()
+        .get(s.url("/items/stream/endless"))
+        .send()
+        .await
+        .unwrap();
     assert!(endless.chunk().await.unwrap().is_some());
     // The slow request is in flight once the endless one streams (both were sent first).
     tokio::task::yield_now().await;
@@ -350,16 +490,13 @@ async fn shutdown_lets_in_flight_requests_finish_and_closes_endless_bodies() {
         handle.shutdown_with_grace(Duration::from_secs(1));
         s.shutdown().await;
     });
-    shutdown.await.expect("shutdown must not hang on an endless body");
+    shutdown
+        .await
+        .expect("shutdown must not hang on an endless body");
     assert_eq!(slow.await.unwrap(), "slow done");
     // The endless body was cut at the deadline: the stream ends (with an error or EOF).
     let rest = tokio::time::timeout(Duration::from_secs(10), async {
-        loop {
-            match endless.chunk().await {
-                Ok(Some(_)) => continue,
-                _ => break,
-            }
-        }
+        while let Ok(Some(_)) = endless.chunk().await {}
     });
     rest.await.expect("the endless body must be closed");
 }

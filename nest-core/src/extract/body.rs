@@ -12,8 +12,11 @@ use crate::response::{HttpException, Json};
 /// (announced by `Content-Length` or found while reading) and 500 when an extractor already took it.
 pub async fn read_body(req: &mut RequestCtx) -> Result<Bytes, HttpException> {
     let limit = req.body_limit();
-    let too_large =
-        || HttpException::payload_too_large(format!("request body is larger than the limit of {limit} bytes"));
+    let too_large = || {
+        HttpException::payload_too_large(format!(
+            "request body is larger than the limit of {limit} bytes"
+        ))
+    };
     let announced = req
         .headers()
         .get(header::CONTENT_LENGTH)
@@ -22,13 +25,17 @@ pub async fn read_body(req: &mut RequestCtx) -> Result<Bytes, HttpException> {
     if announced.is_some_and(|len| len > limit as u64) {
         return Err(too_large());
     }
-    let body = req
-        .take_body()
-        .ok_or_else(|| HttpException::internal_server_error("the request body was already taken by another extractor"))?;
+    let body = req.take_body().ok_or_else(|| {
+        HttpException::internal_server_error(
+            "the request body was already taken by another extractor",
+        )
+    })?;
     match Limited::new(body, limit).collect().await {
         Ok(collected) => Ok(collected.to_bytes()),
         Err(err) if err.is::<http_body_util::LengthLimitError>() => Err(too_large()),
-        Err(err) => Err(HttpException::bad_request(format!("failed to read the request body: {err}"))),
+        Err(err) => Err(HttpException::bad_request(format!(
+            "failed to read the request body: {err}"
+        ))),
     }
 }
 
@@ -41,17 +48,28 @@ impl FromRequest for Bytes {
 impl FromRequest for String {
     async fn from_request(req: &mut RequestCtx) -> Result<Self, HttpException> {
         let bytes = read_body(req).await?;
-        String::from_utf8(bytes.into())
-            .map_err(|err| HttpException::bad_request(format!("request body is not valid UTF-8: {err}")))
+        String::from_utf8(bytes.into()).map_err(|err| {
+            HttpException::bad_request(format!("request body is not valid UTF-8: {err}"))
+        })
     }
 }
 
 fn is_json(req: &RequestCtx) -> bool {
-    let Some(content_type) = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()) else {
+    let Some(content_type) = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
         return false;
     };
-    let essence = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
-    essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json"))
+    let essence = content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"))
 }
 
 impl<T: DeserializeOwned + Send> FromRequest for Json<T> {

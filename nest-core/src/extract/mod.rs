@@ -70,7 +70,12 @@ pub struct RequestCtx {
 impl RequestCtx {
     pub(crate) fn new(req: crate::Request, params: PathParams, app: Arc<AppShared>) -> Self {
         let (parts, body) = req.into_parts();
-        Self { parts, body: Some(body), params, app }
+        Self {
+            parts,
+            body: Some(body),
+            params,
+            app,
+        }
     }
 
     /// A context for unit-testing an extractor: no path parameters, no state, default limits.
@@ -111,7 +116,9 @@ impl RequestCtx {
 /// Something a handler can take as an argument, built from the request.
 pub trait FromRequest: Sized + Send {
     /// Extracts the value, or answers with an error response.
-    fn from_request(req: &mut RequestCtx) -> impl Future<Output = Result<Self, HttpException>> + Send;
+    fn from_request(
+        req: &mut RequestCtx,
+    ) -> impl Future<Output = Result<Self, HttpException>> + Send;
 
     /// Declares what the app must provide for this extractor to work (e.g. a state type), so that a
     /// missing one is an error when the app is built rather than at request time.
@@ -129,6 +136,7 @@ pub struct Dependencies {
 impl Dependencies {
     /// Declares that the app must hold shared state of type `T` (see `NestApp::state`).
     pub fn state<T: 'static>(&mut self) {
-        self.states.push((TypeId::of::<T>(), std::any::type_name::<T>()));
+        self.states
+            .push((TypeId::of::<T>(), std::any::type_name::<T>()));
     }
 }

@@ -40,14 +40,20 @@ impl<T: DeserializeOwned + Send> FromRequest for Path<T> {
                 let mut params = req.params.iter();
                 match (params.next(), params.next()) {
                     // A single value: `Path<u32>`.
-                    (Some((name, _)), None) => serde_urlencoded::from_str::<Vec<(String, T)>>(&encoded)
-                        .ok()
-                        .and_then(|mut v| v.pop())
-                        .map(|(_, value)| Path(value))
-                        .ok_or_else(|| {
-                            HttpException::bad_request(format!("invalid path parameter `{name}`"))
-                        }),
-                    _ => Err(HttpException::bad_request(format!("invalid path parameters: {struct_err}"))),
+                    (Some((name, _)), None) => {
+                        serde_urlencoded::from_str::<Vec<(String, T)>>(&encoded)
+                            .ok()
+                            .and_then(|mut v| v.pop())
+                            .map(|(_, value)| Path(value))
+                            .ok_or_else(|| {
+                                HttpException::bad_request(format!(
+                                    "invalid path parameter `{name}`"
+                                ))
+                            })
+                    }
+                    _ => Err(HttpException::bad_request(format!(
+                        "invalid path parameters: {struct_err}"
+                    ))),
                 }
             }
         }

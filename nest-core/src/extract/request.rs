@@ -26,9 +26,11 @@ impl FromRequest for Uri {
 /// The whole request (head and body); it takes the body, so no other body extractor may follow.
 impl FromRequest for crate::Request {
     async fn from_request(req: &mut RequestCtx) -> Result<Self, HttpException> {
-        let body = req
-            .take_body()
-            .ok_or_else(|| HttpException::internal_server_error("the request body was already taken by another extractor"))?;
+        let body = req.take_body().ok_or_else(|| {
+            HttpException::internal_server_error(
+                "the request body was already taken by another extractor",
+            )
+        })?;
         let parts = req.parts();
         let mut builder = http::Request::builder()
             .method(parts.method.clone())

@@ -17,7 +17,10 @@ impl StateMap {
     }
 
     pub(crate) fn get<T: Clone + 'static>(&self) -> Option<T> {
-        self.0.get(&TypeId::of::<T>()).and_then(|v| v.downcast_ref::<T>()).cloned()
+        self.0
+            .get(&TypeId::of::<T>())
+            .and_then(|v| v.downcast_ref::<T>())
+            .cloned()
     }
 
     pub(crate) fn contains(&self, id: TypeId) -> bool {

@@ -43,12 +43,20 @@ macro_rules! constructors {
 impl HttpException {
     /// An exception with a status and no message of its own (the body's message is the reason phrase).
     pub fn new(status: StatusCode) -> Self {
-        Self { status, message: None, headers: Vec::new() }
+        Self {
+            status,
+            message: None,
+            headers: Vec::new(),
+        }
     }
 
     /// An exception with a status and a message.
     pub fn with_message(status: StatusCode, message: impl Into<String>) -> Self {
-        Self { status, message: Some(message.into()), headers: Vec::new() }
+        Self {
+            status,
+            message: Some(message.into()),
+            headers: Vec::new(),
+        }
     }
 
     constructors! {
@@ -92,7 +100,9 @@ impl HttpException {
 
     /// The message: the one given, or the status's reason phrase.
     pub fn message(&self) -> &str {
-        self.message.as_deref().unwrap_or_else(|| reason(self.status))
+        self.message
+            .as_deref()
+            .unwrap_or_else(|| reason(self.status))
     }
 
     /// The JSON body this exception is sent as.
@@ -139,7 +149,10 @@ impl IntoResponse for HttpException {
     fn into_response(self) -> Response {
         let mut res = Response::new(self.body_json().into());
         *res.status_mut() = self.status;
-        res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        res.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
         for (name, value) in self.headers {
             res.headers_mut().append(name, value);
         }

@@ -41,7 +41,8 @@ pub trait IntoResponse {
 
 fn with_content_type(body: Body, content_type: &'static str) -> Response {
     let mut res = Response::new(body);
-    res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    res.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     res
 }
 
@@ -168,8 +169,10 @@ impl<T: Serialize> IntoResponse for Json<T> {
     fn into_response(self) -> Response {
         match serde_json::to_vec(&self.0) {
             Ok(bytes) => with_content_type(bytes.into(), "application/json"),
-            Err(err) => HttpException::internal_server_error(format!("failed to serialize JSON: {err}"))
-                .into_response(),
+            Err(err) => {
+                HttpException::internal_server_error(format!("failed to serialize JSON: {err}"))
+                    .into_response()
+            }
         }
     }
 }

@@ -61,7 +61,10 @@ struct PathEntry {
 
 impl PathEntry {
     fn find(&self, method: &Method) -> Option<&Endpoint> {
-        self.methods.iter().find(|(m, _)| m == method).map(|(_, e)| e)
+        self.methods
+            .iter()
+            .find(|(m, _)| m == method)
+            .map(|(_, e)| e)
     }
 
     fn allow(&self) -> HeaderValue {
@@ -96,7 +99,9 @@ fn to_matchit(path: &str) -> Result<(String, Vec<Arc<str>>), String> {
     for (i, segment) in segments.iter().enumerate() {
         out.push('/');
         if segment.contains(['{', '}']) {
-            return Err(format!("path `{path}`: braces are not allowed; use `:name` for parameters"));
+            return Err(format!(
+                "path `{path}`: braces are not allowed; use `:name` for parameters"
+            ));
         }
         if let Some(name) = segment.strip_prefix(':') {
             if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
@@ -106,7 +111,9 @@ fn to_matchit(path: &str) -> Result<(String, Vec<Arc<str>>), String> {
             params.push(Arc::from(name));
         } else if let Some(name) = segment.strip_prefix('*') {
             if i + 1 != segments.len() {
-                return Err(format!("path `{path}`: a wildcard must be the last segment"));
+                return Err(format!(
+                    "path `{path}`: a wildcard must be the last segment"
+                ));
             }
             let name = if name.is_empty() { "wildcard" } else { name };
             out.push_str(&format!("{{*{name}}}"));
@@ -121,7 +128,9 @@ fn to_matchit(path: &str) -> Result<(String, Vec<Arc<str>>), String> {
 }
 
 fn percent_decode(value: &str) -> String {
-    percent_encoding::percent_decode_str(value).decode_utf8_lossy().into_owned()
+    percent_encoding::percent_decode_str(value)
+        .decode_utf8_lossy()
+        .into_owned()
 }
 
 impl Router {
@@ -135,7 +144,10 @@ impl Router {
             if let Some(err) = route.errors.first() {
                 return Err(Error::route(format!("route {name}: {err}")));
             }
-            if let RouteKind::Sse { allow_non_get: false } = route.kind {
+            if let RouteKind::Sse {
+                allow_non_get: false,
+            } = route.kind
+            {
                 if route.method != Some(Method::GET) {
                     return Err(Error::route(format!(
                         "route {name}: SSE routes must be GET (browsers' EventSource only sends GET); \
@@ -151,20 +163,26 @@ impl Router {
                     )));
                 }
             }
-            let (pattern, params) = to_matchit(&route.path).map_err(|e| Error::route(format!("route {name}: {e}")))?;
+            let (pattern, params) =
+                to_matchit(&route.path).map_err(|e| Error::route(format!("route {name}: {e}")))?;
             let index = match by_pattern.get(&pattern) {
                 Some(&index) => index,
                 None => {
-                    matcher.insert(pattern.clone(), entries.len()).map_err(|err| match err {
-                        matchit::InsertError::Conflict { with } => Error::route(format!(
-                            "route {name} conflicts with {}",
-                            first_route.get(&with).cloned().unwrap_or(with)
-                        )),
-                        other => Error::route(format!("route {name}: invalid path: {other}")),
-                    })?;
+                    matcher
+                        .insert(pattern.clone(), entries.len())
+                        .map_err(|err| match err {
+                            matchit::InsertError::Conflict { with } => Error::route(format!(
+                                "route {name} conflicts with {}",
+                                first_route.get(&with).cloned().unwrap_or(with)
+                            )),
+                            other => Error::route(format!("route {name}: invalid path: {other}")),
+                        })?;
                     by_pattern.insert(pattern.clone(), entries.len());
                     first_route.insert(pattern.clone(), name.clone());
-                    entries.push(PathEntry { params, ..PathEntry::default() });
+                    entries.push(PathEntry {
+                        params,
+                        ..PathEntry::default()
+                    });
                     entries.len() - 1
                 }
             };
@@ -180,13 +198,22 @@ impl Router {
                 )));
             }
             let method = route.method.clone();
-            let endpoint = Endpoint { kind: route.kind, svc: route_service(route) };
+            let endpoint = Endpoint {
+                kind: route.kind,
+                svc: route_service(route),
+            };
             match method {
                 Some(m) => entry.methods.push((m, endpoint)),
                 None => entry.any = Some(endpoint),
             }
         }
-        Ok(Self { inner: Arc::new(RouterInner { matcher, entries, app }) })
+        Ok(Self {
+            inner: Arc::new(RouterInner {
+                matcher,
+                entries,
+                app,
+            }),
+        })
     }
 }
 
@@ -203,8 +230,14 @@ fn route_service(route: Route) -> RouteService {
         let meta = meta.clone();
         let handler = handler.clone();
         async move {
-            let params = req.extensions_mut().remove::<PathParams>().unwrap_or_default();
-            let app = req.extensions_mut().remove::<Arc<AppShared>>().unwrap_or_default();
+            let params = req
+                .extensions_mut()
+                .remove::<PathParams>()
+                .unwrap_or_default();
+            let app = req
+                .extensions_mut()
+                .remove::<Arc<AppShared>>()
+                .unwrap_or_default();
             let ctx = RequestCtx::new(req, params, app);
             Ok::<_, Infallible>(run_route(ctx, &*handler, &meta).await)
         }
@@ -226,7 +259,8 @@ fn sse_head() -> Response {
 fn strip_body(mut res: Response) -> Response {
     if !res.headers().contains_key(header::CONTENT_LENGTH) {
         if let Some(len) = res.body().size_hint().exact() {
-            res.headers_mut().insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+            res.headers_mut()
+                .insert(header::CONTENT_LENGTH, HeaderValue::from(len));
         }
     }
     *res.body_mut() = Body::empty();
@@ -277,7 +311,11 @@ impl Service<Request> for Router {
             req.extensions_mut().insert(params);
             req.extensions_mut().insert(inner.app.clone());
             let res = endpoint.svc.clone().oneshot(req).await?;
-            let mut res = if head_of_get || method == Method::HEAD { strip_body(res) } else { res };
+            let mut res = if head_of_get || method == Method::HEAD {
+                strip_body(res)
+            } else {
+                res
+            };
             crate::sse::attach_to_app(&mut res, &inner.app);
             Ok(res)
         })

@@ -119,7 +119,9 @@ impl ServerConfig {
             return Err(Error::config("max_headers must be at least 1"));
         }
         if self.header_read_timeout.is_zero() {
-            return Err(Error::config("header_read_timeout must be longer than zero"));
+            return Err(Error::config(
+                "header_read_timeout must be longer than zero",
+            ));
         }
         if self.first_byte_timeout.is_zero() {
             return Err(Error::config("first_byte_timeout must be longer than zero"));
@@ -128,10 +130,14 @@ impl ServerConfig {
             return Err(Error::config("http2_max_streams must be at least 1"));
         }
         if self.tcp_keepalive.is_some_and(|d| d.is_zero()) {
-            return Err(Error::config("tcp_keepalive must be longer than zero (or None)"));
+            return Err(Error::config(
+                "tcp_keepalive must be longer than zero (or None)",
+            ));
         }
         if self.http2_keep_alive.is_some_and(|d| d.is_zero()) {
-            return Err(Error::config("http2_keep_alive must be longer than zero (or None)"));
+            return Err(Error::config(
+                "http2_keep_alive must be longer than zero (or None)",
+            ));
         }
         Ok(())
     }

@@ -41,7 +41,12 @@ async fn sniff(stream: &mut TcpStream, config: &ServerConfig) -> Option<(BytesMu
     }
 }
 
-pub(crate) async fn serve(mut stream: TcpStream, app: NestService, config: Arc<ServerConfig>, stop: CancellationToken) {
+pub(crate) async fn serve(
+    mut stream: TcpStream,
+    app: NestService,
+    config: Arc<ServerConfig>,
+    stop: CancellationToken,
+) {
     let Some((prefix, h2)) = sniff(&mut stream, &config).await else {
         tracing::debug!("connection closed or stalled before its first request");
         return;

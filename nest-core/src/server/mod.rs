@@ -84,16 +84,25 @@ impl Server {
         let listener = TcpListener::bind(addr)
             .await
             .map_err(|e| Error::io(format!("cannot bind {addr}"), e))?;
-        let local_addr = listener.local_addr().map_err(|e| Error::io("cannot read the local address", e))?;
+        let local_addr = listener
+            .local_addr()
+            .map_err(|e| Error::io("cannot read the local address", e))?;
         let config = Arc::new(app.config().clone());
         let (grace_tx, grace_rx) = watch::channel(None);
         let (done_tx, done) = watch::channel(false);
-        let handle = ServerHandle { grace: Arc::new(grace_tx), default_grace: config.shutdown_grace };
+        let handle = ServerHandle {
+            grace: Arc::new(grace_tx),
+            default_grace: config.shutdown_grace,
+        };
         tokio::spawn(async move {
             accept_loop(listener, app, config, grace_rx).await;
             let _ = done_tx.send(true);
         });
-        Ok(Self { local_addr, handle, done })
+        Ok(Self {
+            local_addr,
+            handle,
+            done,
+        })
     }
 
     /// The address the server listens on (the real port when bound to port 0).
@@ -153,9 +162,13 @@ async fn accept_loop(
     drop(listener);
     tracing::info!(open_connections = conns.len(), ?grace, "shutting down");
     stop.cancel();
-    let drained = tokio::time::timeout(grace, async { while conns.join_next().await.is_some() {} }).await;
+    let drained =
+        tokio::time::timeout(grace, async { while conns.join_next().await.is_some() {} }).await;
     if drained.is_err() {
-        tracing::warn!(open_connections = conns.len(), "grace period over: closing the remaining connections");
+        tracing::warn!(
+            open_connections = conns.len(),
+            "grace period over: closing the remaining connections"
+        );
         conns.shutdown().await;
     }
 }

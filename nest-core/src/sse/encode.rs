@@ -44,10 +44,16 @@ impl EncodedEvent {
 
 fn check_line(field: &'static str, value: &str, forbid_nul: bool) -> Result<(), SseError> {
     if value.contains(['\r', '\n']) {
-        return Err(SseError::invalid_field(field, "contains a line break (CR or LF)"));
+        return Err(SseError::invalid_field(
+            field,
+            "contains a line break (CR or LF)",
+        ));
     }
     if forbid_nul && value.contains('\0') {
-        return Err(SseError::invalid_field(field, "contains NUL, which clients ignore"));
+        return Err(SseError::invalid_field(
+            field,
+            "contains NUL, which clients ignore",
+        ));
     }
     Ok(())
 }
@@ -148,7 +154,10 @@ mod tests {
     #[test]
     fn text_and_json_data() {
         assert_eq!(enc(SseEvent::data("hello")), "data: hello\n\n");
-        assert_eq!(enc(serde_json::json!({"hello": "world"}).into()), "data: {\"hello\":\"world\"}\n\n");
+        assert_eq!(
+            enc(serde_json::json!({"hello": "world"}).into()),
+            "data: {\"hello\":\"world\"}\n\n"
+        );
         assert_eq!(enc(SseEvent::json("a\nb")), "data: \"a\\nb\"\n\n");
     }
 
@@ -175,14 +184,24 @@ mod tests {
 
     #[test]
     fn all_fields_in_order() {
-        let event = SseEvent::data("d").event("myEvent").id(7).retry_ms(5000).comment("note");
-        assert_eq!(enc(event), ": note\nevent: myEvent\nid: 7\nretry: 5000\ndata: d\n\n");
+        let event = SseEvent::data("d")
+            .event("myEvent")
+            .id(7)
+            .retry_ms(5000)
+            .comment("note");
+        assert_eq!(
+            enc(event),
+            ": note\nevent: myEvent\nid: 7\nretry: 5000\ndata: d\n\n"
+        );
     }
 
     #[test]
     fn retry_zero_is_written() {
         assert_eq!(enc(SseEvent::new().retry_ms(0)), "retry: 0\n\n");
-        assert_eq!(enc(SseEvent::new().retry(Duration::from_millis(1500))), "retry: 1500\n\n");
+        assert_eq!(
+            enc(SseEvent::new().retry(Duration::from_millis(1500))),
+            "retry: 1500\n\n"
+        );
     }
 
     #[test]
@@ -216,7 +235,10 @@ mod tests {
     #[test]
     fn data_cannot_forge_a_second_event() {
         let wire = enc(SseEvent::data("a\n\nevent: admin\ndata: x"));
-        assert_eq!(wire, "data: a\ndata:\ndata: event: admin\ndata: data: x\n\n");
+        assert_eq!(
+            wire,
+            "data: a\ndata:\ndata: event: admin\ndata: data: x\n\n"
+        );
         assert_eq!(wire.matches("\n\n").count(), 1);
     }
 

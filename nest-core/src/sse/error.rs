@@ -12,7 +12,10 @@ pub struct SseError {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Kind {
-    InvalidField { field: &'static str, reason: &'static str },
+    InvalidField {
+        field: &'static str,
+        reason: &'static str,
+    },
     Json(String),
     Empty,
     Full,
@@ -21,11 +24,15 @@ enum Kind {
 
 impl SseError {
     pub(crate) fn invalid_field(field: &'static str, reason: &'static str) -> Self {
-        Self { kind: Kind::InvalidField { field, reason } }
+        Self {
+            kind: Kind::InvalidField { field, reason },
+        }
     }
 
     pub(crate) fn json(message: String) -> Self {
-        Self { kind: Kind::Json(message) }
+        Self {
+            kind: Kind::Json(message),
+        }
     }
 
     pub(crate) fn empty() -> Self {
@@ -37,7 +44,9 @@ impl SseError {
     }
 
     pub(crate) fn closed(reason: EndReason) -> Self {
-        Self { kind: Kind::Closed(reason) }
+        Self {
+            kind: Kind::Closed(reason),
+        }
     }
 
     /// The field that would have broken the stream format (`"event"` or `"id"`), if that is the error.
@@ -80,10 +89,14 @@ impl SseError {
 impl fmt::Display for SseError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.kind {
-            Kind::InvalidField { field, reason } => write!(f, "invalid SSE field `{field}`: {reason}"),
+            Kind::InvalidField { field, reason } => {
+                write!(f, "invalid SSE field `{field}`: {reason}")
+            }
             Kind::Json(message) => write!(f, "SSE data did not serialize to JSON: {message}"),
             Kind::Empty => f.write_str("an SSE event needs at least one field"),
-            Kind::Full => f.write_str("the SSE stream's buffer is full (the client reads slower than events are written)"),
+            Kind::Full => f.write_str(
+                "the SSE stream's buffer is full (the client reads slower than events are written)",
+            ),
             Kind::Closed(reason) => write!(f, "the SSE stream has ended: {reason}"),
         }
     }

@@ -56,7 +56,10 @@ impl SseEvent {
 
     /// An event whose data is `text` (one `data:` line per line of it).
     pub fn data(text: impl Into<String>) -> Self {
-        Self { data: Some(text.into()), ..Self::default() }
+        Self {
+            data: Some(text.into()),
+            ..Self::default()
+        }
     }
 
     /// An event whose data is `value` as compact JSON. A value that does not serialize makes the
@@ -64,13 +67,19 @@ impl SseEvent {
     pub fn json<T: Serialize + ?Sized>(value: &T) -> Self {
         match serde_json::to_string(value) {
             Ok(json) => Self::data(json),
-            Err(err) => Self { json_error: Some(err.to_string()), ..Self::default() },
+            Err(err) => Self {
+                json_error: Some(err.to_string()),
+                ..Self::default()
+            },
         }
     }
 
     /// A comment-only event (`: text`), ignored by clients; useful as a heartbeat.
     pub fn comment_only(text: impl Into<String>) -> Self {
-        Self { comment: Some(text.into()), ..Self::default() }
+        Self {
+            comment: Some(text.into()),
+            ..Self::default()
+        }
     }
 
     /// Sets the data to `text`.

@@ -31,7 +31,10 @@ impl LastEventId {
 impl FromRequest for LastEventId {
     async fn from_request(req: &mut RequestCtx) -> Result<Self, HttpException> {
         Ok(LastEventId(
-            req.headers().get("last-event-id").and_then(|v| v.to_str().ok()).map(str::to_owned),
+            req.headers()
+                .get("last-event-id")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned),
         ))
     }
 }

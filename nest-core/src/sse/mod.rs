@@ -86,7 +86,10 @@ use stream::SseAttach;
 pub(crate) fn sse_response_head() -> Response {
     let mut res = Response::new(Body::empty());
     let headers = res.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
     res
@@ -108,3 +111,6 @@ pub(crate) fn attach_to_app(res: &mut Response, app: &Arc<AppShared>) {
         SseBody::attach(&attach, app.shutdown.clone(), app.live_sse.clone());
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -56,7 +56,10 @@ impl EndReason {
 
     /// Whether queued events are still sent before the stream ends.
     fn flushes(self) -> bool {
-        matches!(self, EndReason::Closed | EndReason::WritersDropped | EndReason::Shutdown)
+        matches!(
+            self,
+            EndReason::Closed | EndReason::WritersDropped | EndReason::Shutdown
+        )
     }
 }
 
@@ -237,10 +240,18 @@ pub fn get_sse_stream(options: SseOptions) -> (SseWriter, SseBody) {
         overflow: options.overflow,
         shutdown_retry: options.shutdown_retry,
     });
-    let writer = SseWriter { guard: Arc::new(WriterGuard { shared: shared.clone() }) };
+    let writer = SseWriter {
+        guard: Arc::new(WriterGuard {
+            shared: shared.clone(),
+        }),
+    };
     let body = SseBody {
         shared,
-        keep_alive: options.keep_alive.map(|interval| KeepAlive { interval, sleep: None, last_write: None }),
+        keep_alive: options.keep_alive.map(|interval| KeepAlive {
+            interval,
+            sleep: None,
+            last_write: None,
+        }),
         shutdown: None,
         finished: false,
     };
@@ -275,7 +286,9 @@ impl Shared {
     fn lock(&self) -> MutexGuard<'_, State> {
         // A panic while holding the lock cannot leave the state inconsistent (every update is a
         // single assignment or push), so a poisoned lock is still usable.
-        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Ends the stream (first reason wins); returns the hook to run once the lock is released.
@@ -485,8 +498,10 @@ fn push_locked(
         return (Err(SseError::closed(reason)), None);
     }
     let len = bytes.len();
-    let is_full =
-        |st: &State| !st.queue.is_empty() && (st.queue.len() >= shared.max_events || st.queued_bytes + len > shared.max_bytes);
+    let is_full = |st: &State| {
+        !st.queue.is_empty()
+            && (st.queue.len() >= shared.max_events || st.queued_bytes + len > shared.max_bytes)
+    };
     if is_full(st) {
         match (mode, shared.overflow) {
             (Mode::Wait, _) => return (Err(SseError::full()), None),
@@ -542,7 +557,9 @@ pub struct SseBody {
 
 impl fmt::Debug for SseBody {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SseBody").field("finished", &self.finished).finish_non_exhaustive()
+        f.debug_struct("SseBody")
+            .field("finished", &self.finished)
+            .finish_non_exhaustive()
     }
 }
 
@@ -587,9 +604,15 @@ impl SseBody {
 
     fn shutdown_frame(&self) -> Option<Bytes> {
         let (base, jitter) = self.shared.shutdown_retry?;
-        let random = std::collections::hash_map::RandomState::new().build_hasher().finish();
+        let random = std::collections::hash_map::RandomState::new()
+            .build_hasher()
+            .finish();
         let jitter_ms = u64::try_from(jitter.as_millis()).unwrap_or(u64::MAX);
-        let extra = if jitter_ms == 0 { 0 } else { random % (jitter_ms + 1) };
+        let extra = if jitter_ms == 0 {
+            0
+        } else {
+            random % (jitter_ms + 1)
+        };
         let retry = base + Duration::from_millis(extra);
         encode(&SseEvent::new().retry(retry)).ok().map(|e| e.0)
     }
@@ -624,7 +647,10 @@ impl http_body::Body for SseBody {
     type Data = Bytes;
     type Error = std::convert::Infallible;
 
-    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
         let this = &mut *self;
         loop {
             if this.finished {
@@ -678,7 +704,9 @@ impl http_body::Body for SseBody {
                 // whether the stream was really idle for a whole interval, and re-arms if not.
                 let last = *ka.last_write.get_or_insert_with(Instant::now);
                 let interval = ka.interval;
-                let sleep = ka.sleep.get_or_insert_with(|| Box::pin(tokio::time::sleep_until(last + interval)));
+                let sleep = ka
+                    .sleep
+                    .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(last + interval)));
                 while sleep.as_mut().poll(cx).is_ready() {
                     let now = Instant::now();
                     let due = ka.last_write.unwrap_or(now) + interval;

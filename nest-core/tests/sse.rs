@@ -1,0 +1,520 @@
+//! SSE over real sockets: wire format, headers, lifecycle rows, GET enforcement, errors before the
+//! stream, ping-pong delivery (with and without compression), HTTP/2, shutdown, connect cycles.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use nest_core::prelude::*;
+use nest_core::sse::{EndReason, Overflow};
+use nest_core::test_util::TestServer;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, oneshot};
+
+/// What the test observes of the server: each stream's writer and its end reason.
+#[derive(Clone, Default)]
+struct Probe {
+    writers: Arc<Mutex<Option<mpsc::UnboundedSender<SseWriter>>>>,
+    ended: Arc<Mutex<Option<mpsc::UnboundedSender<EndReason>>>>,
+    hooks: Arc<AtomicUsize>,
+}
+
+impl Probe {
+    fn channels(
+        &self,
+    ) -> (
+        mpsc::UnboundedReceiver<SseWriter>,
+        mpsc::UnboundedReceiver<EndReason>,
+    ) {
+        let (wtx, wrx) = mpsc::unbounded_channel();
+        let (etx, erx) = mpsc::unbounded_channel();
+        *self.writers.lock().unwrap() = Some(wtx);
+        *self.ended.lock().unwrap() = Some(etx);
+        (wrx, erx)
+    }
+
+    fn stream(&self, options: SseOptions) -> SseBody {
+        let (writer, body) = get_sse_stream(options.keep_alive(None));
+        if let Some(tx) = &*self.writers.lock().unwrap() {
+            let _ = tx.send(writer);
+        }
+        let ended = self.ended.lock().unwrap().clone();
+        let hooks = self.hooks.clone();
+        body.on_cancel(move |reason| {
+            hooks.fetch_add(1, Ordering::SeqCst);
+            if let Some(tx) = ended {
+                let _ = tx.send(reason);
+            }
+        })
+    }
+}
+
+struct Streams {
+    probe: Probe,
+}
+
+impl Streams {
+    async fn plain(self: Arc<Self>) -> SseBody {
+        self.probe.stream(SseOptions::new())
+    }
+    async fn with_retry(self: Arc<Self>) -> SseBody {
+        self.probe
+            .stream(SseOptions::new().retry(Duration::from_millis(1500)))
+    }
+    async fn tiny_buffer(self: Arc<Self>) -> SseBody {
+        self.probe
+            .stream(SseOptions::new().buffer(2, 1024).overflow(Overflow::Close))
+    }
+    async fn forbidden(self: Arc<Self>) -> Result<SseBody, HttpException> {
+        Err(HttpException::forbidden("no stream for you"))
+    }
+    async fn seed(self: Arc<Self>, last: LastEventId) -> SseBody {
+        // The seed's /sse2, driven by the test instead of a timer.
+        let (writer, body) = get_sse_stream(SseOptions::new().keep_alive(None));
+        let first = last.as_u64().map_or(1, |id| id + 1);
+        for id in first..first + 3 {
+            writer
+                .write(
+                    SseEvent::json(&serde_json::json!({"hello": "world"}))
+                        .event("myEvent")
+                        .id(id)
+                        .retry_ms(5000),
+                )
+                .unwrap();
+        }
+        writer.close();
+        body
+    }
+    async fn shutdown_retry(self: Arc<Self>) -> SseBody {
+        self.probe
+            .stream(SseOptions::new().shutdown_retry(Duration::from_secs(2), Duration::ZERO))
+    }
+}
+
+impl Controller for Streams {
+    fn routes(r: &mut Routes<Self>) {
+        r.sse("/sse", Self::plain);
+        r.sse("/retry", Self::with_retry);
+        r.sse("/tiny", Self::tiny_buffer);
+        r.sse("/forbidden", Self::forbidden);
+        r.sse("/sse2", Self::seed);
+        r.sse("/shutdown-retry", Self::shutdown_retry);
+        r.post("/post-stream", Self::plain).allow_non_get();
+    }
+}
+
+async fn start(probe: &Probe) -> TestServer {
+    TestServer::start(NestApp::new().controller(Streams {
+        probe: probe.clone(),
+    }))
+    .await
+}
+
+async fn next_chunk(res: &mut reqwest::Response) -> String {
+    let chunk = tokio::time::timeout(Duration::from_secs(10), res.chunk())
+        .await
+        .expect("timed out waiting for a chunk")
+        .expect("stream error")
+        .expect("stream ended");
+    String::from_utf8(chunk.to_vec()).unwrap()
+}
+
+#[tokio::test]
+async fn headers_and_wire_bytes() {
+    let probe = Probe::default();
+    let (mut writers, _) = probe.channels();
+    let s = start(&probe).await;
+    let mut res = reqwest::get(s.url("/sse")).await.unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["content-type"], "text/event-stream");
+    assert_eq!(res.headers()["cache-control"], "no-cache");
+    assert_eq!(res.headers()["x-accel-buffering"], "no");
+    let writer = writers.recv().await.unwrap();
+    writer.write(serde_json::json!({"hello": "world"})).unwrap();
+    assert_eq!(
+        next_chunk(&mut res).await,
+        "data: {\"hello\":\"world\"}\n\n"
+    );
+    let forged = "a\n\nevent: admin\ndata: x";
+    writer.write(SseEvent::data(forged)).unwrap();
+    assert_eq!(
+        next_chunk(&mut res).await,
+        "data: a\ndata:\ndata: event: admin\ndata: data: x\n\n"
+    );
+    let err = writer.write(SseEvent::data("x").id("1\n2")).unwrap_err();
+    assert_eq!(err.field(), Some("id"));
+    writer.write(SseEvent::new().retry_ms(0)).unwrap();
+    assert_eq!(
+        next_chunk(&mut res).await,
+        "retry: 0\n\n",
+        "the rejected event wrote nothing"
+    );
+}
+
+#[tokio::test]
+async fn retry_is_sent_first_on_connect() {
+    let probe = Probe::default();
+    let s = start(&probe).await;
+    let mut res = reqwest::get(s.url("/retry")).await.unwrap();
+    assert_eq!(next_chunk(&mut res).await, "retry: 1500\n\n");
+}
+
+#[tokio::test]
+async fn seed_sse2_continues_after_last_event_id() {
+    let probe = Probe::default();
+    let s = start(&probe).await;
+    let res = reqwest::Client::new()
+        .get(s.url("/sse2"))
+        .header("last-event-id", "41")
+        .send()
+        .await
+        .unwrap();
+    let text = res.text().await.unwrap();
+    let ids: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("id: "))
+        .collect();
+    assert_eq!(ids, ["42", "43", "44"]);
+    assert!(
+        text.starts_with("event: myEvent\nid: 42\nretry: 5000\ndata: {\"hello\":\"world\"}\n\n"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn lifecycle_client_gone_runs_the_hook_once() {
+    let probe = Probe::default();
+    let (mut writers, mut ended) = probe.channels();
+    let s = start(&probe).await;
+    let res = reqwest::get(s.url("/sse")).await.unwrap();
+    let writer = writers.recv().await.unwrap();
+    drop(res); // the client goes away on an idle stream (keep-alive off)
+    assert_eq!(ended.recv().await, Some(EndReason::ClientGone));
+    assert_eq!(writer.closed().await, EndReason::ClientGone);
+    assert_eq!(
+        writer.write("late").unwrap_err().end_reason(),
+        Some(EndReason::ClientGone)
+    );
+    assert_eq!(probe.hooks.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn lifecycle_close_flushes_and_does_not_run_the_hook() {
+    let probe = Probe::default();
+    let (mut writers, _ended) = probe.channels();
+    let s = start(&probe).await;
+    let res = reqwest::get(s.url("/sse")).await.unwrap();
+    let writer = writers.recv().await.unwrap();
+    writer.write("one").unwrap();
+    writer.write("two").unwrap();
+    writer.close();
+    assert_eq!(res.text().await.unwrap(), "data: one\n\ndata: two\n\n");
+    assert!(writer.write("three").unwrap_err().is_closed());
+    drop(writer);
+    assert_eq!(probe.hooks.load(Ordering::SeqCst), 0);
+}
+
+#[tokio::test]
+async fn lifecycle_writers_dropped_flushes_and_runs_the_hook() {
+    let probe = Probe::default();
+    let (mut writers, mut ended) = probe.channels();
+    let s = start(&probe).await;
+    let res = reqwest::get(s.url("/sse")).await.unwrap();
+    let writer = writers.recv().await.unwrap();
+    let clone = writer.clone();
+    writer.write("queued").unwrap();
+    drop(writer);
+    drop(clone);
+    assert_eq!(ended.recv().await, Some(EndReason::WritersDropped));
+    assert_eq!(res.text().await.unwrap(), "data: queued\n\n");
+}
+
+#[tokio::test]
+async fn lifecycle_a_panicking_writer_task_ends_only_its_stream() {
+    let probe = Probe::default();
+    let (mut writers, mut ended) = probe.channels();
+    let s = start(&probe).await;
+    let a = reqwest::get(s.url("/sse")).await.unwrap();
+    let wa = writers.recv().await.unwrap();
+    let mut b = reqwest::get(s.url("/sse")).await.unwrap();
+    let wb = writers.recv().await.unwrap();
+    let task = tokio::spawn(async move {
+        wa.write("before").unwrap();
+        panic!("writer task failed");
+    });
+    assert!(task.await.unwrap_err().is_panic());
+    assert_eq!(ended.recv().await, Some(EndReason::WritersDropped));
+    assert_eq!(a.text().await.unwrap(), "data: before\n\n");
+    wb.write("still here").unwrap();
+    assert_eq!(next_chunk(&mut b).await, "data: still here\n\n");
+}
+
+#[tokio::test]
+async fn lifecycle_overflow_close_policy() {
+    let probe = Probe::default();
+    let (mut writers, mut ended) = probe.channels();
+    let s = start(&probe).await;
+    // Raw socket that never reads: the server's queue fills once the socket buffers are full.
+    let mut sock = TcpStream::connect(s.addr()).await.unwrap();
+    sock.write_all(b"GET /tiny HTTP/1.1\r\nhost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let writer = writers.recv().await.unwrap();
+    let big = "x".repeat(1000);
+    let mut result = Ok(());
+    for _ in 0..100_000 {
+        result = writer.write(big.as_str());
+        if result.is_err() {
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(result.unwrap_err().end_reason(), Some(EndReason::Overflow));
+    assert_eq!(ended.recv().await, Some(EndReason::Overflow));
+    assert!(writer.lost_events() >= 1);
+    let mut buf = vec![0u8; 4096];
+    let _ = sock.read(&mut buf).await; // keep the socket alive until here
+}
+
+#[tokio::test]
+async fn lifecycle_shutdown_flushes_sends_final_retry_and_runs_the_hook() {
+    let probe = Probe::default();
+    let (mut writers, mut ended) = probe.channels();
+    let s = start(&probe).await;
+    let res = reqwest::get(s.url("/shutdown-retry")).await.unwrap();
+    let writer = writers.recv().await.unwrap();
+    writer.write("last words").unwrap();
+    let shutdown = tokio::spawn(s.shutdown());
+    assert_eq!(ended.recv().await, Some(EndReason::Shutdown));
+    assert_eq!(
+        res.text().await.unwrap(),
+        "data: last words\n\nretry: 2000\n\n"
+    );
+    tokio::time::timeout(Duration::from_secs(10), shutdown)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(writer.write("x").unwrap_err().is_closed());
+}
+
+#[tokio::test]
+async fn http2_reset_of_one_stream_ends_only_that_one() {
+    let probe = Probe::default();
+    let (mut writers, mut ended) = probe.channels();
+    let s = start(&probe).await;
+    let client = reqwest::Client::builder()
+        .http2_prior_knowledge()
+        .build()
+        .unwrap();
+    let mut responses = Vec::new();
+    let mut stream_writers = Vec::new();
+    for _ in 0..100 {
+        let res = client.get(s.url("/sse")).send().await.unwrap();
+        assert_eq!(res.version(), http::Version::HTTP_2);
+        responses.push(res);
+        stream_writers.push(writers.recv().await.unwrap());
+    }
+    for (i, w) in stream_writers.iter().enumerate() {
+        w.write(format!("to {i}")).unwrap();
+    }
+    for (i, res) in responses.iter_mut().enumerate() {
+        assert_eq!(next_chunk(res).await, format!("data: to {i}\n\n"));
+    }
+    // Dropping one response resets its HTTP/2 stream (RST_STREAM).
+    drop(responses.remove(0));
+    assert_eq!(ended.recv().await, Some(EndReason::ClientGone));
+    assert!(stream_writers[0].is_closed());
+    for (i, w) in stream_writers.iter().enumerate().skip(1) {
+        w.write(format!("again {i}")).unwrap();
+    }
+    for (i, res) in responses.iter_mut().enumerate() {
+        assert_eq!(next_chunk(res).await, format!("data: again {}\n\n", i + 1));
+    }
+    assert_eq!(probe.hooks.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn ping_pong_each_write_reaches_the_client_at_once() {
+    for compressed in [false, true] {
+        let probe = Probe::default();
+        let (mut writers, _) = probe.channels();
+        let mut app = NestApp::new().controller(Streams {
+            probe: probe.clone(),
+        });
+        if compressed {
+            app = app.layer(tower_http::compression::CompressionLayer::new());
+        }
+        let s = TestServer::start(app).await;
+        let mut res = reqwest::Client::new()
+            .get(s.url("/sse"))
+            .header("accept-encoding", "gzip")
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            res.headers().get("content-encoding").is_none(),
+            "SSE must never be compressed"
+        );
+        let writer = writers.recv().await.unwrap();
+        for i in 0..20 {
+            writer.write(format!("ping {i}")).unwrap();
+            assert_eq!(next_chunk(&mut res).await, format!("data: ping {i}\n\n"));
+        }
+    }
+}
+
+#[tokio::test]
+async fn sse_routes_must_be_get_unless_opted_in() {
+    struct PostSse;
+    impl Controller for PostSse {
+        fn routes(r: &mut Routes<Self>) {
+            r.post("/events", |_: Arc<Self>| async {
+                get_sse_stream(SseOptions::new()).1
+            })
+            .sse();
+        }
+    }
+    let err = NestApp::new()
+        .controller(PostSse)
+        .into_service()
+        .unwrap_err();
+    assert!(err.is_route(), "{err}");
+    assert!(
+        err.to_string().contains("POST /events") && err.to_string().contains("must be GET"),
+        "{err}"
+    );
+
+    let probe = Probe::default();
+    let (mut writers, _) = probe.channels();
+    let s = start(&probe).await;
+    let mut res = reqwest::Client::new()
+        .post(s.url("/post-stream"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.headers()["content-type"], "text/event-stream");
+    writers.recv().await.unwrap().write("posted").unwrap();
+    assert_eq!(next_chunk(&mut res).await, "data: posted\n\n");
+}
+
+#[tokio::test]
+async fn head_on_an_sse_route_starts_no_stream() {
+    let probe = Probe::default();
+    let (mut writers, _) = probe.channels();
+    let s = start(&probe).await;
+    let res = reqwest::Client::new()
+        .head(s.url("/sse"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["content-type"], "text/event-stream");
+    assert!(writers.try_recv().is_err(), "the handler must not run");
+}
+
+#[tokio::test]
+async fn an_error_before_streaming_is_a_normal_error_response() {
+    let probe = Probe::default();
+    let s = start(&probe).await;
+    let res = reqwest::get(s.url("/forbidden")).await.unwrap();
+    assert_eq!(res.status(), 403);
+    assert_eq!(res.headers()["content-type"], "application/json");
+    assert!(res.headers().get("cache-control").is_none());
+    assert_eq!(
+        res.text().await.unwrap(),
+        r#"{"statusCode":403,"message":"no stream for you","error":"Forbidden"}"#
+    );
+}
+
+#[tokio::test]
+async fn shutdown_with_1000_open_streams_finishes() {
+    let probe = Probe::default();
+    let (mut writers, mut ended) = probe.channels();
+    let service_probe = probe.clone();
+    let s = start(&service_probe).await;
+    // One HTTP/1.1 connection per stream, as browsers' EventSource would open.
+    let client = reqwest::Client::new();
+    let mut responses = Vec::new();
+    let mut open_writers = Vec::new();
+    for _ in 0..1000 {
+        responses.push(client.get(s.url("/sse")).send().await.unwrap());
+        open_writers.push(writers.recv().await.unwrap());
+    }
+    tokio::time::timeout(Duration::from_secs(30), s.shutdown())
+        .await
+        .expect("shutdown must finish");
+    for _ in 0..1000 {
+        assert_eq!(ended.recv().await, Some(EndReason::Shutdown));
+    }
+    for mut res in responses {
+        assert!(
+            res.chunk().await.map(|c| c.is_none()).unwrap_or(true),
+            "every stream ends"
+        );
+    }
+    assert!(open_writers.iter().all(SseWriter::is_closed));
+}
+
+#[tokio::test]
+async fn connect_disconnect_cycles_leave_no_live_stream() {
+    struct Cycle;
+    impl Controller for Cycle {
+        fn routes(r: &mut Routes<Self>) {
+            r.sse("/sse", |_: Arc<Self>| async {
+                let (writer, body) = get_sse_stream(SseOptions::new());
+                writer.write("hi").unwrap();
+                let task = tokio::spawn(async move {
+                    writer.closed().await;
+                });
+                body.on_cancel(move |_| task.abort())
+            });
+        }
+    }
+    let service = NestApp::new().controller(Cycle).into_service().unwrap();
+    let probe = service.clone();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop_tx, mut stop_rx) = oneshot::channel::<()>();
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = &mut stop_rx => break,
+                Ok((stream, _)) = listener.accept() => {
+                    let service = service.clone();
+                    tokio::spawn(async move {
+                        let svc = hyper::service::service_fn(move |req| {
+                            tower::ServiceExt::oneshot(service.clone(), req)
+                        });
+                        let _ = hyper::server::conn::http1::Builder::new()
+                            .serve_connection(hyper_util::rt::TokioIo::new(stream), svc)
+                            .await;
+                    });
+                }
+            }
+        }
+    });
+    for _ in 0..10_000 {
+        let mut sock = TcpStream::connect(addr).await.unwrap();
+        sock.write_all(b"GET /sse HTTP/1.1\r\nhost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let mut buf = [0u8; 512];
+        let mut seen = Vec::new();
+        while !seen.windows(10).any(|w| w == b"data: hi\n\n") {
+            let n = sock.read(&mut buf).await.unwrap();
+            assert!(n > 0);
+            seen.extend_from_slice(&buf[..n]);
+        }
+    }
+    // Every stream's body is dropped when its connection task notices the close.
+    tokio::time::timeout(Duration::from_secs(30), async {
+        while probe.live_sse_streams() != 0 {
+            tokio::task::yield_now().await;
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .expect("every stream must end");
+    let _ = stop_tx.send(());
+}
