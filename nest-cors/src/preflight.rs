@@ -5,8 +5,9 @@
 //! tower-http, which answers every `OPTIONS` itself (tower-rs/tower-http#497).
 //!
 //! The layer answers a preflight itself, unless `preflight_continue` is set, with
-//! `options_success_status` (default 204), an empty body and `content-length: 0`, whether or
-//! not a route exists for the path. Its headers: `Access-Control-Allow-Origin`,
+//! `options_success_status` (default 204), an empty body and `content-length: 0` (hyper drops
+//! that header on the wire for a 204, as RFC 9110 §8.6 requires), whether or not a route
+//! exists for the path. Its headers: `Access-Control-Allow-Origin`,
 //! `Access-Control-Allow-Credentials` when credentials are on, `Access-Control-Allow-Methods`,
 //! `Access-Control-Allow-Headers` (configured or echoed), `Access-Control-Max-Age`, and
 //! `Access-Control-Allow-Private-Network` when asked for and enabled. A preflight from a

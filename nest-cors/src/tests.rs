@@ -617,3 +617,30 @@ fn layer_service_and_future_are_send_sync() {
     fn assert_send<T: Send>() {}
     assert_send::<crate::ResponseFuture<Fut>>();
 }
+
+#[tokio::test]
+async fn preflight_continue_with_a_disallowed_origin_or_an_async_predicate() {
+    let layer = build(
+        CorsLayer::builder()
+            .origin(AllowOrigin::async_predicate(|origin, _| async move {
+                origin == APP
+            }))
+            .preflight_continue(true),
+    );
+    let (res, calls) = send(&layer, preflight(EVIL)).await;
+    assert_eq!(calls, 1);
+    assert_eq!(res.body(), "handler");
+    assert_no_cors_headers(&res);
+    assert_eq!(
+        header(&res, "vary"),
+        Some("Origin, Access-Control-Request-Headers")
+    );
+
+    let (res, calls) = send(&layer, preflight(APP)).await;
+    assert_eq!(calls, 1);
+    assert_eq!(header(&res, "access-control-allow-origin"), Some(APP));
+    assert_eq!(
+        header(&res, "access-control-allow-headers"),
+        Some("content-type,x-token")
+    );
+}
