@@ -1,1 +1,42 @@
-//! placeholder
+//! # nest
+//!
+//! A NestJS-style web framework for Rust whose first-class feature is Server-Sent Events.
+//! This facade re-exports the member crates:
+//!
+//! - [`nest_core`] (everything at the top level): controllers, routing, extractors, responses,
+//!   the server, and the SSE stream.
+//! - [`cors`] ([`nest_cors`]): the CORS tower layer.
+//! - [`sse_client`] ([`nest_sse_client`]): the spec-exact parser, the `EventSource` client and
+//!   test helpers.
+//!
+//! # Example
+//!
+//! ```
+//! use std::sync::Arc;
+//! use nest::prelude::*;
+//!
+//! struct App;
+//! impl Controller for App {
+//!     fn routes(r: &mut Routes<Self>) {
+//!         r.sse("/sse", |_: Arc<Self>| async {
+//!             let (writer, body) = get_sse_stream(SseOptions::new());
+//!             writer.write(serde_json::json!({"hello": "world"})).unwrap();
+//!             body
+//!         });
+//!     }
+//! }
+//!
+//! let app = NestApp::new().controller(App).layer(CorsLayer::new());
+//! assert!(app.into_service().is_ok());
+//! ```
+
+pub use nest_core::*;
+
+pub use nest_cors as cors;
+pub use nest_sse_client as sse_client;
+
+/// What most apps need, in one import: nest-core's prelude and the CORS layer.
+pub mod prelude {
+    pub use nest_core::prelude::*;
+    pub use nest_cors::CorsLayer;
+}

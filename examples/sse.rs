@@ -1,0 +1,134 @@
+//! The seed's SSE chapter, in Rust: `/sse` writes `{"hello":"world"}` every second; `/sse2` writes
+//! it as `event: myEvent` with ids 1, 2, 3… and `retry: 5000`, continuing after the browser's
+//! `Last-Event-ID`; `/` serves a page that opens both `EventSource`s and shows what arrives.
+//!
+//! Run with: `cargo run --example sse`, then open the printed URL. `HOST` (default 127.0.0.1) and
+//! `PORT` (default 3000) choose the address.
+#![allow(clippy::print_stdout, reason = "an example prints its URL")]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use nest::prelude::*;
+use nest::sse::LastEventId;
+use serde_json::json;
+
+/// The seed's `AppController`.
+#[derive(Debug)]
+pub struct AppController {
+    /// How often each stream writes (the seed's `setInterval(…, 1000)`).
+    pub period: Duration,
+}
+
+impl AppController {
+    async fn index(self: Arc<Self>) -> Html<&'static str> {
+        Html(PAGE)
+    }
+
+    /// `@Get('/sse') @Sse()`
+    async fn sse(self: Arc<Self>) -> SseBody {
+        let (write, body) = get_sse_stream(SseOptions::new());
+        let st = tokio::spawn(every(self.period, move || {
+            write.write(json!({ "hello": "world" })).is_ok()
+        }));
+        body.on_cancel(move |_| st.abort()) // clearInterval(st)
+    }
+
+    /// `@Get('/sse2') @Sse()`: a custom event type, ids and a retry hint.
+    async fn sse2(self: Arc<Self>, last_event_id: LastEventId) -> SseBody {
+        let (write, body) = get_sse_stream(SseOptions::new());
+        let mut event_id = last_event_id.as_u64().map_or(1, |id| id + 1);
+        let st = tokio::spawn(every(self.period, move || {
+            let event = SseEvent::json(&json!({ "hello": "world" }))
+                .event("myEvent")
+                .id(event_id)
+                .retry_ms(5000);
+            event_id += 1;
+            write.write(event).is_ok()
+        }));
+        body.on_cancel(move |_| st.abort())
+    }
+}
+
+/// Calls `tick` every `period` (first after one period, as `setInterval` does) until it returns false.
+async fn every(period: Duration, mut tick: impl FnMut() -> bool + Send) {
+    let mut interval = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+    loop {
+        interval.tick().await;
+        if !tick() {
+            break;
+        }
+    }
+}
+
+impl Controller for AppController {
+    fn prefix(&self) -> &str {
+        "" // @Controller('')
+    }
+
+    fn routes(routes: &mut Routes<Self>) {
+        routes.get("/", Self::index);
+        routes.sse("/sse", Self::sse);
+        routes.sse("/sse2", Self::sse2);
+    }
+}
+
+/// The app: the controller, with CORS on as the seed advises for cross-origin `EventSource`.
+pub fn app(period: Duration) -> NestApp {
+    NestApp::new()
+        .controller(AppController { period })
+        .layer(CorsLayer::new())
+}
+
+const PAGE: &str = r#"<!doctype html>
+<html lang="en">
+<head><meta charset="utf-8"><title>nest SSE</title>
+<style>body{font:14px system-ui;margin:2em}pre{background:#f4f4f4;padding:1em;height:14em;overflow:auto}</style>
+</head>
+<body>
+<h1>nest: Server-Sent Events</h1>
+<h2><code>new EventSource('/sse')</code>, <code>onmessage</code></h2>
+<pre id="sse"></pre>
+<h2><code>new EventSource('/sse2')</code>, <code>addEventListener('myEvent')</code></h2>
+<pre id="sse2"></pre>
+<button id="close">eventSource.close()</button>
+<script>
+  const log = (id, line) => { const el = document.getElementById(id); el.textContent += line + "\n"; el.scrollTop = el.scrollHeight; };
+  window.received = { sse: [], sse2: [] };
+  const sse = new EventSource('/sse');
+  sse.onmessage = ({ data }) => { window.received.sse.push(JSON.parse(data)); log('sse', 'New message ' + data); };
+  sse.onerror = () => log('sse', 'error, readyState ' + sse.readyState);
+  const sse2 = new EventSource('/sse2');
+  sse2.onmessage = ({ data }) => log('sse2', 'onmessage (should not happen) ' + data);
+  sse2.addEventListener('myEvent', (e) => { window.received.sse2.push({ id: e.lastEventId, data: JSON.parse(e.data) }); log('sse2', 'myEvent id=' + e.lastEventId + ' ' + e.data); });
+  sse2.onerror = () => log('sse2', 'error, readyState ' + sse2.readyState + ' (the browser reconnects after retry)');
+  document.getElementById('close').onclick = () => { sse.close(); sse2.close(); log('sse', 'closed'); log('sse2', 'closed'); };
+</script>
+</body>
+</html>
+"#;
+
+#[allow(
+    dead_code,
+    reason = "tests include this file for `app` and do not call `main`"
+)]
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+    let host = std::env::var("HOST").unwrap_or_else(|_| "127.0.0.1".into());
+    let port = std::env::var("PORT").unwrap_or_else(|_| "3000".into());
+    let addr: std::net::SocketAddr = format!("{host}:{port}").parse()?;
+    let server = app(Duration::from_secs(1)).bind(addr).await?;
+    println!("nest SSE example: open http://{}/", server.local_addr());
+    let handle = server.handle();
+    tokio::spawn(async move {
+        let _ = tokio::signal::ctrl_c().await;
+        handle.shutdown();
+    });
+    server.wait().await;
+    Ok(())
+}
