@@ -33,11 +33,11 @@
 //!
 //! # Modules
 //!
-//! - [`parser`]: the one place the wire format is parsed.
-//! - [`event`]: [`Event`], with [`Event::data_json`].
-//! - [`client`]: [`EventSource`], reconnecting like a browser.
-//! - [`testing`]: [`TestStream`](testing::TestStream), assertions with timeouts.
-//! - [`error`]: [`Error`].
+//! - [`parser`] is the one place the wire format is parsed.
+//! - [`event`] holds [`Event`], with [`Event::data_json`].
+//! - [`client`] holds [`EventSource`], reconnecting like a browser.
+//! - [`testing`] holds [`TestStream`](testing::TestStream), assertions with timeouts.
+//! - [`error`] holds [`Error`].
 //!
 //! # Optional features
 //!

@@ -241,11 +241,8 @@ impl Parser {
                 self.data.push_str(value);
                 self.data.push('\n');
             }
-            "id" => {
-                if !value.contains('\0') {
-                    value.clone_into(&mut self.last_event_id_buffer);
-                }
-            }
+            // An id containing NUL is ignored.
+            "id" if !value.contains('\0') => value.clone_into(&mut self.last_event_id_buffer),
             "retry" => {
                 if let Some(ms) = parse_retry(value) {
                     self.reconnection_time = Some(ms);

@@ -112,3 +112,30 @@ proptest! {
         prop_assert_eq!(items, expected);
     }
 }
+
+/// A long line in many chunks costs time linear in its length: 64 times more
+/// chunks of the same 4 MiB line may not cost much more (a parser that
+/// rescans its buffer on each chunk would take about 64 times longer).
+#[test]
+fn a_long_line_in_many_chunks_is_linear() {
+    let mut line = b"data: ".to_vec();
+    line.resize(4 << 20, b'x');
+    line.extend_from_slice(b"\n\n");
+    let time = |chunks: usize| {
+        let size = line.len().div_ceil(chunks);
+        let start = std::time::Instant::now();
+        let mut parser = Parser::new();
+        let mut items = Vec::new();
+        for chunk in line.chunks(size) {
+            parser.push(chunk, &mut items);
+        }
+        assert_eq!(items.len(), 1);
+        start.elapsed()
+    };
+    let few = time(256);
+    let many = time(16_384);
+    assert!(
+        many < few * 8 + std::time::Duration::from_millis(50),
+        "256 chunks: {few:?}, 16,384 chunks: {many:?}"
+    );
+}
