@@ -64,6 +64,7 @@
 mod encode;
 mod error;
 mod event;
+pub mod hub;
 mod last_event_id;
 mod stream;
 

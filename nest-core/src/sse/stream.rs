@@ -18,10 +18,11 @@ use tokio::time::{Instant, Sleep};
 use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
 use super::encode::KEEP_ALIVE;
+use super::hub::Cursor;
 use super::{encode, EncodedEvent, SseError, SseEvent};
 
 /// The largest data frame the body hands hyper at once when it coalesces queued events.
-const MAX_FRAME: usize = 64 * 1024;
+pub(crate) const MAX_FRAME: usize = 64 * 1024;
 
 /// Why a stream ended.
 ///
@@ -31,7 +32,8 @@ const MAX_FRAME: usize = 64 * 1024;
 /// | `Closed` | the server called [`SseWriter::close`] (queued events are flushed first) | does **not** run: cancel means the consumer went away, as in the seed |
 /// | `WritersDropped` | every [`SseWriter`] clone was dropped (also when the task holding it panicked); queued events are flushed first | runs |
 /// | `Shutdown` | the server is shutting down; queued events are flushed, then an optional final event | runs |
-/// | `Overflow` | the buffer was full and the policy is [`Overflow::Close`] | runs |
+/// | `Overflow` | the buffer was full and the policy is [`Overflow::Close`], or a hub subscriber fell behind the topic's buffer with [`LagPolicy::Close`](super::hub::LagPolicy) | runs |
+/// | `Failed` | a hub backend failed | runs |
 ///
 /// The hook runs exactly once, for the first reason that ends the stream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -45,8 +47,11 @@ pub enum EndReason {
     WritersDropped,
     /// The server is shutting down.
     Shutdown,
-    /// A slow client filled the buffer and the policy closed the stream.
+    /// A slow client filled the buffer (or fell behind a hub topic's buffer) and the policy
+    /// closed the stream.
     Overflow,
+    /// The stream's event source failed (a hub backend error).
+    Failed,
 }
 
 impl EndReason {
@@ -71,6 +76,7 @@ impl fmt::Display for EndReason {
             EndReason::WritersDropped => "every writer was dropped",
             EndReason::Shutdown => "the server is shutting down",
             EndReason::Overflow => "the client was too slow and the buffer overflowed",
+            EndReason::Failed => "its event source failed",
         })
     }
 }
@@ -212,48 +218,11 @@ impl SseOptions {
 /// Creates an SSE stream: the writer to send events with, and the body the handler returns
 /// (the seed's `getSSEStream`).
 pub fn get_sse_stream(options: SseOptions) -> (SseWriter, SseBody) {
-    let mut queue = VecDeque::new();
-    let mut queued_bytes = 0;
-    if let Some(retry) = options.retry {
-        if let Ok(encoded) = encode(&SseEvent::new().retry(retry)) {
-            queued_bytes += encoded.len();
-            queue.push_back(encoded.0);
-        }
-    }
-    let shared = Arc::new(Shared {
-        state: Mutex::new(State {
-            queue,
-            queued_bytes,
-            end: None,
-            unhooked_end: None,
-            waker: None,
-            next_id: options.auto_id,
-            hook: options.on_cancel,
-            shutdown: None,
-            live: None,
-        }),
-        room: Notify::new(),
-        ended: Notify::new(),
-        lost: AtomicU64::new(0),
-        max_events: options.max_events,
-        max_bytes: options.max_bytes,
-        overflow: options.overflow,
-        shutdown_retry: options.shutdown_retry,
-    });
+    let body = SseBody::new(options, None);
     let writer = SseWriter {
         guard: Arc::new(WriterGuard {
-            shared: shared.clone(),
+            shared: body.shared.clone(),
         }),
-    };
-    let body = SseBody {
-        shared,
-        keep_alive: options.keep_alive.map(|interval| KeepAlive {
-            interval,
-            sleep: None,
-            last_write: None,
-        }),
-        shutdown: None,
-        finished: false,
     };
     (writer, body)
 }
@@ -550,6 +519,8 @@ struct KeepAlive {
 /// `max_head_size`, 64 KiB by default, as hyper sizes both buffers alike) + the kernel's socket buffer.
 pub struct SseBody {
     shared: Arc<Shared>,
+    /// Where events come from besides the writer's queue: a hub topic.
+    source: Option<Cursor>,
     keep_alive: Option<KeepAlive>,
     shutdown: Option<Pin<Box<WaitForCancellationFutureOwned>>>,
     finished: bool,
@@ -564,6 +535,50 @@ impl fmt::Debug for SseBody {
 }
 
 impl SseBody {
+    /// A stream with the given options; events come from its writer's queue and, for hub
+    /// subscribers, from `source`.
+    pub(crate) fn new(options: SseOptions, source: Option<Cursor>) -> Self {
+        let mut queue = VecDeque::new();
+        let mut queued_bytes = 0;
+        if let Some(retry) = options.retry {
+            if let Ok(encoded) = encode(&SseEvent::new().retry(retry)) {
+                queued_bytes += encoded.len();
+                queue.push_back(encoded.0);
+            }
+        }
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State {
+                queue,
+                queued_bytes,
+                end: None,
+                unhooked_end: None,
+                waker: None,
+                next_id: options.auto_id,
+                hook: options.on_cancel,
+                shutdown: None,
+                live: None,
+            }),
+            room: Notify::new(),
+            ended: Notify::new(),
+            lost: AtomicU64::new(0),
+            max_events: options.max_events,
+            max_bytes: options.max_bytes,
+            overflow: options.overflow,
+            shutdown_retry: options.shutdown_retry,
+        });
+        SseBody {
+            shared,
+            source,
+            keep_alive: options.keep_alive.map(|interval| KeepAlive {
+                interval,
+                sleep: None,
+                last_write: None,
+            }),
+            shutdown: None,
+            finished: false,
+        }
+    }
+
     /// Sets the cancel hook after the stream was created (e.g. to abort the task that writes to
     /// it); runs at once if the stream already ended for a reason that runs it.
     #[must_use]
@@ -679,6 +694,22 @@ impl http_body::Body for SseBody {
                 match &st.waker {
                     Some(w) if w.will_wake(cx.waker()) => {}
                     _ => st.waker = Some(cx.waker().clone()),
+                }
+            }
+            if let Some(source) = &mut this.source {
+                match source.poll_next(cx) {
+                    Poll::Ready(Ok(frame)) => {
+                        if let Some(ka) = &mut this.keep_alive {
+                            ka.last_write = Some(Instant::now());
+                        }
+                        return Poll::Ready(Some(Ok(Frame::data(frame))));
+                    }
+                    Poll::Ready(Err(reason)) => {
+                        this.source = None;
+                        shared.end_now(reason);
+                        continue;
+                    }
+                    Poll::Pending => {}
                 }
             }
             if let Some(shutdown) = &mut this.shutdown {

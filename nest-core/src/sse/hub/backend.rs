@@ -1,0 +1,74 @@
+//! The hub's storage and transport, behind a trait: append with an id, read after an id, tail live.
+
+use std::fmt;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures_util::future::BoxFuture;
+
+/// Encodes an event once its sequence number is known (the id is part of its wire bytes).
+pub type EncodeWithSeq = Box<dyn FnOnce(u64) -> Bytes + Send>;
+
+/// Where a hub keeps its topics. The in-process default is [`MemoryBackend`](super::MemoryBackend);
+/// a distributed one (Redis Streams, say) implements the same two traits, and handlers don't change.
+/// Run [`conformance::run`](super::conformance::run) (feature `test-util`) against every backend.
+pub trait HubBackend: Send + Sync + 'static {
+    /// The backend's epoch: a number that differs for every incarnation of its id space (e.g. the
+    /// start time of an in-process buffer), so an id from before a restart never matches a new event.
+    fn epoch(&self) -> u64;
+
+    /// The topic called `name`, created on first use.
+    fn topic(&self, name: &str) -> Arc<dyn BackendTopic>;
+}
+
+/// One topic of a backend: an append-only log with bounded retention.
+pub trait BackendTopic: Send + Sync + 'static {
+    /// Appends an event: assigns the next sequence number (1, 2, 3… never reused), calls `encode`
+    /// with it, stores the bytes, wakes the readers, and returns the number.
+    fn append(
+        self: Arc<Self>,
+        encode: EncodeWithSeq,
+    ) -> BoxFuture<'static, Result<u64, BackendError>>;
+
+    /// The events after sequence number `after`, in order, up to about `max_bytes` (at least one);
+    /// waits until there is one. When some events after `after` are no longer retained, returns
+    /// [`Batch::Gap`] instead.
+    fn read_after(
+        self: Arc<Self>,
+        after: u64,
+        max_bytes: usize,
+    ) -> BoxFuture<'static, Result<Batch, BackendError>>;
+
+    /// The newest sequence number (0 for an empty topic).
+    fn head(self: Arc<Self>) -> BoxFuture<'static, Result<u64, BackendError>>;
+}
+
+/// What a read returns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Batch {
+    /// Consecutive events; `last` is the sequence number of the last one.
+    Events {
+        /// The events' wire bytes, in order.
+        events: Vec<Bytes>,
+        /// The sequence number of the last event.
+        last: u64,
+    },
+    /// Events after the requested number are gone; the oldest retained one has number `oldest`
+    /// (or `head + 1` when none is retained).
+    Gap {
+        /// The oldest sequence number still retained.
+        oldest: u64,
+    },
+}
+
+/// A backend failure (lost connection to a store, say).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BackendError(pub String);
+
+impl fmt::Display for BackendError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "hub backend error: {}", self.0)
+    }
+}
+
+impl std::error::Error for BackendError {}

@@ -1,0 +1,125 @@
+//! The conformance suite every [`HubBackend`] must pass (feature `test-util`): run it from a test
+//! of each backend, in-process or distributed.
+//!
+//! # Example
+//!
+//! ```
+//! use nest_core::sse::hub::{conformance, MemoryBackend};
+//!
+//! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+//! conformance::run(MemoryBackend::new).await;
+//! # });
+//! ```
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use super::{Batch, HubBackend, Retention};
+
+fn encoded(tag: &'static str) -> super::EncodeWithSeq {
+    Box::new(move |seq| Bytes::from(format!("{tag}:{seq}")))
+}
+
+fn texts(batch: &Batch) -> Vec<String> {
+    match batch {
+        Batch::Events { events, .. } => events
+            .iter()
+            .map(|e| String::from_utf8_lossy(e).into_owned())
+            .collect(),
+        Batch::Gap { oldest } => panic!("expected events, got a gap (oldest {oldest})"),
+    }
+}
+
+/// Runs every check against backends made by `make` (called with the retention each check
+/// needs). Panics with a message naming the broken rule.
+pub async fn run<B: HubBackend>(make: impl Fn(Retention) -> B) {
+    let wide = Retention {
+        max_events: 100,
+        max_age: None,
+    };
+
+    // Sequence numbers start at 1, grow by one, and are given to the encoder.
+    let backend = make(wide);
+    let topic = backend.topic("a");
+    assert_eq!(
+        topic.clone().head().await.unwrap(),
+        0,
+        "an empty topic's head is 0"
+    );
+    for expected in 1..=3 {
+        assert_eq!(
+            topic.clone().append(encoded("a")).await.unwrap(),
+            expected,
+            "append numbers grow by one"
+        );
+    }
+    assert_eq!(topic.clone().head().await.unwrap(), 3);
+
+    // Reads return the events after a number, in order.
+    let batch = topic.clone().read_after(0, usize::MAX).await.unwrap();
+    assert_eq!(
+        texts(&batch),
+        ["a:1", "a:2", "a:3"],
+        "read_after(0) returns everything, in order"
+    );
+    assert!(
+        matches!(batch, Batch::Events { last: 3, .. }),
+        "last is the number of the last event"
+    );
+    let batch = topic.clone().read_after(2, usize::MAX).await.unwrap();
+    assert_eq!(texts(&batch), ["a:3"], "read_after(n) starts after n");
+    let batch = topic.clone().read_after(0, 1).await.unwrap();
+    assert_eq!(
+        texts(&batch),
+        ["a:1"],
+        "max_bytes bounds a read, which still returns at least one event"
+    );
+
+    // A read at the head waits for the next append (the live tail).
+    let reader = tokio::spawn(topic.clone().read_after(3, usize::MAX));
+    tokio::task::yield_now().await;
+    assert!(!reader.is_finished(), "a read at the head waits");
+    topic.clone().append(encoded("a")).await.unwrap();
+    let batch = reader.await.unwrap().unwrap();
+    assert_eq!(
+        texts(&batch),
+        ["a:4"],
+        "the waiting read gets the new event"
+    );
+
+    // Topics are independent, and the same name is the same topic.
+    let other = backend.topic("b");
+    assert_eq!(
+        other.clone().head().await.unwrap(),
+        0,
+        "topics are independent"
+    );
+    assert_eq!(
+        backend.topic("a").head().await.unwrap(),
+        4,
+        "a topic is found again by name"
+    );
+
+    // The epoch is stable for one backend.
+    assert_eq!(backend.epoch(), backend.epoch());
+
+    // Retention: what is no longer kept is reported as a gap, never skipped.
+    let backend = make(Retention {
+        max_events: 2,
+        max_age: None,
+    });
+    let topic: Arc<_> = backend.topic("r");
+    for _ in 0..5 {
+        topic.clone().append(encoded("r")).await.unwrap();
+    }
+    assert_eq!(
+        topic.clone().read_after(0, usize::MAX).await.unwrap(),
+        Batch::Gap { oldest: 4 },
+        "a read after an event that is gone reports the oldest retained number"
+    );
+    assert_eq!(
+        texts(&topic.clone().read_after(3, usize::MAX).await.unwrap()),
+        ["r:4", "r:5"]
+    );
+}

@@ -1,0 +1,201 @@
+//! The in-process hub backend: a bounded ring per topic.
+
+use std::collections::{HashMap, VecDeque};
+use std::future::ready;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use futures_util::future::BoxFuture;
+use tokio::sync::Notify;
+use tokio::time::Instant;
+
+use super::backend::{BackendError, BackendTopic, Batch, EncodeWithSeq, HubBackend};
+
+/// How much of a topic is kept for replay (and for slow subscribers to catch up from).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retention {
+    /// At most this many events (at least 1).
+    pub max_events: usize,
+    /// Events older than this are dropped; `None`: no age limit.
+    pub max_age: Option<Duration>,
+}
+
+impl Default for Retention {
+    /// The last 1,024 events, any age.
+    fn default() -> Self {
+        Self {
+            max_events: 1024,
+            max_age: None,
+        }
+    }
+}
+
+/// The in-process backend: each topic is a ring of its last events, bounded by a [`Retention`].
+/// Its epoch is the time it was created, so ids from before a restart are recognised as unknown.
+#[derive(Debug)]
+pub struct MemoryBackend {
+    epoch: u64,
+    retention: Retention,
+    topics: Mutex<HashMap<String, Arc<MemoryTopic>>>,
+}
+
+impl MemoryBackend {
+    /// A backend with the given retention.
+    pub fn new(retention: Retention) -> Self {
+        let epoch = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        Self {
+            epoch,
+            retention: Retention {
+                max_events: retention.max_events.max(1),
+                ..retention
+            },
+            topics: Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+impl Default for MemoryBackend {
+    fn default() -> Self {
+        Self::new(Retention::default())
+    }
+}
+
+impl HubBackend for MemoryBackend {
+    fn epoch(&self) -> u64 {
+        self.epoch
+    }
+
+    fn topic(&self, name: &str) -> Arc<dyn BackendTopic> {
+        let mut topics = self.topics.lock().unwrap_or_else(|p| p.into_inner());
+        topics
+            .entry(name.to_owned())
+            .or_insert_with(|| {
+                Arc::new(MemoryTopic {
+                    ring: Mutex::new(Ring {
+                        events: VecDeque::new(),
+                        head: 0,
+                    }),
+                    appended: Notify::new(),
+                    retention: self.retention,
+                })
+            })
+            .clone()
+    }
+}
+
+#[derive(Debug)]
+struct MemoryTopic {
+    ring: Mutex<Ring>,
+    appended: Notify,
+    retention: Retention,
+}
+
+#[derive(Debug)]
+struct Ring {
+    events: VecDeque<(u64, Instant, Bytes)>,
+    head: u64,
+}
+
+impl Ring {
+    fn prune(&mut self, retention: &Retention) {
+        while self.events.len() > retention.max_events {
+            self.events.pop_front();
+        }
+        if let Some(max_age) = retention.max_age {
+            let now = Instant::now();
+            while self
+                .events
+                .front()
+                .is_some_and(|(_, at, _)| now.duration_since(*at) > max_age)
+            {
+                self.events.pop_front();
+            }
+        }
+    }
+
+    fn oldest(&self) -> u64 {
+        self.events
+            .front()
+            .map_or(self.head + 1, |(seq, _, _)| *seq)
+    }
+}
+
+impl MemoryTopic {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Ring> {
+        self.ring.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// What a read after `after` returns right now, if anything.
+    fn try_read(&self, after: u64, max_bytes: usize) -> Option<Batch> {
+        let mut ring = self.lock();
+        ring.prune(&self.retention);
+        if after >= ring.head {
+            return None;
+        }
+        let oldest = ring.oldest();
+        if after + 1 < oldest {
+            return Some(Batch::Gap { oldest });
+        }
+        let start = (after + 1 - oldest) as usize;
+        let mut events = Vec::new();
+        let mut size = 0;
+        let mut last = after;
+        for (seq, _, bytes) in ring.events.range(start..) {
+            if !events.is_empty() && size + bytes.len() > max_bytes {
+                break;
+            }
+            size += bytes.len();
+            events.push(bytes.clone());
+            last = *seq;
+        }
+        Some(Batch::Events { events, last })
+    }
+}
+
+impl BackendTopic for MemoryTopic {
+    fn append(
+        self: Arc<Self>,
+        encode: EncodeWithSeq,
+    ) -> BoxFuture<'static, Result<u64, BackendError>> {
+        let seq = {
+            let mut ring = self.lock();
+            let seq = ring.head + 1;
+            let bytes = encode(seq);
+            ring.events.push_back((seq, Instant::now(), bytes));
+            ring.head = seq;
+            ring.prune(&self.retention);
+            seq
+        };
+        self.appended.notify_waiters();
+        Box::pin(ready(Ok(seq)))
+    }
+
+    fn read_after(
+        self: Arc<Self>,
+        after: u64,
+        max_bytes: usize,
+    ) -> BoxFuture<'static, Result<Batch, BackendError>> {
+        if let Some(batch) = self.try_read(after, max_bytes) {
+            return Box::pin(ready(Ok(batch)));
+        }
+        Box::pin(async move {
+            loop {
+                let appended = self.appended.notified();
+                tokio::pin!(appended);
+                appended.as_mut().enable();
+                if let Some(batch) = self.try_read(after, max_bytes) {
+                    return Ok(batch);
+                }
+                appended.await;
+            }
+        })
+    }
+
+    fn head(self: Arc<Self>) -> BoxFuture<'static, Result<u64, BackendError>> {
+        let head = self.lock().head;
+        Box::pin(ready(Ok(head)))
+    }
+}

@@ -1,0 +1,456 @@
+//! The SSE broadcast hub: publish to a topic, every subscriber gets it, and a reconnecting client
+//! resumes from its `Last-Event-ID` without gaps or duplicates.
+//!
+//! - Each event is encoded once (with its id) and the same bytes go to every subscriber.
+//! - Ids are `EPOCH-SEQ`: the sequence grows by one per topic, and the epoch changes when the
+//!   in-process buffer is new (a restart), so an old `Last-Event-ID` never matches a new event.
+//! - Each topic keeps its last events ([`Retention`]). A subscriber that connects with
+//!   `Last-Event-ID` gets exactly the events after it, then live ones. An id that is too old or
+//!   unknown gets a gap event (`event: reset` by default) whose id is where the stream resumes, so
+//!   the client knows to resync.
+//! - There is no queue per subscriber: each reads the topic's buffer at its own pace, so a slow
+//!   one never blocks the publisher or the others. One that falls behind the buffer is handled by
+//!   [`LagPolicy`]: a gap event and go on, or close so that the client resumes through
+//!   `Last-Event-ID`. A stream never ends or skips silently.
+//! - Figures per topic: [`Hub::stats`].
+//!
+//! # Example
+//!
+//! ```
+//! use std::sync::Arc;
+//! use nest_core::prelude::*;
+//! use nest_core::sse::hub::Hub;
+//!
+//! struct Chat { hub: Hub }
+//!
+//! impl Chat {
+//!     async fn events(self: Arc<Self>, last: LastEventId) -> Result<SseBody, HttpException> {
+//!         self.hub.subscribe("chat", &last).await.map_err(|e| HttpException::service_unavailable(e.to_string()))
+//!     }
+//! }
+//!
+//! impl Controller for Chat {
+//!     fn routes(r: &mut Routes<Self>) {
+//!         r.sse("/events", Self::events);
+//!     }
+//! }
+//!
+//! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+//! let hub = Hub::new();
+//! let id = hub.publish("chat", SseEvent::data("hello").event("message")).await.unwrap();
+//! assert!(id.ends_with("-1"));
+//! assert_eq!(hub.stats("chat").published, 1);
+//! assert!(NestApp::new().controller(Chat { hub }).into_service().is_ok());
+//! # });
+//! ```
+
+mod backend;
+#[cfg(feature = "test-util")]
+pub mod conformance;
+mod memory;
+
+pub use backend::{BackendError, BackendTopic, Batch, EncodeWithSeq, HubBackend};
+pub use memory::{MemoryBackend, Retention};
+
+use std::collections::HashMap;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use futures_util::future::BoxFuture;
+
+use super::stream::MAX_FRAME;
+use super::{encode, EndReason, LastEventId, SseBody, SseError, SseEvent, SseOptions};
+
+/// What happens to a subscriber that fell behind the topic's buffer (its client reads slower
+/// than events are published, for longer than the buffer lasts).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum LagPolicy {
+    /// Send the gap event (its id is where the stream goes on) and go on from the oldest event
+    /// still buffered (default).
+    #[default]
+    Gap,
+    /// End the stream ([`EndReason::Overflow`]); the client reconnects with `Last-Event-ID` and
+    /// resumes from what is still buffered, or gets the gap event.
+    Close,
+}
+
+/// Hub settings.
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct HubOptions {
+    lag: LagPolicy,
+    gap_event: String,
+    keep_alive: Option<Duration>,
+    retry: Option<Duration>,
+}
+
+impl Default for HubOptions {
+    fn default() -> Self {
+        Self {
+            lag: LagPolicy::Gap,
+            gap_event: "reset".to_owned(),
+            keep_alive: Some(Duration::from_secs(15)),
+            retry: None,
+        }
+    }
+}
+
+impl HubOptions {
+    /// The defaults: [`LagPolicy::Gap`], gap events of type `reset`, keep-alive every 15 s.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The lag policy.
+    pub fn lag(mut self, policy: LagPolicy) -> Self {
+        self.lag = policy;
+        self
+    }
+
+    /// The type of the gap event (default `reset`). Its data is JSON:
+    /// `{"reason":"lagged"}` or `{"reason":"unknown-id"}`.
+    pub fn gap_event(mut self, event_type: impl Into<String>) -> Self {
+        self.gap_event = event_type.into();
+        self
+    }
+
+    /// The keep-alive interval of subscriber streams (see [`SseOptions::keep_alive`]).
+    pub fn keep_alive(mut self, interval: Option<Duration>) -> Self {
+        self.keep_alive = interval;
+        self
+    }
+
+    /// A `retry:` sent first to each subscriber (the reconnection time).
+    pub fn retry(mut self, retry: Duration) -> Self {
+        self.retry = Some(retry);
+        self
+    }
+}
+
+/// Figures of one topic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct TopicStats {
+    /// Subscribers connected now.
+    pub subscribers: usize,
+    /// Events published since the hub started.
+    pub published: u64,
+    /// Gap events sent (lagging subscribers, and resumes from ids too old or unknown).
+    pub gaps: u64,
+    /// Subscribers closed by [`LagPolicy::Close`].
+    pub lag_closes: u64,
+}
+
+/// Why the hub did not publish or subscribe.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum HubError {
+    /// The event cannot be sent (see [`SseError`]), or it carries an id (the hub assigns ids).
+    InvalidEvent(String),
+    /// The backend failed.
+    Backend(BackendError),
+}
+
+impl fmt::Display for HubError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            HubError::InvalidEvent(msg) => write!(f, "invalid hub event: {msg}"),
+            HubError::Backend(err) => err.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for HubError {}
+
+impl From<SseError> for HubError {
+    fn from(err: SseError) -> Self {
+        HubError::InvalidEvent(err.to_string())
+    }
+}
+
+impl From<BackendError> for HubError {
+    fn from(err: BackendError) -> Self {
+        HubError::Backend(err)
+    }
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    subscribers: AtomicUsize,
+    published: AtomicU64,
+    gaps: AtomicU64,
+    lag_closes: AtomicU64,
+}
+
+struct Topic {
+    name: String,
+    log: Arc<dyn BackendTopic>,
+    counters: Counters,
+}
+
+/// A broadcast hub of SSE topics. Cheap to clone; clones share the topics.
+#[derive(Clone)]
+pub struct Hub {
+    inner: Arc<HubInner>,
+}
+
+struct HubInner {
+    backend: Arc<dyn HubBackend>,
+    options: HubOptions,
+    topics: Mutex<HashMap<String, Arc<Topic>>>,
+}
+
+impl fmt::Debug for Hub {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Hub")
+            .field("epoch", &self.inner.backend.epoch())
+            .field("options", &self.inner.options)
+            .finish()
+    }
+}
+
+impl Default for Hub {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Hub {
+    /// A hub on the in-process backend with the default [`Retention`] and [`HubOptions`].
+    pub fn new() -> Self {
+        Self::with_backend(MemoryBackend::default(), HubOptions::default())
+    }
+
+    /// A hub on `backend`.
+    pub fn with_backend(backend: impl HubBackend, options: HubOptions) -> Self {
+        Self {
+            inner: Arc::new(HubInner {
+                backend: Arc::new(backend),
+                options,
+                topics: Mutex::new(HashMap::new()),
+            }),
+        }
+    }
+
+    fn topic(&self, name: &str) -> Arc<Topic> {
+        let mut topics = self.inner.topics.lock().unwrap_or_else(|p| p.into_inner());
+        topics
+            .entry(name.to_owned())
+            .or_insert_with(|| {
+                Arc::new(Topic {
+                    name: name.to_owned(),
+                    log: self.inner.backend.topic(name),
+                    counters: Counters::default(),
+                })
+            })
+            .clone()
+    }
+
+    fn id(&self, seq: u64) -> String {
+        format!("{}-{seq}", self.inner.backend.epoch())
+    }
+
+    /// Publishes an event to every subscriber of `topic` and returns the id the hub gave it. The
+    /// event is encoded once. It must not carry an id of its own.
+    pub async fn publish(
+        &self,
+        topic: &str,
+        event: impl Into<SseEvent>,
+    ) -> Result<String, HubError> {
+        let event = event.into();
+        if event.id.is_some() {
+            return Err(HubError::InvalidEvent(
+                "the hub assigns ids; publish events without one".into(),
+            ));
+        }
+        // Validate before appending: an event that cannot be encoded must not take a number.
+        encode(&event)?;
+        let epoch = self.inner.backend.epoch();
+        let topic = self.topic(topic);
+        let seq = topic
+            .log
+            .clone()
+            .append(Box::new(move |seq| {
+                let with_id = event.id(format!("{epoch}-{seq}"));
+                encode(&with_id).map(|e| e.bytes()).unwrap_or_default()
+            }))
+            .await?;
+        topic.counters.published.fetch_add(1, Ordering::Relaxed);
+        tracing::trace!(topic = %topic.name, seq, "published");
+        Ok(self.id(seq))
+    }
+
+    /// A subscriber stream of `topic`: the events after `last_event_id` (when the client sent one
+    /// and it is still buffered), then live ones. Return it from an SSE handler.
+    pub async fn subscribe(
+        &self,
+        topic: &str,
+        last_event_id: &LastEventId,
+    ) -> Result<SseBody, HubError> {
+        self.subscribe_with(topic, last_event_id, SseOptions::new())
+            .await
+    }
+
+    /// As [`subscribe`](Self::subscribe), with stream options (e.g. a cancel hook). The hub's
+    /// keep-alive and retry settings apply unless `options` set their own.
+    pub async fn subscribe_with(
+        &self,
+        topic: &str,
+        last_event_id: &LastEventId,
+        options: SseOptions,
+    ) -> Result<SseBody, HubError> {
+        let topic = self.topic(topic);
+        let head = topic.log.clone().head().await?;
+        let epoch = self.inner.backend.epoch();
+        let resume = last_event_id
+            .0
+            .as_deref()
+            .map(|id| parse_id(id, epoch).filter(|seq| *seq <= head));
+        let (after, gap) = match resume {
+            None => (head, None),
+            Some(Some(seq)) => (seq, None),
+            Some(None) => (head, Some(self.gap_event("unknown-id", head)?)),
+        };
+        let mut options = options.keep_alive(self.inner.options.keep_alive);
+        if let Some(retry) = self.inner.options.retry {
+            options = options.retry(retry);
+        }
+        topic.counters.subscribers.fetch_add(1, Ordering::Relaxed);
+        if gap.is_some() {
+            topic.counters.gaps.fetch_add(1, Ordering::Relaxed);
+            tracing::debug!(topic = %topic.name, "subscriber resumed from an unknown id: gap event");
+        }
+        let cursor = Cursor {
+            hub: self.clone(),
+            topic,
+            after,
+            resuming: resume.is_some(),
+            pending: gap,
+            read: None,
+        };
+        Ok(SseBody::new(options, Some(cursor)))
+    }
+
+    fn gap_event(&self, reason: &str, resume_after: u64) -> Result<Bytes, HubError> {
+        let event = SseEvent::json(&serde_json::json!({ "reason": reason }))
+            .event(self.inner.options.gap_event.clone())
+            .id(self.id(resume_after));
+        Ok(encode(&event)?.bytes())
+    }
+
+    /// The figures of `topic`.
+    pub fn stats(&self, topic: &str) -> TopicStats {
+        let topics = self.inner.topics.lock().unwrap_or_else(|p| p.into_inner());
+        topics
+            .get(topic)
+            .map_or_else(TopicStats::default, |t| TopicStats {
+                subscribers: t.counters.subscribers.load(Ordering::Relaxed),
+                published: t.counters.published.load(Ordering::Relaxed),
+                gaps: t.counters.gaps.load(Ordering::Relaxed),
+                lag_closes: t.counters.lag_closes.load(Ordering::Relaxed),
+            })
+    }
+
+    /// The names of the topics used so far.
+    pub fn topics(&self) -> Vec<String> {
+        self.inner
+            .topics
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .keys()
+            .cloned()
+            .collect()
+    }
+}
+
+/// `EPOCH-SEQ` → `SEQ` when the epoch is this backend's.
+fn parse_id(id: &str, epoch: u64) -> Option<u64> {
+    let (e, seq) = id.trim().split_once('-')?;
+    (e.parse::<u64>().ok()? == epoch).then_some(())?;
+    seq.parse().ok()
+}
+
+/// A subscriber's position in a topic: the event source of its [`SseBody`].
+pub(crate) struct Cursor {
+    hub: Hub,
+    topic: Arc<Topic>,
+    after: u64,
+    /// Until the first read succeeds, a gap is answered with a gap event whatever the policy
+    /// (closing would make the client come back with the same id, forever).
+    resuming: bool,
+    pending: Option<Bytes>,
+    read: Option<BoxFuture<'static, Result<Batch, BackendError>>>,
+}
+
+impl Cursor {
+    /// The next frame of this subscriber, or why its stream must end.
+    pub(crate) fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Result<Bytes, EndReason>> {
+        if let Some(gap) = self.pending.take() {
+            return Poll::Ready(Ok(gap));
+        }
+        let read = self
+            .read
+            .get_or_insert_with(|| self.topic.log.clone().read_after(self.after, MAX_FRAME));
+        let batch = match Pin::new(read).poll(cx) {
+            Poll::Pending => return Poll::Pending,
+            Poll::Ready(batch) => batch,
+        };
+        self.read = None;
+        match batch {
+            Ok(Batch::Events { mut events, last }) => {
+                self.after = last;
+                self.resuming = false;
+                let frame = if events.len() == 1 {
+                    events.pop().unwrap_or_default()
+                } else {
+                    let mut buf = BytesMut::with_capacity(events.iter().map(Bytes::len).sum());
+                    for event in &events {
+                        buf.extend_from_slice(event);
+                    }
+                    buf.freeze()
+                };
+                Poll::Ready(Ok(frame))
+            }
+            Ok(Batch::Gap { oldest }) => {
+                let counters = &self.topic.counters;
+                if self.hub.inner.options.lag == LagPolicy::Close && !self.resuming {
+                    counters.lag_closes.fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(topic = %self.topic.name, "subscriber fell behind the buffer: closing its stream");
+                    return Poll::Ready(Err(EndReason::Overflow));
+                }
+                counters.gaps.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(topic = %self.topic.name, missed_after = self.after, "subscriber fell behind the buffer: gap event");
+                self.after = oldest - 1;
+                self.resuming = false;
+                Poll::Ready(
+                    self.hub
+                        .gap_event("lagged", self.after)
+                        .map_err(|_| EndReason::Failed),
+                )
+            }
+            Err(err) => {
+                tracing::error!(topic = %self.topic.name, error = %err, "hub backend failed: ending the subscriber");
+                Poll::Ready(Err(EndReason::Failed))
+            }
+        }
+    }
+}
+
+impl Drop for Cursor {
+    fn drop(&mut self) {
+        self.topic
+            .counters
+            .subscribers
+            .fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,202 @@
+//! Hub unit tests: replay, gaps, lag policies (on the body, without sockets).
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::BodyExt;
+
+use super::*;
+
+async fn next(body: &mut SseBody) -> String {
+    let frame = tokio::time::timeout(Duration::from_secs(5), body.frame())
+        .await
+        .expect("a frame");
+    String::from_utf8(frame.unwrap().unwrap().into_data().unwrap().to_vec()).unwrap()
+}
+
+fn ready(body: &mut SseBody) -> Option<Bytes> {
+    use futures_util::FutureExt;
+    body.frame()
+        .now_or_never()
+        .flatten()
+        .map(|f| f.unwrap().into_data().unwrap())
+}
+
+fn quiet() -> HubOptions {
+    HubOptions::new().keep_alive(None)
+}
+
+#[tokio::test]
+async fn live_events_reach_every_subscriber_with_growing_ids() {
+    let hub = Hub::with_backend(MemoryBackend::default(), quiet());
+    let mut a = hub.subscribe("t", &LastEventId(None)).await.unwrap();
+    let mut b = hub.subscribe("t", &LastEventId(None)).await.unwrap();
+    assert_eq!(hub.stats("t").subscribers, 2);
+    let id = hub
+        .publish("t", SseEvent::data("one").event("message"))
+        .await
+        .unwrap();
+    let expected = format!("event: message\nid: {id}\ndata: one\n\n");
+    assert_eq!(next(&mut a).await, expected);
+    assert_eq!(next(&mut b).await, expected);
+    let id2 = hub.publish("t", "two").await.unwrap();
+    let epoch = hub.inner.backend.epoch();
+    assert_eq!(parse_id(&id, epoch), Some(1));
+    assert_eq!(parse_id(&id2, epoch), Some(2));
+    drop(a);
+    assert_eq!(hub.stats("t").subscribers, 1);
+    assert_eq!(hub.stats("t").published, 2);
+}
+
+#[tokio::test]
+async fn resume_replays_exactly_the_events_after_the_id() {
+    let hub = Hub::with_backend(MemoryBackend::default(), quiet());
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        ids.push(hub.publish("t", format!("{i}")).await.unwrap());
+    }
+    let mut sub = hub
+        .subscribe("t", &LastEventId(Some(ids[1].clone())))
+        .await
+        .unwrap();
+    let replay = next(&mut sub).await;
+    assert_eq!(
+        replay,
+        format!(
+            "id: {}\ndata: 2\n\nid: {}\ndata: 3\n\nid: {}\ndata: 4\n\n",
+            ids[2], ids[3], ids[4]
+        )
+    );
+    assert!(ready(&mut sub).is_none(), "no duplicates");
+    hub.publish("t", "5").await.unwrap();
+    assert!(next(&mut sub).await.ends_with("data: 5\n\n"));
+}
+
+#[tokio::test]
+async fn unknown_or_old_ids_get_a_gap_event_carrying_the_resume_point() {
+    let hub = Hub::with_backend(
+        MemoryBackend::new(Retention {
+            max_events: 2,
+            max_age: None,
+        }),
+        quiet(),
+    );
+    let first = hub.publish("t", "0").await.unwrap();
+    for i in 1..5 {
+        hub.publish("t", format!("{i}")).await.unwrap();
+    }
+    // From before a restart (another epoch): unknown.
+    let mut sub = hub
+        .subscribe("t", &LastEventId(Some("1-3".into())))
+        .await
+        .unwrap();
+    let epoch = hub.inner.backend.epoch();
+    assert_eq!(
+        next(&mut sub).await,
+        format!("event: reset\nid: {epoch}-5\ndata: {{\"reason\":\"unknown-id\"}}\n\n")
+    );
+    assert!(ready(&mut sub).is_none());
+    // Too old for the buffer (only 4 and 5 are kept): a gap, then what is kept.
+    let mut sub = hub.subscribe("t", &LastEventId(Some(first))).await.unwrap();
+    assert_eq!(
+        next(&mut sub).await,
+        format!("event: reset\nid: {epoch}-3\ndata: {{\"reason\":\"lagged\"}}\n\n")
+    );
+    assert_eq!(
+        next(&mut sub).await,
+        format!("id: {epoch}-4\ndata: 3\n\nid: {epoch}-5\ndata: 4\n\n")
+    );
+    assert_eq!(hub.stats("t").gaps, 2);
+}
+
+#[tokio::test]
+async fn a_lagging_subscriber_gets_a_gap_event_and_goes_on() {
+    let hub = Hub::with_backend(
+        MemoryBackend::new(Retention {
+            max_events: 3,
+            max_age: None,
+        }),
+        quiet(),
+    );
+    let mut slow = hub.subscribe("t", &LastEventId(None)).await.unwrap();
+    for i in 0..10 {
+        hub.publish("t", format!("{i}")).await.unwrap();
+    }
+    let gap = next(&mut slow).await;
+    assert!(
+        gap.starts_with("event: reset\n") && gap.contains("lagged"),
+        "{gap}"
+    );
+    let rest = next(&mut slow).await;
+    assert!(
+        rest.contains("data: 7\n") && rest.contains("data: 9\n") && !rest.contains("data: 6\n"),
+        "{rest}"
+    );
+    assert_eq!(hub.stats("t").gaps, 1);
+}
+
+#[tokio::test]
+async fn a_lagging_subscriber_is_closed_with_the_close_policy() {
+    let hub = Hub::with_backend(
+        MemoryBackend::new(Retention {
+            max_events: 3,
+            max_age: None,
+        }),
+        quiet().lag(LagPolicy::Close),
+    );
+    let reasons = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = reasons.clone();
+    let mut slow = hub
+        .subscribe_with(
+            "t",
+            &LastEventId(None),
+            SseOptions::new().on_cancel(move |r| seen.lock().unwrap().push(r)),
+        )
+        .await
+        .unwrap();
+    for i in 0..10 {
+        hub.publish("t", format!("{i}")).await.unwrap();
+    }
+    assert!(slow.frame().await.is_none(), "the stream ends");
+    assert_eq!(*reasons.lock().unwrap(), [EndReason::Overflow]);
+    assert_eq!(hub.stats("t").lag_closes, 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn retention_by_age() {
+    let hub = Hub::with_backend(
+        MemoryBackend::new(Retention {
+            max_events: 100,
+            max_age: Some(Duration::from_secs(60)),
+        }),
+        quiet(),
+    );
+    let old = hub.publish("t", "old").await.unwrap();
+    tokio::time::advance(Duration::from_secs(61)).await;
+    hub.publish("t", "new").await.unwrap();
+    let mut sub = hub.subscribe("t", &LastEventId(Some(old))).await.unwrap();
+    assert!(
+        next(&mut sub).await.ends_with("data: new\n\n"),
+        "the id right before a kept event resumes cleanly"
+    );
+}
+
+#[tokio::test]
+async fn events_with_ids_or_invalid_fields_are_refused() {
+    let hub = Hub::new();
+    assert!(matches!(
+        hub.publish("t", SseEvent::data("x").id(1)).await,
+        Err(HubError::InvalidEvent(_))
+    ));
+    assert!(matches!(
+        hub.publish("t", SseEvent::data("x").event("a\nb")).await,
+        Err(HubError::InvalidEvent(_))
+    ));
+    assert_eq!(hub.stats("t").published, 0);
+}
+
+#[tokio::test]
+async fn memory_backend_conformance() {
+    #[cfg(feature = "test-util")]
+    conformance::run(MemoryBackend::new).await;
+}
