@@ -340,10 +340,14 @@ impl EventSource {
             .ok_or_else(|| Error::builder("the request body could not be cloned", None))?;
         let id = self.parser.last_event_id();
         if !id.is_empty() {
-            let value = HeaderValue::from_str(id).map_err(|e| {
-                Error::builder("last event ID is not a header value", Some(Box::new(e)))
-            })?;
-            request.headers_mut().insert("last-event-id", value);
+            // An id with control characters cannot be sent; a server must not
+            // be able to end the stream that way, so it is left out.
+            match HeaderValue::from_str(id) {
+                Ok(value) => {
+                    request.headers_mut().insert("last-event-id", value);
+                }
+                Err(_) => tracing::warn!(id, "last event ID is not a valid header value"),
+            }
         }
         Ok(Box::pin(self.client.execute(request)))
     }

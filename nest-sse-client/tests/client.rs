@@ -354,3 +354,17 @@ async fn a_connection_refused_is_a_network_error() {
     assert!(s.expect_error().await.unwrap().is_retry_limit());
     s.expect_end().await.unwrap();
 }
+
+#[tokio::test(start_paused = true)]
+async fn an_id_that_is_no_header_value_is_left_out_on_reconnect() {
+    let server = Server::start(vec![
+        vec![sse_head(), write("id: a\x01b\ndata: x\n\n")],
+        vec![sse_head(), write("data: y\n\n"), Step::Hold],
+    ])
+    .await;
+    let mut s = source(&server);
+    assert_eq!(s.next_event().await.unwrap().id, "a\u{1}b");
+    let y = s.next_event().await.unwrap();
+    assert_eq!((y.data.as_str(), y.id.as_str()), ("y", "a\u{1}b"));
+    assert_eq!(server.requests()[1].header("last-event-id"), None);
+}
