@@ -88,6 +88,9 @@ pub use error::Error;
 pub use response::{Html, HttpException, IntoResponse, Json, Redirect, Response};
 pub use server::{Server, ServerConfig, ServerHandle};
 
+#[doc(inline)]
+pub use nest_macros::controller;
+
 /// The request type handlers and layers see.
 pub type Request = http::Request<body::Body>;
 
@@ -98,4 +101,8 @@ pub mod prelude {
     pub use crate::response::{Html, HttpException, IntoResponse, Json, Redirect};
     pub use crate::sse::{get_sse_stream, LastEventId, SseBody, SseEvent, SseOptions, SseWriter};
     pub use crate::{NestApp, Request, ServerConfig};
+    pub use nest_macros::{
+        all, controller, delete, get, head, header, http_code, options, patch, post, put, redirect,
+        sse, use_guards, use_layer,
+    };
 }
