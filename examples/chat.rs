@@ -1,0 +1,149 @@
+//! A browser chat on the SSE hub: `POST /messages` publishes, `GET /events` streams them, and a
+//! browser that reconnects resumes from its `Last-Event-ID` without gaps or duplicates.
+//!
+//! Run with: `cargo run --example chat`, then open the printed URL in two windows. `HOST`
+//! (default 127.0.0.1) and `PORT` (default 3001) choose the address.
+#![allow(clippy::print_stdout, reason = "an example prints its URL")]
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use http::StatusCode;
+use nest::prelude::*;
+use nest::sse::hub::{Hub, HubOptions, MemoryBackend, Retention};
+use serde::Deserialize;
+use serde_json::json;
+
+/// The largest message body accepted (a larger one answers 413).
+pub const MAX_BODY: usize = 16 * 1024;
+
+/// A message as posted.
+#[derive(Debug, Deserialize)]
+pub struct NewMessage {
+    /// Who wrote it.
+    pub user: String,
+    /// What they wrote.
+    pub text: String,
+}
+
+/// The chat: one hub topic, `chat`.
+#[derive(Debug)]
+pub struct ChatController {
+    hub: Hub,
+}
+
+impl ChatController {
+    async fn index(self: Arc<Self>) -> Html<&'static str> {
+        Html(PAGE)
+    }
+
+    async fn post(
+        self: Arc<Self>,
+        Json(message): Json<NewMessage>,
+    ) -> Result<(StatusCode, Json<serde_json::Value>), HttpException> {
+        if message.user.trim().is_empty() {
+            return Err(HttpException::bad_request("user must not be empty"));
+        }
+        let ts = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        let event =
+            SseEvent::json(&json!({ "user": message.user, "text": message.text, "ts": ts }))
+                .event("message");
+        let id = self
+            .hub
+            .publish("chat", event)
+            .await
+            .map_err(|e| HttpException::internal_server_error(e.to_string()))?;
+        Ok((StatusCode::CREATED, Json(json!({ "id": id }))))
+    }
+
+    async fn events(self: Arc<Self>, last: LastEventId) -> Result<SseBody, HttpException> {
+        self.hub
+            .subscribe("chat", &last)
+            .await
+            .map_err(|e| HttpException::service_unavailable(e.to_string()))
+    }
+}
+
+impl Controller for ChatController {
+    fn routes(routes: &mut Routes<Self>) {
+        routes.get("/", Self::index);
+        routes.post("/messages", Self::post);
+        routes.sse("/events", Self::events);
+    }
+}
+
+/// The hub the example uses: the last 1,000 messages, a 2 s reconnection time.
+pub fn hub() -> Hub {
+    Hub::with_backend(
+        MemoryBackend::new(Retention {
+            max_events: 1000,
+            max_age: None,
+        }),
+        HubOptions::new().retry(Duration::from_secs(2)),
+    )
+}
+
+/// The app on `hub`, with CORS on and the body limit.
+pub fn app(hub: Hub) -> NestApp {
+    NestApp::new()
+        .controller(ChatController { hub })
+        .layer(CorsLayer::new())
+        .body_limit(MAX_BODY)
+}
+
+const PAGE: &str = r#"<!doctype html>
+<html lang="en">
+<head><meta charset="utf-8"><title>nest chat</title>
+<style>body{font:14px system-ui;margin:2em;max-width:40em}#log{border:1px solid #ccc;height:20em;overflow:auto;padding:.5em}.sys{color:#888}</style>
+</head>
+<body>
+<h1>nest chat</h1>
+<div id="log"></div>
+<form id="form"><input id="user" placeholder="name" value="guest" size="8"> <input id="text" placeholder="message" size="30" autofocus> <button>send</button></form>
+<script>
+  const log = document.getElementById('log');
+  window.messages = [];
+  window.resets = 0;
+  const line = (text, cls) => { const p = document.createElement('div'); p.textContent = text; if (cls) p.className = cls; log.appendChild(p); log.scrollTop = log.scrollHeight; };
+  const source = new EventSource('/events');
+  source.addEventListener('message', (e) => { const m = JSON.parse(e.data); window.messages.push(m); line(m.user + ': ' + m.text); });
+  source.addEventListener('reset', () => { window.resets += 1; window.messages = []; log.textContent = ''; line('(history lost after a server restart: resynced)', 'sys'); });
+  source.onerror = () => line('(connection lost, reconnecting…)', 'sys');
+  document.getElementById('form').onsubmit = async (e) => {
+    e.preventDefault();
+    const text = document.getElementById('text');
+    const res = await fetch('/messages', { method: 'POST', headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ user: document.getElementById('user').value, text: text.value }) });
+    if (res.ok) text.value = ''; else line('(not sent: ' + res.status + ')', 'sys');
+  };
+</script>
+</body>
+</html>
+"#;
+
+#[allow(
+    dead_code,
+    reason = "tests include this file for `app` and do not call `main`"
+)]
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+    let host = std::env::var("HOST").unwrap_or_else(|_| "127.0.0.1".into());
+    let port = std::env::var("PORT").unwrap_or_else(|_| "3001".into());
+    let addr: std::net::SocketAddr = format!("{host}:{port}").parse()?;
+    let server = app(hub()).bind(addr).await?;
+    println!("nest chat example: open http://{}/", server.local_addr());
+    let handle = server.handle();
+    tokio::spawn(async move {
+        let _ = tokio::signal::ctrl_c().await;
+        handle.shutdown();
+    });
+    server.wait().await;
+    Ok(())
+}
