@@ -89,6 +89,8 @@ async fn same_origin_example_page_receives_hello_world() {
     for message in received.as_array().expect("an array") {
         assert_eq!(message, &json!({ "hello": "world" }));
     }
+    // `sse` is the page's own `const sse = new EventSource('/sse')`.
+    assert_eq!(browser.eval("return sse.readyState;").await, 1, "OPEN");
     let shown = browser
         .eval("return document.getElementById('sse').textContent;")
         .await;
@@ -278,6 +280,8 @@ async fn cross_origin_needs_cors_and_credentials_need_an_exact_origin() {
     // nest-cors, any origin: the events arrive.
     let any_src = format!("http://{}/stream", any.local_addr());
     expect_events(&browser, page_addr, &any_src, false).await;
+    // Without withCredentials the page's cookie stays home.
+    assert_eq!(any_seen.cookies(), vec![None]);
 
     // No CORS layer: the browser refuses the response.
     let none_src = format!("http://{}/stream", none.local_addr());
@@ -289,7 +293,8 @@ async fn cross_origin_needs_cors_and_credentials_need_an_exact_origin() {
     // withCredentials + an exact origin with credentials: the events arrive.
     let cred_src = format!("http://{}/stream", cred.local_addr());
     expect_events(&browser, page_addr, &cred_src, true).await;
-    assert!(cred_seen.stream_hits.load(Ordering::SeqCst) >= 1);
+    // With it, the cookie the page set for 127.0.0.1 went along.
+    assert_eq!(cred_seen.cookies(), vec![Some("nest_page=1".to_owned())]);
 
     // withCredentials against `*` without credentials: refused.
     expect_refused(&browser, page_addr, &any_src, true, || {

@@ -79,6 +79,8 @@ pub(crate) struct Seen {
     pub(crate) stream_hits: AtomicUsize,
     /// The `Last-Event-ID` of each request to `/stream`, in order (`None`: no header).
     pub(crate) last_event_ids: Mutex<Vec<Option<String>>>,
+    /// The `Cookie` header of each request to `/stream`, in order (`None`: no header).
+    pub(crate) cookies: Mutex<Vec<Option<String>>>,
     /// Requests to `/forbidden`.
     pub(crate) forbidden_hits: AtomicUsize,
     /// Requests to `/empty`.
@@ -97,6 +99,7 @@ impl Seen {
         let seen = Self {
             stream_hits: AtomicUsize::new(0),
             last_event_ids: Mutex::new(Vec::new()),
+            cookies: Mutex::new(Vec::new()),
             forbidden_hits: AtomicUsize::new(0),
             empty_hits: AtomicUsize::new(0),
             ping_hits: AtomicUsize::new(0),
@@ -109,6 +112,11 @@ impl Seen {
     /// The `Last-Event-ID` headers seen so far.
     pub(crate) fn last_event_ids(&self) -> Vec<Option<String>> {
         self.last_event_ids.lock().expect("not poisoned").clone()
+    }
+
+    /// The `Cookie` headers seen so far on `/stream`.
+    pub(crate) fn cookies(&self) -> Vec<Option<String>> {
+        self.cookies.lock().expect("not poisoned").clone()
     }
 }
 
@@ -123,8 +131,13 @@ pub(crate) struct StreamApp {
 impl StreamApp {
     /// `/stream`: `{"n": id}` with ids 1, 2, 3… (continuing after `Last-Event-ID`) every period,
     /// after an initial `retry:` when configured; the cancel hook reports its reason.
-    async fn stream(self: Arc<Self>, last_event_id: LastEventId) -> SseBody {
+    async fn stream(self: Arc<Self>, last_event_id: LastEventId, headers: HeaderMap) -> SseBody {
         self.seen.stream_hits.fetch_add(1, Ordering::SeqCst);
+        let cookie = headers
+            .get("cookie")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        self.seen.cookies.lock().expect("not poisoned").push(cookie);
         self.seen
             .last_event_ids
             .lock()
@@ -243,8 +256,8 @@ pub(crate) const OBSERVE: &str = "return {
     put: window.state.put,
 };";
 
-/// The page: opens `new EventSource(src, { withCredentials })` from its query and records
-/// everything into `window.state`; `ping(url)` and `put(url)` do a `fetch` and record the result.
+/// The page: sets the cookie `nest_page=1`, opens `new EventSource(src, { withCredentials })`
+/// from its query and records everything into `window.state`; `ping(url)` and `put(url)` do a `fetch` and record the result.
 const PAGE: &str = r#"<!doctype html>
 <html lang="en">
 <head><meta charset="utf-8"><title>nest browser test page</title></head>
@@ -254,6 +267,9 @@ const PAGE: &str = r#"<!doctype html>
   const log = (line) => { document.getElementById('log').textContent += line + "\n"; };
   const params = new URLSearchParams(location.search);
   window.state = { opened: 0, messages: [], errors: [], ping: null, put: null };
+  // A cookie of the page's site: 127.0.0.1 on any port (cookies ignore ports), so the stream
+  // servers see it exactly when the request carries credentials.
+  document.cookie = 'nest_page=1; path=/; SameSite=Lax';
   const src = params.get('src');
   if (src) {
     const es = new EventSource(src, { withCredentials: params.get('cred') === '1' });
