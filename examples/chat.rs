@@ -139,11 +139,6 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let addr: std::net::SocketAddr = format!("{host}:{port}").parse()?;
     let server = app(hub()).bind(addr).await?;
     println!("nest chat example: open http://{}/", server.local_addr());
-    let handle = server.handle();
-    tokio::spawn(async move {
-        let _ = tokio::signal::ctrl_c().await;
-        handle.shutdown();
-    });
-    server.wait().await;
+    server.run_until_signal().await;
     Ok(())
 }

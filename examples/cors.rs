@@ -155,8 +155,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .bind(format!("{host}:{}", port + 1).parse::<std::net::SocketAddr>()?)
         .await?;
     println!("nest CORS example: API on {api_origin}, open the page at {page_origin}/");
-    tokio::signal::ctrl_c().await?;
-    page.shutdown(Duration::from_secs(1)).await;
-    api.shutdown(Duration::from_secs(1)).await;
+    let page_handle = page.handle();
+    api.run_until_signal().await;
+    page_handle.shutdown();
+    page.wait().await;
     Ok(())
 }

@@ -45,7 +45,12 @@ fn spec() -> impl Strategy<Value = Spec> {
         proptest::option::of(line().prop_map(|l| l.replace('\0', ""))),
         proptest::option::of(0u64..10_000_000),
     )
-        .prop_map(|(data, event, id, retry)| Spec { data, event, id, retry })
+        .prop_map(|(data, event, id, retry)| Spec {
+            data,
+            event,
+            id,
+            retry,
+        })
 }
 
 fn to_event(spec: &Spec) -> SseEvent {

@@ -208,12 +208,7 @@ impl NestApp {
     pub async fn listen(self, addr: impl Into<SocketAddr>) -> Result<(), Error> {
         let server = self.bind(addr).await?;
         tracing::info!(addr = %server.local_addr(), "nest is listening");
-        let handle = server.handle();
-        tokio::spawn(async move {
-            crate::server::shutdown_signal().await;
-            handle.shutdown();
-        });
-        server.wait().await;
+        server.run_until_signal().await;
         Ok(())
     }
 }

@@ -122,6 +122,17 @@ impl Server {
         self.wait().await;
     }
 
+    /// Serves until Ctrl-C or SIGTERM, then shuts down gracefully with the configured grace period
+    /// and returns once every connection is closed.
+    pub async fn run_until_signal(self) {
+        let handle = self.handle();
+        tokio::spawn(async move {
+            shutdown_signal().await;
+            handle.shutdown();
+        });
+        self.wait().await;
+    }
+
     /// Waits until the server has shut down (started by a [`ServerHandle`]).
     pub async fn wait(mut self) {
         let _ = self.done.wait_for(|done| *done).await;
