@@ -1,7 +1,8 @@
 //! Real browser end to end (issue 6): headless Chromium, driven over WebDriver (chromedriver +
 //! fantoccini), opens `EventSource`s and `fetch`es against nest servers, same-origin and
 //! cross-origin. Every assertion is on what the page observed (events, ids, types, errors,
-//! `readyState`), plus what the servers saw.
+//! `readyState`), plus what the servers saw. Scenario 8 (issue 8) drives the chat example's own
+//! page through a post from another client and a server restart.
 //!
 //! Each test starts its own chromedriver (a new process group, killed on drop, also on panic)
 //! and a headless Chromium with a fresh profile and no network access; at most two browsers run
@@ -21,6 +22,14 @@
     reason = "the example's `main` is not run here"
 )]
 mod example;
+
+#[path = "../examples/chat.rs"]
+#[allow(
+    dead_code,
+    unreachable_pub,
+    reason = "the example's `main` is not run here"
+)]
+mod chat;
 
 #[path = "browser/apps.rs"]
 mod apps;
@@ -646,4 +655,129 @@ async fn preflighted_put_passes_cors_and_reads_exposed_headers() {
     for server in [page, api, strict_api] {
         server.shutdown(GRACE).await;
     }
+}
+
+// --- 8: the chat example across a server restart (issue 8) --------------------------------------
+
+/// What the chat page observed: its `EventSource`'s state, the messages, the resets.
+const CHAT_OBSERVE: &str =
+    "return { readyState: source.readyState, messages: window.messages, resets: window.resets };";
+
+/// Posts `{user, text}` to the chat at `addr` as another client (not the page) and expects 201.
+async fn post_chat(http: &reqwest::Client, addr: SocketAddr, user: &str, text: &str) {
+    let res = http
+        .post(format!("http://{addr}/messages"))
+        .json(&json!({ "user": user, "text": text }))
+        .send()
+        .await
+        .expect("POST /messages");
+    assert_eq!(res.status(), reqwest::StatusCode::CREATED, "POST /messages");
+}
+
+/// Asserts that the page holds exactly one message, from `user` with `text` (and a timestamp).
+fn assert_only_message(observed: &Value, user: &str, text: &str) {
+    let messages = messages(observed);
+    assert_eq!(messages.len(), 1, "exactly one message: {observed}");
+    assert_eq!(messages[0]["user"], user, "{observed}");
+    assert_eq!(messages[0]["text"], text, "{observed}");
+    assert!(messages[0]["ts"].is_u64(), "a numeric ts: {observed}");
+}
+
+/// Scenario 8: the chat example's page receives what another client posts; after a server restart
+/// (a new hub: the in-process buffer and its ids are gone) the browser reconnects with its old
+/// `Last-Event-ID`, gets the hub's `reset` gap event, clears its messages, and then receives new
+/// posts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chat_page_receives_posts_and_resyncs_after_a_restart() {
+    let Some(browser) = Browser::launch().await else {
+        return;
+    };
+    let http = reqwest::Client::builder()
+        .timeout(DEADLINE)
+        .build()
+        .expect("a reqwest client");
+    let hub = chat::hub();
+    let server = serve(chat::app(hub.clone())).await;
+    let addr = server.local_addr();
+    browser.goto(&format!("http://{addr}/")).await;
+
+    // The page's `const source = new EventSource('/events')` is open and the hub counts it.
+    browser
+        .wait_for("the chat page's EventSource to open", CHAT_OBSERVE, |v| {
+            v["readyState"] == 1
+        })
+        .await;
+    wait_server("one subscriber on the hub", || {
+        hub.stats("chat").subscribers == 1
+    })
+    .await;
+
+    // Another client posts: the page gets exactly that message.
+    post_chat(&http, addr, "alice", "hello from another client").await;
+    let observed = browser
+        .wait_for("the posted message on the page", CHAT_OBSERVE, |v| {
+            len(&v["messages"]) >= 1
+        })
+        .await;
+    assert_only_message(&observed, "alice", "hello from another client");
+    assert_eq!(observed["resets"], 0, "{observed}");
+    assert_eq!(hub.stats("chat").published, 1);
+
+    // Restart: the old server (and its hub's buffer) goes away, a new app with a new hub is bound
+    // on the same address (retry while the old socket is being released).
+    let restart = Instant::now();
+    server.shutdown(GRACE).await;
+    drop(hub);
+    let hub = chat::hub();
+    let server = loop {
+        match chat::app(hub.clone()).bind(addr).await {
+            Ok(server) => break server,
+            Err(err) => {
+                assert!(
+                    restart.elapsed() < DEADLINE,
+                    "cannot bind {addr} again: {err}"
+                );
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    };
+
+    // The browser reconnects (after `retry: 2000`) with the old Last-Event-ID, which the new hub
+    // does not know: it sends `reset`, and the page clears its messages.
+    let observed = browser
+        .wait_for("the reset event after the restart", CHAT_OBSERVE, |v| {
+            v["resets"].as_u64() >= Some(1) && v["readyState"] == 1
+        })
+        .await;
+    eprintln!(
+        "chat: resynced {:?} after the restart began",
+        restart.elapsed()
+    );
+    assert_eq!(observed["resets"], 1, "exactly one reset: {observed}");
+    assert_eq!(
+        messages(&observed),
+        &Vec::<Value>::new(),
+        "the page cleared its messages: {observed}"
+    );
+    let stats = hub.stats("chat");
+    assert_eq!(stats.gaps, 1, "the new hub sent one gap event: {stats:?}");
+    assert_eq!(
+        stats.subscribers, 1,
+        "the page is subscribed again: {stats:?}"
+    );
+    assert_eq!(stats.published, 0, "{stats:?}");
+
+    // New posts reach the page: exactly the one posted after the restart.
+    post_chat(&http, addr, "bob", "after the restart").await;
+    let observed = browser
+        .wait_for("the message posted after the restart", CHAT_OBSERVE, |v| {
+            len(&v["messages"]) >= 1
+        })
+        .await;
+    assert_only_message(&observed, "bob", "after the restart");
+    assert_eq!(observed["resets"], 1, "no further reset: {observed}");
+    assert_eq!(observed["readyState"], 1, "OPEN: {observed}");
+
+    browser.close().await;
+    server.shutdown(GRACE).await;
 }
