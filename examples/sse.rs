@@ -6,7 +6,6 @@
 //! `PORT` (default 3000) choose the address.
 #![allow(clippy::print_stdout, reason = "an example prints its URL")]
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use nest::prelude::*;
@@ -20,13 +19,16 @@ pub struct AppController {
     pub period: Duration,
 }
 
+#[controller("")] // @Controller('')
 impl AppController {
-    async fn index(self: Arc<Self>) -> Html<&'static str> {
+    #[get("/")]
+    async fn index(&self) -> Html<&'static str> {
         Html(PAGE)
     }
 
-    /// `@Get('/sse') @Sse()`
-    async fn sse(self: Arc<Self>) -> SseBody {
+    #[get("/sse")] // @Get('/sse')
+    #[sse] // @Sse()
+    async fn sse(&self) -> SseBody {
         let (write, body) = get_sse_stream(SseOptions::new());
         let st = tokio::spawn(every(self.period, move || {
             write.write(json!({ "hello": "world" })).is_ok()
@@ -34,8 +36,10 @@ impl AppController {
         body.on_cancel(move |_| st.abort()) // clearInterval(st)
     }
 
-    /// `@Get('/sse2') @Sse()`: a custom event type, ids and a retry hint.
-    async fn sse2(self: Arc<Self>, last_event_id: LastEventId) -> SseBody {
+    /// A custom event type, ids and a retry hint.
+    #[get("/sse2")]
+    #[sse]
+    async fn sse2(&self, last_event_id: LastEventId) -> SseBody {
         let (write, body) = get_sse_stream(SseOptions::new());
         let mut event_id = last_event_id.as_u64().map_or(1, |id| id + 1);
         let st = tokio::spawn(every(self.period, move || {
@@ -58,18 +62,6 @@ async fn every(period: Duration, mut tick: impl FnMut() -> bool + Send) {
         if !tick() {
             break;
         }
-    }
-}
-
-impl Controller for AppController {
-    fn prefix(&self) -> &str {
-        "" // @Controller('')
-    }
-
-    fn routes(routes: &mut Routes<Self>) {
-        routes.get("/", Self::index);
-        routes.sse("/sse", Self::sse);
-        routes.sse("/sse2", Self::sse2);
     }
 }
 
@@ -124,11 +116,6 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let addr: std::net::SocketAddr = format!("{host}:{port}").parse()?;
     let server = app(Duration::from_secs(1)).bind(addr).await?;
     println!("nest SSE example: open http://{}/", server.local_addr());
-    let handle = server.handle();
-    tokio::spawn(async move {
-        let _ = tokio::signal::ctrl_c().await;
-        handle.shutdown();
-    });
-    server.wait().await;
+    server.run_until_signal().await;
     Ok(())
 }

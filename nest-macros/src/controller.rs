@@ -72,21 +72,22 @@ pub(crate) fn expand(args: ControllerArgs, mut item: ItemImpl) -> TokenStream {
     let settings = controller_settings(&mut item.attrs, &mut errors);
 
     let mut routes = Vec::new();
-    let mut seen: HashMap<(&'static str, String), ()> = HashMap::new();
+    let mut seen: HashMap<(&'static str, String), (String, syn::Ident)> = HashMap::new();
     for impl_item in &mut item.items {
         let attrs = match impl_item {
             ImplItem::Fn(method) => {
                 if let Some(route) = Route::extract(method, &mut errors) {
                     for key in route.keys() {
-                        if seen.insert(key.key.clone(), ()).is_some() {
+                        if let Some((first, name)) = seen.get(&key.key) {
                             errors.push(syn::Error::new_spanned(
                                 key.attr,
                                 format!(
-                                    "duplicate route: another handler of this controller is `{} {}`",
-                                    key.key.0.to_uppercase(),
-                                    if key.key.1.is_empty() { "/" } else { &key.key.1 }
+                                    "duplicate route: `{}` has the same method and path as `{first}` on `{name}`",
+                                    key.describe
                                 ),
                             ));
+                        } else {
+                            seen.insert(key.key, (key.describe, method.sig.ident.clone()));
                         }
                     }
                     routes.push(route);

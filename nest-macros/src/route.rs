@@ -104,9 +104,10 @@ pub(crate) struct Route {
     handler: TokenStream,
 }
 
-/// A method's duplicate-detection key and the attribute to blame.
+/// A method's duplicate-detection key, how to name it, and the attribute to blame.
 pub(crate) struct RouteKey {
     pub(crate) key: (&'static str, String),
+    pub(crate) describe: String,
     pub(crate) attr: Attribute,
 }
 
@@ -127,12 +128,18 @@ impl Route {
             settings: Vec::new(),
             handler: TokenStream::new(),
         };
+        let mut failed = false;
         for attr in nest {
             if let Err(err) = route.parse_attribute(&attr) {
                 errors.push(err);
+                failed = true;
             }
         }
         if route.routes.is_empty() {
+            if failed {
+                // The method attribute itself was wrong: that error is enough.
+                return None;
+            }
             errors.push(syn::Error::new_spanned(
                 &method.sig.ident,
                 "this method has route settings but no route: add a method attribute such as \
@@ -257,6 +264,7 @@ impl Route {
     pub(crate) fn keys(&self) -> impl Iterator<Item = RouteKey> + '_ {
         self.routes.iter().map(|r| RouteKey {
             key: (r.method.name(), path::normalize(&r.path)),
+            describe: format!("#[{}(\"{}\")]", r.method.name(), r.path),
             attr: r.attr.clone(),
         })
     }
