@@ -40,3 +40,8 @@ pub mod prelude {
     pub use nest_core::prelude::*;
     pub use nest_cors::CorsLayer;
 }
+
+/// The README's code blocks, compiled as doc tests so they cannot rot.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
