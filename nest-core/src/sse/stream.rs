@@ -236,6 +236,9 @@ struct Shared {
     max_bytes: usize,
     overflow: Overflow,
     shutdown_retry: Option<(Duration, Duration)>,
+    /// Whether events without an id get the next automatic one (fixed at creation, so a write
+    /// without automatic ids takes the lock once).
+    auto_id: bool,
 }
 
 struct State {
@@ -388,7 +391,7 @@ impl SseWriter {
     }
 
     fn push_event(&self, mut event: SseEvent, mode: Mode) -> Result<(), SseError> {
-        if event.id.is_none() && self.shared().lock().next_id.is_some() {
+        if event.id.is_none() && self.shared().auto_id {
             // Assign and queue under one lock so automatic ids reach the client in order.
             let shared = self.shared();
             let mut st = shared.lock();
@@ -565,6 +568,7 @@ impl SseBody {
             max_bytes: options.max_bytes,
             overflow: options.overflow,
             shutdown_retry: options.shutdown_retry,
+            auto_id: options.auto_id.is_some(),
         });
         SseBody {
             shared,
