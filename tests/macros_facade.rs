@@ -26,7 +26,7 @@ impl Facade {
 
 struct Overridden;
 
-#[nest::controller("/core", crate = "::nest_core")]
+#[nest::prelude::controller("/core", crate = "::nest_core")]
 impl Overridden {
     #[nest::prelude::post]
     #[nest::prelude::http_code(202)]

@@ -88,9 +88,6 @@ pub use error::Error;
 pub use response::{Html, HttpException, IntoResponse, Json, Redirect, Response};
 pub use server::{Server, ServerConfig, ServerHandle};
 
-#[doc(inline)]
-pub use nest_macros::controller;
-
 /// The request type handlers and layers see.
 pub type Request = http::Request<body::Body>;
 

@@ -20,7 +20,7 @@ impl CanActivate for Open {
 struct Reexported;
 
 #[use_guards(Open)]
-#[nest_core::controller("/r", crate = "crate::reexport::core")]
+#[nest_core::prelude::controller("/r", crate = "crate::reexport::core")]
 impl Reexported {
     #[nest_core::prelude::get("/")]
     #[sse]
