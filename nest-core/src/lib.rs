@@ -8,7 +8,7 @@
 //!   limits, timeouts, graceful shutdown that never hangs on an endless body).
 //! - [`app`]: [`NestApp`] registers controllers, state, and tower layers that wrap everything,
 //!   and builds a [`NestService`] (a tower service) or a [`Server`].
-//! - [`routing`]: matchit paths in NestJS syntax (`/users/:id`), 404, 405 with `Allow`, HEAD.
+//! - `routing`: matchit paths in NestJS syntax (`/users/:id`), 404, 405 with `Allow`, HEAD.
 //! - [`controller`]: the [`Controller`] trait, a prefix and a table of routes with their metadata
 //!   (kind plain or SSE, status, headers, guards, layers).
 //! - [`extract`]: typed extractors ([`Path`](extract::Path), [`Query`](extract::Query),

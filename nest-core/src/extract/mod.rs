@@ -1,7 +1,7 @@
 //! Extractors: typed values a handler takes from the request.
 //!
 //! A handler takes the controller (`Arc<Self>`) and then any number of extractors, in any order:
-//! [`Path`], [`Query`], [`Json`](crate::Json), [`State`], [`HeaderMap`](http::HeaderMap),
+//! [`Path`], [`Query`], [`Json`](crate::Json), [`State`], [`HeaderMap`],
 //! [`Method`](http::Method), [`Uri`](http::Uri), [`Bytes`](bytes::Bytes), `String`, the whole
 //! [`Request`](crate::Request), and [`LastEventId`](crate::sse::LastEventId). At most one of them
 //! may read the body. A failed extractor answers with a clear 4xx [`HttpException`].
