@@ -1,2 +1,85 @@
-//! placeholder
-fn main() {}
+//! `nest-bench`: load benchmarks of nest against axum 0.8 and a raw tokio socket writer.
+//!
+//! Subcommands (each prints JSON lines on stdout so `suite` and other tools can read them):
+//!
+//! - `serve`: the server side alone, so an external load generator can drive it: `GET /bench`
+//!   (SSE, ~100-byte JSON events carrying `"t"`, the send time in Unix nanoseconds, broadcast at
+//!   `--rate` events/s, 0 = as fast as possible), `GET /idle` (SSE with keep-alives only) and
+//!   `GET /json` (a small JSON document).
+//! - `load`: N raw TCP clients of `GET /bench`; counts events by blank lines, reads `"t"` for the
+//!   delivery latency.
+//! - `idle`: opens N connections to `GET /idle` and holds them.
+//! - `cancel`: disconnect detection, client close → server notices (in one process).
+//! - `json`: keep-alive HTTP/1.1 load of `GET /json`.
+//! - `suite`: runs all of the above as separate pinned processes and writes `BENCHMARKS.md`.
+//!
+//! Run with: `scripts/bench` (the whole suite) or `cargo run --release -p nest-bench -- --help`.
+
+mod cancel;
+mod client;
+mod idle;
+mod json;
+mod load;
+mod payload;
+mod serve;
+mod stats;
+mod suite;
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Benchmarks of nest against axum and a raw socket writer.
+#[derive(Debug, Parser)]
+#[command(name = "nest-bench", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve GET /bench, /idle and /json with one framework.
+    Serve(serve::ServeArgs),
+    /// Fan-out load generator: N SSE clients of GET /bench.
+    Load(load::LoadArgs),
+    /// Open N idle SSE connections to GET /idle and hold them.
+    Idle(idle::IdleArgs),
+    /// Disconnect detection: client close → server cancel hook (nest) or stream drop (axum).
+    Cancel(cancel::CancelArgs),
+    /// Keep-alive HTTP/1.1 requests/s of GET /json.
+    Json(json::JsonArgs),
+    /// Run the whole suite and write BENCHMARKS.md.
+    Suite(suite::SuiteArgs),
+}
+
+/// Prints one line on stdout and flushes it (the subcommands talk to `suite` this way).
+pub(crate) fn emit(line: &str) {
+    let mut out = std::io::stdout().lock();
+    // A closed stdout only means nobody listens any more.
+    let _ = writeln!(out, "{line}");
+    let _ = out.flush();
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Serve(args) => serve::run(&args),
+        Command::Load(args) => load::run(&args),
+        Command::Idle(args) => idle::run(&args),
+        Command::Cancel(args) => cancel::run(&args),
+        Command::Json(args) => json::run(&args),
+        Command::Suite(args) => suite::run(&args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("nest-bench: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The error of every subcommand: a message for the user.
+pub(crate) type Result<T, E = String> = std::result::Result<T, E>;

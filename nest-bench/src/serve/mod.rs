@@ -1,0 +1,154 @@
+//! `nest-bench serve`: one framework serving `GET /bench`, `GET /idle` and `GET /json`.
+//!
+//! Every contender gets the same publisher ([`publish_loop`]): it stamps each event with the
+//! send time, and at `--rate 0` publishes batches of [`BATCH`] events and yields between them.
+//! The runtime is tokio's multi-thread runtime with one worker (`--runtime current` for
+//! current_thread): FINDINGS measured bigger batches per wake, hence more events/s, with it.
+
+mod axum;
+mod nest;
+mod raw;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use clap::{Args, ValueEnum};
+
+use crate::payload::event_json;
+
+/// How many events each subscriber may have pending (broadcast capacity, hub retention,
+/// stream buffer): the same for every contender.
+pub(crate) const CAPACITY: usize = 1024;
+
+/// Events published between two yields when the rate is unlimited.
+pub(crate) const BATCH: u64 = 32;
+
+/// Keep-alive interval of every contender's SSE streams.
+pub(crate) const KEEP_ALIVE: Duration = Duration::from_secs(15);
+
+/// The contenders.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum Framework {
+    /// nest's hub: one topic, subscribers read its ring buffer.
+    Nest,
+    /// nest's plain stream: one `SseWriter` per client, the event encoded once, `write_encoded`.
+    NestStream,
+    /// axum 0.8: `Sse` over a `tokio::sync::broadcast` receiver, an `Event` per subscriber.
+    Axum,
+    /// A raw tokio socket writer of pre-encoded bytes: all pending events in one `write`.
+    Raw,
+}
+
+impl Framework {
+    /// The name on the command line.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Framework::Nest => "nest",
+            Framework::NestStream => "nest-stream",
+            Framework::Axum => "axum",
+            Framework::Raw => "raw",
+        }
+    }
+}
+
+/// The runtime flavour.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum Flavor {
+    /// Multi-thread runtime with `--workers` workers.
+    Multi,
+    /// current_thread runtime.
+    Current,
+}
+
+/// Arguments of `serve`.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct ServeArgs {
+    /// The contender.
+    #[arg(long, value_enum)]
+    pub(crate) framework: Framework,
+    /// The port on 127.0.0.1 (0: any free one; the chosen port is printed).
+    #[arg(long, default_value_t = 0)]
+    pub(crate) port: u16,
+    /// Events per second on /bench (0: as fast as possible).
+    #[arg(long, default_value_t = 0)]
+    pub(crate) rate: u64,
+    /// The runtime flavour.
+    #[arg(long, value_enum, default_value_t = Flavor::Multi)]
+    pub(crate) runtime: Flavor,
+    /// Worker threads of the multi-thread runtime.
+    #[arg(long, default_value_t = 1)]
+    pub(crate) workers: usize,
+}
+
+/// What a contender's publisher sends to: one event, as JSON.
+pub(crate) trait Broadcast: Send + 'static {
+    /// Sends `json` to every subscriber of /bench.
+    fn send(&mut self, json: String) -> impl Future<Output = ()> + Send;
+}
+
+/// Runs `serve` until killed.
+pub(crate) fn run(args: &ServeArgs) -> crate::Result<()> {
+    let runtime = match args.runtime {
+        Flavor::Multi => tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(args.workers.max(1))
+            .enable_all()
+            .build(),
+        Flavor::Current => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build(),
+    }
+    .map_err(|e| format!("runtime: {e}"))?;
+    let addr = SocketAddr::from(([127, 0, 0, 1], args.port));
+    runtime.block_on(async {
+        let local = match args.framework {
+            Framework::Nest => nest::start_hub(addr, args.rate).await?,
+            Framework::NestStream => nest::start_stream(addr, args.rate).await?,
+            Framework::Axum => axum::start(addr, args.rate).await?,
+            Framework::Raw => raw::start(addr, args.rate).await?,
+        };
+        crate::emit(&serde_json::json!({ "listening": local.to_string() }).to_string());
+        std::future::pending::<()>().await;
+        Ok(())
+    })
+}
+
+/// Publishes stamped events to `sink`: at `rate` events/s, or as fast as possible at 0.
+pub(crate) async fn publish_loop(mut sink: impl Broadcast, rate: u64) {
+    let mut seq = 0u64;
+    if rate == 0 {
+        loop {
+            for _ in 0..BATCH {
+                sink.send(event_json(seq)).await;
+                seq += 1;
+            }
+            tokio::task::yield_now().await;
+        }
+    }
+    // Up to 1,000 events/s one per tick; above, one tick per millisecond with several events.
+    let (period, per_tick) = if rate <= 1000 {
+        (Duration::from_nanos(1_000_000_000 / rate), 1)
+    } else {
+        (Duration::from_millis(1), rate / 1000)
+    };
+    let mut ticks = tokio::time::interval(period);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    loop {
+        ticks.tick().await;
+        for _ in 0..per_tick {
+            sink.send(event_json(seq)).await;
+            seq += 1;
+        }
+    }
+}
+
+/// The JSON document of `GET /json`.
+#[derive(Debug, serde::Serialize)]
+pub(crate) struct Message {
+    message: &'static str,
+}
+
+/// The one `GET /json` answer of every contender.
+pub(crate) const MESSAGE: Message = Message {
+    message: "Hello, World!",
+};

@@ -1,0 +1,152 @@
+//! nest: the hub (`--framework nest`) and the plain stream (`--framework nest-stream`).
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use nest_core::prelude::*;
+use nest_core::sse::hub::{Hub, HubOptions, MemoryBackend, Retention};
+use nest_core::sse::{encode, Overflow};
+use nest_core::{HttpException, Response};
+
+use super::{publish_loop, Broadcast, CAPACITY, KEEP_ALIVE, MESSAGE};
+
+/// The hub controller: /bench subscribes to topic `bench`, /idle to topic `idle` (never published).
+struct HubBench {
+    hub: Hub,
+}
+
+impl HubBench {
+    async fn bench(self: Arc<Self>) -> Response {
+        self.subscribe("bench").await
+    }
+
+    async fn idle(self: Arc<Self>) -> Response {
+        self.subscribe("idle").await
+    }
+
+    async fn subscribe(&self, topic: &str) -> Response {
+        match self.hub.subscribe(topic, &LastEventId(None)).await {
+            Ok(body) => body.into_response(),
+            Err(err) => HttpException::internal_server_error(err.to_string()).into_response(),
+        }
+    }
+
+    async fn json(self: Arc<Self>) -> Json<super::Message> {
+        Json(MESSAGE)
+    }
+}
+
+impl Controller for HubBench {
+    fn routes(routes: &mut Routes<Self>) {
+        routes.sse("/bench", Self::bench);
+        routes.sse("/idle", Self::idle);
+        routes.get("/json", Self::json);
+    }
+}
+
+struct HubSink(Hub);
+
+impl Broadcast for HubSink {
+    async fn send(&mut self, json: String) {
+        // Publishing only fails on an invalid event; ours are valid.
+        let _ = self.0.publish("bench", SseEvent::data(json)).await;
+    }
+}
+
+/// Starts nest with its hub.
+pub(super) async fn start_hub(addr: SocketAddr, rate: u64) -> crate::Result<SocketAddr> {
+    let retention = Retention {
+        max_events: CAPACITY,
+        max_age: None,
+    };
+    let hub = Hub::with_backend(
+        MemoryBackend::new(retention),
+        HubOptions::new().keep_alive(Some(KEEP_ALIVE)),
+    );
+    let server = NestApp::new()
+        .controller(HubBench { hub: hub.clone() })
+        .config(ServerConfig::default())
+        .bind(addr)
+        .await
+        .map_err(|e| format!("nest bind: {e}"))?;
+    tokio::spawn(publish_loop(HubSink(hub), rate));
+    let local = server.local_addr();
+    tokio::spawn(server.wait());
+    Ok(local)
+}
+
+/// The plain-stream controller: every /bench client gets an `SseWriter` in `writers`.
+struct StreamBench {
+    writers: Arc<Mutex<Vec<SseWriter>>>,
+    idle: Mutex<Vec<SseWriter>>,
+}
+
+fn options() -> SseOptions {
+    SseOptions::new()
+        .keep_alive(Some(KEEP_ALIVE))
+        .buffer(CAPACITY, usize::MAX / 2)
+        .overflow(Overflow::DropOldest)
+}
+
+impl StreamBench {
+    async fn bench(self: Arc<Self>) -> SseBody {
+        let (writer, body) = get_sse_stream(options());
+        lock(&self.writers).push(writer);
+        body
+    }
+
+    async fn idle(self: Arc<Self>) -> SseBody {
+        let (writer, body) = get_sse_stream(options());
+        lock(&self.idle).push(writer);
+        body
+    }
+
+    async fn json(self: Arc<Self>) -> Json<super::Message> {
+        Json(MESSAGE)
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl Controller for StreamBench {
+    fn routes(routes: &mut Routes<Self>) {
+        routes.sse("/bench", Self::bench);
+        routes.sse("/idle", Self::idle);
+        routes.get("/json", Self::json);
+    }
+}
+
+struct StreamSink(Arc<Mutex<Vec<SseWriter>>>);
+
+impl Broadcast for StreamSink {
+    async fn send(&mut self, json: String) {
+        let Ok(encoded) = encode(&SseEvent::data(json)) else {
+            return;
+        };
+        // Encoded once; every writer shares the bytes. Closed streams leave the list.
+        lock(&self.0).retain(|writer| match writer.write_encoded(&encoded) {
+            Ok(()) => true,
+            Err(err) => !err.is_closed(),
+        });
+    }
+}
+
+/// Starts nest with one plain stream per client.
+pub(super) async fn start_stream(addr: SocketAddr, rate: u64) -> crate::Result<SocketAddr> {
+    let writers = Arc::new(Mutex::new(Vec::new()));
+    let server = NestApp::new()
+        .controller(StreamBench {
+            writers: writers.clone(),
+            idle: Mutex::new(Vec::new()),
+        })
+        .config(ServerConfig::default())
+        .bind(addr)
+        .await
+        .map_err(|e| format!("nest bind: {e}"))?;
+    tokio::spawn(publish_loop(StreamSink(writers), rate));
+    let local = server.local_addr();
+    tokio::spawn(server.wait());
+    Ok(local)
+}

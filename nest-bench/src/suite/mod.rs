@@ -1,0 +1,512 @@
+//! `nest-bench suite`: every load benchmark as separate processes, the server pinned to core 0
+//! and the client to core 1 (`taskset`), each measurement repeated; then BENCHMARKS.md.
+
+mod criterion;
+mod proc;
+mod report;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Args;
+use serde_json::Value;
+
+use crate::serve::Framework;
+use crate::stats::Spread;
+use proc::{clock_ticks, rss_kib, CpuSample, Launcher};
+
+/// Arguments of `suite`.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct SuiteArgs {
+    /// Seconds-long smoke mode: tiny client counts, one run each.
+    #[arg(long)]
+    pub(crate) smoke: bool,
+    /// Where the report goes.
+    #[arg(long, default_value = "BENCHMARKS.md")]
+    pub(crate) out: PathBuf,
+    /// criterion's output directory (`<target>/criterion`), for the micro benchmarks' tables.
+    #[arg(long)]
+    pub(crate) criterion: Option<PathBuf>,
+    /// Runs per measurement (default: 3, or 1 in smoke mode).
+    #[arg(long)]
+    pub(crate) runs: Option<usize>,
+    /// The command that regenerates the report, for its header.
+    #[arg(long, default_value = "scripts/bench")]
+    pub(crate) command: String,
+    /// A note for the report's header (e.g. that the machine was shared).
+    #[arg(long)]
+    pub(crate) note: Option<String>,
+}
+
+/// The sizes of one mode.
+#[derive(Debug, Clone)]
+pub(crate) struct Plan {
+    pub(crate) runs: usize,
+    pub(crate) fanout_clients: Vec<usize>,
+    pub(crate) latency_clients: usize,
+    pub(crate) latency_rate: u64,
+    pub(crate) idle_clients: usize,
+    pub(crate) cancel_cycles: usize,
+    pub(crate) warmup: f64,
+    pub(crate) duration: f64,
+    pub(crate) latency_duration: f64,
+    pub(crate) json_connections: usize,
+}
+
+impl Plan {
+    fn new(args: &SuiteArgs) -> Self {
+        if args.smoke {
+            Self {
+                runs: args.runs.unwrap_or(1),
+                fanout_clients: vec![10],
+                latency_clients: 10,
+                latency_rate: 100,
+                idle_clients: 50,
+                cancel_cycles: 3,
+                warmup: 0.2,
+                duration: 0.5,
+                latency_duration: 0.5,
+                json_connections: 8,
+            }
+        } else {
+            Self {
+                runs: args.runs.unwrap_or(3),
+                fanout_clients: vec![100, 1_000, 10_000],
+                latency_clients: 1_000,
+                latency_rate: 100,
+                idle_clients: 10_000,
+                cancel_cycles: 50,
+                warmup: 1.0,
+                duration: 3.0,
+                latency_duration: 5.0,
+                json_connections: 64,
+            }
+        }
+    }
+}
+
+/// One load run against one server.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct LoadRun {
+    pub(crate) events_per_sec: f64,
+    pub(crate) p50_ms: f64,
+    pub(crate) p99_ms: f64,
+    pub(crate) cpu_percent: f64,
+}
+
+/// The runs of one (contender, clients, rate).
+#[derive(Debug, Clone)]
+pub(crate) struct LoadResult {
+    pub(crate) framework: Framework,
+    pub(crate) clients: usize,
+    pub(crate) runs: Vec<LoadRun>,
+}
+
+impl LoadResult {
+    pub(crate) fn spread(&self, f: impl Fn(&LoadRun) -> f64) -> Option<Spread> {
+        Spread::of(&self.runs.iter().map(f).collect::<Vec<_>>())
+    }
+}
+
+/// Memory per idle connection.
+#[derive(Debug, Clone)]
+pub(crate) struct MemoryResult {
+    pub(crate) framework: Framework,
+    pub(crate) connections: usize,
+    pub(crate) kib_per_connection: Vec<f64>,
+    pub(crate) delta_mib: Vec<f64>,
+}
+
+/// Disconnect detection, µs: per run, the median and the maximum.
+#[derive(Debug, Clone)]
+pub(crate) struct CancelResult {
+    pub(crate) framework: &'static str,
+    pub(crate) cycles: usize,
+    pub(crate) medians_us: Vec<f64>,
+    pub(crate) max_us: f64,
+}
+
+/// Requests/s of GET /json.
+#[derive(Debug, Clone)]
+pub(crate) struct JsonResult {
+    pub(crate) framework: Framework,
+    pub(crate) connections: usize,
+    pub(crate) requests_per_sec: Vec<f64>,
+    pub(crate) cpu_percent: Vec<f64>,
+}
+
+/// Everything the report shows.
+#[derive(Debug, Clone)]
+pub(crate) struct Results {
+    pub(crate) plan: Plan,
+    pub(crate) pinned: bool,
+    pub(crate) fanout: Vec<LoadResult>,
+    pub(crate) latency: Vec<LoadResult>,
+    pub(crate) memory: Vec<MemoryResult>,
+    pub(crate) cancel: Vec<CancelResult>,
+    pub(crate) json: Vec<JsonResult>,
+    pub(crate) micro: Vec<criterion::Result>,
+    pub(crate) load_before: String,
+    pub(crate) load_after: String,
+    pub(crate) seconds: f64,
+}
+
+const FANOUT: [Framework; 4] = [
+    Framework::Raw,
+    Framework::Nest,
+    Framework::NestStream,
+    Framework::Axum,
+];
+
+fn log(msg: &str) {
+    eprintln!("[suite] {msg}");
+}
+
+/// Runs the suite and writes the report.
+pub(crate) fn run(args: &SuiteArgs) -> crate::Result<()> {
+    let started = std::time::Instant::now();
+    let plan = Plan::new(args);
+    let launcher = Launcher::new()?;
+    if !launcher.pinned() {
+        log("taskset is missing: processes run unpinned");
+    }
+    check_open_files(&plan)?;
+    let load_before = loadavg();
+    let ticks = clock_ticks();
+    let mut fanout = Vec::new();
+    let mut latency = Vec::new();
+    for framework in FANOUT {
+        fanout.extend(fan_out(
+            &launcher,
+            &plan,
+            framework,
+            0,
+            &plan.fanout_clients,
+            ticks,
+        )?);
+        latency.extend(fan_out(
+            &launcher,
+            &plan,
+            framework,
+            plan.latency_rate,
+            &[plan.latency_clients],
+            ticks,
+        )?);
+    }
+    let mut memory = Vec::new();
+    for framework in FANOUT {
+        memory.push(idle_memory(&launcher, &plan, framework)?);
+    }
+    let cancel = vec![
+        cancel(&launcher, &plan, "nest")?,
+        cancel(&launcher, &plan, "axum")?,
+    ];
+    let json = vec![
+        json(&launcher, &plan, Framework::Nest, ticks)?,
+        json(&launcher, &plan, Framework::Axum, ticks)?,
+    ];
+    let micro = args
+        .criterion
+        .as_deref()
+        .map(criterion::read_all)
+        .unwrap_or_default();
+    let results = Results {
+        plan,
+        pinned: launcher.pinned(),
+        fanout,
+        latency,
+        memory,
+        cancel,
+        json,
+        micro,
+        load_before,
+        load_after: loadavg(),
+        seconds: started.elapsed().as_secs_f64(),
+    };
+    let markdown = report::render(&results, args);
+    std::fs::write(&args.out, markdown)
+        .map_err(|e| format!("write {}: {e}", args.out.display()))?;
+    log(&format!(
+        "wrote {} in {:.0} s",
+        args.out.display(),
+        results.seconds
+    ));
+    Ok(())
+}
+
+/// 10,000 clients need the open-file limit (20,000 here) in both processes.
+fn check_open_files(plan: &Plan) -> crate::Result<()> {
+    let need = plan
+        .fanout_clients
+        .iter()
+        .copied()
+        .chain([plan.idle_clients, plan.latency_clients])
+        .max()
+        .unwrap_or(0)
+        + 100;
+    let limits = std::fs::read_to_string("/proc/self/limits").unwrap_or_default();
+    let soft = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .and_then(|l| l.split_whitespace().nth(3))
+        .and_then(|v| v.parse::<usize>().ok());
+    match soft {
+        Some(soft) if soft < need => Err(format!(
+            "the open-file limit is {soft}, {need} are needed: run `ulimit -n 20000` first (scripts/bench does)"
+        )),
+        _ => Ok(()),
+    }
+}
+
+fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default()
+}
+
+fn args(list: &[&str]) -> Vec<String> {
+    list.iter().map(|s| (*s).to_owned()).collect()
+}
+
+/// Starts `serve` on core 0 and returns it with its address.
+fn serve(
+    launcher: &Launcher,
+    framework: Framework,
+    rate: u64,
+) -> crate::Result<(proc::Proc, String)> {
+    let mut server = launcher.spawn(
+        0,
+        &args(&[
+            "serve",
+            "--framework",
+            framework.name(),
+            "--port",
+            "0",
+            "--rate",
+            &rate.to_string(),
+        ]),
+    )?;
+    let line = server.next_json()?;
+    let addr = line["listening"]
+        .as_str()
+        .ok_or_else(|| format!("serve said {line}"))?
+        .to_owned();
+    Ok((server, addr))
+}
+
+fn fan_out(
+    launcher: &Launcher,
+    plan: &Plan,
+    framework: Framework,
+    rate: u64,
+    client_counts: &[usize],
+    ticks: f64,
+) -> crate::Result<Vec<LoadResult>> {
+    let (server, addr) = serve(launcher, framework, rate)?;
+    let duration = if rate == 0 {
+        plan.duration
+    } else {
+        plan.latency_duration
+    };
+    let mut results = Vec::new();
+    for &clients in client_counts {
+        let mut runs = Vec::new();
+        for run in 0..plan.runs {
+            log(&format!(
+                "fan-out {} clients={clients} rate={rate} run {}",
+                framework.name(),
+                run + 1
+            ));
+            let mut load = launcher.spawn(
+                1,
+                &args(&[
+                    "load",
+                    "--addr",
+                    &addr,
+                    "--clients",
+                    &clients.to_string(),
+                    "--warmup",
+                    &plan.warmup.to_string(),
+                    "--duration",
+                    &duration.to_string(),
+                ]),
+            )?;
+            let mut start = None;
+            let mut end = None;
+            let result = loop {
+                let line = load.next_json()?;
+                match line["phase"].as_str() {
+                    Some("measuring") => start = CpuSample::take(server.pid()),
+                    Some("measured") => end = CpuSample::take(server.pid()),
+                    _ => break line,
+                }
+            };
+            load.wait()?;
+            let cpu = match (start, end) {
+                (Some(a), Some(b)) => a.percent_until(&b, ticks),
+                _ => f64::NAN,
+            };
+            runs.push(check_load(framework, clients, &result, cpu)?);
+        }
+        results.push(LoadResult {
+            framework,
+            clients,
+            runs,
+        });
+    }
+    drop(server);
+    Ok(results)
+}
+
+fn check_load(
+    framework: Framework,
+    clients: usize,
+    result: &Value,
+    cpu_percent: f64,
+) -> crate::Result<LoadRun> {
+    let connected = result["connected"].as_u64().unwrap_or(0);
+    let events = result["events"].as_u64().unwrap_or(0);
+    if connected != clients as u64 || events == 0 {
+        return Err(format!(
+            "fan-out {} with {clients} clients failed: {result}",
+            framework.name()
+        ));
+    }
+    let ms = |key: &str| result[key].as_f64().map_or(f64::NAN, |us| us / 1000.0);
+    Ok(LoadRun {
+        events_per_sec: result["events_per_sec"].as_f64().unwrap_or(0.0),
+        p50_ms: ms("p50_us"),
+        p99_ms: ms("p99_us"),
+        cpu_percent,
+    })
+}
+
+fn idle_memory(
+    launcher: &Launcher,
+    plan: &Plan,
+    framework: Framework,
+) -> crate::Result<MemoryResult> {
+    let mut result = MemoryResult {
+        framework,
+        connections: plan.idle_clients,
+        kib_per_connection: Vec::new(),
+        delta_mib: Vec::new(),
+    };
+    for run in 0..plan.runs {
+        log(&format!(
+            "memory {} idle={} run {}",
+            framework.name(),
+            plan.idle_clients,
+            run + 1
+        ));
+        // One event a second on /bench (nobody listens): no busy publisher.
+        let (server, addr) = serve(launcher, framework, 1)?;
+        std::thread::sleep(Duration::from_millis(300));
+        let before = rss_kib(server.pid()).ok_or("no VmRSS")?;
+        let mut idle = launcher.spawn(
+            1,
+            &args(&[
+                "idle",
+                "--addr",
+                &addr,
+                "--clients",
+                &plan.idle_clients.to_string(),
+            ]),
+        )?;
+        let line = idle.next_json()?;
+        let open = line["clients"].as_u64().unwrap_or(0) as usize;
+        if open != plan.idle_clients {
+            return Err(format!("idle {}: {line}", framework.name()));
+        }
+        std::thread::sleep(Duration::from_millis(500));
+        let after = rss_kib(server.pid()).ok_or("no VmRSS")?;
+        let delta = after.saturating_sub(before) as f64;
+        result.kib_per_connection.push(delta / open as f64);
+        result.delta_mib.push(delta / 1024.0);
+        drop(idle);
+        drop(server);
+    }
+    Ok(result)
+}
+
+fn cancel(
+    launcher: &Launcher,
+    plan: &Plan,
+    framework: &'static str,
+) -> crate::Result<CancelResult> {
+    let mut result = CancelResult {
+        framework,
+        cycles: plan.cancel_cycles,
+        medians_us: Vec::new(),
+        max_us: 0.0,
+    };
+    for run in 0..plan.runs {
+        log(&format!("cancel {framework} run {}", run + 1));
+        let mut proc = launcher.spawn(
+            0,
+            &args(&[
+                "cancel",
+                "--framework",
+                framework,
+                "--runs",
+                &plan.cancel_cycles.to_string(),
+            ]),
+        )?;
+        let line = proc.next_json()?;
+        proc.wait()?;
+        if line["missed"].as_u64() != Some(0) {
+            return Err(format!("cancel {framework}: {line}"));
+        }
+        result
+            .medians_us
+            .push(line["median_us"].as_f64().unwrap_or(f64::NAN));
+        result.max_us = result.max_us.max(line["max_us"].as_f64().unwrap_or(0.0));
+    }
+    Ok(result)
+}
+
+fn json(
+    launcher: &Launcher,
+    plan: &Plan,
+    framework: Framework,
+    ticks: f64,
+) -> crate::Result<JsonResult> {
+    let (server, addr) = serve(launcher, framework, 1)?;
+    let mut result = JsonResult {
+        framework,
+        connections: plan.json_connections,
+        requests_per_sec: Vec::new(),
+        cpu_percent: Vec::new(),
+    };
+    for run in 0..plan.runs {
+        log(&format!("json {} run {}", framework.name(), run + 1));
+        let start = CpuSample::take(server.pid());
+        let mut load = launcher.spawn(
+            1,
+            &args(&[
+                "json",
+                "--addr",
+                &addr,
+                "--connections",
+                &plan.json_connections.to_string(),
+                "--warmup",
+                &plan.warmup.to_string(),
+                "--duration",
+                &plan.duration.to_string(),
+            ]),
+        )?;
+        let line = load.next_json()?;
+        let end = CpuSample::take(server.pid());
+        load.wait()?;
+        let rps = line["requests_per_sec"].as_f64().unwrap_or(0.0);
+        if rps <= 0.0 || line["errors"].as_u64() != Some(0) {
+            return Err(format!("json {}: {line}", framework.name()));
+        }
+        result.requests_per_sec.push(rps);
+        if let (Some(a), Some(b)) = (start, end) {
+            result.cpu_percent.push(a.percent_until(&b, ticks));
+        }
+    }
+    drop(server);
+    Ok(result)
+}
