@@ -519,7 +519,10 @@ struct KeepAlive {
 /// Each poll hands the connection everything queued as one data frame (up to 64 KiB), so a burst
 /// of events costs one write. Memory per stream is bounded by the queue bound
 /// ([`SseOptions::buffer`], 256 KiB by default) + hyper's write buffer (at most the server's
-/// `max_head_size`, 64 KiB by default, as hyper sizes both buffers alike) + the kernel's socket buffer.
+/// `max_head_size`, 64 KiB by default, as hyper sizes both buffers alike) + the kernel's socket
+/// send buffer (on Linux autotuned up to the third value of `net.ipv4.tcp_wmem`, 4 MiB by default).
+/// With the defaults that is about 320 KiB per stream in user space. A hub subscriber has no queue
+/// of its own: it reads the topic's shared buffer, so it costs only hyper's buffer and the socket's.
 pub struct SseBody {
     shared: Arc<Shared>,
     /// Where events come from besides the writer's queue: a hub topic.
