@@ -366,7 +366,14 @@ fn check_load(
 ) -> crate::Result<LoadRun> {
     let connected = result["connected"].as_u64().unwrap_or(0);
     let events = result["events"].as_u64().unwrap_or(0);
-    if connected != clients as u64 || events == 0 {
+    // A partial connect (the server starved its accept loop) is reported, not fatal.
+    if connected < clients as u64 {
+        log(&format!(
+            "fan-out {}: only {connected} of {clients} clients connected",
+            framework.name()
+        ));
+    }
+    if connected == 0 || events == 0 {
         return Err(format!(
             "fan-out {} with {clients} clients failed: {result}",
             framework.name()
