@@ -39,6 +39,14 @@ pub trait BackendTopic: Send + Sync + 'static {
         max_bytes: usize,
     ) -> BoxFuture<'static, Result<Batch, BackendError>>;
 
+    /// As [`read_after`](Self::read_after) without waiting: `None` when nothing is there yet (or
+    /// the backend cannot tell without waiting, the default). Subscribers try this first, so an
+    /// in-process backend delivers without allocating a future per read.
+    fn try_read(&self, after: u64, max_bytes: usize) -> Option<Result<Batch, BackendError>> {
+        let _ = (after, max_bytes);
+        None
+    }
+
     /// The newest sequence number (0 for an empty topic).
     fn head(self: Arc<Self>) -> BoxFuture<'static, Result<u64, BackendError>>;
 }
@@ -46,10 +54,11 @@ pub trait BackendTopic: Send + Sync + 'static {
 /// What a read returns.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Batch {
-    /// Consecutive events; `last` is the sequence number of the last one.
+    /// Consecutive events, their wire bytes concatenated (one frame for the connection); `last`
+    /// is the sequence number of the last one.
     Events {
-        /// The events' wire bytes, in order.
-        events: Vec<Bytes>,
+        /// The events' wire bytes, in order, concatenated.
+        bytes: Bytes,
         /// The sequence number of the last event.
         last: u64,
     },

@@ -5,7 +5,7 @@ use std::future::ready;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use futures_util::future::BoxFuture;
 use tokio::sync::Notify;
 use tokio::time::Instant;
@@ -128,10 +128,14 @@ impl MemoryTopic {
         self.ring.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// What a read after `after` returns right now, if anything.
-    fn try_read(&self, after: u64, max_bytes: usize) -> Option<Batch> {
+    /// What a read after `after` returns right now, if anything. One event is shared as is;
+    /// several are copied into one buffer under the lock (one copy, one allocation per read).
+    fn read_now(&self, after: u64, max_bytes: usize) -> Option<Batch> {
         let mut ring = self.lock();
-        ring.prune(&self.retention);
+        if self.retention.max_age.is_some() {
+            // The count bound is kept by `append`; age needs checking when reading too.
+            ring.prune(&self.retention);
+        }
         if after >= ring.head {
             return None;
         }
@@ -140,18 +144,29 @@ impl MemoryTopic {
             return Some(Batch::Gap { oldest });
         }
         let start = (after + 1 - oldest) as usize;
-        let mut events = Vec::new();
-        let mut size = 0;
-        let mut last = after;
-        for (seq, _, bytes) in ring.events.range(start..) {
-            if !events.is_empty() && size + bytes.len() > max_bytes {
+        let mut events = ring.events.range(start..);
+        let (first_seq, _, first) = events.next()?;
+        let mut last = *first_seq;
+        let mut size = first.len();
+        let mut end = start + 1;
+        for (seq, _, bytes) in events {
+            if size + bytes.len() > max_bytes {
                 break;
             }
             size += bytes.len();
-            events.push(bytes.clone());
             last = *seq;
+            end += 1;
         }
-        Some(Batch::Events { events, last })
+        let bytes = if end == start + 1 {
+            first.clone()
+        } else {
+            let mut buf = BytesMut::with_capacity(size);
+            for (_, _, bytes) in ring.events.range(start..end) {
+                buf.extend_from_slice(bytes);
+            }
+            buf.freeze()
+        };
+        Some(Batch::Events { bytes, last })
     }
 }
 
@@ -178,7 +193,7 @@ impl BackendTopic for MemoryTopic {
         after: u64,
         max_bytes: usize,
     ) -> BoxFuture<'static, Result<Batch, BackendError>> {
-        if let Some(batch) = self.try_read(after, max_bytes) {
+        if let Some(batch) = self.read_now(after, max_bytes) {
             return Box::pin(ready(Ok(batch)));
         }
         Box::pin(async move {
@@ -186,12 +201,16 @@ impl BackendTopic for MemoryTopic {
                 let appended = self.appended.notified();
                 tokio::pin!(appended);
                 appended.as_mut().enable();
-                if let Some(batch) = self.try_read(after, max_bytes) {
+                if let Some(batch) = self.read_now(after, max_bytes) {
                     return Ok(batch);
                 }
                 appended.await;
             }
         })
+    }
+
+    fn try_read(&self, after: u64, max_bytes: usize) -> Option<Result<Batch, BackendError>> {
+        self.read_now(after, max_bytes).map(Ok)
     }
 
     fn head(self: Arc<Self>) -> BoxFuture<'static, Result<u64, BackendError>> {

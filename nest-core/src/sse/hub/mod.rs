@@ -54,14 +54,12 @@ pub use memory::{MemoryBackend, Retention};
 
 use std::collections::HashMap;
 use std::fmt;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use futures_util::future::BoxFuture;
 
 use super::stream::MAX_FRAME;
@@ -395,28 +393,35 @@ impl Cursor {
         if let Some(gap) = self.pending.take() {
             return Poll::Ready(Ok(gap));
         }
-        let read = self
-            .read
-            .get_or_insert_with(|| self.topic.log.clone().read_after(self.after, MAX_FRAME));
-        let batch = match Pin::new(read).poll(cx) {
-            Poll::Pending => return Poll::Pending,
-            Poll::Ready(batch) => batch,
+        let batch = match self.read.as_mut() {
+            // A read is already waiting: poll it.
+            Some(read) => match read.as_mut().poll(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(batch) => {
+                    self.read = None;
+                    batch
+                }
+            },
+            // Try without waiting first (no future, no allocation), then wait.
+            None => match self.topic.log.try_read(self.after, MAX_FRAME) {
+                Some(batch) => batch,
+                None => {
+                    let mut read = self.topic.log.clone().read_after(self.after, MAX_FRAME);
+                    match read.as_mut().poll(cx) {
+                        Poll::Pending => {
+                            self.read = Some(read);
+                            return Poll::Pending;
+                        }
+                        Poll::Ready(batch) => batch,
+                    }
+                }
+            },
         };
-        self.read = None;
         match batch {
-            Ok(Batch::Events { mut events, last }) => {
+            Ok(Batch::Events { bytes, last }) => {
                 self.after = last;
                 self.resuming = false;
-                let frame = if events.len() == 1 {
-                    events.pop().unwrap_or_default()
-                } else {
-                    let mut buf = BytesMut::with_capacity(events.iter().map(Bytes::len).sum());
-                    for event in &events {
-                        buf.extend_from_slice(event);
-                    }
-                    buf.freeze()
-                };
-                Poll::Ready(Ok(frame))
+                Poll::Ready(Ok(bytes))
             }
             Ok(Batch::Gap { oldest }) => {
                 let counters = &self.topic.counters;
