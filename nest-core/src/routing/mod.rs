@@ -47,9 +47,23 @@ use crate::Request;
 /// One registered method of a path.
 #[derive(Clone)]
 struct Endpoint {
-    svc: RouteService,
+    call: Call,
     kind: RouteKind,
 }
+
+/// How a route is called: directly when it has no tower layers (no boxing, no extensions), or
+/// through its layered service.
+#[derive(Clone)]
+enum Call {
+    Direct {
+        handler: RouteFn,
+        meta: Arc<RouteMeta>,
+    },
+    Layered(RouteService),
+}
+
+type RouteFn =
+    Arc<dyn Fn(RequestCtx) -> futures_util::future::BoxFuture<'static, Response> + Send + Sync>;
 
 /// Everything registered for one path pattern.
 #[derive(Clone, Default)]
@@ -200,7 +214,7 @@ impl Router {
             let method = route.method.clone();
             let endpoint = Endpoint {
                 kind: route.kind,
-                svc: route_service(route),
+                call: route_call(route),
             };
             match method {
                 Some(m) => entry.methods.push((m, endpoint)),
@@ -218,7 +232,7 @@ impl Router {
 }
 
 /// Builds a route's service: guards and handler innermost, then its layers (first added innermost).
-fn route_service(route: Route) -> RouteService {
+fn route_call(route: Route) -> Call {
     let meta = Arc::new(RouteMeta {
         status: route.status,
         headers: route.headers,
@@ -226,6 +240,10 @@ fn route_service(route: Route) -> RouteService {
         guards: route.guards,
     });
     let handler = route.handler;
+    if route.layers.is_empty() {
+        return Call::Direct { handler, meta };
+    }
+    // Layers see a plain `Request`; the matched parameters and the app travel in its extensions.
     let mut svc = BoxCloneSyncService::new(tower::service_fn(move |mut req: Request| {
         let meta = meta.clone();
         let handler = handler.clone();
@@ -245,7 +263,7 @@ fn route_service(route: Route) -> RouteService {
     for layer in route.layers {
         svc = layer(svc);
     }
-    svc
+    Call::Layered(svc)
 }
 
 /// The SSE response head a HEAD request on an SSE route gets: no handler runs, no stream starts.
@@ -308,9 +326,17 @@ impl Service<Request> for Router {
             if method == Method::HEAD && matches!(endpoint.kind, RouteKind::Sse { .. }) {
                 return Ok(sse_head());
             }
-            req.extensions_mut().insert(params);
-            req.extensions_mut().insert(inner.app.clone());
-            let res = endpoint.svc.clone().oneshot(req).await?;
+            let res = match &endpoint.call {
+                Call::Direct { handler, meta } => {
+                    let ctx = RequestCtx::new(req, params, inner.app.clone());
+                    run_route(ctx, &**handler, meta).await
+                }
+                Call::Layered(svc) => {
+                    req.extensions_mut().insert(params);
+                    req.extensions_mut().insert(inner.app.clone());
+                    svc.clone().oneshot(req).await?
+                }
+            };
             let mut res = if head_of_get || method == Method::HEAD {
                 strip_body(res)
             } else {
