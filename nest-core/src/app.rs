@@ -190,11 +190,21 @@ impl NestApp {
             routes.extend(controller(&self.prefix));
         }
         let router = Router::build(routes, shared.clone())?;
-        let mut svc: AppService = BoxCloneSyncService::new(CatchPanic { inner: router });
-        for layer in self.layers {
-            svc = layer(svc);
-        }
-        Ok(NestService { inner: svc, shared })
+        // Without layers the router is called directly (no boxed service to clone per request).
+        let layered = (!self.layers.is_empty()).then(|| {
+            let mut svc: AppService = BoxCloneSyncService::new(CatchPanic {
+                inner: router.clone(),
+            });
+            for layer in self.layers {
+                svc = layer(svc);
+            }
+            svc
+        });
+        Ok(NestService {
+            layered,
+            router,
+            shared,
+        })
     }
 
     /// Builds the app and binds a server to `addr` (port 0 picks a free port; see
@@ -216,7 +226,9 @@ impl NestApp {
 /// A built app: a cloneable tower `Service` that accepts requests with any body.
 #[derive(Clone)]
 pub struct NestService {
-    inner: AppService,
+    /// The layers around the panic catcher and the router, when the app has layers.
+    layered: Option<AppService>,
+    router: Router,
     shared: Arc<AppShared>,
 }
 
@@ -265,11 +277,15 @@ where
             status = tracing::field::Empty,
             latency_us = tracing::field::Empty,
         );
-        let svc = self.inner.clone();
+        let layered = self.layered.clone();
+        let router = self.router.clone();
         let start = Instant::now();
         Box::pin(
             async move {
-                let res = svc.oneshot(req).await?;
+                let res = match layered {
+                    Some(svc) => svc.oneshot(req).await?,
+                    None => catch_panic(router.dispatch(req)).await,
+                };
                 let span = tracing::Span::current();
                 span.record("status", res.status().as_u16());
                 span.record("latency_us", start.elapsed().as_micros() as u64);
@@ -292,25 +308,28 @@ impl Service<Request> for CatchPanic {
     type Error = Infallible;
     type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
 
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        self.inner.poll_ready(cx)
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
     }
 
     fn call(&mut self, req: Request) -> Self::Future {
-        let fut = self.inner.call(req);
-        Box::pin(async move {
-            match AssertUnwindSafe(fut).catch_unwind().await {
-                Ok(res) => res,
-                Err(panic) => {
-                    let message = panic
-                        .downcast_ref::<&str>()
-                        .map(|s| s.to_string())
-                        .or_else(|| panic.downcast_ref::<String>().cloned())
-                        .unwrap_or_else(|| "unknown panic".to_owned());
-                    tracing::error!(panic = %message, "handler panicked");
-                    Ok(HttpException::new(http::StatusCode::INTERNAL_SERVER_ERROR).into_response())
-                }
-            }
-        })
+        let fut = catch_panic(self.inner.dispatch(req));
+        Box::pin(async move { Ok(fut.await) })
+    }
+}
+
+/// Runs `fut`; a panic becomes a logged 500 in the `HttpException` shape.
+async fn catch_panic(fut: impl Future<Output = Response>) -> Response {
+    match AssertUnwindSafe(fut).catch_unwind().await {
+        Ok(res) => res,
+        Err(panic) => {
+            let message = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".to_owned());
+            tracing::error!(panic = %message, "handler panicked");
+            HttpException::new(http::StatusCode::INTERNAL_SERVER_ERROR).into_response()
+        }
     }
 }

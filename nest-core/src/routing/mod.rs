@@ -26,15 +26,12 @@
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 
 use http::{header, HeaderValue, Method};
 use http_body::Body as _;
 use tower::util::BoxCloneSyncService;
 use tower::ServiceExt;
-use tower_service::Service;
 
 use crate::app::AppShared;
 use crate::body::Body;
@@ -285,21 +282,18 @@ fn strip_body(mut res: Response) -> Response {
     res
 }
 
-impl Service<Request> for Router {
-    type Response = Response;
-    type Error = Infallible;
-    type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
-
-    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, mut req: Request) -> Self::Future {
+impl Router {
+    /// Routes one request: 404, 405, HEAD, SSE HEAD, or the route's handler. Needs no `&mut`, so
+    /// the app calls it without cloning a service per request.
+    pub(crate) fn dispatch(
+        &self,
+        mut req: Request,
+    ) -> impl Future<Output = Response> + Send + 'static {
         let inner = self.inner.clone();
-        Box::pin(async move {
+        async move {
             let (entry, params) = {
                 let Ok(matched) = inner.matcher.at(req.uri().path()) else {
-                    return Ok(HttpException::new(http::StatusCode::NOT_FOUND).into_response());
+                    return HttpException::new(http::StatusCode::NOT_FOUND).into_response();
                 };
                 let entry = &inner.entries[*matched.value];
                 let mut params = PathParams::default();
@@ -315,16 +309,16 @@ impl Service<Request> for Router {
                     Some(e) => (e, true),
                     None => match &entry.any {
                         Some(e) => (e, false),
-                        None => return Ok(not_allowed(entry)),
+                        None => return not_allowed(entry),
                     },
                 },
                 None => match &entry.any {
                     Some(e) => (e, false),
-                    None => return Ok(not_allowed(entry)),
+                    None => return not_allowed(entry),
                 },
             };
             if method == Method::HEAD && matches!(endpoint.kind, RouteKind::Sse { .. }) {
-                return Ok(sse_head());
+                return sse_head();
             }
             let res = match &endpoint.call {
                 Call::Direct { handler, meta } => {
@@ -334,7 +328,10 @@ impl Service<Request> for Router {
                 Call::Layered(svc) => {
                     req.extensions_mut().insert(params);
                     req.extensions_mut().insert(inner.app.clone());
-                    svc.clone().oneshot(req).await?
+                    svc.clone()
+                        .oneshot(req)
+                        .await
+                        .unwrap_or_else(|e| match e {})
                 }
             };
             let mut res = if head_of_get || method == Method::HEAD {
@@ -343,8 +340,8 @@ impl Service<Request> for Router {
                 res
             };
             crate::sse::attach_to_app(&mut res, &inner.app);
-            Ok(res)
-        })
+            res
+        }
     }
 }
 

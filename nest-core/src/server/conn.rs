@@ -70,13 +70,15 @@ pub(crate) async fn serve(
         }};
     }
     let result = if h2 {
+        // Boxed: HTTP/2's connection state is large, and keeping it out of the future every
+        // HTTP/1 connection's task carries keeps idle HTTP/1 connections (most SSE clients) small.
         let mut builder = http2::Builder::new(TokioExecutor::new());
         builder
             .timer(TokioTimer::new())
             .max_header_list_size(u32::try_from(config.max_head_size).unwrap_or(u32::MAX))
             .max_concurrent_streams(config.http2_max_streams)
             .keep_alive_interval(config.http2_keep_alive);
-        drive!(builder.serve_connection(io, svc))
+        Box::pin(async move { drive!(builder.serve_connection(io, svc)) }).await
     } else {
         let mut builder = http1::Builder::new();
         builder
@@ -90,5 +92,29 @@ pub(crate) async fn serve(
     };
     if let Err(err) = result {
         tracing::debug!(error = %err, "connection ended with an error");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// Every connection's task carries this future: keep it small (HTTP/2's state is boxed).
+    /// The bound is loose (debug build); the point is to notice a regression by kilobytes.
+    #[tokio::test]
+    async fn the_connection_future_stays_small() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let _client = tokio::net::TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (stream, _) = listener.accept().await.unwrap();
+        let app = crate::NestApp::new().into_service().unwrap();
+        let config = std::sync::Arc::new(crate::ServerConfig::default());
+        let fut = super::serve(
+            stream,
+            app,
+            config,
+            tokio_util::sync::CancellationToken::new(),
+        );
+        let size = std::mem::size_of_val(&fut);
+        assert!(size <= 2048, "the connection future grew to {size} bytes");
     }
 }
