@@ -58,6 +58,28 @@ fn check_line(field: &'static str, value: &str, forbid_nul: bool) -> Result<(), 
     Ok(())
 }
 
+/// The checks of [`encode`] without writing anything: whether the event can be sent.
+pub(crate) fn validate(event: &SseEvent) -> Result<(), SseError> {
+    if let Some(err) = &event.json_error {
+        return Err(SseError::json(err.clone()));
+    }
+    if let Some(name) = &event.event {
+        check_line("event", name, false)?;
+    }
+    if let Some(id) = &event.id {
+        check_line("id", id, true)?;
+    }
+    let has_field = event.data.is_some()
+        || event.event.is_some()
+        || event.id.is_some()
+        || event.retry.is_some()
+        || event.comment.is_some();
+    if !has_field {
+        return Err(SseError::empty());
+    }
+    Ok(())
+}
+
 /// Splits on CRLF, CR or LF (CRLF is one break).
 fn lines(text: &str) -> impl Iterator<Item = &str> {
     let mut rest = Some(text);
@@ -97,15 +119,7 @@ fn put_field(buf: &mut BytesMut, name: &[u8], value: &str) {
 ///   nothing is written: no input can forge a second event or field;
 /// - an event with no field at all is an error.
 pub fn encode(event: &SseEvent) -> Result<EncodedEvent, SseError> {
-    if let Some(err) = &event.json_error {
-        return Err(SseError::json(err.clone()));
-    }
-    if let Some(name) = &event.event {
-        check_line("event", name, false)?;
-    }
-    if let Some(id) = &event.id {
-        check_line("id", id, true)?;
-    }
+    validate(event)?;
     let data_len = event.data.as_ref().map_or(0, |d| d.len() + 16);
     let mut buf = BytesMut::with_capacity(data_len + 64);
     if let Some(comment) = &event.comment {
@@ -131,9 +145,6 @@ pub fn encode(event: &SseEvent) -> Result<EncodedEvent, SseError> {
         for line in lines(data) {
             put_field(&mut buf, b"data", line);
         }
-    }
-    if buf.is_empty() {
-        return Err(SseError::empty());
     }
     buf.put_u8(b'\n');
     Ok(EncodedEvent(buf.freeze()))

@@ -379,11 +379,21 @@ impl SseWriter {
     /// Queues an event, waiting for room when the buffer is full instead of applying the policy.
     pub async fn send(&self, event: impl Into<SseEvent>) -> Result<(), SseError> {
         let event = event.into();
+        // Encode once, unless the automatic id is only known when the event is queued.
+        let encoded = if event.id.is_none() && self.shared().auto_id {
+            None
+        } else {
+            Some(encode(&event)?.0)
+        };
         loop {
             let room = self.shared().room.notified();
             tokio::pin!(room);
             room.as_mut().enable();
-            match self.push_event(event.clone(), Mode::Wait) {
+            let pushed = match &encoded {
+                Some(bytes) => self.push(bytes.clone(), Mode::Wait),
+                None => self.push_event(event.clone(), Mode::Wait),
+            };
+            match pushed {
                 Err(err) if err.is_full() => room.await,
                 other => return other,
             }
@@ -678,7 +688,8 @@ impl http_body::Body for SseBody {
             if this.finished {
                 return Poll::Ready(None);
             }
-            let shared = this.shared.clone();
+            // A borrow, not an Arc clone: no atomic increment per poll.
+            let shared: &Shared = &this.shared;
             {
                 let mut st = shared.lock();
                 if this.shutdown.is_none() {

@@ -268,8 +268,9 @@ impl Hub {
                 "the hub assigns ids; publish events without one".into(),
             ));
         }
-        // Validate before appending: an event that cannot be encoded must not take a number.
-        encode(&event)?;
+        // Validate before appending (an event that cannot be sent must not take a number); the
+        // one encoding happens inside `append`, once the id is known.
+        super::encode::validate(&event)?;
         let epoch = self.inner.backend.epoch();
         let topic = self.topic(topic);
         let seq = topic
@@ -296,8 +297,8 @@ impl Hub {
             .await
     }
 
-    /// As [`subscribe`](Self::subscribe), with stream options (e.g. a cancel hook). The hub's
-    /// keep-alive and retry settings apply unless `options` set their own.
+    /// As [`subscribe`](Self::subscribe), with stream options (e.g. a cancel hook or a buffer
+    /// policy). The hub's keep-alive and retry settings ([`HubOptions`]) replace those of `options`.
     pub async fn subscribe_with(
         &self,
         topic: &str,
