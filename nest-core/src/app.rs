@@ -269,6 +269,21 @@ where
     }
 
     fn call(&mut self, req: http::Request<B>) -> Self::Future {
+        self.handle(req)
+    }
+}
+
+impl NestService {
+    /// Handles one request; `call` without `&mut`, so the server calls it directly (no
+    /// `Oneshot`, no clone of the service per request).
+    pub(crate) fn handle<B>(
+        &self,
+        req: http::Request<B>,
+    ) -> Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>
+    where
+        B: http_body::Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<BoxError>,
+    {
         let req = req.map(Body::new);
         let span = tracing::info_span!(
             "request",

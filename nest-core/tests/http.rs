@@ -500,3 +500,23 @@ async fn shutdown_lets_in_flight_requests_finish_and_closes_endless_bodies() {
     });
     rest.await.expect("the endless body must be closed");
 }
+
+#[tokio::test]
+async fn a_request_whose_first_packet_looks_like_the_http2_preface_still_works() {
+    // "P" could begin "PRI * HTTP/2.0": the server reads it, waits for more and replays it to
+    // HTTP/1 once "OST" tells it apart.
+    let s = start().await;
+    let mut stream = TcpStream::connect(s.addr()).await.unwrap();
+    stream.write_all(b"P").await.unwrap();
+    stream.flush().await.unwrap();
+    tokio::task::yield_now().await;
+    stream
+        .write_all(b"OST /items HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 12\r\nconnection: close\r\n\r\n{\"name\":\"p\"}")
+        .await
+        .unwrap();
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).await.unwrap();
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 201"), "{answer}");
+    assert!(answer.ends_with(r#"{"name":"p"}"#), "{answer}");
+}

@@ -1,16 +1,17 @@
 //! One connection: protocol sniffing under a timeout, then HTTP/1.1 or HTTP/2 with graceful shutdown.
 
 use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use hyper::body::Incoming;
 use hyper::server::conn::{http1, http2};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
-use tower::ServiceExt;
 
 use super::rewind::Rewind;
 use crate::app::NestService;
@@ -18,26 +19,58 @@ use crate::server::ServerConfig;
 
 const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
-/// Reads until the bytes tell HTTP/2's preface from anything else. Returns what was read and
-/// whether it is HTTP/2, or `None` when the client closed or stayed silent past the timeout
-/// (hyper-util's own sniffing has no timeout: hyperium/hyper#3962).
-async fn sniff(stream: &mut TcpStream, config: &ServerConfig) -> Option<(BytesMut, bool)> {
-    let mut buf = BytesMut::with_capacity(H2_PREFACE.len());
-    let read = async {
+/// Tells HTTP/2's preface from anything else, under the first-byte timeout. Returns the bytes it
+/// had to consume (empty in the common case) and whether it is HTTP/2, or `None` when the client
+/// closed or stayed silent past the timeout (hyper-util's own sniffing has no timeout:
+/// hyperium/hyper#3962).
+///
+/// It peeks rather than reads: hyper then reads the whole request head itself into its 8 KiB
+/// read buffer. Handing hyper a few pre-read bytes first (as hyper-util's `auto` builder does)
+/// makes its first read short, and its next `reserve` doubles the buffer to 16 KiB for the life
+/// of the connection: 8 KiB more per idle SSE connection. Only a client whose first packet is a
+/// strict prefix of the preface (a byte or two of `PRI * …`) makes it read and replay.
+async fn sniff(stream: &mut TcpStream, config: &ServerConfig) -> Option<(Bytes, bool)> {
+    let sniffing = async {
+        let mut peeked = [0u8; H2_PREFACE.len()];
+        let n = stream.peek(&mut peeked).await.ok()?;
+        let seen = &peeked[..n];
+        if n == 0 {
+            return None;
+        }
+        if seen == H2_PREFACE || !H2_PREFACE.starts_with(seen) {
+            return Some((Bytes::new(), seen == H2_PREFACE));
+        }
+        // A strict prefix of the preface: peeking again would return at once with the same
+        // bytes, so read them and wait for the rest.
+        let mut buf = BytesMut::with_capacity(H2_PREFACE.len());
         loop {
-            if buf.len() >= H2_PREFACE.len() || !H2_PREFACE.starts_with(&buf) {
-                let h2 = buf.starts_with(H2_PREFACE);
-                return Some(h2);
-            }
             match stream.read_buf(&mut buf).await {
                 Ok(0) | Err(_) => return None,
                 Ok(_) => {}
             }
+            if buf.len() >= H2_PREFACE.len() || !H2_PREFACE.starts_with(&buf) {
+                let h2 = buf.starts_with(H2_PREFACE);
+                return Some((buf.freeze(), h2));
+            }
         }
     };
-    match tokio::time::timeout(config.first_byte_timeout, read).await {
-        Ok(Some(h2)) => Some((buf, h2)),
-        _ => None,
+    tokio::time::timeout(config.first_byte_timeout, sniffing)
+        .await
+        .ok()
+        .flatten()
+}
+
+/// The app as a hyper service: each request's future is the app's own boxed future, so hyper's
+/// per-connection slot for the in-flight request is one pointer wide.
+struct Hyper(NestService);
+
+impl hyper::service::Service<http::Request<Incoming>> for Hyper {
+    type Response = crate::Response;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<crate::Response, Infallible>> + Send>>;
+
+    fn call(&self, req: http::Request<Incoming>) -> Self::Future {
+        self.0.handle(req)
     }
 }
 
@@ -47,15 +80,14 @@ pub(crate) async fn serve(
     config: Arc<ServerConfig>,
     stop: CancellationToken,
 ) {
-    let Some((prefix, h2)) = sniff(&mut stream, &config).await else {
+    // Boxed: rustc does not overlap the sniffing state with the connection's in the task's
+    // future, so inline it would stay in every connection's task for its whole life.
+    let Some((prefix, h2)) = Box::pin(sniff(&mut stream, &config)).await else {
         tracing::debug!("connection closed or stalled before its first request");
         return;
     };
-    let io = TokioIo::new(Rewind::new(prefix.freeze(), stream));
-    let svc = hyper::service::service_fn(move |req: http::Request<Incoming>| {
-        let app = app.clone();
-        async move { Ok::<_, Infallible>(app.oneshot(req).await.unwrap_or_else(|e| match e {})) }
-    });
+    let io = TokioIo::new(Rewind::new(prefix, stream));
+    let svc = Hyper(app);
     macro_rules! drive {
         ($conn:expr) => {{
             let conn = $conn;
@@ -72,23 +104,27 @@ pub(crate) async fn serve(
     let result = if h2 {
         // Boxed: HTTP/2's connection state is large, and keeping it out of the future every
         // HTTP/1 connection's task carries keeps idle HTTP/1 connections (most SSE clients) small.
-        let mut builder = http2::Builder::new(TokioExecutor::new());
-        builder
+        let conn = http2::Builder::new(TokioExecutor::new())
             .timer(TokioTimer::new())
             .max_header_list_size(u32::try_from(config.max_head_size).unwrap_or(u32::MAX))
             .max_concurrent_streams(config.http2_max_streams)
-            .keep_alive_interval(config.http2_keep_alive);
-        Box::pin(async move { drive!(builder.serve_connection(io, svc)) }).await
+            .keep_alive_interval(config.http2_keep_alive)
+            .serve_connection(io, svc);
+        Box::pin(async move { drive!(conn) }).await
     } else {
-        let mut builder = http1::Builder::new();
-        builder
+        // A temporary builder: a named one would stay in the task's future for the connection's life.
+        let conn = http1::Builder::new()
             .timer(TokioTimer::new())
             .header_read_timeout(config.header_read_timeout)
+            // Both: `max_buf_size` alone is checked only while a head is incomplete, so a large
+            // head that arrives in one read got through (hyper's own docs: "naturally reached").
             .max_buf_size(config.max_head_size)
+            .max_header_size(config.max_head_size)
             .max_headers(config.max_headers)
             .keep_alive(true)
-            .writev(true);
-        drive!(builder.serve_connection(io, svc))
+            .writev(true)
+            .serve_connection(io, svc);
+        drive!(conn)
     };
     if let Err(err) = result {
         tracing::debug!(error = %err, "connection ended with an error");
@@ -115,6 +151,6 @@ mod tests {
             tokio_util::sync::CancellationToken::new(),
         );
         let size = std::mem::size_of_val(&fut);
-        assert!(size <= 2048, "the connection future grew to {size} bytes");
+        assert!(size <= 1100, "the connection future grew to {size} bytes");
     }
 }
