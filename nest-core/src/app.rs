@@ -292,15 +292,23 @@ impl NestService {
             status = tracing::field::Empty,
             latency_us = tracing::field::Empty,
         );
-        let layered = self.layered.clone();
-        let router = self.router.clone();
+        // The router is matched now (no clone of it into the future); without a subscriber for
+        // the span, no clock reads and no `Instrumented` wrapper either.
+        let dispatch: Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>> =
+            match &self.layered {
+                Some(svc) => Box::pin(svc.clone().oneshot(req)),
+                None => {
+                    let fut = catch_panic(self.router.dispatch(req));
+                    Box::pin(async move { Ok(fut.await) })
+                }
+            };
+        if span.is_disabled() {
+            return dispatch;
+        }
         let start = Instant::now();
         Box::pin(
             async move {
-                let res = match layered {
-                    Some(svc) => svc.oneshot(req).await?,
-                    None => catch_panic(router.dispatch(req)).await,
-                };
+                let res = dispatch.await?;
                 let span = tracing::Span::current();
                 span.record("status", res.status().as_u16());
                 span.record("latency_us", start.elapsed().as_micros() as u64);

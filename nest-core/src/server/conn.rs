@@ -17,6 +17,9 @@ use super::rewind::Rewind;
 use crate::app::NestService;
 use crate::server::ServerConfig;
 
+/// hyper's default limit on the number of request headers.
+const HYPER_MAX_HEADERS: usize = 100;
+
 const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
 /// Tells HTTP/2's preface from anything else, under the first-byte timeout. Returns the bytes it
@@ -112,18 +115,27 @@ pub(crate) async fn serve(
             .serve_connection(io, svc);
         Box::pin(async move { drive!(conn) }).await
     } else {
-        // A temporary builder: a named one would stay in the task's future for the connection's life.
-        let conn = http1::Builder::new()
-            .timer(TokioTimer::new())
-            .header_read_timeout(config.header_read_timeout)
-            // Both: `max_buf_size` alone is checked only while a head is incomplete, so a large
-            // head that arrives in one read got through (hyper's own docs: "naturally reached").
-            .max_buf_size(config.max_head_size)
-            .max_header_size(config.max_head_size)
-            .max_headers(config.max_headers)
-            .keep_alive(true)
-            .writev(true)
-            .serve_connection(io, svc);
+        // The builder lives in a block: one in scope at the await would stay in the task's
+        // future for the connection's life.
+        let conn = {
+            let mut builder = http1::Builder::new();
+            builder
+                .timer(TokioTimer::new())
+                .header_read_timeout(config.header_read_timeout)
+                // Both: `max_buf_size` alone is checked only while a head is incomplete, so a
+                // large head that arrives in one read got through.
+                .max_buf_size(config.max_head_size)
+                .max_header_size(config.max_head_size)
+                .keep_alive(true)
+                .writev(true);
+            // hyper's own limit is 100 on an uninitialised array; setting any limit makes it
+            // initialise a vector of that many headers for every request (1-2 % of a small
+            // request's CPU), so only a different limit is set.
+            if config.max_headers != HYPER_MAX_HEADERS {
+                builder.max_headers(config.max_headers);
+            }
+            builder.serve_connection(io, svc)
+        };
         drive!(conn)
     };
     if let Err(err) = result {
