@@ -518,3 +518,47 @@ async fn connect_disconnect_cycles_leave_no_live_stream() {
     .expect("every stream must end");
     let _ = stop_tx.send(());
 }
+
+/// An app served without nest's `Server` (tower directly): cancelling its shutdown token ends a
+/// stream that has already delivered events and gone idle (the body registers for shutdown once
+/// and must still notice it later).
+#[tokio::test]
+async fn cancelling_the_shutdown_token_ends_streams_of_a_service_served_by_hand() {
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+
+    let probe = Probe::default();
+    let (mut writers, mut ended) = probe.channels();
+    let svc = NestApp::new()
+        .controller(Streams {
+            probe: probe.clone(),
+        })
+        .into_service()
+        .unwrap();
+    let req = http::Request::get("/shutdown-retry")
+        .body(nest_core::body::Body::empty())
+        .unwrap();
+    let mut body = svc.clone().oneshot(req).await.unwrap().into_body();
+    let writer = writers.recv().await.unwrap();
+    for i in 0..3 {
+        writer.write(format!("event {i}")).unwrap();
+        let frame = body.frame().await.unwrap().unwrap().into_data().unwrap();
+        assert_eq!(&frame[..], format!("data: event {i}\n\n").as_bytes());
+    }
+    // Idle now: the next frame waits. Cancel while it waits.
+    let next = tokio::spawn(async move {
+        let mut rest = Vec::new();
+        while let Some(frame) = body.frame().await {
+            rest.extend_from_slice(&frame.unwrap().into_data().unwrap());
+        }
+        rest
+    });
+    tokio::task::yield_now().await;
+    svc.shutdown_token().cancel();
+    let rest = tokio::time::timeout(Duration::from_secs(10), next)
+        .await
+        .expect("the stream must end on shutdown")
+        .unwrap();
+    assert_eq!(rest, b"retry: 2000\n\n");
+    assert_eq!(ended.recv().await, Some(EndReason::Shutdown));
+}

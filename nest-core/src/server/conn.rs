@@ -3,7 +3,9 @@
 use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::task::Waker;
 
 use bytes::{Bytes, BytesMut};
 use hyper::body::Incoming;
@@ -63,6 +65,29 @@ async fn sniff(stream: &mut TcpStream, config: &ServerConfig) -> Option<(Bytes, 
         .flatten()
 }
 
+/// The server's stop signal as connections see it.
+#[derive(Debug)]
+pub(crate) struct Stop {
+    /// Set before `token` is cancelled: the cheap check a connection makes on each wake.
+    fired: AtomicBool,
+    token: CancellationToken,
+}
+
+impl Stop {
+    pub(crate) fn new(token: CancellationToken) -> Self {
+        Self {
+            fired: AtomicBool::new(false),
+            token,
+        }
+    }
+
+    /// Tells every connection to finish its in-flight requests and close.
+    pub(crate) fn fire(&self) {
+        self.fired.store(true, Ordering::Release);
+        self.token.cancel();
+    }
+}
+
 /// The app as a hyper service: each request's future is the app's own boxed future, so hyper's
 /// per-connection slot for the in-flight request is one pointer wide.
 struct Hyper(NestService);
@@ -81,7 +106,7 @@ pub(crate) async fn serve(
     mut stream: TcpStream,
     app: NestService,
     config: Arc<ServerConfig>,
-    stop: CancellationToken,
+    stop: Arc<Stop>,
 ) {
     // Boxed: rustc does not overlap the sniffing state with the connection's in the task's
     // future, so inline it would stay in every connection's task for its whole life.
@@ -91,17 +116,30 @@ pub(crate) async fn serve(
     };
     let io = TokioIo::new(Rewind::new(prefix, stream));
     let svc = Hyper(app);
+    // Not `select!` on the token: that polls it (two locks) on every wake of the connection,
+    // i.e. on every SSE event. The token is polled once to register the task's waker, then
+    // again only when `stop` says it fired (set before the token is cancelled) or the waker
+    // changed.
     macro_rules! drive {
         ($conn:expr) => {{
             let conn = $conn;
             tokio::pin!(conn);
-            tokio::select! {
-                res = conn.as_mut() => res,
-                () = stop.cancelled() => {
-                    conn.as_mut().graceful_shutdown();
-                    conn.await
+            let cancelled = stop.token.cancelled();
+            tokio::pin!(cancelled);
+            let mut registered: Option<Waker> = None;
+            let mut closing = false;
+            std::future::poll_fn(|cx| {
+                let stale = registered.as_ref().is_none_or(|w| !w.will_wake(cx.waker()));
+                if !closing && (stale || stop.fired.load(Ordering::Acquire)) {
+                    registered = Some(cx.waker().clone());
+                    if cancelled.as_mut().poll(cx).is_ready() {
+                        closing = true;
+                        conn.as_mut().graceful_shutdown();
+                    }
                 }
-            }
+                conn.as_mut().poll(cx)
+            })
+            .await
         }};
     }
     let result = if h2 {
@@ -160,7 +198,7 @@ mod tests {
             stream,
             app,
             config,
-            tokio_util::sync::CancellationToken::new(),
+            std::sync::Arc::new(super::Stop::new(tokio_util::sync::CancellationToken::new())),
         );
         let size = std::mem::size_of_val(&fut);
         assert!(size <= 1100, "the connection future grew to {size} bytes");

@@ -145,7 +145,7 @@ async fn accept_loop(
     config: Arc<ServerConfig>,
     mut grace_rx: watch::Receiver<Option<Duration>>,
 ) {
-    let stop = app.shutdown_token();
+    let stop = Arc::new(conn::Stop::new(app.shutdown_token()));
     let mut conns = JoinSet::new();
     let grace = loop {
         tokio::select! {
@@ -172,7 +172,7 @@ async fn accept_loop(
     };
     drop(listener);
     tracing::info!(open_connections = conns.len(), ?grace, "shutting down");
-    stop.cancel();
+    stop.fire();
     let drained =
         tokio::time::timeout(grace, async { while conns.join_next().await.is_some() {} }).await;
     if drained.is_err() {

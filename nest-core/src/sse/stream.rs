@@ -6,9 +6,9 @@ use std::fmt;
 use std::future::Future;
 use std::hash::{BuildHasher, Hasher};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Poll, Wake, Waker};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
@@ -239,6 +239,26 @@ struct Shared {
     /// Whether events without an id get the next automatic one (fixed at creation, so a write
     /// without automatic ids takes the lock once).
     auto_id: bool,
+    /// Set when the app's shutdown token fired: the body polls its shutdown future with a
+    /// waker of its own (this `Shared`), so after registering once it only reads this flag
+    /// instead of polling the token (two locks) on every wake.
+    shutdown_fired: AtomicBool,
+}
+
+/// The waker the shutdown future is polled with: records that it fired, then wakes the task
+/// through the waker the body left for writers.
+impl Wake for Shared {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.shutdown_fired.store(true, Ordering::Release);
+        let waker = self.lock().waker.take();
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+    }
 }
 
 struct State {
@@ -539,6 +559,8 @@ pub struct SseBody {
     source: Option<Cursor>,
     keep_alive: Option<KeepAlive>,
     shutdown: Option<Pin<Box<WaitForCancellationFutureOwned>>>,
+    /// Whether `shutdown` was polled once (so it holds the stream's waker).
+    shutdown_registered: bool,
     finished: bool,
 }
 
@@ -582,6 +604,7 @@ impl SseBody {
             overflow: options.overflow,
             shutdown_retry: options.shutdown_retry,
             auto_id: options.auto_id.is_some(),
+            shutdown_fired: AtomicBool::new(false),
         });
         SseBody {
             shared,
@@ -592,6 +615,7 @@ impl SseBody {
                 last_write: None,
             }),
             shutdown: None,
+            shutdown_registered: false,
             finished: false,
         }
     }
@@ -731,7 +755,19 @@ impl http_body::Body for SseBody {
                 }
             }
             if let Some(shutdown) = &mut this.shutdown {
-                if shutdown.as_mut().poll(cx).is_ready() {
+                // Polled with the stream's own waker (see `Shared::wake`): the first poll
+                // registers it, later polls are needed only once it fired. The writers' waker
+                // was stored above, before this registration, so the wake reaches the task.
+                let fired = shared.shutdown_fired.load(Ordering::Acquire);
+                let ready = (!this.shutdown_registered || fired) && {
+                    this.shutdown_registered = true;
+                    let waker = Waker::from(this.shared.clone());
+                    shutdown
+                        .as_mut()
+                        .poll(&mut Context::from_waker(&waker))
+                        .is_ready()
+                };
+                if ready {
                     this.shutdown = None;
                     let last = this.shutdown_frame();
                     let hook = {
