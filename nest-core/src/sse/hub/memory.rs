@@ -2,6 +2,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::future::ready;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -79,6 +80,7 @@ impl HubBackend for MemoryBackend {
                         head: 0,
                     }),
                     appended: Notify::new(),
+                    published: AtomicU64::new(0),
                     retention: self.retention,
                 })
             })
@@ -90,6 +92,9 @@ impl HubBackend for MemoryBackend {
 struct MemoryTopic {
     ring: Mutex<Ring>,
     appended: Notify,
+    /// The ring's head, readable without the lock: a subscriber with nothing new to read (the
+    /// poll after each delivery) does not take the lock.
+    published: AtomicU64,
     retention: Retention,
 }
 
@@ -131,6 +136,9 @@ impl MemoryTopic {
     /// What a read after `after` returns right now, if anything. One event is shared as is;
     /// several are copied into one buffer under the lock (one copy, one allocation per read).
     fn read_now(&self, after: u64, max_bytes: usize) -> Option<Batch> {
+        if after >= self.published.load(Ordering::Acquire) {
+            return None;
+        }
         let mut ring = self.lock();
         if self.retention.max_age.is_some() {
             // The count bound is kept by `append`; age needs checking when reading too.
@@ -181,6 +189,7 @@ impl BackendTopic for MemoryTopic {
             let bytes = encode(seq);
             ring.events.push_back((seq, Instant::now(), bytes));
             ring.head = seq;
+            self.published.store(seq, Ordering::Release);
             ring.prune(&self.retention);
             seq
         };
@@ -205,6 +214,10 @@ impl BackendTopic for MemoryTopic {
                     return Ok(batch);
                 }
                 appended.await;
+                // Woken by an append: read before registering again (usually it is there).
+                if let Some(batch) = self.read_now(after, max_bytes) {
+                    return Ok(batch);
+                }
             }
         })
     }
