@@ -5,7 +5,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::task::Waker;
+use std::task::Poll;
 
 use bytes::{Bytes, BytesMut};
 use hyper::body::Incoming;
@@ -70,7 +70,10 @@ async fn sniff(stream: &mut TcpStream, config: &ServerConfig) -> Option<(Bytes, 
 pub(crate) struct Stop {
     /// Set before `token` is cancelled: the cheap check a connection makes on each wake.
     fired: AtomicBool,
+    /// The app's shutdown token: finish in-flight requests and close.
     token: CancellationToken,
+    /// The grace period is over: close now.
+    deadline: CancellationToken,
 }
 
 impl Stop {
@@ -78,6 +81,7 @@ impl Stop {
         Self {
             fired: AtomicBool::new(false),
             token,
+            deadline: CancellationToken::new(),
         }
     }
 
@@ -85,6 +89,11 @@ impl Stop {
     pub(crate) fn fire(&self) {
         self.fired.store(true, Ordering::Release);
         self.token.cancel();
+    }
+
+    /// Tells every connection to close now, whatever it is doing.
+    pub(crate) fn force(&self) {
+        self.deadline.cancel();
     }
 }
 
@@ -110,32 +119,43 @@ pub(crate) async fn serve(
 ) {
     // Boxed: rustc does not overlap the sniffing state with the connection's in the task's
     // future, so inline it would stay in every connection's task for its whole life.
-    let Some((prefix, h2)) = Box::pin(sniff(&mut stream, &config)).await else {
+    let sniffing = async {
+        tokio::select! {
+            sniffed = sniff(&mut stream, &config) => sniffed,
+            // Shutting down: a connection that has not sent a request yet is closed.
+            () = stop.token.cancelled() => None,
+        }
+    };
+    let Some((prefix, h2)) = Box::pin(sniffing).await else {
         tracing::debug!("connection closed or stalled before its first request");
         return;
     };
     let io = TokioIo::new(Rewind::new(prefix, stream));
     let svc = Hyper(app);
     // Not `select!` on the token: that polls it (two locks) on every wake of the connection,
-    // i.e. on every SSE event. The token is polled once to register the task's waker, then
-    // again only when `stop` says it fired (set before the token is cancelled) or the waker
-    // changed.
+    // i.e. on every SSE event. The token is polled once to register the task's waker (a task's
+    // waker always wakes that task), then again only when `stop.fired` says it fired. Once
+    // closing, the same slot waits for the end of the grace period.
     macro_rules! drive {
         ($conn:expr) => {{
             let conn = $conn;
             tokio::pin!(conn);
-            let cancelled = stop.token.cancelled();
-            tokio::pin!(cancelled);
-            let mut registered: Option<Waker> = None;
+            let signal = stop.token.cancelled();
+            tokio::pin!(signal);
+            let mut registered = false;
             let mut closing = false;
             std::future::poll_fn(|cx| {
-                let stale = registered.as_ref().is_none_or(|w| !w.will_wake(cx.waker()));
-                if !closing && (stale || stop.fired.load(Ordering::Acquire)) {
-                    registered = Some(cx.waker().clone());
-                    if cancelled.as_mut().poll(cx).is_ready() {
+                if !closing && (!registered || stop.fired.load(Ordering::Acquire)) {
+                    registered = true;
+                    if signal.as_mut().poll(cx).is_ready() {
                         closing = true;
                         conn.as_mut().graceful_shutdown();
+                        signal.set(stop.deadline.cancelled());
                     }
+                }
+                if closing && signal.as_mut().poll(cx).is_ready() {
+                    tracing::debug!("grace period over: connection closed");
+                    return Poll::Ready(Ok(()));
                 }
                 conn.as_mut().poll(cx)
             })
@@ -176,8 +196,9 @@ pub(crate) async fn serve(
         };
         drive!(conn)
     };
-    if let Err(err) = result {
-        tracing::debug!(error = %err, "connection ended with an error");
+    match result {
+        Ok(()) => tracing::trace!("connection closed"),
+        Err(err) => tracing::debug!(error = %err, "connection ended with an error"),
     }
 }
 

@@ -39,7 +39,7 @@ use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tokio::sync::watch;
-use tokio::task::JoinSet;
+use tokio_util::task::TaskTracker;
 
 use crate::app::NestService;
 use crate::error::Error;
@@ -146,7 +146,9 @@ async fn accept_loop(
     mut grace_rx: watch::Receiver<Option<Duration>>,
 ) {
     let stop = Arc::new(conn::Stop::new(app.shutdown_token()));
-    let mut conns = JoinSet::new();
+    // A tracker, not a JoinSet: no list entry allocated per connection, nothing to reap.
+    // Connections close themselves when the grace period ends (`Stop::force`).
+    let conns = TaskTracker::new();
     let grace = loop {
         tokio::select! {
             grace = requested_grace(&mut grace_rx) => break grace.unwrap_or(config.shutdown_grace),
@@ -156,10 +158,10 @@ async fn accept_loop(
                     let app = app.clone();
                     let config = config.clone();
                     let stop = stop.clone();
-                    conns.spawn(async move {
-                        conn::serve(stream, app, config, stop).await;
-                        tracing::trace!(%peer, "connection closed");
-                    });
+                    // The peer is logged here rather than kept in the task for a log line at
+                    // the end: every byte of the task stays for the connection's life.
+                    tracing::trace!(%peer, "connection accepted");
+                    conns.spawn(conn::serve(stream, app, config, stop));
                 }
                 Err(err) => {
                     // EMFILE and friends: back off instead of spinning.
@@ -167,20 +169,19 @@ async fn accept_loop(
                     tokio::time::sleep(Duration::from_millis(50)).await;
                 }
             },
-            Some(_) = conns.join_next(), if !conns.is_empty() => {}
         }
     };
     drop(listener);
+    conns.close();
     tracing::info!(open_connections = conns.len(), ?grace, "shutting down");
     stop.fire();
-    let drained =
-        tokio::time::timeout(grace, async { while conns.join_next().await.is_some() {} }).await;
-    if drained.is_err() {
+    if tokio::time::timeout(grace, conns.wait()).await.is_err() {
         tracing::warn!(
             open_connections = conns.len(),
             "grace period over: closing the remaining connections"
         );
-        conns.shutdown().await;
+        stop.force();
+        conns.wait().await;
     }
 }
 

@@ -10,12 +10,15 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 /// Reads `prefix` first, then the inner stream.
 #[derive(Debug)]
 pub(crate) struct Rewind<T> {
-    prefix: Bytes,
+    /// Boxed: almost every connection has none (the sniff peeks), and this lives as long as
+    /// the connection, in every connection's task.
+    prefix: Option<Box<Bytes>>,
     inner: T,
 }
 
 impl<T> Rewind<T> {
     pub(crate) fn new(prefix: Bytes, inner: T) -> Self {
+        let prefix = (!prefix.is_empty()).then(|| Box::new(prefix));
         Self { prefix, inner }
     }
 }
@@ -26,10 +29,13 @@ impl<T: AsyncRead + Unpin> AsyncRead for Rewind<T> {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        if !self.prefix.is_empty() {
-            let n = self.prefix.len().min(buf.remaining());
-            buf.put_slice(&self.prefix[..n]);
-            self.prefix.advance(n);
+        if let Some(prefix) = self.prefix.as_mut() {
+            let n = prefix.len().min(buf.remaining());
+            buf.put_slice(&prefix[..n]);
+            prefix.advance(n);
+            if prefix.is_empty() {
+                self.prefix = None;
+            }
             return Poll::Ready(Ok(()));
         }
         Pin::new(&mut self.inner).poll_read(cx, buf)
