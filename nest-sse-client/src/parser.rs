@@ -10,7 +10,9 @@
 //! - Lines end at CRLF, LF or a lone CR. A CR at the end of a chunk ends the
 //!   line at once; an LF that then starts the next chunk is not an extra line.
 //! - Each byte is scanned for a line end once, so a long line arriving in many
-//!   small chunks costs time linear in its length.
+//!   small chunks costs time linear in its length. The value of a `data` line
+//!   spanning chunks is appended straight to the event's data, so its bytes
+//!   are copied once, as when the line arrives in one chunk.
 //! - No input makes it panic.
 //!
 //! # Example
@@ -68,13 +70,19 @@ pub struct Parser {
     /// stream matched the BOM so far; `None` = the BOM question is settled.
     bom_matched: Option<usize>,
     /// Bytes of the current line not yet terminated (only when a line spans
-    /// chunks; lines within one chunk are parsed in place).
+    /// chunks; lines within one chunk are parsed in place). Empty while
+    /// `in_data_value` is set.
     line: Vec<u8>,
+    /// The unterminated line is a `data` field whose name, colon and optional
+    /// space have been consumed: the bytes up to its end go straight into
+    /// `data` instead of `line`, so a long data line is copied once.
+    in_data_value: bool,
     /// The previous chunk ended with CR: an LF starting the next chunk belongs
     /// to that line end.
     after_cr: bool,
-    // The interpretation buffers of the spec.
-    data: String,
+    // The interpretation buffers of the spec. The data buffer holds bytes,
+    // decoded once at dispatch (see `into_string`).
+    data: Vec<u8>,
     event_type: String,
     last_event_id_buffer: String,
     block_retry: Option<u64>,
@@ -99,8 +107,9 @@ impl Parser {
             comments: false,
             bom_matched: Some(0),
             line: Vec::new(),
+            in_data_value: false,
             after_cr: false,
-            data: String::new(),
+            data: Vec::new(),
             event_type: String::new(),
             last_event_id_buffer: String::new(),
             block_retry: None,
@@ -151,7 +160,13 @@ impl Parser {
             }
         }
         while let Some(end) = memchr::memchr2(b'\r', b'\n', rest) {
-            if self.line.is_empty() {
+            if self.in_data_value {
+                // The end of a data line whose start is already in `data`
+                // (only possible for the first line of a chunk).
+                self.in_data_value = false;
+                self.data.extend_from_slice(&rest[..end]);
+                self.data.push(b'\n');
+            } else if self.line.is_empty() {
                 self.process_line(&rest[..end], out);
             } else {
                 let mut line = std::mem::take(&mut self.line);
@@ -171,7 +186,7 @@ impl Parser {
                 }
             }
         }
-        self.line.extend_from_slice(rest);
+        self.hold(rest);
     }
 
     /// Parses one chunk and returns what it completes.
@@ -189,6 +204,7 @@ impl Parser {
     pub fn finish(&mut self) {
         self.bom_matched = Some(0);
         self.line.clear();
+        self.in_data_value = false;
         self.after_cr = false;
         self.data.clear();
         self.event_type.clear();
@@ -217,33 +233,60 @@ impl Parser {
         &chunk[n..]
     }
 
-    /// Interprets one line (without its terminator).
+    /// Keeps the unterminated end of a chunk for the next one. Once the line is
+    /// known to be a `data` field (`data:` and at least one more byte, which
+    /// settles the optional space), its value moves to `data` and the rest of
+    /// the line will follow it there.
+    fn hold(&mut self, rest: &[u8]) {
+        if self.in_data_value {
+            self.data.extend_from_slice(rest);
+            return;
+        }
+        self.line.extend_from_slice(rest);
+        // A line that is exactly `data:` stays in `line`: whether a space
+        // follows is not known yet.
+        if let Some(value) = self.line.strip_prefix(b"data:") {
+            if !value.is_empty() {
+                self.data.extend_from_slice(strip_space(value));
+                self.line.clear();
+                self.in_data_value = true;
+            }
+        }
+    }
+
+    /// Interprets one line (without its terminator). The line is split on
+    /// bytes: the colon and the space are ASCII, so splitting before decoding
+    /// gives the same parts as decoding first.
     fn process_line(&mut self, line: &[u8], out: &mut Vec<Item>) {
         if line.is_empty() {
             self.dispatch(out);
             return;
         }
-        let line = decode(line);
-        if let Some(comment) = line.strip_prefix(':') {
-            if self.comments {
-                let comment = comment.strip_prefix(' ').unwrap_or(comment);
-                out.push(Item::Comment(comment.to_owned()));
-            }
-            return;
-        }
-        let (name, value) = match line.split_once(':') {
-            Some((name, value)) => (name, value.strip_prefix(' ').unwrap_or(value)),
-            None => (&*line, ""),
+        let (name, value) = match memchr::memchr(b':', line) {
+            Some(colon) => (&line[..colon], strip_space(&line[colon + 1..])),
+            None => (line, &[][..]),
         };
         match name {
-            "event" => value.clone_into(&mut self.event_type),
-            "data" => {
-                self.data.push_str(value);
-                self.data.push('\n');
+            // A line starting with a colon is a comment (ignored, by the last
+            // arm, unless enabled).
+            b"" if self.comments => out.push(Item::Comment(decode(value).into_owned())),
+            b"event" => {
+                self.event_type.clear();
+                self.event_type.push_str(&decode(value));
+            }
+            b"data" => {
+                // One allocation for a first data line, not one for its value
+                // and another for the LF.
+                self.data.reserve(value.len() + 1);
+                self.data.extend_from_slice(value);
+                self.data.push(b'\n');
             }
             // An id containing NUL is ignored.
-            "id" if !value.contains('\0') => value.clone_into(&mut self.last_event_id_buffer),
-            "retry" => {
+            b"id" if !value.contains(&0) => {
+                self.last_event_id_buffer.clear();
+                self.last_event_id_buffer.push_str(&decode(value));
+            }
+            b"retry" => {
                 if let Some(ms) = parse_retry(value) {
                     self.reconnection_time = Some(ms);
                     self.block_retry = Some(ms);
@@ -263,7 +306,7 @@ impl Parser {
             return;
         }
         let mut data = std::mem::take(&mut self.data);
-        if data.ends_with('\n') {
+        if data.ends_with(b"\n") {
             data.pop();
         }
         let event = if self.event_type.is_empty() {
@@ -273,27 +316,169 @@ impl Parser {
         };
         out.push(Item::Event(Event {
             event,
-            data,
+            data: into_string(data),
             id: self.last_event_id.clone(),
             retry,
         }));
     }
 }
 
-/// UTF-8 decoding with U+FFFD for invalid sequences. Decoding line by line is
-/// the same as decoding the whole stream: CR and LF are ASCII, so they never
-/// sit inside a multi-byte character, and they end any incomplete one.
-fn decode(line: &[u8]) -> Cow<'_, str> {
-    String::from_utf8_lossy(line)
+/// UTF-8 decoding with U+FFFD for invalid sequences. Decoding line by line (or
+/// field by field) is the same as decoding the whole stream: CR, LF, the colon
+/// and the space are ASCII, so they never sit inside a multi-byte character,
+/// and they end any incomplete one.
+fn decode(bytes: &[u8]) -> Cow<'_, str> {
+    // `from_utf8` validates valid text (ASCII above all) many times faster
+    // than `from_utf8_lossy`, which walks it byte by byte.
+    match std::str::from_utf8(bytes) {
+        Ok(text) => Cow::Borrowed(text),
+        Err(_) => String::from_utf8_lossy(bytes),
+    }
+}
+
+/// [`decode`] for the data buffer, taking it without a copy when it is valid.
+/// Decoding the joined data lines once equals decoding each line: they are
+/// joined with LF. The rare invalid buffer is validated a second time.
+fn into_string(bytes: Vec<u8>) -> String {
+    match String::from_utf8(bytes) {
+        Ok(string) => string,
+        Err(error) => decode(error.as_bytes()).into_owned(),
+    }
+}
+
+/// A field value without its one optional leading space.
+fn strip_space(value: &[u8]) -> &[u8] {
+    value.strip_prefix(b" ").unwrap_or(value)
 }
 
 /// A `retry` value counts only when it is one or more ASCII digits; a value too
 /// large for `u64` saturates (it is still a valid integer for the spec).
-fn parse_retry(value: &str) -> Option<u64> {
-    if value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit()) {
+fn parse_retry(value: &[u8]) -> Option<u64> {
+    if value.is_empty() || !value.iter().all(u8::is_ascii_digit) {
         return None;
     }
-    Some(value.bytes().fold(0u64, |acc, b| {
+    Some(value.iter().fold(0u64, |acc, &b| {
         acc.saturating_mul(10).saturating_add(u64::from(b - b'0'))
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Parses `chunks` as one stream (comments on) and ends it.
+    fn parse(chunks: &[&[u8]]) -> Vec<Item> {
+        let mut parser = Parser::new().with_comments(true);
+        let mut items = Vec::new();
+        for chunk in chunks {
+            parser.push(chunk, &mut items);
+        }
+        parser.finish();
+        items
+    }
+
+    fn msg(data: &str) -> Item {
+        Item::Event(Event::new("message", data))
+    }
+
+    /// Streams whose data lines end in every way, start with or without the
+    /// optional space, lack the colon, have a longer name, carry (invalid)
+    /// UTF-8, or follow a BOM.
+    const STREAMS: &[&[u8]] = &[
+        b"data: hello\r\ndata:\r\ndata:x\rdata\ndata:  two\r\n\r\n",
+        b"\xEF\xBB\xBFdata: a\n\n",
+        b"dataX: no\ndata: yes\ndat\ndata\rdata :no\n\n",
+        b"data: \xC3\xA9\xE2\x82\rdata:\xFF\r\n\r",
+        b"event: e\rid: 1\rretry: 5\r: c\rdata: d\r\r",
+        b"data: \n\ndata:  \r\n\r\n",
+    ];
+
+    #[test]
+    fn the_streams_parse_as_the_spec_says() {
+        let results: Vec<Vec<Item>> = STREAMS.iter().map(|s| parse(&[s])).collect();
+        let event = Event::new("e", "d").with_id("1").with_retry(5);
+        assert_eq!(
+            results,
+            [
+                vec![msg("hello\n\nx\n\n two")],
+                vec![msg("a")],
+                vec![msg("yes\n")],
+                vec![msg("é\u{FFFD}\n\u{FFFD}")],
+                vec![Item::Comment("c".into()), Item::Event(event)],
+                vec![msg(""), msg(" ")],
+            ]
+        );
+    }
+
+    /// Every way to cut each stream into three chunks (so also into two, and
+    /// between `data:` and the space, between CR and LF, inside the BOM and
+    /// inside a character) gives the items of the unsplit stream.
+    #[test]
+    fn data_lines_split_anywhere_give_the_same_items() {
+        for stream in STREAMS {
+            let whole = parse(&[stream]);
+            for i in 0..=stream.len() {
+                for j in i..=stream.len() {
+                    let chunks = [&stream[..i], &stream[i..j], &stream[j..]];
+                    assert_eq!(parse(&chunks), whole, "cut at {i} and {j}: {stream:?}");
+                }
+            }
+            let bytes: Vec<&[u8]> = stream.chunks(1).collect();
+            assert_eq!(parse(&bytes), whole, "byte by byte: {stream:?}");
+        }
+    }
+
+    #[test]
+    fn a_long_data_line_in_many_chunks() {
+        let long: String = "abc€ \t:x".repeat(100_000);
+        let mut stream = format!("id: 9\ndata: {long}\r\ndata:{long}").into_bytes();
+        stream.extend_from_slice(b"\r\n\r\n");
+        let expected = Event::new("message", format!("{long}\n{long}")).with_id("9");
+        for size in [1, 3, 4096, 65_537, stream.len()] {
+            let chunks: Vec<&[u8]> = stream.chunks(size).collect();
+            assert_eq!(
+                parse(&chunks),
+                [Item::Event(expected.clone())],
+                "chunks of {size}"
+            );
+        }
+    }
+
+    #[test]
+    fn invalid_utf8_split_across_chunks_is_replaced_as_before() {
+        let chunks: [&[u8]; 6] = [
+            b"data: a\xE2\x82",
+            b"\xACb\xFF",
+            b"\xE2\n",
+            b"data: \xF0\x9F",
+            b"\x98",
+            b"\n\n",
+        ];
+        // As when each line is decoded on its own.
+        let lines: [&[u8]; 2] = [b"a\xE2\x82\xACb\xFF\xE2", b"\xF0\x9F\x98"];
+        let expected = lines.map(String::from_utf8_lossy).join("\n");
+        assert_eq!(expected, "a€b\u{FFFD}\u{FFFD}\n\u{FFFD}");
+        assert_eq!(parse(&chunks), [msg(&expected)]);
+        assert_eq!(parse(&[&chunks.concat()]), [msg(&expected)]);
+    }
+
+    #[test]
+    fn finish_discards_a_data_line_in_progress() {
+        // Cut inside the value, after the space, and right after the colon
+        // (then the line still waits in `line`).
+        for pending in [&b"data: par"[..], b"data: ", b"data:"] {
+            let mut parser = Parser::new();
+            let mut items = Vec::new();
+            parser.push(b"data: a\n\ndata: b\n", &mut items);
+            parser.push(pending, &mut items);
+            parser.finish();
+            // Nothing of the discarded line may leak into the next stream.
+            parser.push(b"event: e\ndata: c\n\n", &mut items);
+            assert_eq!(
+                items,
+                [msg("a"), Item::Event(Event::new("e", "c"))],
+                "{pending:?}"
+            );
+        }
+    }
 }
