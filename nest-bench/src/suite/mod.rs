@@ -50,6 +50,8 @@ pub(crate) struct Plan {
     pub(crate) warmup: f64,
     pub(crate) duration: f64,
     pub(crate) latency_duration: f64,
+    /// Rounds of the latency measurement; each round runs every contender once.
+    pub(crate) latency_runs: usize,
     pub(crate) json_connections: usize,
 }
 
@@ -66,6 +68,7 @@ impl Plan {
                 warmup: 0.2,
                 duration: 0.5,
                 latency_duration: 0.5,
+                latency_runs: args.runs.unwrap_or(1),
                 json_connections: 8,
             }
         } else {
@@ -79,6 +82,7 @@ impl Plan {
                 warmup: 1.0,
                 duration: 3.0,
                 latency_duration: 5.0,
+                latency_runs: args.runs.unwrap_or(5),
                 json_connections: 64,
             }
         }
@@ -174,24 +178,47 @@ pub(crate) fn run(args: &SuiteArgs) -> crate::Result<()> {
     let load_before = loadavg();
     let ticks = clock_ticks();
     let mut fanout = Vec::new();
-    let mut latency = Vec::new();
     for framework in FANOUT {
         fanout.extend(fan_out(
             &launcher,
             &plan,
             framework,
-            0,
             &plan.fanout_clients,
             ticks,
         )?);
-        latency.extend(fan_out(
-            &launcher,
-            &plan,
+    }
+    let mut latency: Vec<LoadResult> = FANOUT
+        .iter()
+        .map(|&framework| LoadResult {
             framework,
-            plan.latency_rate,
-            &[plan.latency_clients],
-            ticks,
-        )?);
+            clients: plan.latency_clients,
+            runs: Vec::new(),
+        })
+        .collect();
+    // Round by round, every contender once per round: the machine's speed drifts by more than
+    // the differences measured here, and a paired comparison (same round) cancels the drift.
+    for round in 0..plan.latency_runs {
+        for result in &mut latency {
+            let (server, addr) = serve(&launcher, result.framework, plan.latency_rate)?;
+            log(&format!(
+                "latency {} clients={} rate={} round {}",
+                result.framework.name(),
+                plan.latency_clients,
+                plan.latency_rate,
+                round + 1
+            ));
+            let run = load_run(
+                &launcher,
+                &plan,
+                &server,
+                &addr,
+                result.framework,
+                plan.latency_clients,
+                plan.latency_duration,
+                ticks,
+            )?;
+            result.runs.push(run);
+        }
     }
     let mut memory = Vec::new();
     for framework in FANOUT {
@@ -294,59 +321,34 @@ fn serve(
     Ok((server, addr))
 }
 
+/// Fan-out at full rate: one server, every client count, `plan.runs` runs each.
 fn fan_out(
     launcher: &Launcher,
     plan: &Plan,
     framework: Framework,
-    rate: u64,
     client_counts: &[usize],
     ticks: f64,
 ) -> crate::Result<Vec<LoadResult>> {
-    let (server, addr) = serve(launcher, framework, rate)?;
-    let duration = if rate == 0 {
-        plan.duration
-    } else {
-        plan.latency_duration
-    };
+    let (server, addr) = serve(launcher, framework, 0)?;
     let mut results = Vec::new();
     for &clients in client_counts {
         let mut runs = Vec::new();
         for run in 0..plan.runs {
             log(&format!(
-                "fan-out {} clients={clients} rate={rate} run {}",
+                "fan-out {} clients={clients} run {}",
                 framework.name(),
                 run + 1
             ));
-            let mut load = launcher.spawn(
-                1,
-                &args(&[
-                    "load",
-                    "--addr",
-                    &addr,
-                    "--clients",
-                    &clients.to_string(),
-                    "--warmup",
-                    &plan.warmup.to_string(),
-                    "--duration",
-                    &duration.to_string(),
-                ]),
-            )?;
-            let mut start = None;
-            let mut end = None;
-            let result = loop {
-                let line = load.next_json()?;
-                match line["phase"].as_str() {
-                    Some("measuring") => start = CpuSample::take(server.pid()),
-                    Some("measured") => end = CpuSample::take(server.pid()),
-                    _ => break line,
-                }
-            };
-            load.wait()?;
-            let cpu = match (start, end) {
-                (Some(a), Some(b)) => a.percent_until(&b, ticks),
-                _ => f64::NAN,
-            };
-            runs.push(check_load(framework, clients, &result, cpu)?);
+            runs.push(load_run(
+                launcher,
+                plan,
+                &server,
+                &addr,
+                framework,
+                clients,
+                plan.duration,
+                ticks,
+            )?);
         }
         results.push(LoadResult {
             framework,
@@ -356,6 +358,50 @@ fn fan_out(
     }
     drop(server);
     Ok(results)
+}
+
+/// One run of the load generator against a running server.
+#[allow(clippy::too_many_arguments)]
+fn load_run(
+    launcher: &Launcher,
+    plan: &Plan,
+    server: &proc::Proc,
+    addr: &str,
+    framework: Framework,
+    clients: usize,
+    duration: f64,
+    ticks: f64,
+) -> crate::Result<LoadRun> {
+    let mut load = launcher.spawn(
+        1,
+        &args(&[
+            "load",
+            "--addr",
+            addr,
+            "--clients",
+            &clients.to_string(),
+            "--warmup",
+            &plan.warmup.to_string(),
+            "--duration",
+            &duration.to_string(),
+        ]),
+    )?;
+    let mut start = None;
+    let mut end = None;
+    let result = loop {
+        let line = load.next_json()?;
+        match line["phase"].as_str() {
+            Some("measuring") => start = CpuSample::take(server.pid()),
+            Some("measured") => end = CpuSample::take(server.pid()),
+            _ => break line,
+        }
+    };
+    load.wait()?;
+    let cpu = match (start, end) {
+        (Some(a), Some(b)) => a.percent_until(&b, ticks),
+        _ => f64::NAN,
+    };
+    check_load(framework, clients, &result, cpu)
 }
 
 fn check_load(
