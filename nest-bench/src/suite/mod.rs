@@ -468,8 +468,17 @@ fn idle_memory(
         )?;
         let line = idle.next_json()?;
         let open = line["clients"].as_u64().unwrap_or(0) as usize;
-        if open != plan.idle_clients {
-            return Err(format!("idle {}: {line}", framework.name()));
+        // A connect that failed (rarely, one in 10,000 after many runs back to back) is
+        // logged; the figure is per open connection. Most of them failing is an error.
+        if open < plan.idle_clients {
+            if open * 100 < plan.idle_clients * 99 {
+                return Err(format!("idle {}: {line}", framework.name()));
+            }
+            log(&format!(
+                "memory {}: {open} of {} connections open, measuring those",
+                framework.name(),
+                plan.idle_clients
+            ));
         }
         std::thread::sleep(Duration::from_millis(500));
         let after = rss_kib(server.pid()).ok_or("no VmRSS")?;
