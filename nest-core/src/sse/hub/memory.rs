@@ -77,10 +77,9 @@ impl HubBackend for MemoryBackend {
                 Arc::new(MemoryTopic {
                     ring: Mutex::new(Ring {
                         events: VecDeque::new(),
-                        head: 0,
                     }),
                     appended: Notify::new(),
-                    published: AtomicU64::new(0),
+                    head: AtomicU64::new(0),
                     retention: self.retention,
                 })
             })
@@ -92,16 +91,16 @@ impl HubBackend for MemoryBackend {
 struct MemoryTopic {
     ring: Mutex<Ring>,
     appended: Notify,
-    /// The ring's head, readable without the lock: a subscriber with nothing new to read (the
-    /// poll after each delivery) does not take the lock.
-    published: AtomicU64,
+    /// The sequence number of the newest event (0: none yet). Written only under the ring's
+    /// lock, so it is consistent with the ring there; read without the lock, it lets a
+    /// subscriber with nothing new to read (the poll after each delivery) skip the lock.
+    head: AtomicU64,
     retention: Retention,
 }
 
 #[derive(Debug)]
 struct Ring {
     events: VecDeque<(u64, Instant, Bytes)>,
-    head: u64,
 }
 
 impl Ring {
@@ -121,10 +120,9 @@ impl Ring {
         }
     }
 
-    fn oldest(&self) -> u64 {
-        self.events
-            .front()
-            .map_or(self.head + 1, |(seq, _, _)| *seq)
+    /// The oldest sequence number kept; `head + 1` when nothing is.
+    fn oldest(&self, head: u64) -> u64 {
+        self.events.front().map_or(head + 1, |(seq, _, _)| *seq)
     }
 }
 
@@ -136,7 +134,7 @@ impl MemoryTopic {
     /// What a read after `after` returns right now, if anything. One event is shared as is;
     /// several are copied into one buffer under the lock (one copy, one allocation per read).
     fn read_now(&self, after: u64, max_bytes: usize) -> Option<Batch> {
-        if after >= self.published.load(Ordering::Acquire) {
+        if after >= self.head.load(Ordering::Acquire) {
             return None;
         }
         let mut ring = self.lock();
@@ -144,10 +142,8 @@ impl MemoryTopic {
             // The count bound is kept by `append`; age needs checking when reading too.
             ring.prune(&self.retention);
         }
-        if after >= ring.head {
-            return None;
-        }
-        let oldest = ring.oldest();
+        // Under the lock the head is consistent with the ring (and only grew since the check).
+        let oldest = ring.oldest(self.head.load(Ordering::Relaxed));
         if after + 1 < oldest {
             return Some(Batch::Gap { oldest });
         }
@@ -185,11 +181,10 @@ impl BackendTopic for MemoryTopic {
     ) -> BoxFuture<'static, Result<u64, BackendError>> {
         let seq = {
             let mut ring = self.lock();
-            let seq = ring.head + 1;
+            let seq = self.head.load(Ordering::Relaxed) + 1;
             let bytes = encode(seq);
             ring.events.push_back((seq, Instant::now(), bytes));
-            ring.head = seq;
-            self.published.store(seq, Ordering::Release);
+            self.head.store(seq, Ordering::Release);
             ring.prune(&self.retention);
             seq
         };
@@ -227,7 +222,7 @@ impl BackendTopic for MemoryTopic {
     }
 
     fn head(self: Arc<Self>) -> BoxFuture<'static, Result<u64, BackendError>> {
-        let head = self.lock().head;
+        let head = self.head.load(Ordering::Acquire);
         Box::pin(ready(Ok(head)))
     }
 }
