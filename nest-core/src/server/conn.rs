@@ -204,6 +204,52 @@ pub(crate) async fn serve(
 
 #[cfg(test)]
 mod tests {
+    use tokio::io::AsyncWriteExt;
+
+    /// A first packet that is a strict prefix of HTTP/2's preface ("P") is read, not peeked
+    /// (peeking again would spin), the sniff waits for more, and the bytes are handed back for
+    /// replay. Deterministic: the server socket is readable before the sniff is polled.
+    #[tokio::test]
+    async fn a_partial_preface_is_read_waited_on_and_replayed() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let mut client = tokio::net::TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (mut server, _) = listener.accept().await.unwrap();
+        client.write_all(b"P").await.unwrap();
+        server.readable().await.unwrap();
+        let config = crate::ServerConfig::default();
+        let mut sniff = Box::pin(super::sniff(&mut server, &config));
+        assert!(
+            futures_util::poll!(sniff.as_mut()).is_pending(),
+            "one byte of the preface must not decide the protocol"
+        );
+        client.write_all(b"OST / HTTP/1.1\r\n").await.unwrap();
+        let (prefix, h2) = sniff.await.expect("the client sent bytes");
+        assert!(!h2);
+        assert!(prefix.starts_with(b"PO"), "{prefix:?}");
+        assert!(b"POST / HTTP/1.1\r\n".starts_with(&prefix), "{prefix:?}");
+    }
+
+    /// The common case consumes nothing: hyper reads the whole request itself.
+    #[tokio::test]
+    async fn an_http1_request_is_peeked_not_consumed() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let mut client = tokio::net::TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (mut server, _) = listener.accept().await.unwrap();
+        client.write_all(b"GET / HTTP/1.1\r\n").await.unwrap();
+        let config = crate::ServerConfig::default();
+        let (prefix, h2) = super::sniff(&mut server, &config).await.unwrap();
+        assert!(!h2 && prefix.is_empty());
+        let mut buf = [0u8; 3];
+        tokio::io::AsyncReadExt::read_exact(&mut server, &mut buf)
+            .await
+            .unwrap();
+        assert_eq!(&buf, b"GET");
+    }
+
     /// Every connection's task carries this future: keep it small (HTTP/2's state is boxed).
     /// The bound is loose (debug build); the point is to notice a regression by kilobytes.
     #[tokio::test]
