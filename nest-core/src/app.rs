@@ -61,6 +61,8 @@ pub(crate) struct AppShared {
 }
 
 type AppService = BoxCloneSyncService<Request, Response, Infallible>;
+/// The future of one request through the app (what `NestService` and hyper get).
+pub(crate) type ResponseFuture = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
 type LayerFn = Box<dyn FnOnce(AppService) -> AppService + Send>;
 /// Produces a controller's routes under the global prefix.
 type ControllerFn = Box<dyn FnOnce(&str) -> Vec<Route> + Send>;
@@ -262,7 +264,7 @@ where
 {
     type Response = Response;
     type Error = Infallible;
-    type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+    type Future = ResponseFuture;
 
     fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
         Poll::Ready(Ok(()))
@@ -276,10 +278,7 @@ where
 impl NestService {
     /// Handles one request; `call` without `&mut`, so the server calls it directly (no
     /// `Oneshot`, no clone of the service per request).
-    pub(crate) fn handle<B>(
-        &self,
-        req: http::Request<B>,
-    ) -> Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>
+    pub(crate) fn handle<B>(&self, req: http::Request<B>) -> ResponseFuture
     where
         B: http_body::Body<Data = Bytes> + Send + 'static,
         B::Error: Into<BoxError>,
@@ -294,14 +293,13 @@ impl NestService {
         );
         // The router is matched now (no clone of it into the future); without a subscriber for
         // the span, no clock reads and no `Instrumented` wrapper either.
-        let dispatch: Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>> =
-            match &self.layered {
-                Some(svc) => Box::pin(svc.clone().oneshot(req)),
-                None => {
-                    let fut = catch_panic(self.router.dispatch(req));
-                    Box::pin(async move { Ok(fut.await) })
-                }
-            };
+        let dispatch: ResponseFuture = match &self.layered {
+            Some(svc) => Box::pin(svc.clone().oneshot(req)),
+            None => {
+                let fut = catch_panic(self.router.dispatch(req));
+                Box::pin(async move { Ok(fut.await) })
+            }
+        };
         if span.is_disabled() {
             return dispatch;
         }
@@ -329,7 +327,7 @@ struct CatchPanic {
 impl Service<Request> for CatchPanic {
     type Response = Response;
     type Error = Infallible;
-    type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+    type Future = ResponseFuture;
 
     fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
         Poll::Ready(Ok(()))

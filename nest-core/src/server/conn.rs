@@ -2,7 +2,6 @@
 
 use std::convert::Infallible;
 use std::future::Future;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::task::Poll;
@@ -104,7 +103,7 @@ struct Hyper(NestService);
 impl hyper::service::Service<http::Request<Incoming>> for Hyper {
     type Response = crate::Response;
     type Error = Infallible;
-    type Future = Pin<Box<dyn Future<Output = Result<crate::Response, Infallible>> + Send>>;
+    type Future = crate::app::ResponseFuture;
 
     fn call(&self, req: http::Request<Incoming>) -> Self::Future {
         self.0.handle(req)

@@ -11,7 +11,7 @@ pub type EncodeWithSeq = Box<dyn FnOnce(u64) -> Bytes + Send>;
 
 /// Where a hub keeps its topics. The in-process default is [`MemoryBackend`](super::MemoryBackend);
 /// a distributed one (Redis Streams, say) implements the same two traits, and handlers don't change.
-/// Run [`conformance::run`](super::conformance::run) (feature `test-util`) against every backend.
+/// Run `hub::conformance::run` (feature `test-util`) against every backend.
 pub trait HubBackend: Send + Sync + 'static {
     /// The backend's epoch: a number that differs for every incarnation of its id space (e.g. the
     /// start time of an in-process buffer), so an id from before a restart never matches a new event.
