@@ -13,7 +13,7 @@ use serde_json::Value;
 
 use crate::serve::Framework;
 use crate::stats::Spread;
-use proc::{clock_ticks, rss_kib, CpuSample, Launcher};
+use proc::{rss_kib, CpuSample, Launcher};
 
 /// Arguments of `suite`.
 #[derive(Debug, Clone, Args)]
@@ -176,16 +176,9 @@ pub(crate) fn run(args: &SuiteArgs) -> crate::Result<()> {
     }
     check_open_files(&plan)?;
     let load_before = loadavg();
-    let ticks = clock_ticks();
     let mut fanout = Vec::new();
     for framework in FANOUT {
-        fanout.extend(fan_out(
-            &launcher,
-            &plan,
-            framework,
-            &plan.fanout_clients,
-            ticks,
-        )?);
+        fanout.extend(fan_out(&launcher, &plan, framework, &plan.fanout_clients)?);
     }
     let mut latency: Vec<LoadResult> = FANOUT
         .iter()
@@ -215,7 +208,6 @@ pub(crate) fn run(args: &SuiteArgs) -> crate::Result<()> {
                 result.framework,
                 plan.latency_clients,
                 plan.latency_duration,
-                ticks,
             )?;
             result.runs.push(run);
         }
@@ -229,8 +221,8 @@ pub(crate) fn run(args: &SuiteArgs) -> crate::Result<()> {
         cancel(&launcher, &plan, "axum")?,
     ];
     let json = vec![
-        json(&launcher, &plan, Framework::Nest, ticks)?,
-        json(&launcher, &plan, Framework::Axum, ticks)?,
+        json(&launcher, &plan, Framework::Nest)?,
+        json(&launcher, &plan, Framework::Axum)?,
     ];
     let micro = args
         .criterion
@@ -327,7 +319,6 @@ fn fan_out(
     plan: &Plan,
     framework: Framework,
     client_counts: &[usize],
-    ticks: f64,
 ) -> crate::Result<Vec<LoadResult>> {
     let (server, addr) = serve(launcher, framework, 0)?;
     let mut results = Vec::new();
@@ -347,7 +338,6 @@ fn fan_out(
                 framework,
                 clients,
                 plan.duration,
-                ticks,
             )?);
         }
         results.push(LoadResult {
@@ -361,7 +351,6 @@ fn fan_out(
 }
 
 /// One run of the load generator against a running server.
-#[allow(clippy::too_many_arguments)]
 fn load_run(
     launcher: &Launcher,
     plan: &Plan,
@@ -370,7 +359,6 @@ fn load_run(
     framework: Framework,
     clients: usize,
     duration: f64,
-    ticks: f64,
 ) -> crate::Result<LoadRun> {
     let mut load = launcher.spawn(
         1,
@@ -398,7 +386,7 @@ fn load_run(
     };
     load.wait()?;
     let cpu = match (start, end) {
-        (Some(a), Some(b)) => a.percent_until(&b, ticks),
+        (Some(a), Some(b)) => a.percent_until(&b, launcher.ticks()),
         _ => f64::NAN,
     };
     check_load(framework, clients, &result, cpu)
@@ -527,12 +515,7 @@ fn cancel(
     Ok(result)
 }
 
-fn json(
-    launcher: &Launcher,
-    plan: &Plan,
-    framework: Framework,
-    ticks: f64,
-) -> crate::Result<JsonResult> {
+fn json(launcher: &Launcher, plan: &Plan, framework: Framework) -> crate::Result<JsonResult> {
     let (server, addr) = serve(launcher, framework, 1)?;
     let mut result = JsonResult {
         framework,
@@ -566,7 +549,9 @@ fn json(
         }
         result.requests_per_sec.push(rps);
         if let (Some(a), Some(b)) = (start, end) {
-            result.cpu_percent.push(a.percent_until(&b, ticks));
+            result
+                .cpu_percent
+                .push(a.percent_until(&b, launcher.ticks()));
         }
     }
     drop(server);

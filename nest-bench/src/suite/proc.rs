@@ -10,6 +10,7 @@ use std::time::Instant;
 pub(crate) struct Launcher {
     exe: PathBuf,
     taskset: bool,
+    ticks: f64,
 }
 
 impl Launcher {
@@ -22,7 +23,16 @@ impl Launcher {
             .stderr(Stdio::null())
             .status()
             .is_ok_and(|s| s.success());
-        Ok(Self { exe, taskset })
+        Ok(Self {
+            exe,
+            taskset,
+            ticks: clock_ticks(),
+        })
+    }
+
+    /// Clock ticks per second (`getconf CLK_TCK`), to turn /proc CPU times into shares.
+    pub(crate) fn ticks(&self) -> f64 {
+        self.ticks
     }
 
     /// Whether processes are pinned.
@@ -108,7 +118,7 @@ impl Drop for Proc {
 }
 
 /// Clock ticks per second of /proc/PID/stat (`getconf CLK_TCK`, 100 if unknown).
-pub(crate) fn clock_ticks() -> f64 {
+fn clock_ticks() -> f64 {
     Command::new("getconf")
         .arg("CLK_TCK")
         .output()
