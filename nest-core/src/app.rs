@@ -26,7 +26,6 @@
 use std::convert::Infallible;
 use std::fmt;
 use std::future::Future;
-use std::net::SocketAddr;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -43,22 +42,13 @@ use tower_service::Service;
 use tracing::Instrument;
 
 use crate::body::{Body, BoxError};
+use crate::config::ServerConfig;
+use crate::context::{AppShared, StateMap};
 use crate::controller::{join_paths, Controller, Route, Routes};
-use crate::error::Error;
-use crate::extract::StateMap;
+use crate::error::{panic_message, Error};
 use crate::response::{HttpException, IntoResponse, Response};
 use crate::routing::Router;
-use crate::server::{Server, ServerConfig};
 use crate::Request;
-
-/// What every request of an app can reach: state, limits, the shutdown signal, SSE figures.
-#[derive(Debug, Default)]
-pub(crate) struct AppShared {
-    pub(crate) states: StateMap,
-    pub(crate) config: ServerConfig,
-    pub(crate) shutdown: CancellationToken,
-    pub(crate) live_sse: Arc<AtomicUsize>,
-}
 
 type AppService = BoxCloneSyncService<Request, Response, Infallible>;
 /// The future of one request through the app (what `NestService` and hyper get).
@@ -208,21 +198,6 @@ impl NestApp {
             shared,
         })
     }
-
-    /// Builds the app and binds a server to `addr` (port 0 picks a free port; see
-    /// [`Server::local_addr`]). The server runs in the background until shut down.
-    pub async fn bind(self, addr: impl Into<SocketAddr>) -> Result<Server, Error> {
-        let service = self.into_service()?;
-        Server::bind(addr.into(), service).await
-    }
-
-    /// Builds the app, serves it on `addr`, and shuts down gracefully on Ctrl-C or SIGTERM.
-    pub async fn listen(self, addr: impl Into<SocketAddr>) -> Result<(), Error> {
-        let server = self.bind(addr).await?;
-        tracing::info!(addr = %server.local_addr(), "nest is listening");
-        server.run_until_signal().await;
-        Ok(())
-    }
 }
 
 /// A built app: a cloneable tower `Service` that accepts requests with any body.
@@ -344,12 +319,7 @@ async fn catch_panic(fut: impl Future<Output = Response>) -> Response {
     match AssertUnwindSafe(fut).catch_unwind().await {
         Ok(res) => res,
         Err(panic) => {
-            let message = panic
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "unknown panic".to_owned());
-            tracing::error!(panic = %message, "handler panicked");
+            tracing::error!(panic = %panic_message(&*panic), "handler panicked");
             HttpException::new(http::StatusCode::INTERNAL_SERVER_ERROR).into_response()
         }
     }

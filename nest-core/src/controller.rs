@@ -43,7 +43,7 @@ use tower_service::Service;
 
 use crate::extract::{Dependencies, RequestCtx};
 use crate::handler::Handler;
-use crate::response::{HttpException, Response};
+use crate::response::Response;
 use crate::Request;
 
 /// A controller: a prefix (the seed's `@Controller('')`) and its routes.
@@ -93,6 +93,9 @@ pub type RouteService = BoxCloneSyncService<Request, Response, Infallible>;
 
 type LayerFn = Box<dyn FnOnce(RouteService) -> RouteService + Send>;
 
+/// A route's handler with its extractors, type-erased.
+pub(crate) type RouteFn = Arc<dyn Fn(RequestCtx) -> BoxFuture<'static, Response> + Send + Sync>;
+
 /// One route of a controller, type-erased, with its metadata.
 pub(crate) struct Route {
     pub(crate) method: Option<Method>,
@@ -103,7 +106,7 @@ pub(crate) struct Route {
     pub(crate) redirect: Option<(HeaderValue, StatusCode)>,
     pub(crate) guards: Vec<Arc<dyn CanActivate>>,
     pub(crate) layers: Vec<LayerFn>,
-    pub(crate) handler: Arc<dyn Fn(RequestCtx) -> BoxFuture<'static, Response> + Send + Sync>,
+    pub(crate) handler: RouteFn,
     pub(crate) deps: Dependencies,
     pub(crate) errors: Vec<String>,
     pub(crate) controller: &'static str,
@@ -365,49 +368,6 @@ impl RouteConfig<'_> {
         }));
         self
     }
-}
-
-/// Runs guards, the handler, and applies the route's static status/headers/redirect.
-pub(crate) async fn run_route(
-    req: RequestCtx,
-    handler: &(dyn Fn(RequestCtx) -> BoxFuture<'static, Response> + Send + Sync),
-    meta: &RouteMeta,
-) -> Response {
-    for guard in &meta.guards {
-        if !guard.can_activate(&req).await {
-            return crate::IntoResponse::into_response(HttpException::forbidden(
-                "Forbidden resource",
-            ));
-        }
-    }
-    let mut res = handler(req).await;
-    if res.status().is_success() {
-        if let Some(status) = meta.status {
-            if res.status() == StatusCode::OK {
-                *res.status_mut() = status;
-            }
-        }
-        for (name, value) in &meta.headers {
-            if !res.headers().contains_key(name) {
-                res.headers_mut().insert(name.clone(), value.clone());
-            }
-        }
-        if let Some((location, status)) = &meta.redirect {
-            *res.status_mut() = *status;
-            res.headers_mut()
-                .insert(http::header::LOCATION, location.clone());
-        }
-    }
-    res
-}
-
-/// The static settings `run_route` applies.
-#[derive(Default)]
-pub(crate) struct RouteMeta {
-    pub(crate) status: Option<StatusCode>,
-    pub(crate) headers: Vec<(HeaderName, HeaderValue)>,
-    pub(crate) redirect: Option<(HeaderValue, StatusCode)>,
-    pub(crate) guards: Vec<Arc<dyn CanActivate>>,
 }
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
 //! The error of building and running a nest app.
 
+use std::any::Any;
 use std::fmt;
 
 use crate::body::BoxError;
@@ -98,6 +99,15 @@ impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         self.source.as_deref().map(|e| e as _)
     }
+}
+
+/// The message of a panic payload.
+pub(crate) fn panic_message(panic: &(dyn Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".to_owned())
 }
 
 #[cfg(test)]

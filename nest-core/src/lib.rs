@@ -70,6 +70,8 @@
 
 pub mod app;
 pub mod body;
+mod config;
+mod context;
 pub mod controller;
 mod error;
 pub mod extract;
@@ -83,10 +85,11 @@ pub mod sse;
 pub mod test_util;
 
 pub use app::{NestApp, NestService};
+pub use config::ServerConfig;
 pub use controller::{CanActivate, Controller, RouteConfig, RouteKind, Routes};
 pub use error::Error;
 pub use response::{Html, HttpException, IntoResponse, Json, Redirect, Response};
-pub use server::{Server, ServerConfig, ServerHandle};
+pub use server::{Server, ServerHandle};
 
 /// The request type handlers and layers see.
 pub type Request = http::Request<body::Body>;

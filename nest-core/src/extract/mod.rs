@@ -44,7 +44,6 @@ pub use query::Query;
 pub use state::State;
 
 pub(crate) use path::PathParams;
-pub(crate) use state::StateMap;
 
 use std::any::TypeId;
 use std::future::Future;
@@ -53,8 +52,8 @@ use std::sync::Arc;
 use http::request::Parts;
 use http::HeaderMap;
 
-use crate::app::AppShared;
 use crate::body::Body;
+use crate::context::AppShared;
 use crate::response::HttpException;
 
 /// The request as extractors see it: its head, its body (until an extractor takes it), the path

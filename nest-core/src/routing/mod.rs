@@ -24,22 +24,24 @@
 //! ```
 
 use std::collections::HashMap;
-use std::convert::Infallible;
 use std::future::Future;
 use std::sync::Arc;
 
 use http::{header, HeaderValue, Method};
 use http_body::Body as _;
-use tower::util::BoxCloneSyncService;
 use tower::ServiceExt;
 
-use crate::app::AppShared;
 use crate::body::Body;
-use crate::controller::{run_route, Route, RouteKind, RouteMeta, RouteService};
+use crate::context::AppShared;
+use crate::controller::{Route, RouteKind};
 use crate::error::Error;
 use crate::extract::{PathParams, RequestCtx};
 use crate::response::{HttpException, IntoResponse, Response};
+use crate::sse::SseAttach;
 use crate::Request;
+use route::{route_call, run_route, Call};
+
+mod route;
 
 /// One registered method of a path.
 #[derive(Clone)]
@@ -47,20 +49,6 @@ struct Endpoint {
     call: Call,
     kind: RouteKind,
 }
-
-/// How a route is called: directly when it has no tower layers (no boxing, no extensions), or
-/// through its layered service.
-#[derive(Clone)]
-enum Call {
-    Direct {
-        handler: RouteFn,
-        meta: Arc<RouteMeta>,
-    },
-    Layered(RouteService),
-}
-
-type RouteFn =
-    Arc<dyn Fn(RequestCtx) -> futures_util::future::BoxFuture<'static, Response> + Send + Sync>;
 
 /// Everything registered for one path pattern.
 #[derive(Clone, Default)]
@@ -228,41 +216,6 @@ impl Router {
     }
 }
 
-/// Builds a route's service: guards and handler innermost, then its layers (first added innermost).
-fn route_call(route: Route) -> Call {
-    let meta = Arc::new(RouteMeta {
-        status: route.status,
-        headers: route.headers,
-        redirect: route.redirect,
-        guards: route.guards,
-    });
-    let handler = route.handler;
-    if route.layers.is_empty() {
-        return Call::Direct { handler, meta };
-    }
-    // Layers see a plain `Request`; the matched parameters and the app travel in its extensions.
-    let mut svc = BoxCloneSyncService::new(tower::service_fn(move |mut req: Request| {
-        let meta = meta.clone();
-        let handler = handler.clone();
-        async move {
-            let params = req
-                .extensions_mut()
-                .remove::<PathParams>()
-                .unwrap_or_default();
-            let app = req
-                .extensions_mut()
-                .remove::<Arc<AppShared>>()
-                .unwrap_or_default();
-            let ctx = RequestCtx::new(req, params, app);
-            Ok::<_, Infallible>(run_route(ctx, &*handler, &meta).await)
-        }
-    }));
-    for layer in route.layers {
-        svc = layer(svc);
-    }
-    Call::Layered(svc)
-}
-
 /// The SSE response head a HEAD request on an SSE route gets: no handler runs, no stream starts.
 fn sse_head() -> Response {
     let mut res = crate::sse::sse_response_head();
@@ -339,9 +292,16 @@ impl Router {
             } else {
                 res
             };
-            crate::sse::attach_to_app(&mut res, &inner.app);
+            attach_sse(&mut res, &inner.app);
             res
         }
+    }
+}
+
+/// Connects an SSE response's stream to the app (shutdown token, live-stream count).
+fn attach_sse(res: &mut Response, app: &AppShared) {
+    if let Some(attach) = res.extensions_mut().remove::<SseAttach>() {
+        attach.attach(app.shutdown.clone(), app.live_sse.clone());
     }
 }
 

@@ -16,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::rewind::Rewind;
 use crate::app::NestService;
-use crate::server::ServerConfig;
+use crate::config::ServerConfig;
 
 /// hyper's default limit on the number of request headers.
 const HYPER_MAX_HEADERS: usize = 100;

@@ -27,11 +27,10 @@
 //! # });
 //! ```
 
-mod config;
 mod conn;
 mod rewind;
 
-pub use config::ServerConfig;
+pub use crate::config::ServerConfig;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -41,8 +40,26 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio_util::task::TaskTracker;
 
-use crate::app::NestService;
+use crate::app::{NestApp, NestService};
 use crate::error::Error;
+
+/// Serving an app: the server module builds on the app, never the reverse.
+impl NestApp {
+    /// Builds the app and binds a server to `addr` (port 0 picks a free port; see
+    /// [`Server::local_addr`]). The server runs in the background until shut down.
+    pub async fn bind(self, addr: impl Into<SocketAddr>) -> Result<Server, Error> {
+        let service = self.into_service()?;
+        Server::bind(addr.into(), service).await
+    }
+
+    /// Builds the app, serves it on `addr`, and shuts down gracefully on Ctrl-C or SIGTERM.
+    pub async fn listen(self, addr: impl Into<SocketAddr>) -> Result<(), Error> {
+        let server = self.bind(addr).await?;
+        tracing::info!(addr = %server.local_addr(), "nest is listening");
+        server.run_until_signal().await;
+        Ok(())
+    }
+}
 
 /// A running server. It serves in the background until [`shutdown`](Self::shutdown) (or a
 /// [`ServerHandle`]) stops it; dropping the `Server` does not stop it.

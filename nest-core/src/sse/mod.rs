@@ -61,27 +61,32 @@
 //! `retry:` of [`SseOptions::shutdown_retry`], and ends with [`EndReason::Shutdown`]. Events still
 //! queued when the grace period forces connections closed are lost.
 
+mod body;
 mod encode;
 mod error;
 mod event;
 pub mod hub;
+mod keep_alive;
 mod last_event_id;
-mod stream;
+mod lifecycle;
+mod options;
+mod writer;
 
+pub use body::SseBody;
 pub use encode::{encode, EncodedEvent};
 pub use error::SseError;
 pub use event::{EventId, SseEvent};
 pub use last_event_id::LastEventId;
-pub use stream::{get_sse_stream, EndReason, Overflow, SseBody, SseOptions, SseWriter};
+pub use lifecycle::EndReason;
+pub use options::{Overflow, SseOptions};
+pub use writer::{get_sse_stream, SseWriter};
 
-use std::sync::Arc;
+pub(crate) use lifecycle::SseAttach;
 
 use http::{header, HeaderValue};
 
-use crate::app::AppShared;
 use crate::body::Body;
 use crate::response::{IntoResponse, Response};
-use stream::SseAttach;
 
 /// The head of every SSE response: 200 and the headers that keep proxies from buffering it.
 pub(crate) fn sse_response_head() -> Response {
@@ -106,13 +111,6 @@ impl IntoResponse for SseBody {
         res.extensions_mut().insert(attach);
         *res.body_mut() = Body::new(self);
         res
-    }
-}
-
-/// Connects an SSE response's stream to the app (shutdown token, live-stream count).
-pub(crate) fn attach_to_app(res: &mut Response, app: &Arc<AppShared>) {
-    if let Some(attach) = res.extensions_mut().remove::<SseAttach>() {
-        SseBody::attach(&attach, app.shutdown.clone(), app.live_sse.clone());
     }
 }
 

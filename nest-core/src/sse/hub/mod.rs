@@ -62,7 +62,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures_util::future::BoxFuture;
 
-use super::stream::MAX_FRAME;
+use super::body::{FrameSource, MAX_FRAME};
 use super::{encode, EndReason, LastEventId, SseBody, SseError, SseEvent, SseOptions};
 
 /// What happens to a subscriber that fell behind the topic's buffer (its client reads slower
@@ -334,7 +334,7 @@ impl Hub {
             pending: gap,
             read: None,
         };
-        Ok(SseBody::new(options, Some(cursor)))
+        Ok(SseBody::new(options, Some(Box::new(cursor))))
     }
 
     fn gap_event(&self, reason: &str, resume_after: u64) -> Result<Bytes, HubError> {
@@ -377,7 +377,7 @@ fn parse_id(id: &str, epoch: u64) -> Option<u64> {
 }
 
 /// A subscriber's position in a topic: the event source of its [`SseBody`].
-pub(crate) struct Cursor {
+struct Cursor {
     hub: Hub,
     topic: Arc<Topic>,
     after: u64,
@@ -388,9 +388,9 @@ pub(crate) struct Cursor {
     read: Option<BoxFuture<'static, Result<Batch, BackendError>>>,
 }
 
-impl Cursor {
+impl FrameSource for Cursor {
     /// The next frame of this subscriber, or why its stream must end.
-    pub(crate) fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Result<Bytes, EndReason>> {
+    fn poll_frame(&mut self, cx: &mut Context<'_>) -> Poll<Result<Bytes, EndReason>> {
         if let Some(gap) = self.pending.take() {
             return Poll::Ready(Ok(gap));
         }

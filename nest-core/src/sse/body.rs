@@ -1,0 +1,265 @@
+//! The body: what the handler returns and hyper polls. Each poll hands the connection everything
+//! queued as one frame; a hub topic plugs in as a [`FrameSource`].
+
+use std::fmt;
+use std::future::Future;
+use std::hash::{BuildHasher, Hasher};
+use std::pin::Pin;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use http_body::Frame;
+use tokio_util::sync::WaitForCancellationFutureOwned;
+
+use super::encode::KEEP_ALIVE;
+use super::keep_alive::KeepAlive;
+use super::lifecycle::{finish, EndReason, Shared, SseAttach, State};
+use super::options::SseOptions;
+use super::{encode, SseEvent};
+
+/// The largest data frame the body hands hyper at once when it coalesces queued events.
+pub(crate) const MAX_FRAME: usize = 64 * 1024;
+
+/// Where a stream's events come from besides its writers' queue: the hub's topic reader plugs
+/// in here, so the hub depends on the body and never the reverse.
+pub(crate) trait FrameSource: Send + 'static {
+    /// The next frame of encoded events, `Pending` until there is one, or the reason the stream
+    /// must end.
+    fn poll_frame(&mut self, cx: &mut Context<'_>) -> Poll<Result<Bytes, EndReason>>;
+}
+
+/// The response body of an SSE stream; return it from the handler (it is an `IntoResponse` with
+/// `200`, `content-type: text/event-stream`, `cache-control: no-cache`, `x-accel-buffering: no`).
+///
+/// Each poll hands the connection everything queued as one data frame (up to 64 KiB), so a burst
+/// of events costs one write.
+///
+/// # Memory bound
+///
+/// Per stream, in user space: the queue bound ([`SseOptions::buffer`], 256 KiB by default) plus
+/// what the connection buffers:
+///
+/// - HTTP/1.1: hyper's write buffer, at most the server's `max_head_size` (64 KiB by default, as
+///   hyper sizes both buffers alike): about **320 KiB per stream**, one stream per connection.
+/// - HTTP/2: the stream's send buffer in h2 (`ServerConfig::http2_max_send_buf_size`, 16 KiB by
+///   default, plus the one frame of up to 64 KiB being handed over): about **336 KiB per stream**,
+///   and at most `http2_max_streams` (100 by default) streams per connection, so about
+///   **34 MiB per HTTP/2 connection** whose client never reads.
+///
+/// The kernel's socket send buffer comes on top (on Linux autotuned up to the third value of
+/// `net.ipv4.tcp_wmem`, 4 MiB by default). A hub subscriber has no queue of its own: it reads
+/// the topic's shared buffer, so it costs only the connection's buffers.
+pub struct SseBody {
+    pub(super) shared: Arc<Shared>,
+    /// Where events come from besides the writer's queue: a hub topic.
+    source: Option<Box<dyn FrameSource>>,
+    keep_alive: Option<KeepAlive>,
+    shutdown: Option<Pin<Box<WaitForCancellationFutureOwned>>>,
+    /// Whether `shutdown` was polled once (so it holds the stream's waker).
+    shutdown_registered: bool,
+    finished: bool,
+}
+
+impl fmt::Debug for SseBody {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SseBody")
+            .field("finished", &self.finished)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SseBody {
+    /// A stream with the given options; events come from its writer's queue and, for hub
+    /// subscribers, from `source`.
+    pub(crate) fn new(options: SseOptions, source: Option<Box<dyn FrameSource>>) -> Self {
+        let retry = options
+            .retry
+            .and_then(|retry| encode(&SseEvent::new().retry(retry)).ok())
+            .map(|encoded| encoded.0);
+        let keep_alive = options.keep_alive.map(KeepAlive::new);
+        SseBody {
+            shared: Arc::new(Shared::new(options, retry)),
+            source,
+            keep_alive,
+            shutdown: None,
+            shutdown_registered: false,
+            finished: false,
+        }
+    }
+
+    /// Adds a cancel hook after the stream was created (e.g. to abort the task that writes to
+    /// it). A hook set in [`SseOptions::on_cancel`] and this one both run (that one first). If
+    /// the stream already ended for a reason that runs hooks, this one runs at once with it.
+    #[must_use]
+    pub fn on_cancel(self, hook: impl FnOnce(EndReason) + Send + 'static) -> Self {
+        self.shared.add_hook(Box::new(hook));
+        self
+    }
+
+    pub(crate) fn attachment(&self) -> SseAttach {
+        SseAttach(self.shared.clone())
+    }
+
+    fn shutdown_frame(&self) -> Option<Bytes> {
+        let (base, jitter) = self.shared.shutdown_retry?;
+        let random = std::collections::hash_map::RandomState::new()
+            .build_hasher()
+            .finish();
+        let jitter_ms = u64::try_from(jitter.as_millis()).unwrap_or(u64::MAX);
+        let extra = if jitter_ms == 0 {
+            0
+        } else {
+            random % jitter_ms.saturating_add(1)
+        };
+        let retry = base + Duration::from_millis(extra);
+        encode(&SseEvent::new().retry(retry)).ok().map(|e| e.0)
+    }
+
+    /// Ends the stream for shutdown: the final `retry:` is queued behind what is left.
+    fn end_for_shutdown(&self) {
+        let last = self.shutdown_frame();
+        let ending = {
+            let mut st = self.shared.lock();
+            if st.end.is_none() {
+                if let Some(last) = last {
+                    st.queued_bytes += last.len();
+                    st.queue.push_back(last);
+                }
+            }
+            self.shared.end(&mut st, EndReason::Shutdown)
+        };
+        finish(ending);
+    }
+
+    fn wrote(&mut self) {
+        if let Some(ka) = &mut self.keep_alive {
+            ka.wrote();
+        }
+    }
+}
+
+fn drain(st: &mut State) -> Option<Bytes> {
+    let first = st.queue.pop_front()?;
+    let frame = if st.queue.is_empty() || first.len() >= MAX_FRAME {
+        first
+    } else {
+        let mut buf = BytesMut::with_capacity(st.queued_bytes.min(MAX_FRAME));
+        buf.extend_from_slice(&first);
+        while let Some(next) = st.queue.front() {
+            if buf.len() + next.len() > MAX_FRAME {
+                break;
+            }
+            buf.extend_from_slice(next);
+            st.queue.pop_front();
+        }
+        buf.freeze()
+    };
+    st.queued_bytes -= frame.len();
+    Some(frame)
+}
+
+impl http_body::Body for SseBody {
+    type Data = Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        let this = &mut *self;
+        loop {
+            if this.finished {
+                return Poll::Ready(None);
+            }
+            // A borrow, not an Arc clone: no atomic increment per poll.
+            let shared: &Shared = &this.shared;
+            {
+                let mut st = shared.lock();
+                if this.shutdown.is_none() && !this.shutdown_registered {
+                    if let Some(token) = &st.shutdown {
+                        this.shutdown = Some(Box::pin(token.clone().cancelled_owned()));
+                    }
+                }
+                if let Some(frame) = drain(&mut st) {
+                    drop(st);
+                    shared.room.notify_waiters();
+                    this.wrote();
+                    return Poll::Ready(Some(Ok(Frame::data(frame))));
+                }
+                if st.end.is_some() {
+                    this.finished = true;
+                    return Poll::Ready(None);
+                }
+                match &st.waker {
+                    Some(w) if w.will_wake(cx.waker()) => {}
+                    _ => st.waker = Some(cx.waker().clone()),
+                }
+            }
+            if let Some(source) = &mut this.source {
+                match source.poll_frame(cx) {
+                    Poll::Ready(Ok(frame)) => {
+                        this.wrote();
+                        return Poll::Ready(Some(Ok(Frame::data(frame))));
+                    }
+                    Poll::Ready(Err(reason)) => {
+                        this.source = None;
+                        shared.end_now(reason);
+                        continue;
+                    }
+                    Poll::Pending => {}
+                }
+            }
+            if let Some(shutdown) = &mut this.shutdown {
+                // Polled with the stream's own waker (see `Shared::wake`): the first poll
+                // registers it, later polls are needed only once it fired. The writers' waker
+                // was stored above, before this registration, so the wake reaches the task.
+                let fired = shared.shutdown_fired.load(Ordering::Acquire);
+                let ready = (!this.shutdown_registered || fired) && {
+                    this.shutdown_registered = true;
+                    let waker = Waker::from(this.shared.clone());
+                    shutdown
+                        .as_mut()
+                        .poll(&mut Context::from_waker(&waker))
+                        .is_ready()
+                };
+                if ready {
+                    this.shutdown = None;
+                    this.end_for_shutdown();
+                    continue;
+                }
+            }
+            if let Some(ka) = &mut this.keep_alive {
+                if ka.poll_due(cx).is_ready() {
+                    return Poll::Ready(Some(Ok(Frame::data(Bytes::from_static(KEEP_ALIVE)))));
+                }
+            }
+            return Poll::Pending;
+        }
+    }
+}
+
+impl Drop for SseBody {
+    fn drop(&mut self) {
+        let (ending, live) = {
+            let mut st = self.shared.lock();
+            // A body dropped while the server shuts down (a connection closed at the end of the
+            // grace period, its client not reading) ends for the shutdown, not the client.
+            let shutting_down = self.shared.shutdown_fired.load(Ordering::Acquire)
+                || st.shutdown.as_ref().is_some_and(|t| t.is_cancelled());
+            let reason = if shutting_down {
+                EndReason::Shutdown
+            } else {
+                EndReason::ClientGone
+            };
+            st.body_dropped = true;
+            (self.shared.end(&mut st, reason), st.live.take())
+        };
+        if let Some(live) = live {
+            live.fetch_sub(1, Ordering::Relaxed);
+        }
+        finish(ending);
+    }
+}

@@ -1,0 +1,341 @@
+//! How a stream ends: the reasons, the cancel hook, and the state the writer and the body share.
+//!
+//! Nothing here logs or runs user code while the stream's lock is held: ending a stream under the
+//! lock returns an [`Ending`] whose [`finish`](Ending::finish) logs and runs (or drops) the hook
+//! after the lock is released, and losses are counted under the lock but reported after it.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::task::{Wake, Waker};
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use super::options::{Overflow, SseOptions};
+use crate::error::panic_message;
+
+/// Why a stream ended.
+///
+/// | reason | when | cancel hook |
+/// |---|---|---|
+/// | `ClientGone` | the client closed or reset the connection (EOF, TCP reset, HTTP/2 `RST_STREAM`), or the body was dropped unread (also after a HEAD request, which runs the handler like GET and sends no body) | runs |
+/// | `Closed` | the server called [`SseWriter::close`](super::SseWriter::close) (queued events are flushed first) | does **not** run: cancel means the consumer went away, as in the seed |
+/// | `WritersDropped` | every [`SseWriter`](super::SseWriter) clone was dropped (also when the task holding it panicked); queued events are flushed first | runs |
+/// | `Shutdown` | the server is shutting down; queued events are flushed, then an optional final event (also when the grace period ends before a client that does not read got them) | runs |
+/// | `Overflow` | the buffer was full and the policy is [`Overflow::Close`](super::Overflow::Close), or a hub subscriber fell behind the topic's buffer with [`LagPolicy::Close`](super::hub::LagPolicy) | runs |
+/// | `Failed` | a hub backend failed | runs |
+///
+/// The hook runs exactly once, for the first reason that ends the stream. A hook attached after
+/// the stream ended runs at once with that reason (or is dropped at once after `Closed`); after
+/// the end the stream holds no hook, so whatever a hook captured (e.g. its own writer) is freed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum EndReason {
+    /// The client went away.
+    ClientGone,
+    /// The server closed the stream with [`SseWriter::close`](super::SseWriter::close).
+    Closed,
+    /// Every writer was dropped.
+    WritersDropped,
+    /// The server is shutting down.
+    Shutdown,
+    /// A slow client filled the buffer (or fell behind a hub topic's buffer) and the policy
+    /// closed the stream.
+    Overflow,
+    /// The stream's event source failed (a hub backend error).
+    Failed,
+}
+
+impl EndReason {
+    pub(super) fn runs_hook(self) -> bool {
+        self != EndReason::Closed
+    }
+
+    /// Whether queued events are still sent before the stream ends.
+    pub(super) fn flushes(self) -> bool {
+        matches!(
+            self,
+            EndReason::Closed | EndReason::WritersDropped | EndReason::Shutdown
+        )
+    }
+}
+
+impl fmt::Display for EndReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            EndReason::ClientGone => "the client went away",
+            EndReason::Closed => "the server closed it",
+            EndReason::WritersDropped => "every writer was dropped",
+            EndReason::Shutdown => "the server is shutting down",
+            EndReason::Overflow => "the client was too slow and the buffer overflowed",
+            EndReason::Failed => "its event source failed",
+        })
+    }
+}
+
+/// The cancel hook: runs once with the reason the stream ended.
+pub(super) type Hook = Box<dyn FnOnce(EndReason) + Send>;
+
+/// How often a stream that keeps losing events logs it: one line per stream per interval, with
+/// the count, so a flood of slow clients costs O(1) log lines per client.
+pub(super) const LOSS_LOG_INTERVAL: Duration = Duration::from_secs(10);
+
+/// The state of one stream, shared by its writers and its body.
+pub(super) struct Shared {
+    state: Mutex<State>,
+    pub(super) room: Notify,
+    pub(super) ended: Notify,
+    pub(super) lost: AtomicU64,
+    /// Losses not reported in a log line yet.
+    unlogged: AtomicU64,
+    /// When the next loss may be logged, in ms on [`clock_ms`]'s clock (0: at once).
+    next_loss_log: AtomicU64,
+    pub(super) max_events: usize,
+    pub(super) max_bytes: usize,
+    pub(super) overflow: Overflow,
+    pub(super) shutdown_retry: Option<(Duration, Duration)>,
+    /// Whether events without an id get the next automatic one (fixed at creation, so a write
+    /// without automatic ids takes the lock once).
+    pub(super) auto_id: bool,
+    /// Set when the app's shutdown token fired: the body polls its shutdown future with a
+    /// waker of its own (this `Shared`), so after registering once it only reads this flag
+    /// instead of polling the token (two locks) on every wake.
+    pub(super) shutdown_fired: AtomicBool,
+}
+
+/// The waker the shutdown future is polled with: records that it fired, then wakes the task
+/// through the waker the body left for writers.
+impl Wake for Shared {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.shutdown_fired.store(true, Ordering::Release);
+        let waker = self.lock().waker.take();
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+    }
+}
+
+pub(super) struct State {
+    pub(super) queue: VecDeque<Bytes>,
+    pub(super) queued_bytes: usize,
+    pub(super) end: Option<EndReason>,
+    pub(super) waker: Option<Waker>,
+    pub(super) next_id: Option<u64>,
+    hook: Option<Hook>,
+    /// The app's shutdown token, once attached (kept to tell a forced close at the end of the
+    /// grace period from a client that went away).
+    pub(super) shutdown: Option<CancellationToken>,
+    pub(super) live: Option<Arc<AtomicUsize>>,
+    /// The body was dropped: the stream is over and must not be counted as live.
+    pub(super) body_dropped: bool,
+}
+
+impl Shared {
+    /// The state of a new stream: the initial `retry:` (if any) queued.
+    pub(super) fn new(options: SseOptions, first: Option<Bytes>) -> Self {
+        let queued_bytes = first.as_ref().map_or(0, Bytes::len);
+        Shared {
+            state: Mutex::new(State {
+                queue: first.into_iter().collect(),
+                queued_bytes,
+                end: None,
+                waker: None,
+                next_id: options.auto_id,
+                hook: options.on_cancel,
+                shutdown: None,
+                live: None,
+                body_dropped: false,
+            }),
+            room: Notify::new(),
+            ended: Notify::new(),
+            lost: AtomicU64::new(0),
+            unlogged: AtomicU64::new(0),
+            next_loss_log: AtomicU64::new(0),
+            max_events: options.max_events,
+            max_bytes: options.max_bytes,
+            overflow: options.overflow,
+            shutdown_retry: options.shutdown_retry,
+            auto_id: options.auto_id.is_some(),
+            shutdown_fired: AtomicBool::new(false),
+        }
+    }
+
+    pub(super) fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic while holding the lock cannot leave the state inconsistent (every update is a
+        // single assignment or push, and no user code runs under it), so a poisoned lock is
+        // still usable.
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Ends the stream (first reason wins). What is left to do once the lock is released (log,
+    /// run or drop the hook) is returned: call [`Ending::finish`] after dropping the guard.
+    pub(super) fn end(&self, st: &mut State, reason: EndReason) -> Option<Ending> {
+        if st.end.is_some() {
+            return None;
+        }
+        st.end = Some(reason);
+        if !reason.flushes() {
+            st.queue.clear();
+            st.queued_bytes = 0;
+        }
+        if let Some(waker) = st.waker.take() {
+            waker.wake();
+        }
+        self.room.notify_waiters();
+        self.ended.notify_waiters();
+        Some(Ending {
+            reason,
+            hook: st.hook.take(),
+            unlogged: self.unlogged.swap(0, Ordering::Relaxed),
+            lost: self.lost.load(Ordering::Relaxed),
+        })
+    }
+
+    /// Ends the stream now (first reason wins) and finishes the ending outside the lock.
+    pub(super) fn end_now(&self, reason: EndReason) {
+        let ending = self.end(&mut self.lock(), reason);
+        finish(ending);
+    }
+
+    /// Adds a cancel hook: it runs with the others when the stream ends, or at once if the stream
+    /// already ended for a reason that runs hooks.
+    pub(super) fn add_hook(&self, hook: Hook) {
+        let ended = {
+            let mut st = self.lock();
+            match st.end {
+                Some(reason) => reason,
+                None => {
+                    st.hook = Some(match st.hook.take() {
+                        None => hook,
+                        Some(first) => Box::new(move |reason| {
+                            run_hook(first, reason);
+                            run_hook(hook, reason);
+                        }),
+                    });
+                    return;
+                }
+            }
+        };
+        if ended.runs_hook() {
+            run_hook(hook, ended);
+        }
+    }
+
+    /// Counts events lost to the overflow policy and logs it, at most once per stream per
+    /// [`LOSS_LOG_INTERVAL`] (losses in between are summed into the next line, or the line at
+    /// the end of the stream). Called after the lock is released.
+    pub(super) fn report_loss(&self, count: u64, why: &'static str) {
+        let total = self.lost.fetch_add(count, Ordering::Relaxed) + count;
+        self.unlogged.fetch_add(count, Ordering::Relaxed);
+        let now = clock_ms();
+        let due = self.next_loss_log.load(Ordering::Relaxed);
+        if now < due {
+            return;
+        }
+        let next = now + LOSS_LOG_INTERVAL.as_millis() as u64;
+        if self
+            .next_loss_log
+            .compare_exchange(due, next, Ordering::Relaxed, Ordering::Relaxed)
+            .is_err()
+        {
+            return; // another writer logs this interval
+        }
+        let lost = self.unlogged.swap(0, Ordering::Relaxed);
+        tracing::warn!(
+            lost,
+            total_lost = total,
+            "SSE events lost: {why} (logged at most once per {}s per stream)",
+            LOSS_LOG_INTERVAL.as_secs()
+        );
+    }
+}
+
+/// Milliseconds since the first call, on tokio's clock (so a paused test clock drives it).
+fn clock_ms() -> u64 {
+    static START: OnceLock<tokio::time::Instant> = OnceLock::new();
+    let start = *START.get_or_init(tokio::time::Instant::now);
+    // +1 so that the first interval starts after 0, the "log at once" mark.
+    tokio::time::Instant::now()
+        .saturating_duration_since(start)
+        .as_millis() as u64
+        + 1
+}
+
+/// What ending a stream leaves to do once its lock is released.
+#[must_use]
+pub(super) struct Ending {
+    reason: EndReason,
+    hook: Option<Hook>,
+    unlogged: u64,
+    lost: u64,
+}
+
+/// Logs the end of a stream and runs its hook (or drops it, for a reason that runs none),
+/// outside the stream's lock: a hook may drop the last writer, which takes the lock.
+pub(super) fn finish(ending: Option<Ending>) {
+    let Some(Ending {
+        reason,
+        hook,
+        unlogged,
+        lost,
+    }) = ending
+    else {
+        return;
+    };
+    if unlogged > 0 {
+        tracing::warn!(
+            lost = unlogged,
+            total_lost = lost,
+            %reason,
+            "SSE events lost since the last report; the stream ended"
+        );
+    }
+    tracing::debug!(%reason, total_lost = lost, "SSE stream ended");
+    if let Some(hook) = hook {
+        if reason.runs_hook() {
+            run_hook(hook, reason);
+        }
+    }
+}
+
+/// Runs a hook; a panic in it is caught and logged (hooks run inside `Drop`, where a second
+/// panic would abort the process).
+fn run_hook(hook: Hook, reason: EndReason) {
+    if let Err(panic) = std::panic::catch_unwind(AssertUnwindSafe(|| hook(reason))) {
+        tracing::error!(panic = %panic_message(&*panic), %reason, "an SSE cancel hook panicked");
+    }
+}
+
+/// Carries a stream's shared state in the response extensions until the router attaches it to
+/// the app.
+#[derive(Clone)]
+pub(crate) struct SseAttach(pub(super) Arc<Shared>);
+
+impl SseAttach {
+    /// Connects the stream: it ends with [`EndReason::Shutdown`] when `token` is cancelled, and
+    /// counts itself in `live` while open. A stream that already ended is not counted.
+    pub(crate) fn attach(&self, token: CancellationToken, live: Arc<AtomicUsize>) {
+        let mut st = self.0.lock();
+        if st.body_dropped {
+            // Nothing left to count or to end (a body dropped before it was sent, e.g. for HEAD).
+            return;
+        }
+        live.fetch_add(1, Ordering::Relaxed);
+        st.live = Some(live);
+        st.shutdown = Some(token);
+        if let Some(waker) = st.waker.take() {
+            waker.wake();
+        }
+    }
+}

@@ -1,0 +1,257 @@
+//! The writer: queues events for one stream under its buffer bound and overflow policy.
+
+use std::fmt;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use super::body::SseBody;
+use super::lifecycle::{finish, EndReason, Ending, Shared, State};
+use super::options::{Overflow, SseOptions};
+use super::{encode, EncodedEvent, SseError, SseEvent};
+
+/// Creates an SSE stream: the writer to send events with, and the body the handler returns
+/// (the seed's `getSSEStream`).
+pub fn get_sse_stream(options: SseOptions) -> (SseWriter, SseBody) {
+    let body = SseBody::new(options, None);
+    let writer = SseWriter {
+        guard: Arc::new(WriterGuard {
+            shared: body.shared.clone(),
+        }),
+    };
+    (writer, body)
+}
+
+enum Mode {
+    /// Apply the overflow policy.
+    Policy,
+    /// Report `Full` without counting a loss, to wait for room.
+    Wait,
+}
+
+/// Sends events to one SSE stream. `Clone + Send + Sync`: move clones into any task or timer.
+/// The stream ends with [`EndReason::WritersDropped`] when the last clone is dropped.
+///
+/// # Example
+///
+/// ```
+/// use nest_core::sse::{get_sse_stream, SseEvent, SseOptions};
+/// use serde_json::json;
+///
+/// let (writer, body) = get_sse_stream(SseOptions::new());
+/// writer.write(json!({"hello": "world"})).unwrap();
+/// writer.write(SseEvent::data("x").event("myEvent").id(1)).unwrap();
+/// let err = writer.write(SseEvent::data("x").event("bad\nname")).unwrap_err();
+/// assert_eq!(err.field(), Some("event"));
+/// drop(body); // the client went away
+/// assert!(writer.write("late").unwrap_err().is_closed());
+/// ```
+#[derive(Clone)]
+pub struct SseWriter {
+    guard: Arc<WriterGuard>,
+}
+
+struct WriterGuard {
+    shared: Arc<Shared>,
+}
+
+impl Drop for WriterGuard {
+    fn drop(&mut self) {
+        self.shared.end_now(EndReason::WritersDropped);
+    }
+}
+
+impl fmt::Debug for SseWriter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SseWriter")
+            .field("closed", &self.is_closed())
+            .field("lost_events", &self.lost_events())
+            .finish()
+    }
+}
+
+impl SseWriter {
+    fn shared(&self) -> &Shared {
+        &self.guard.shared
+    }
+
+    /// Queues an event; never blocks, never panics. Fails when a field would break the stream
+    /// format (nothing is written), when the stream has ended, or when the buffer is full and the
+    /// policy is [`Overflow::Error`].
+    pub fn write(&self, event: impl Into<SseEvent>) -> Result<(), SseError> {
+        self.push_event(event.into(), Mode::Policy)
+    }
+
+    /// Queues an event that was encoded once (e.g. for many streams), without re-encoding it.
+    pub fn write_encoded(&self, event: &EncodedEvent) -> Result<(), SseError> {
+        self.push(event.0.clone(), Mode::Policy)
+    }
+
+    /// Queues an event, waiting for room when the buffer is full instead of applying the policy.
+    pub async fn send(&self, event: impl Into<SseEvent>) -> Result<(), SseError> {
+        let event = event.into();
+        // Encode once, unless the automatic id is only known when the event is queued.
+        let encoded = if event.id.is_none() && self.shared().auto_id {
+            None
+        } else {
+            Some(encode(&event)?.0)
+        };
+        loop {
+            let room = self.shared().room.notified();
+            tokio::pin!(room);
+            room.as_mut().enable();
+            let pushed = match &encoded {
+                Some(bytes) => self.push(bytes.clone(), Mode::Wait),
+                None => self.push_event(event.clone(), Mode::Wait),
+            };
+            match pushed {
+                Err(err) if err.is_full() => room.await,
+                other => return other,
+            }
+        }
+    }
+
+    fn push_event(&self, mut event: SseEvent, mode: Mode) -> Result<(), SseError> {
+        if event.id.is_none() && self.shared().auto_id {
+            // Assign and queue under one lock so automatic ids reach the client in order.
+            let shared = self.shared();
+            let mut st = shared.lock();
+            if let Some(id) = st.next_id {
+                event.id = Some(id.to_string());
+                let bytes = encode(&event)?.0;
+                let pushed = push_locked(shared, &mut st, bytes, mode);
+                if pushed.result.is_ok() {
+                    // Saturates rather than wraps or panics: an id from a client's
+                    // `Last-Event-ID` may be near `u64::MAX`.
+                    st.next_id = Some(id.saturating_add(1));
+                }
+                drop(st);
+                return pushed.finish(shared);
+            }
+        }
+        let bytes = encode(&event)?.0;
+        self.push(bytes, mode)
+    }
+
+    fn push(&self, bytes: Bytes, mode: Mode) -> Result<(), SseError> {
+        let shared = self.shared();
+        let pushed = push_locked(shared, &mut shared.lock(), bytes, mode);
+        pushed.finish(shared)
+    }
+
+    /// Ends the stream after flushing what is queued; the cancel hook does not run. Later writes fail.
+    pub fn close(&self) {
+        self.shared().end_now(EndReason::Closed);
+    }
+
+    /// Whether the stream has ended (no more writes are accepted).
+    pub fn is_closed(&self) -> bool {
+        self.shared().lock().end.is_some()
+    }
+
+    /// Why the stream ended, once it has.
+    pub fn end_reason(&self) -> Option<EndReason> {
+        self.shared().lock().end
+    }
+
+    /// Resolves when the stream has ended, with the reason (for `tokio::select!` in writer loops).
+    pub async fn closed(&self) -> EndReason {
+        loop {
+            let ended = self.shared().ended.notified();
+            tokio::pin!(ended);
+            ended.as_mut().enable();
+            if let Some(reason) = self.end_reason() {
+                return reason;
+            }
+            ended.await;
+        }
+    }
+
+    /// How many events this stream lost to its overflow policy (refused or dropped).
+    pub fn lost_events(&self) -> u64 {
+        self.shared().lost.load(Ordering::Relaxed)
+    }
+
+    /// How many events are queued, not yet handed to the connection.
+    pub fn queued(&self) -> usize {
+        self.shared().lock().queue.len()
+    }
+}
+
+/// What a push under the lock leaves to do after it: report losses, finish an ending.
+#[must_use]
+struct Pushed {
+    result: Result<(), SseError>,
+    lost: Option<(u64, &'static str)>,
+    ending: Option<Ending>,
+}
+
+impl Pushed {
+    fn done(result: Result<(), SseError>) -> Self {
+        Self {
+            result,
+            lost: None,
+            ending: None,
+        }
+    }
+
+    /// Called once the lock is released.
+    fn finish(self, shared: &Shared) -> Result<(), SseError> {
+        if let Some((count, why)) = self.lost {
+            shared.report_loss(count, why);
+        }
+        finish(self.ending);
+        self.result
+    }
+}
+
+fn push_locked(shared: &Shared, st: &mut State, bytes: Bytes, mode: Mode) -> Pushed {
+    if let Some(reason) = st.end {
+        return Pushed::done(Err(SseError::closed(reason)));
+    }
+    let len = bytes.len();
+    let is_full = |st: &State| {
+        !st.queue.is_empty()
+            && (st.queue.len() >= shared.max_events || st.queued_bytes + len > shared.max_bytes)
+    };
+    let mut lost = None;
+    if is_full(st) {
+        match (mode, shared.overflow) {
+            (Mode::Wait, _) => return Pushed::done(Err(SseError::full())),
+            (Mode::Policy, Overflow::Error) => {
+                return Pushed {
+                    lost: Some((1, "buffer full, event refused")),
+                    ..Pushed::done(Err(SseError::full()))
+                };
+            }
+            (Mode::Policy, Overflow::DropOldest) => {
+                let mut dropped = 0;
+                while is_full(st) {
+                    if let Some(old) = st.queue.pop_front() {
+                        st.queued_bytes -= old.len();
+                        dropped += 1;
+                    }
+                }
+                lost = Some((dropped, "buffer full, oldest events dropped"));
+            }
+            (Mode::Policy, Overflow::Close) => {
+                let count = st.queue.len() as u64 + 1;
+                return Pushed {
+                    result: Err(SseError::closed(EndReason::Overflow)),
+                    lost: Some((count, "buffer full, stream closed")),
+                    ending: shared.end(st, EndReason::Overflow),
+                };
+            }
+        }
+    }
+    st.queue.push_back(bytes);
+    st.queued_bytes += len;
+    if let Some(waker) = st.waker.take() {
+        waker.wake();
+    }
+    Pushed {
+        lost,
+        ..Pushed::done(Ok(()))
+    }
+}
