@@ -1,33 +1,31 @@
-//! The one error of this crate: an invalid CORS configuration.
-//!
-//! [`CorsBuilder::build`](crate::CorsBuilder::build) returns it instead of panicking. Its message
-//! names the option at fault (the npm `cors` name, e.g. `origin` or `allowed_headers`), and
-//! [`CorsError::option`] returns that name for programs that want to react to it.
-//!
-//! # Example
-//!
-//! ```
-//! use nest_cors::{AllowOrigin, CorsLayer};
-//!
-//! // Browsers reject `Access-Control-Allow-Origin: *` together with credentials.
-//! let err = CorsLayer::builder()
-//!     .origin(AllowOrigin::any())
-//!     .credentials(true)
-//!     .build()
-//!     .unwrap_err();
-//! assert_eq!(err.option(), "credentials");
-//! assert!(err.to_string().contains("origin"));
-//! assert!(err.is_incompatible());
-//! ```
+//! The crate's one error, [`CorsError`](crate::CorsError): an invalid configuration.
 
 use std::fmt;
 
 /// The result of building a CORS configuration.
 pub type Result<T, E = CorsError> = std::result::Result<T, E>;
 
-/// An invalid CORS configuration, reported by [`CorsBuilder::build`](crate::CorsBuilder::build).
+/// An invalid CORS configuration.
 ///
-/// The message names the option at fault; [`option`](Self::option) returns it.
+/// [`CorsBuilder::build`](crate::CorsBuilder::build) returns it instead of panicking. Its message
+/// names the option at fault (the npm `cors` name, e.g. `origin` or `allowed_headers`), and
+/// [`CorsError::option`] returns that name for programs that want to react to it.
+///
+/// # Example
+///
+/// ```
+/// use nest_cors::{AllowOrigin, CorsLayer};
+///
+/// // Browsers reject `Access-Control-Allow-Origin: *` together with credentials.
+/// let err = CorsLayer::builder()
+///     .origin(AllowOrigin::any())
+///     .credentials(true)
+///     .build()
+///     .unwrap_err();
+/// assert_eq!(err.option(), "credentials");
+/// assert!(err.to_string().contains("origin"));
+/// assert!(err.is_incompatible());
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CorsError {
     option: &'static str,

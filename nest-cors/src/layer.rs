@@ -1,30 +1,5 @@
-//! [`CorsLayer`]: the tower [`Layer`] that wraps a service in [`Cors`].
-//!
-//! # Example
-//!
-//! ```
-//! use http::{header, Request, Response};
-//! use nest_cors::CorsLayer;
-//! use std::convert::Infallible;
-//! use tower::{service_fn, ServiceBuilder, ServiceExt};
-//!
-//! # #[tokio::main(flavor = "current_thread")]
-//! # async fn main() {
-//! // The defaults cannot fail: any origin, npm `cors`'s methods, echoed request headers.
-//! let svc = ServiceBuilder::new()
-//!     .layer(CorsLayer::new())
-//!     .service(service_fn(|_req: Request<()>| async {
-//!         Ok::<_, Infallible>(Response::new(()))
-//!     }));
-//! let req = Request::builder()
-//!     .header(header::ORIGIN, "https://anyone.example")
-//!     .body(())
-//!     .unwrap();
-//! let res = svc.oneshot(req).await.unwrap();
-//! assert_eq!(res.headers()[header::ACCESS_CONTROL_ALLOW_ORIGIN], "*");
-//! assert!(res.headers().get(header::VARY).is_none());
-//! # }
-//! ```
+//! The tower layer: [`CorsLayer`](crate::CorsLayer) holds the validated configuration and
+//! wraps each service in [`Cors`](crate::Cors).
 
 use std::sync::Arc;
 
@@ -33,9 +8,133 @@ use tower_layer::Layer;
 use crate::options::{Config, CorsBuilder};
 use crate::service::Cors;
 
-/// Adds CORS headers to responses and answers preflights; see the [crate docs](crate).
+/// Adds CORS headers to responses and answers preflights; the [crate docs](crate) are the
+/// guide.
 ///
-/// Cloning is cheap: the validated configuration is shared.
+/// Cloning is cheap: the validated configuration is shared. [`CorsLayer::new`] has the
+/// defaults, which cannot fail; [`CorsLayer::builder`] sets the options and validates them.
+///
+/// # Example
+///
+/// ```
+/// use http::{header, Request, Response};
+/// use nest_cors::CorsLayer;
+/// use std::convert::Infallible;
+/// use tower::{service_fn, ServiceBuilder, ServiceExt};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// // The defaults cannot fail: any origin, npm `cors`'s methods, echoed request headers.
+/// let svc = ServiceBuilder::new()
+///     .layer(CorsLayer::new())
+///     .service(service_fn(|_req: Request<()>| async {
+///         Ok::<_, Infallible>(Response::new(()))
+///     }));
+/// let req = Request::builder()
+///     .header(header::ORIGIN, "https://anyone.example")
+///     .body(())
+///     .unwrap();
+/// let res = svc.oneshot(req).await.unwrap();
+/// assert_eq!(res.headers()[header::ACCESS_CONTROL_ALLOW_ORIGIN], "*");
+/// assert!(res.headers().get(header::VARY).is_none());
+/// # }
+/// ```
+///
+/// # Preflights
+///
+/// A preflight is an `OPTIONS` request with both `Origin` and `Access-Control-Request-Method`
+/// (Fetch §4.8). Any other `OPTIONS` request goes to the inner service untouched, unlike
+/// tower-http, which answers every `OPTIONS` itself (tower-rs/tower-http#497).
+///
+/// The layer answers a preflight itself, unless `preflight_continue` is set, with
+/// `options_success_status` (default 204), an empty body and `content-length: 0` (hyper drops
+/// that header on the wire for a 204, as RFC 9110 §8.6 requires), whether or not a route
+/// exists for the path. Its headers: `Access-Control-Allow-Origin`,
+/// `Access-Control-Allow-Credentials` when credentials are on, `Access-Control-Allow-Methods`,
+/// `Access-Control-Allow-Headers` (configured or echoed), `Access-Control-Max-Age`, and
+/// `Access-Control-Allow-Private-Network` when asked for and enabled. A preflight from a
+/// disallowed origin still gets the success status but none of these (only `Vary`), so the
+/// browser fails it without learning the configuration.
+///
+/// ```
+/// use http::{header, Method, Request, Response, StatusCode};
+/// use nest_cors::{AllowOrigin, CorsLayer};
+/// use std::convert::Infallible;
+/// use tower::{service_fn, Layer, ServiceExt};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let layer = CorsLayer::builder()
+///     .origin(AllowOrigin::exact("https://app.example"))
+///     .build()
+///     .unwrap();
+/// // An inner service that has no route at all: preflights never reach it.
+/// let svc = layer.layer(service_fn(|_req: Request<String>| async {
+///     let mut res = Response::new(String::from("not found"));
+///     *res.status_mut() = StatusCode::NOT_FOUND;
+///     Ok::<_, Infallible>(res)
+/// }));
+///
+/// let preflight = Request::builder()
+///     .method(Method::OPTIONS)
+///     .uri("/events")
+///     .header(header::ORIGIN, "https://app.example")
+///     .header(header::ACCESS_CONTROL_REQUEST_METHOD, "PUT")
+///     .header(header::ACCESS_CONTROL_REQUEST_HEADERS, "content-type,last-event-id")
+///     .body(String::new())
+///     .unwrap();
+/// let res = svc.clone().oneshot(preflight).await.unwrap();
+/// assert_eq!(res.status(), StatusCode::NO_CONTENT);
+/// assert_eq!(res.headers()[header::ACCESS_CONTROL_ALLOW_ORIGIN], "https://app.example");
+/// assert_eq!(res.headers()[header::ACCESS_CONTROL_ALLOW_METHODS], "GET,HEAD,PUT,PATCH,POST,DELETE");
+/// assert_eq!(res.headers()[header::ACCESS_CONTROL_ALLOW_HEADERS], "content-type,last-event-id");
+/// assert_eq!(res.headers()[header::ACCESS_CONTROL_MAX_AGE], "600");
+/// assert_eq!(res.headers()[header::CONTENT_LENGTH], "0");
+/// assert_eq!(res.headers()[header::VARY], "Origin, Access-Control-Request-Headers");
+/// assert!(res.body().is_empty());
+///
+/// // A plain OPTIONS (no Access-Control-Request-Method) reaches the inner service.
+/// let plain = Request::builder()
+///     .method(Method::OPTIONS)
+///     .header(header::ORIGIN, "https://app.example")
+///     .body(String::new())
+///     .unwrap();
+/// let res = svc.oneshot(plain).await.unwrap();
+/// assert_eq!(res.status(), StatusCode::NOT_FOUND);
+/// # }
+/// ```
+///
+/// # `Vary`
+///
+/// The layer names `Origin` whenever `Access-Control-Allow-Origin` depends on the request,
+/// and, on preflights, `Access-Control-Request-Headers` when it echoes them and
+/// `Access-Control-Request-Private-Network` when private network access is on. The names are
+/// merged into the handler's `Vary` (one line, the handler's names first), never replacing it
+/// and never repeating a name it already lists; a handler's `Vary: *` is left alone.
+///
+/// ```
+/// use http::{header, Request, Response};
+/// use nest_cors::{AllowOrigin, CorsLayer};
+/// use std::convert::Infallible;
+/// use tower::{service_fn, Layer, ServiceExt};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let layer = CorsLayer::builder()
+///     .origin(AllowOrigin::exact("https://app.example"))
+///     .build()
+///     .unwrap();
+/// let svc = layer.layer(service_fn(|_req: Request<()>| async {
+///     let mut res = Response::new(());
+///     res.headers_mut().insert(header::VARY, "Accept-Encoding".parse().unwrap());
+///     Ok::<_, Infallible>(res)
+/// }));
+///
+/// // No `Origin` at all: still `Vary: Origin`, appended to the handler's own.
+/// let res = svc.oneshot(Request::new(())).await.unwrap();
+/// assert_eq!(res.headers()[header::VARY], "Accept-Encoding, Origin");
+/// # }
+/// ```
 #[derive(Debug, Clone)]
 pub struct CorsLayer {
     config: Arc<Config>,

@@ -119,8 +119,9 @@
 //!
 //! # Options
 //!
-//! The npm `cors` options, as [`CorsBuilder`] methods; see [`options`] for the table of
-//! defaults and [`origin`] for the origin rules.
+//! The npm `cors` options, as [`CorsBuilder`] methods: see [`CorsBuilder`] for the table of
+//! defaults, [`AllowOrigin`] for the origin rules, and [`CorsLayer`] for what a preflight
+//! answer carries and how `Vary` is merged.
 //!
 //! # Where this follows Fetch rather than npm `cors` or tower-http
 //!
@@ -160,15 +161,31 @@
 //! # Handler-set CORS headers
 //!
 //! A handler that sets `Access-Control-Allow-Origin` itself takes charge of CORS for that
-//! response: the layer leaves its CORS headers alone and only merges `Vary` (see [`service`]).
+//! response: the layer leaves its CORS headers alone and only merges `Vary` (see [`Cors`]).
+//!
+//! # Source files
+//!
+//! The modules are private; every public type is re-exported at the crate root.
+//!
+//! - `layer.rs`: [`CorsLayer`], the tower layer holding the validated configuration.
+//! - `service.rs`: [`Cors`] and its [`ResponseFuture`]: per request, decide about the origin
+//!   once, answer a preflight or call the inner service, then add the headers.
+//! - `options.rs`: [`CorsBuilder`], the validation of every option, and the configuration
+//!   the service reads (header values built once).
+//! - `origin.rs`: [`AllowOrigin`], [`OriginPattern`] and the per-request origin decision.
+//! - `preflight.rs`: which requests are preflights, and the headers of their answer.
+//! - `vary.rs`: the `Vary` names, merged into the handler's.
+//! - `error.rs`: [`CorsError`] and [`Result`].
+//! - `tests.rs`: unit tests of the header logic on `service_fn`; `tests/` has the
+//!   tests over real sockets (hyper, axum, an SSE stream).
 
-pub mod error;
-pub mod layer;
-pub mod options;
-pub mod origin;
-pub mod preflight;
-pub mod service;
-pub mod vary;
+mod error;
+mod layer;
+mod options;
+mod origin;
+mod preflight;
+mod service;
+mod vary;
 
 #[cfg(test)]
 mod tests;

@@ -1,53 +1,6 @@
-//! The options (npm `cors` names) and their validation: [`CorsBuilder`].
-//!
-//! | option | builder method | default |
-//! |---|---|---|
-//! | `origin` | [`origin`](CorsBuilder::origin) | [`AllowOrigin::any`] (`*`) |
-//! | `methods` | [`methods`](CorsBuilder::methods) | `GET,HEAD,PUT,PATCH,POST,DELETE` |
-//! | `allowed_headers` | [`allowed_headers`](CorsBuilder::allowed_headers) | echo `Access-Control-Request-Headers` |
-//! | `exposed_headers` | [`exposed_headers`](CorsBuilder::exposed_headers) | none |
-//! | `credentials` | [`credentials`](CorsBuilder::credentials) | `false` |
-//! | `max_age` | [`max_age`](CorsBuilder::max_age) | 600 s |
-//! | `preflight_continue` | [`preflight_continue`](CorsBuilder::preflight_continue) | `false` |
-//! | `options_success_status` | [`options_success_status`](CorsBuilder::options_success_status) | `204` |
-//! | `private_network` | [`private_network`](CorsBuilder::private_network) | `false` |
-//!
-//! [`build`](CorsBuilder::build) checks everything and returns a [`CorsError`] naming the
-//! option at fault instead of panicking.
-//!
-//! # Example
-//!
-//! ```
-//! use nest_cors::{AllowOrigin, CorsLayer};
-//! use std::time::Duration;
-//!
-//! // A credentialed single-page app on a known origin.
-//! let layer = CorsLayer::builder()
-//!     .origin(AllowOrigin::exact("https://app.example"))
-//!     .credentials(true)
-//!     .allowed_headers(["content-type", "authorization", "last-event-id"])
-//!     .exposed_headers(["x-request-id"])
-//!     .max_age(Duration::from_secs(3600))
-//!     .build();
-//! assert!(layer.is_ok());
-//!
-//! // A path in an origin is a common mistake: an error that names the option and the fix.
-//! let err = CorsLayer::builder()
-//!     .origin(AllowOrigin::exact("https://app.example/"))
-//!     .build()
-//!     .unwrap_err();
-//! assert_eq!(err.option(), "origin");
-//! assert!(err.to_string().contains("did you mean `https://app.example`"));
-//!
-//! // Fetch treats `*` literally on credentialed requests, so it is refused with credentials.
-//! let err = CorsLayer::builder()
-//!     .origin(AllowOrigin::exact("https://app.example"))
-//!     .credentials(true)
-//!     .exposed_headers(["*"])
-//!     .build()
-//!     .unwrap_err();
-//! assert_eq!(err.option(), "exposed_headers");
-//! ```
+//! The options: [`CorsBuilder`](crate::CorsBuilder), the validation of each one (an error
+//! naming the option, never a panic), and the `Config` the service reads, whose header values
+//! are built here, once.
 
 use std::time::Duration;
 
@@ -69,7 +22,56 @@ const REQUEST_PRIVATE_NETWORK: &str = "Access-Control-Request-Private-Network";
 
 /// Builds a [`CorsLayer`]; every option has the npm `cors` default until set.
 ///
-/// Created by [`CorsLayer::builder`]; [`build`](Self::build) validates.
+/// Created by [`CorsLayer::builder`].
+///
+/// | option | builder method | default |
+/// |---|---|---|
+/// | `origin` | [`origin`](CorsBuilder::origin) | [`AllowOrigin::any`] (`*`) |
+/// | `methods` | [`methods`](CorsBuilder::methods) | `GET,HEAD,PUT,PATCH,POST,DELETE` |
+/// | `allowed_headers` | [`allowed_headers`](CorsBuilder::allowed_headers) | echo `Access-Control-Request-Headers` |
+/// | `exposed_headers` | [`exposed_headers`](CorsBuilder::exposed_headers) | none |
+/// | `credentials` | [`credentials`](CorsBuilder::credentials) | `false` |
+/// | `max_age` | [`max_age`](CorsBuilder::max_age) | 600 s |
+/// | `preflight_continue` | [`preflight_continue`](CorsBuilder::preflight_continue) | `false` |
+/// | `options_success_status` | [`options_success_status`](CorsBuilder::options_success_status) | `204` |
+/// | `private_network` | [`private_network`](CorsBuilder::private_network) | `false` |
+///
+/// [`build`](CorsBuilder::build) checks everything and returns a [`CorsError`] naming the
+/// option at fault instead of panicking.
+///
+/// # Example
+///
+/// ```
+/// use nest_cors::{AllowOrigin, CorsLayer};
+/// use std::time::Duration;
+///
+/// // A credentialed single-page app on a known origin.
+/// let layer = CorsLayer::builder()
+///     .origin(AllowOrigin::exact("https://app.example"))
+///     .credentials(true)
+///     .allowed_headers(["content-type", "authorization", "last-event-id"])
+///     .exposed_headers(["x-request-id"])
+///     .max_age(Duration::from_secs(3600))
+///     .build();
+/// assert!(layer.is_ok());
+///
+/// // A path in an origin is a common mistake: an error that names the option and the fix.
+/// let err = CorsLayer::builder()
+///     .origin(AllowOrigin::exact("https://app.example/"))
+///     .build()
+///     .unwrap_err();
+/// assert_eq!(err.option(), "origin");
+/// assert!(err.to_string().contains("did you mean `https://app.example`"));
+///
+/// // Fetch treats `*` literally on credentialed requests, so it is refused with credentials.
+/// let err = CorsLayer::builder()
+///     .origin(AllowOrigin::exact("https://app.example"))
+///     .credentials(true)
+///     .exposed_headers(["*"])
+///     .build()
+///     .unwrap_err();
+/// assert_eq!(err.option(), "exposed_headers");
+/// ```
 #[derive(Debug, Clone)]
 #[must_use = "a builder does nothing until `build` is called"]
 pub struct CorsBuilder {

@@ -1,59 +1,6 @@
-//! Which origins may read responses: the `origin` option and its rules.
-//!
-//! An [`AllowOrigin`] is one of: any origin (`*`, the default), reflect the request's origin,
-//! a list of exact origins and/or regexes ([`OriginPattern`]), a predicate, an async predicate,
-//! or disabled (no CORS headers at all). It is checked when the layer is built: list entries
-//! must be origins exactly as a browser serializes them, regexes must compile.
-//!
-//! Every rule except [`AllowOrigin::any`] and [`AllowOrigin::disabled`] depends on the request,
-//! so its responses carry `Vary: Origin`, also when the request had no `Origin` or a disallowed
-//! one (a cache must not hand one origin's answer to another).
-//!
-//! The origin `null` (sandboxed iframes, `file:` pages, some redirects) is shared by every such
-//! context, so it is allowed only by an exact `"null"` entry in a list, or by a predicate that
-//! returns `true` for it; [`AllowOrigin::reflect`] and regexes never allow it.
-//!
-//! # Example
-//!
-//! ```
-//! use http::{header, Request, Response};
-//! use nest_cors::{AllowOrigin, CorsLayer, OriginPattern};
-//! use std::convert::Infallible;
-//! use tower::{service_fn, ServiceBuilder, ServiceExt};
-//!
-//! # #[tokio::main(flavor = "current_thread")]
-//! # async fn main() {
-//! let layer = CorsLayer::builder()
-//!     .origin(AllowOrigin::list([
-//!         OriginPattern::exact("https://app.example"),
-//!         OriginPattern::regex(r"https://[a-z0-9-]+\.preview\.example"),
-//!     ]))
-//!     .build()
-//!     .expect("valid CORS configuration");
-//! let svc = ServiceBuilder::new()
-//!     .layer(layer)
-//!     .service(service_fn(|_req: Request<String>| async {
-//!         Ok::<_, Infallible>(Response::new(String::from("hi")))
-//!     }));
-//!
-//! let ask = |origin: &'static str| {
-//!     let svc = svc.clone();
-//!     async move {
-//!         let req = Request::builder().header(header::ORIGIN, origin).body(String::new()).unwrap();
-//!         svc.oneshot(req).await.unwrap()
-//!     }
-//! };
-//!
-//! let res = ask("https://pr-42.preview.example").await;
-//! assert_eq!(res.headers()[header::ACCESS_CONTROL_ALLOW_ORIGIN], "https://pr-42.preview.example");
-//! assert_eq!(res.headers()[header::VARY], "Origin");
-//!
-//! // Regexes match the whole origin.
-//! let res = ask("https://pr-42.preview.example.evil.io").await;
-//! assert!(res.headers().get(header::ACCESS_CONTROL_ALLOW_ORIGIN).is_none());
-//! assert_eq!(res.headers()[header::VARY], "Origin");
-//! # }
-//! ```
+//! The `origin` option: [`AllowOrigin`](crate::AllowOrigin) and
+//! [`OriginPattern`](crate::OriginPattern) as configured, their validation, and the rule
+//! compiled from them that decides about each request's origin.
 
 use std::fmt;
 use std::future::Future;
@@ -76,10 +23,62 @@ type AsyncPredicate = Arc<dyn Fn(String, &Parts) -> BoxFuture + Send + Sync>;
 
 /// The `origin` option: which origins get `Access-Control-Allow-Origin`.
 ///
-/// Built with one of the constructors below and passed to
-/// [`CorsBuilder::origin`](crate::CorsBuilder::origin). Nothing is validated until
-/// [`CorsBuilder::build`](crate::CorsBuilder::build), which returns an error naming `origin`
-/// for a malformed entry or regex.
+/// One of: any origin (`*`, the default), reflect the request's origin, a list of exact
+/// origins and/or regexes ([`OriginPattern`]), a predicate, an async predicate, or disabled
+/// (no CORS headers at all); passed to [`CorsBuilder::origin`](crate::CorsBuilder::origin).
+/// Nothing is validated until [`CorsBuilder::build`](crate::CorsBuilder::build), which returns
+/// an error naming `origin` unless list entries are origins exactly as a browser serializes
+/// them and regexes compile.
+///
+/// Every rule except [`AllowOrigin::any`] and [`AllowOrigin::disabled`] depends on the request,
+/// so its responses carry `Vary: Origin`, also when the request had no `Origin` or a disallowed
+/// one (a cache must not hand one origin's answer to another).
+///
+/// The origin `null` (sandboxed iframes, `file:` pages, some redirects) is shared by every such
+/// context, so it is allowed only by an exact `"null"` entry in a list, or by a predicate that
+/// returns `true` for it; [`AllowOrigin::reflect`] and regexes never allow it.
+///
+/// # Example
+///
+/// ```
+/// use http::{header, Request, Response};
+/// use nest_cors::{AllowOrigin, CorsLayer, OriginPattern};
+/// use std::convert::Infallible;
+/// use tower::{service_fn, ServiceBuilder, ServiceExt};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let layer = CorsLayer::builder()
+///     .origin(AllowOrigin::list([
+///         OriginPattern::exact("https://app.example"),
+///         OriginPattern::regex(r"https://[a-z0-9-]+\.preview\.example"),
+///     ]))
+///     .build()
+///     .expect("valid CORS configuration");
+/// let svc = ServiceBuilder::new()
+///     .layer(layer)
+///     .service(service_fn(|_req: Request<String>| async {
+///         Ok::<_, Infallible>(Response::new(String::from("hi")))
+///     }));
+///
+/// let ask = |origin: &'static str| {
+///     let svc = svc.clone();
+///     async move {
+///         let req = Request::builder().header(header::ORIGIN, origin).body(String::new()).unwrap();
+///         svc.oneshot(req).await.unwrap()
+///     }
+/// };
+///
+/// let res = ask("https://pr-42.preview.example").await;
+/// assert_eq!(res.headers()[header::ACCESS_CONTROL_ALLOW_ORIGIN], "https://pr-42.preview.example");
+/// assert_eq!(res.headers()[header::VARY], "Origin");
+///
+/// // Regexes match the whole origin.
+/// let res = ask("https://pr-42.preview.example.evil.io").await;
+/// assert!(res.headers().get(header::ACCESS_CONTROL_ALLOW_ORIGIN).is_none());
+/// assert_eq!(res.headers()[header::VARY], "Origin");
+/// # }
+/// ```
 #[derive(Clone)]
 pub struct AllowOrigin {
     rule: Rule,

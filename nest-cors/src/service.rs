@@ -1,60 +1,5 @@
-//! [`Cors`]: the service that applies the rules, and its [`ResponseFuture`].
-//!
-//! Per request it classifies (preflight or not), decides about the origin once, then either
-//! answers the preflight itself or calls the inner service and adds the headers to whatever
-//! it returns: success, error status or a streaming (SSE) body, which passes through
-//! unbuffered because only the head is touched.
-//!
-//! If the inner service already set `Access-Control-Allow-Origin`, it has taken charge of
-//! CORS for that response: the layer then leaves `Access-Control-Allow-Origin`,
-//! `-Allow-Credentials`, `-Expose-Headers` (and on a continued preflight `-Allow-Methods`,
-//! `-Allow-Headers`, `-Max-Age`) as the inner service set them, and only merges `Vary`.
-//!
-//! # Example
-//!
-//! ```
-//! use http::{header, Request, Response, StatusCode};
-//! use nest_cors::{AllowOrigin, CorsLayer};
-//! use std::convert::Infallible;
-//! use tower::{service_fn, Layer, ServiceExt};
-//!
-//! # #[tokio::main(flavor = "current_thread")]
-//! # async fn main() {
-//! let layer = CorsLayer::builder()
-//!     .origin(AllowOrigin::exact("https://app.example"))
-//!     .credentials(true)
-//!     .exposed_headers(["x-request-id"])
-//!     .build()
-//!     .unwrap();
-//! let svc = layer.layer(service_fn(|_req: Request<()>| async {
-//!     let mut res = Response::new(());
-//!     *res.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
-//!     Ok::<_, Infallible>(res)
-//! }));
-//!
-//! // Error responses carry the CORS headers too, so the page can read the error.
-//! let req = Request::builder()
-//!     .header(header::ORIGIN, "https://app.example")
-//!     .body(())
-//!     .unwrap();
-//! let res = svc.clone().oneshot(req).await.unwrap();
-//! assert_eq!(res.status(), StatusCode::INTERNAL_SERVER_ERROR);
-//! assert_eq!(res.headers()[header::ACCESS_CONTROL_ALLOW_ORIGIN], "https://app.example");
-//! assert_eq!(res.headers()[header::ACCESS_CONTROL_ALLOW_CREDENTIALS], "true");
-//! assert_eq!(res.headers()[header::ACCESS_CONTROL_EXPOSE_HEADERS], "x-request-id");
-//!
-//! // A disallowed origin: no CORS headers, but the handler still ran.
-//! let req = Request::builder()
-//!     .header(header::ORIGIN, "https://evil.example")
-//!     .body(())
-//!     .unwrap();
-//! let res = svc.oneshot(req).await.unwrap();
-//! assert_eq!(res.status(), StatusCode::INTERNAL_SERVER_ERROR);
-//! assert!(res.headers().get(header::ACCESS_CONTROL_ALLOW_ORIGIN).is_none());
-//! assert!(res.headers().get(header::ACCESS_CONTROL_ALLOW_CREDENTIALS).is_none());
-//! assert_eq!(res.headers()[header::VARY], "Origin");
-//! # }
-//! ```
+//! The service: [`Cors`](crate::Cors) applies the configuration to each request, and its
+//! [`ResponseFuture`](crate::ResponseFuture) adds the headers to the response.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -74,6 +19,62 @@ use crate::origin::OriginCheck;
 use crate::preflight::Preflight;
 
 /// The CORS middleware; built by [`CorsLayer`](crate::CorsLayer).
+///
+/// Per request it classifies (preflight or not), decides about the origin once, then either
+/// answers the preflight itself or calls the inner service and adds the headers to whatever
+/// it returns: success, error status or a streaming (SSE) body, which passes through
+/// unbuffered because only the head is touched.
+///
+/// If the inner service already set `Access-Control-Allow-Origin`, it has taken charge of
+/// CORS for that response: the layer then leaves `Access-Control-Allow-Origin`,
+/// `-Allow-Credentials`, `-Expose-Headers` (and on a continued preflight `-Allow-Methods`,
+/// `-Allow-Headers`, `-Max-Age`) as the inner service set them, and only merges `Vary`.
+///
+/// # Example
+///
+/// ```
+/// use http::{header, Request, Response, StatusCode};
+/// use nest_cors::{AllowOrigin, CorsLayer};
+/// use std::convert::Infallible;
+/// use tower::{service_fn, Layer, ServiceExt};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let layer = CorsLayer::builder()
+///     .origin(AllowOrigin::exact("https://app.example"))
+///     .credentials(true)
+///     .exposed_headers(["x-request-id"])
+///     .build()
+///     .unwrap();
+/// let svc = layer.layer(service_fn(|_req: Request<()>| async {
+///     let mut res = Response::new(());
+///     *res.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+///     Ok::<_, Infallible>(res)
+/// }));
+///
+/// // Error responses carry the CORS headers too, so the page can read the error.
+/// let req = Request::builder()
+///     .header(header::ORIGIN, "https://app.example")
+///     .body(())
+///     .unwrap();
+/// let res = svc.clone().oneshot(req).await.unwrap();
+/// assert_eq!(res.status(), StatusCode::INTERNAL_SERVER_ERROR);
+/// assert_eq!(res.headers()[header::ACCESS_CONTROL_ALLOW_ORIGIN], "https://app.example");
+/// assert_eq!(res.headers()[header::ACCESS_CONTROL_ALLOW_CREDENTIALS], "true");
+/// assert_eq!(res.headers()[header::ACCESS_CONTROL_EXPOSE_HEADERS], "x-request-id");
+///
+/// // A disallowed origin: no CORS headers, but the handler still ran.
+/// let req = Request::builder()
+///     .header(header::ORIGIN, "https://evil.example")
+///     .body(())
+///     .unwrap();
+/// let res = svc.oneshot(req).await.unwrap();
+/// assert_eq!(res.status(), StatusCode::INTERNAL_SERVER_ERROR);
+/// assert!(res.headers().get(header::ACCESS_CONTROL_ALLOW_ORIGIN).is_none());
+/// assert!(res.headers().get(header::ACCESS_CONTROL_ALLOW_CREDENTIALS).is_none());
+/// assert_eq!(res.headers()[header::VARY], "Origin");
+/// # }
+/// ```
 #[derive(Debug, Clone)]
 pub struct Cors<S> {
     inner: S,

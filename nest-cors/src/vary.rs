@@ -1,36 +1,6 @@
-//! The `Vary` header: which request headers a CORS answer depends on.
-//!
-//! The layer names `Origin` whenever `Access-Control-Allow-Origin` depends on the request,
-//! and, on preflights, `Access-Control-Request-Headers` when it echoes them and
-//! `Access-Control-Request-Private-Network` when private network access is on. The names are
-//! merged into the handler's `Vary` (one line, the handler's names first), never replacing it
-//! and never repeating a name it already lists; a handler's `Vary: *` is left alone.
-//!
-//! # Example
-//!
-//! ```
-//! use http::{header, Request, Response};
-//! use nest_cors::{AllowOrigin, CorsLayer};
-//! use std::convert::Infallible;
-//! use tower::{service_fn, Layer, ServiceExt};
-//!
-//! # #[tokio::main(flavor = "current_thread")]
-//! # async fn main() {
-//! let layer = CorsLayer::builder()
-//!     .origin(AllowOrigin::exact("https://app.example"))
-//!     .build()
-//!     .unwrap();
-//! let svc = layer.layer(service_fn(|_req: Request<()>| async {
-//!     let mut res = Response::new(());
-//!     res.headers_mut().insert(header::VARY, "Accept-Encoding".parse().unwrap());
-//!     Ok::<_, Infallible>(res)
-//! }));
-//!
-//! // No `Origin` at all: still `Vary: Origin`, appended to the handler's own.
-//! let res = svc.oneshot(Request::new(())).await.unwrap();
-//! assert_eq!(res.headers()[header::VARY], "Accept-Encoding, Origin");
-//! # }
-//! ```
+//! `Vary`: the request headers a CORS answer depends on, joined once when the layer is built
+//! and merged into the handler's `Vary`. The behaviour is documented on
+//! [`CorsLayer`](crate::CorsLayer#vary).
 
 use http::header::{HeaderMap, HeaderValue, VARY};
 
