@@ -7,6 +7,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use http_body_util::BodyExt;
 
+use super::lifecycle::LOSS_LOG_INTERVAL;
 use super::*;
 
 async fn next(body: &mut SseBody) -> Option<Bytes> {
@@ -171,4 +172,144 @@ async fn closed_resolves_with_the_reason() {
     tokio::task::yield_now().await;
     drop(body);
     assert_eq!(waiter.await.unwrap(), EndReason::ClientGone);
+}
+
+/// A hook that counts its runs and holds `held` (to see when the stream frees it).
+fn counting_hook(
+    runs: &Arc<AtomicUsize>,
+    held: &Arc<()>,
+) -> impl FnOnce(EndReason) + Send + 'static {
+    let runs = runs.clone();
+    let held = held.clone();
+    move |_| {
+        let _held = held;
+        runs.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+#[tokio::test]
+async fn a_hook_in_the_options_and_one_on_the_body_both_run_once() {
+    let (first, second) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let held = Arc::new(());
+    let (_writer, body) = get_sse_stream(SseOptions::new().on_cancel(counting_hook(&first, &held)));
+    let body = body.on_cancel(counting_hook(&second, &held));
+    drop(body);
+    assert_eq!(first.load(Ordering::SeqCst), 1, "the options' hook");
+    assert_eq!(second.load(Ordering::SeqCst), 1, "the body's hook");
+    assert_eq!(
+        Arc::strong_count(&held),
+        1,
+        "both hooks freed after running"
+    );
+}
+
+#[tokio::test]
+async fn a_hook_attached_after_the_hooked_end_runs_at_once_with_the_reason() {
+    let runs = Arc::new(AtomicUsize::new(0));
+    let held = Arc::new(());
+    let (writer, body) = get_sse_stream(SseOptions::new().on_cancel(counting_hook(&runs, &held)));
+    drop(writer); // WritersDropped: the options' hook runs
+    assert_eq!(runs.load(Ordering::SeqCst), 1);
+    let late = Arc::new(std::sync::Mutex::new(None));
+    let l = late.clone();
+    let body = body.on_cancel(move |reason| *l.lock().unwrap() = Some(reason));
+    assert_eq!(*late.lock().unwrap(), Some(EndReason::WritersDropped));
+    drop(body);
+    assert_eq!(
+        runs.load(Ordering::SeqCst),
+        1,
+        "each hook runs exactly once"
+    );
+}
+
+#[tokio::test]
+async fn close_releases_the_hook_and_what_it_captured() {
+    let runs = Arc::new(AtomicUsize::new(0));
+    let held = Arc::new(());
+    let (writer, body) = get_sse_stream(SseOptions::new());
+    let body = body.on_cancel(counting_hook(&runs, &held));
+    assert_eq!(Arc::strong_count(&held), 2);
+    writer.close();
+    assert_eq!(Arc::strong_count(&held), 1, "close() must free the hook");
+    // A hook added after close() never runs (close runs none) and is not kept either.
+    let body = body.on_cancel(counting_hook(&runs, &held));
+    assert_eq!(Arc::strong_count(&held), 1);
+    drop(body);
+    assert_eq!(runs.load(Ordering::SeqCst), 0);
+}
+
+#[tokio::test]
+async fn a_hook_that_captures_its_own_writer_is_freed_by_close() {
+    // The usual cycle: the hook holds a writer, the stream holds the hook.
+    let (writer, body) = get_sse_stream(SseOptions::new());
+    let own = writer.clone();
+    let body = body.on_cancel(move |_| drop(own));
+    let weak = Arc::downgrade(&body.shared);
+    writer.close();
+    drop(writer);
+    drop(body);
+    assert!(weak.upgrade().is_none(), "the stream's state must be freed");
+}
+
+#[tokio::test]
+async fn a_panicking_hook_is_caught_and_the_other_hook_still_runs() {
+    let runs = Arc::new(AtomicUsize::new(0));
+    let held = Arc::new(());
+    let (_writer, body) = get_sse_stream(SseOptions::new().on_cancel(|_| panic!("hook bug")));
+    let body = body.on_cancel(counting_hook(&runs, &held));
+    drop(body); // would abort the process if the panic escaped a drop during unwinding
+    assert_eq!(runs.load(Ordering::SeqCst), 1);
+}
+
+/// Counts WARN events (the loss reports) seen by the subscriber of this thread.
+#[derive(Clone, Default)]
+struct WarnCounter(Arc<AtomicUsize>);
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for WarnCounter {
+    fn on_event(
+        &self,
+        event: &tracing::Event<'_>,
+        _ctx: tracing_subscriber::layer::Context<'_, S>,
+    ) {
+        if *event.metadata().level() == tracing::Level::WARN {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_flood_of_losses_logs_one_line_per_stream_per_interval() {
+    use tracing_subscriber::layer::SubscriberExt;
+    let warns = WarnCounter::default();
+    let _guard =
+        tracing::subscriber::set_default(tracing_subscriber::registry().with(warns.clone()));
+    let (writer, body) = get_sse_stream(
+        SseOptions::new()
+            .buffer(1, 1024)
+            .overflow(Overflow::DropOldest),
+    );
+    for i in 0..10_000 {
+        writer.write(format!("{i}")).unwrap();
+    }
+    assert_eq!(writer.lost_events(), 9_999);
+    assert_eq!(
+        warns.0.load(Ordering::SeqCst),
+        1,
+        "one line for the first interval"
+    );
+    tokio::time::advance(LOSS_LOG_INTERVAL).await;
+    for i in 0..10_000 {
+        writer.write(format!("{i}")).unwrap();
+    }
+    assert_eq!(
+        warns.0.load(Ordering::SeqCst),
+        2,
+        "one more line in the next interval"
+    );
+    drop(body);
+    assert_eq!(
+        warns.0.load(Ordering::SeqCst),
+        3,
+        "the unreported losses, once, at the end"
+    );
 }
