@@ -316,7 +316,7 @@ fn join_validated(
     option: &'static str,
     entries: &[String],
     credentials: bool,
-    validate: fn(&str) -> Result<String, String>,
+    validate: fn(&'static str, &str) -> Result<String, CorsError>,
 ) -> Result<Option<HeaderValue>, CorsError> {
     let mut normalized = Vec::with_capacity(entries.len());
     for entry in entries {
@@ -333,34 +333,45 @@ fn join_validated(
             normalized.push(entry.clone());
             continue;
         }
-        normalized.push(validate(entry).map_err(|msg| CorsError::invalid(option, msg))?);
+        normalized.push(validate(option, entry)?);
     }
     if normalized.is_empty() {
         return Ok(None);
     }
     HeaderValue::from_str(&normalized.join(","))
         .map(Some)
-        .map_err(|_| CorsError::invalid(option, "the joined list is not a valid header value"))
+        .map_err(|err| {
+            CorsError::invalid(option, "the joined list is not a valid header value")
+                .with_source(err)
+        })
 }
 
-fn validate_method(method: &str) -> Result<String, String> {
-    Method::from_bytes(method.as_bytes())
-        .map_err(|_| format!("`{method}` is not a valid HTTP method"))?;
+fn validate_method(option: &'static str, method: &str) -> Result<String, CorsError> {
+    Method::from_bytes(method.as_bytes()).map_err(|err| {
+        CorsError::invalid(option, format!("`{method}` is not a valid HTTP method"))
+            .with_source(err)
+    })?;
     let upper = method.to_ascii_uppercase();
     // Browsers upper-case these six before sending them; any other spelling never matches.
     let normalized_by_browsers = ["DELETE", "GET", "HEAD", "OPTIONS", "POST", "PUT"];
     if upper != method && normalized_by_browsers.contains(&upper.as_str()) {
-        return Err(format!(
-            "`{method}` never matches: browsers send `{upper}`, and methods are case-sensitive"
+        return Err(CorsError::invalid(
+            option,
+            format!(
+                "`{method}` never matches: browsers send `{upper}`, and methods are case-sensitive"
+            ),
         ));
     }
     Ok(method.to_owned())
 }
 
-fn validate_header_name(name: &str) -> Result<String, String> {
+fn validate_header_name(option: &'static str, name: &str) -> Result<String, CorsError> {
     HeaderName::from_bytes(name.as_bytes())
         .map(|name| name.as_str().to_owned())
-        .map_err(|_| format!("`{name}` is not a valid header name"))
+        .map_err(|err| {
+            CorsError::invalid(option, format!("`{name}` is not a valid header name"))
+                .with_source(err)
+        })
 }
 
 /// `allowed_headers`, validated.
@@ -484,6 +495,10 @@ mod tests {
         assert_eq!(e.option(), "methods");
         assert!(e.is_invalid_value());
         assert!(e.to_string().contains("`GE T`"), "{e}");
+        assert!(
+            std::error::Error::source(&e).is_some(),
+            "http's error is the source"
+        );
         let e = err(exact().methods(["get"]));
         assert!(e.to_string().contains("browsers send `GET`"), "{e}");
         let e = err(exact().allowed_headers(["content-type", "bad header"]));

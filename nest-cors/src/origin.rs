@@ -219,8 +219,9 @@ impl AllowOrigin {
                             let regex = Regex::new(&anchored).map_err(|err| {
                                 CorsError::invalid(
                                     OPTION,
-                                    format!("invalid origin regex `{source}`: {err}"),
+                                    format!("`{source}` is not a valid regex"),
                                 )
+                                .with_source(err)
                             })?;
                             regexes.push(regex);
                         }
