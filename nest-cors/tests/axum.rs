@@ -9,13 +9,14 @@ use axum::response::sse::{Event, Sse};
 use axum::routing::get;
 use axum::Router;
 use futures_util::stream;
-use nest_cors::{AllowOrigin, CorsLayer};
+use nest_cors::CorsLayer;
 use reqwest::{Client, Method, StatusCode};
-use support::TIMEOUT;
+use support::{
+    assert_cors, credentialed_answer, credentialed_preflight_answer, credentialed_spa, CorsHeaders,
+    Headers, APP, EVIL, TIMEOUT,
+};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
-
-const APP: &str = "https://app.example";
 
 async fn serve(router: Router) -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -25,19 +26,7 @@ async fn serve(router: Router) -> SocketAddr {
 }
 
 fn cors() -> CorsLayer {
-    CorsLayer::builder()
-        .origin(AllowOrigin::exact(APP))
-        .credentials(true)
-        .exposed_headers(["x-request-id"])
-        .build()
-        .unwrap()
-}
-
-fn header<'a>(res: &'a reqwest::Response, name: &str) -> Option<&'a str> {
-    let mut values = res.headers().get_all(name).iter();
-    let first = values.next().map(|v| v.to_str().unwrap());
-    assert!(values.next().is_none(), "{name} sent more than once");
-    first
+    credentialed_spa().build().unwrap()
 }
 
 #[tokio::test]
@@ -56,16 +45,7 @@ async fn layer_around_an_axum_router() {
         .await
         .unwrap();
     assert_eq!(res.status(), StatusCode::OK);
-    assert_eq!(header(&res, "access-control-allow-origin"), Some(APP));
-    assert_eq!(
-        header(&res, "access-control-allow-credentials"),
-        Some("true")
-    );
-    assert_eq!(
-        header(&res, "access-control-expose-headers"),
-        Some("x-request-id")
-    );
-    assert_eq!(header(&res, "vary"), Some("Origin"));
+    assert_cors(&res, credentialed_answer());
     assert_eq!(res.text().await.unwrap(), "items");
 
     // axum's method router would answer this OPTIONS with 405; the layer answers first.
@@ -78,24 +58,7 @@ async fn layer_around_an_axum_router() {
         .await
         .unwrap();
     assert_eq!(res.status(), StatusCode::NO_CONTENT);
-    assert_eq!(header(&res, "access-control-allow-origin"), Some(APP));
-    assert_eq!(
-        header(&res, "access-control-allow-credentials"),
-        Some("true")
-    );
-    assert_eq!(
-        header(&res, "access-control-allow-methods"),
-        Some("GET,HEAD,PUT,PATCH,POST,DELETE")
-    );
-    assert_eq!(
-        header(&res, "access-control-allow-headers"),
-        Some("content-type")
-    );
-    assert_eq!(header(&res, "access-control-max-age"), Some("600"));
-    assert_eq!(
-        header(&res, "vary"),
-        Some("Origin, Access-Control-Request-Headers")
-    );
+    assert_cors(&res, credentialed_preflight_answer());
 
     // The fallback's 404 and the method router's 405 carry the headers.
     let res = client
@@ -105,7 +68,7 @@ async fn layer_around_an_axum_router() {
         .await
         .unwrap();
     assert_eq!(res.status(), StatusCode::NOT_FOUND);
-    assert_eq!(header(&res, "access-control-allow-origin"), Some(APP));
+    assert_cors(&res, credentialed_answer());
     let res = client
         .delete(format!("{base}/items"))
         .header("origin", APP)
@@ -113,23 +76,17 @@ async fn layer_around_an_axum_router() {
         .await
         .unwrap();
     assert_eq!(res.status(), StatusCode::METHOD_NOT_ALLOWED);
-    assert_eq!(header(&res, "access-control-allow-origin"), Some(APP));
-    assert_eq!(
-        header(&res, "access-control-allow-credentials"),
-        Some("true")
-    );
+    assert_cors(&res, credentialed_answer());
 
     // Disallowed origin: reaches the handler, no CORS headers.
     let res = client
         .get(format!("{base}/items"))
-        .header("origin", "https://evil.example")
+        .header("origin", EVIL)
         .send()
         .await
         .unwrap();
     assert_eq!(res.status(), StatusCode::OK);
-    assert_eq!(header(&res, "access-control-allow-origin"), None);
-    assert_eq!(header(&res, "access-control-allow-credentials"), None);
-    assert_eq!(header(&res, "vary"), Some("Origin"));
+    assert_cors(&res, CorsHeaders::none().vary("Origin"));
 }
 
 /// Why the docs say to apply CORS app-wide: a layer on the routes only never sees a preflight
@@ -148,7 +105,7 @@ async fn route_layer_cannot_see_unrouted_preflights() {
         .await
         .unwrap();
     assert_eq!(res.status(), StatusCode::NOT_FOUND);
-    assert_eq!(header(&res, "access-control-allow-origin"), None);
+    assert_cors(&res, CorsHeaders::none());
 }
 
 #[tokio::test]
@@ -180,12 +137,8 @@ async fn axum_sse_stream_passes_through_unbuffered() {
         .await
         .unwrap();
     assert_eq!(res.status(), StatusCode::OK);
-    assert_eq!(header(&res, "content-type"), Some("text/event-stream"));
-    assert_eq!(header(&res, "access-control-allow-origin"), Some(APP));
-    assert_eq!(
-        header(&res, "access-control-allow-credentials"),
-        Some("true")
-    );
+    assert_eq!(res.header("content-type"), Some("text/event-stream"));
+    assert_cors(&res, credentialed_answer());
 
     for data in ["one", "two"] {
         tx.send(data).unwrap();

@@ -1,7 +1,7 @@
 //! Test support: a real hyper 1 server on `127.0.0.1:0` and a raw HTTP/1.1 client, so the
-//! assertions are about the bytes on the wire.
+//! assertions are about the bytes on the wire, and [`assert_cors`] for the CORS headers.
 
-#![allow(dead_code, unreachable_pub)] // each test binary uses part of it
+#![allow(dead_code, unreachable_pub, unused_imports)] // each test binary uses part of it
 
 use std::convert::Infallible;
 use std::error::Error as StdError;
@@ -16,14 +16,49 @@ use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper_util::rt::TokioIo;
 use hyper_util::service::TowerToHyperService;
+use nest_cors::{AllowOrigin, CorsBuilder};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tower::Service;
+
+mod cors_headers;
+
+pub use cors_headers::{assert_cors, CorsHeaders, Headers, DEFAULT_METHODS};
 
 type BoxError = Box<dyn StdError + Send + Sync>;
 
 /// How long any single wire exchange may take before the test fails (not a sleep).
 pub const TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The page origin the tests allow.
+pub const APP: &str = "https://app.example";
+/// An origin no test allows.
+pub const EVIL: &str = "https://evil.example";
+
+/// A credentialed single-page app on `APP` that may read `x-request-id`: the setup tested on
+/// a hyper server (`wire.rs`) and on an axum router (`axum.rs`).
+pub fn credentialed_spa() -> CorsBuilder {
+    nest_cors::CorsLayer::builder()
+        .origin(AllowOrigin::exact(APP))
+        .credentials(true)
+        .exposed_headers(["x-request-id"])
+}
+
+/// What an actual request from `APP` gets from [`credentialed_spa`].
+pub fn credentialed_answer() -> CorsHeaders<'static> {
+    CorsHeaders::allow(APP)
+        .credentials()
+        .expose("x-request-id")
+        .vary("Origin")
+}
+
+/// What a preflight from `APP` asking for `content-type` gets from [`credentialed_spa`].
+pub fn credentialed_preflight_answer() -> CorsHeaders<'static> {
+    CorsHeaders::preflight(APP)
+        .credentials()
+        .allow_headers("content-type")
+        .vary("Origin, Access-Control-Request-Headers")
+}
 
 /// Serves `svc` over HTTP/1.1 on an ephemeral loopback port; returns the address.
 pub async fn serve<S, B>(svc: S) -> SocketAddr
@@ -182,43 +217,20 @@ impl RawResponse {
         }
     }
 
-    /// Every value of header `name`, one per line.
-    pub fn all(&self, name: &str) -> Vec<&str> {
+    pub fn body_text(&self) -> &str {
+        std::str::from_utf8(&self.body).unwrap()
+    }
+}
+
+impl Headers for RawResponse {
+    fn all(&self, name: &str) -> Vec<&str> {
         self.headers
             .iter()
             .filter(|(n, _)| n.eq_ignore_ascii_case(name))
             .map(|(_, v)| v.as_str())
             .collect()
     }
-
-    /// The single value of header `name`; fails the test if it appears more than once.
-    pub fn header(&self, name: &str) -> Option<&str> {
-        let all = self.all(name);
-        assert!(all.len() <= 1, "{name} sent {} times: {all:?}", all.len());
-        all.first().copied()
-    }
-
-    pub fn body_text(&self) -> &str {
-        std::str::from_utf8(&self.body).unwrap()
-    }
-
-    /// Asserts that none of the CORS response headers is present.
-    pub fn assert_no_cors_headers(&self) {
-        for name in CORS_HEADERS {
-            assert_eq!(self.header(name), None, "{name} should be absent");
-        }
-    }
 }
-
-pub const CORS_HEADERS: [&str; 7] = [
-    "access-control-allow-origin",
-    "access-control-allow-credentials",
-    "access-control-allow-methods",
-    "access-control-allow-headers",
-    "access-control-expose-headers",
-    "access-control-max-age",
-    "access-control-allow-private-network",
-];
 
 fn dechunk(mut raw: &[u8]) -> Vec<u8> {
     let mut body = Vec::new();
