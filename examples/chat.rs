@@ -80,6 +80,7 @@ pub fn hub() -> Hub {
         MemoryBackend::new(Retention {
             max_events: 1000,
             max_age: None,
+            max_bytes: 1024 * 1024,
         }),
         HubOptions::new().retry(Duration::from_secs(2)),
     )

@@ -115,6 +115,7 @@ fn big_hub() -> Hub {
         MemoryBackend::new(Retention {
             max_events: 100_000,
             max_age: None,
+            max_bytes: usize::MAX,
         }),
         HubOptions::new().keep_alive(None),
     )

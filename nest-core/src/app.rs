@@ -258,6 +258,13 @@ impl NestService {
         B: http_body::Body<Data = Bytes> + Send + 'static,
         B::Error: Into<BoxError>,
     {
+        // hyper enforces the count on HTTP/1.1 only; this holds on HTTP/2 and for apps served
+        // by hand (`HeaderMap::len` is O(1)).
+        if req.headers().len() > self.shared.config.max_headers {
+            let res = HttpException::new(http::StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE)
+                .into_response();
+            return Box::pin(std::future::ready(Ok(res)));
+        }
         let req = req.map(Body::new);
         let span = tracing::info_span!(
             "request",

@@ -30,6 +30,8 @@ pub struct ServerConfig {
     pub(crate) tcp_keepalive: Option<Duration>,
     pub(crate) http2_keep_alive: Option<Duration>,
     pub(crate) http2_max_streams: u32,
+    pub(crate) http2_max_send_buf_size: usize,
+    pub(crate) max_connections: Option<usize>,
     pub(crate) shutdown_grace: Duration,
 }
 
@@ -43,7 +45,9 @@ impl Default for ServerConfig {
             first_byte_timeout: Duration::from_secs(10),
             tcp_keepalive: Some(Duration::from_secs(60)),
             http2_keep_alive: Some(Duration::from_secs(30)),
-            http2_max_streams: 256,
+            http2_max_streams: 100,
+            http2_max_send_buf_size: 16 * 1024,
+            max_connections: Some(10_000),
             shutdown_grace: Duration::from_secs(10),
         }
     }
@@ -95,9 +99,28 @@ impl ServerConfig {
         self
     }
 
-    /// The most concurrent HTTP/2 streams per connection (default 256).
+    /// The most concurrent HTTP/2 streams per connection (default 100, the minimum RFC 9113
+    /// recommends). With [`http2_max_send_buf_size`](Self::http2_max_send_buf_size) and the SSE
+    /// buffer it sets the memory one HTTP/2 connection can pin (see `SseBody`'s memory bound).
     pub fn http2_max_streams(mut self, streams: u32) -> Self {
         self.http2_max_streams = streams;
+        self
+    }
+
+    /// The most bytes h2 buffers per HTTP/2 stream before the response body is polled again
+    /// (default 16 KiB; hyper's own default is ~400 KiB). A client that opens a large window and
+    /// never reads otherwise pins that much per stream, times up to
+    /// [`http2_max_streams`](Self::http2_max_streams) per connection.
+    pub fn http2_max_send_buf_size(mut self, bytes: usize) -> Self {
+        self.http2_max_send_buf_size = bytes;
+        self
+    }
+
+    /// The most connections served at once (default 10,000; `None`: no limit but the process's
+    /// open-file limit). Past it the server stops accepting: new connections wait in the
+    /// kernel's backlog until one closes.
+    pub fn max_connections(mut self, limit: Option<usize>) -> Self {
+        self.max_connections = limit;
         self
     }
 
@@ -128,6 +151,18 @@ impl ServerConfig {
         }
         if self.http2_max_streams == 0 {
             return Err(Error::config("http2_max_streams must be at least 1"));
+        }
+        if self.http2_max_send_buf_size == 0 || self.http2_max_send_buf_size > u32::MAX as usize {
+            return Err(Error::config(format!(
+                "http2_max_send_buf_size must be between 1 and {} bytes, got {}",
+                u32::MAX,
+                self.http2_max_send_buf_size
+            )));
+        }
+        if self.max_connections == Some(0) {
+            return Err(Error::config(
+                "max_connections must be at least 1 (or None)",
+            ));
         }
         if self.tcp_keepalive.is_some_and(|d| d.is_zero()) {
             return Err(Error::config(

@@ -398,19 +398,78 @@ async fn sse_routes_must_be_get_unless_opted_in() {
     assert_eq!(next_chunk(&mut res).await, "data: posted\n\n");
 }
 
+/// HEAD gets exactly GET's status and headers: guards and the handler run (a guarded stream
+/// cannot be probed), the stream is dropped unsent (hook: `ClientGone`), nothing stays counted.
 #[tokio::test]
-async fn head_on_an_sse_route_starts_no_stream() {
+async fn head_on_an_sse_route_answers_what_get_answers() {
     let probe = Probe::default();
-    let (mut writers, _) = probe.channels();
-    let s = start(&probe).await;
-    let res = reqwest::Client::new()
-        .head(s.url("/sse"))
-        .send()
+    let (mut writers, mut ended) = probe.channels();
+    let app = NestApp::new()
+        .controller(Streams {
+            probe: probe.clone(),
+        })
+        .controller(Guarded)
+        .into_service()
+        .unwrap();
+    let server = nest_core::Server::bind(([127, 0, 0, 1], 0), app.clone())
         .await
         .unwrap();
-    assert_eq!(res.status(), 200);
-    assert_eq!(res.headers()["content-type"], "text/event-stream");
-    assert!(writers.try_recv().is_err(), "the handler must not run");
+    let base = format!("http://{}", server.local_addr());
+    for client in [
+        reqwest::Client::new(),
+        reqwest::Client::builder()
+            .http2_prior_knowledge()
+            .build()
+            .unwrap(),
+    ] {
+        for path in ["/guarded", "/forbidden"] {
+            let get = client.get(format!("{base}{path}")).send().await.unwrap();
+            let head = client.head(format!("{base}{path}")).send().await.unwrap();
+            assert_eq!(get.status(), 403, "GET {path}");
+            assert_eq!(
+                head.status(),
+                get.status(),
+                "HEAD {path} must answer GET's status"
+            );
+            assert_eq!(head.headers()["content-type"], "application/json");
+        }
+        let head = client.head(format!("{base}/sse")).send().await.unwrap();
+        assert_eq!(head.status(), 200);
+        assert_eq!(head.headers()["content-type"], "text/event-stream");
+        assert_eq!(head.headers()["cache-control"], "no-cache");
+        let writer = recv(&mut writers, "the handler to run for HEAD").await;
+        assert_eq!(
+            recv(&mut ended, "the HEAD stream's hook").await,
+            EndReason::ClientGone
+        );
+        assert!(writer.is_closed());
+    }
+    assert_eq!(
+        app.live_sse_streams(),
+        0,
+        "HEAD must not leave a live stream"
+    );
+    server.shutdown(Duration::from_secs(1)).await;
+}
+
+/// An SSE route behind a guard that refuses everyone.
+struct Guarded;
+
+impl Controller for Guarded {
+    fn routes(r: &mut Routes<Self>) {
+        r.sse("/guarded", |_: Arc<Self>| async {
+            get_sse_stream(SseOptions::new()).1
+        })
+        .guard(|_: &http::request::Parts| false);
+    }
+}
+
+/// Receives from a test channel, failing (not hanging) after 10 s with what was awaited.
+async fn recv<T>(rx: &mut mpsc::UnboundedReceiver<T>, what: &str) -> T {
+    tokio::time::timeout(Duration::from_secs(10), rx.recv())
+        .await
+        .unwrap_or_else(|_| panic!("timed out waiting for {what}"))
+        .unwrap_or_else(|| panic!("channel closed waiting for {what}"))
 }
 
 #[tokio::test]

@@ -58,6 +58,7 @@ pub(super) async fn start_hub(addr: SocketAddr, rate: u64) -> crate::Result<Sock
     let retention = Retention {
         max_events: CAPACITY,
         max_age: None,
+        max_bytes: usize::MAX,
     };
     let hub = Hub::with_backend(
         MemoryBackend::new(retention),

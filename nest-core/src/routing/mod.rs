@@ -47,7 +47,6 @@ mod route;
 #[derive(Clone)]
 struct Endpoint {
     call: Call,
-    kind: RouteKind,
 }
 
 /// Everything registered for one path pattern.
@@ -87,49 +86,20 @@ struct RouterInner {
     app: Arc<AppShared>,
 }
 
-/// Translates `/users/:id/*rest` into matchit's `/users/{id}/{*rest}`, collecting the parameter names.
+/// Translates `/users/:id/*rest` into matchit's `/users/{id}/{*rest}`, collecting the parameter
+/// names; the grammar (and its errors) is nest-path's, the one the macros check at compile time.
 fn to_matchit(path: &str) -> Result<(String, Vec<Arc<str>>), String> {
-    if !path.starts_with('/') {
-        return Err(format!("path `{path}` must start with `/`"));
-    }
-    let mut out = String::with_capacity(path.len() + 8);
-    let mut params = Vec::new();
-    let segments: Vec<&str> = path.split('/').skip(1).collect();
-    for (i, segment) in segments.iter().enumerate() {
-        out.push('/');
-        if segment.contains(['{', '}']) {
-            return Err(format!(
-                "path `{path}`: braces are not allowed; use `:name` for parameters"
-            ));
-        }
-        if let Some(name) = segment.strip_prefix(':') {
-            if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-                return Err(format!("path `{path}`: invalid parameter name `:{name}`"));
-            }
-            out.push_str(&format!("{{{name}}}"));
-            params.push(Arc::from(name));
-        } else if let Some(name) = segment.strip_prefix('*') {
-            if i + 1 != segments.len() {
-                return Err(format!(
-                    "path `{path}`: a wildcard must be the last segment"
-                ));
-            }
-            let name = if name.is_empty() { "wildcard" } else { name };
-            out.push_str(&format!("{{*{name}}}"));
-            params.push(Arc::from(name));
-        } else if segment.contains([':', '*']) {
-            return Err(format!("path `{path}`: `:` and `*` must start a segment"));
-        } else {
-            out.push_str(segment);
-        }
-    }
-    Ok((out, params))
+    let path = nest_path::parse(path).map_err(|err| err.to_string())?;
+    Ok((path.to_matchit(), path.params().map(Arc::from).collect()))
 }
 
-fn percent_decode(value: &str) -> String {
+/// Percent-decodes a path parameter; `None` when the bytes are not UTF-8 (answered 400 rather
+/// than replaced: a lossy value would reach the handler as something the client never sent).
+fn percent_decode(value: &str) -> Option<String> {
     percent_encoding::percent_decode_str(value)
-        .decode_utf8_lossy()
-        .into_owned()
+        .decode_utf8()
+        .ok()
+        .map(|value| value.into_owned())
 }
 
 impl Router {
@@ -198,7 +168,6 @@ impl Router {
             }
             let method = route.method.clone();
             let endpoint = Endpoint {
-                kind: route.kind,
                 call: route_call(route),
             };
             match method {
@@ -214,13 +183,6 @@ impl Router {
             }),
         })
     }
-}
-
-/// The SSE response head a HEAD request on an SSE route gets: no handler runs, no stream starts.
-fn sse_head() -> Response {
-    let mut res = crate::sse::sse_response_head();
-    *res.body_mut() = Body::empty();
-    res
 }
 
 /// Strips the body of a response to HEAD, keeping (or computing) its `Content-Length`.
@@ -251,11 +213,18 @@ impl Router {
                 let entry = &inner.entries[*matched.value];
                 let mut params = PathParams::default();
                 for (name, (_, value)) in entry.params.iter().zip(matched.params.iter()) {
-                    params.push(name.clone(), percent_decode(value));
+                    let Some(value) = percent_decode(value) else {
+                        return HttpException::bad_request(format!(
+                            "path parameter `{name}` is not valid UTF-8 once percent-decoded"
+                        ))
+                        .into_response();
+                    };
+                    params.push(name.clone(), value);
                 }
                 (entry, params)
             };
             let method = req.method().clone();
+            let http2 = req.version() == http::Version::HTTP_2;
             let (endpoint, head_of_get) = match entry.find(&method) {
                 Some(e) => (e, false),
                 None if method == Method::HEAD => match entry.find(&Method::GET) {
@@ -270,9 +239,8 @@ impl Router {
                     None => return not_allowed(entry),
                 },
             };
-            if method == Method::HEAD && matches!(endpoint.kind, RouteKind::Sse { .. }) {
-                return sse_head();
-            }
+            // HEAD runs exactly what GET runs (guards, handler), so it answers GET's status and
+            // headers; an SSE body is dropped unsent (its cancel hook runs: `ClientGone`).
             let res = match &endpoint.call {
                 Call::Direct { handler, meta } => {
                     let ctx = RequestCtx::new(req, params, inner.app.clone());
@@ -292,16 +260,16 @@ impl Router {
             } else {
                 res
             };
-            attach_sse(&mut res, &inner.app);
+            attach_sse(&mut res, &inner.app, http2);
             res
         }
     }
 }
 
 /// Connects an SSE response's stream to the app (shutdown token, live-stream count).
-fn attach_sse(res: &mut Response, app: &AppShared) {
+fn attach_sse(res: &mut Response, app: &AppShared, http2: bool) {
     if let Some(attach) = res.extensions_mut().remove::<SseAttach>() {
-        attach.attach(app.shutdown.clone(), app.live_sse.clone());
+        attach.attach(app.shutdown.clone(), app.live_sse.clone(), http2);
     }
 }
 
@@ -319,7 +287,14 @@ mod tests {
     fn translates_nestjs_paths() {
         assert_eq!(to_matchit("/users/:id").unwrap().0, "/users/{id}");
         assert_eq!(to_matchit("/files/*path").unwrap().0, "/files/{*path}");
-        assert_eq!(to_matchit("/*").unwrap().0, "/{*wildcard}");
+        let (pattern, params) = to_matchit("/*").unwrap();
+        assert_eq!(
+            (pattern.as_str(), &*params[0]),
+            ("/{*wildcard}", "wildcard")
+        );
+        // The cases the router and the macros used to disagree on.
+        assert_eq!(to_matchit("").unwrap().0, "/");
+        assert_eq!(to_matchit("/*x/").unwrap().0, "/{*x}");
         assert!(to_matchit("/a/*/b").is_err());
         assert!(to_matchit("/a/:").is_err());
         assert!(to_matchit("/a/{x}").is_err());

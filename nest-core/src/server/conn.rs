@@ -9,10 +9,11 @@ use std::task::Poll;
 use bytes::{Bytes, BytesMut};
 use hyper::body::Incoming;
 use hyper::server::conn::{http1, http2};
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use super::rewind::Rewind;
 use crate::app::NestService;
@@ -73,6 +74,8 @@ pub(crate) struct Stop {
     token: CancellationToken,
     /// The grace period is over: close now.
     deadline: CancellationToken,
+    /// Every connection task and every HTTP/2 stream task of the server.
+    pub(crate) tasks: TaskTracker,
 }
 
 impl Stop {
@@ -81,6 +84,7 @@ impl Stop {
             fired: AtomicBool::new(false),
             token,
             deadline: CancellationToken::new(),
+            tasks: TaskTracker::new(),
         }
     }
 
@@ -93,6 +97,20 @@ impl Stop {
     /// Tells every connection to close now, whatever it is doing.
     pub(crate) fn force(&self) {
         self.deadline.cancel();
+    }
+}
+
+/// hyper's executor for HTTP/2 stream tasks: spawns them on the server's task tracker.
+#[derive(Clone)]
+struct Tracked(TaskTracker);
+
+impl<F> hyper::rt::Executor<F> for Tracked
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    fn execute(&self, fut: F) {
+        self.0.spawn(fut);
     }
 }
 
@@ -164,10 +182,13 @@ pub(crate) async fn serve(
     let result = if h2 {
         // Boxed: HTTP/2's connection state is large, and keeping it out of the future every
         // HTTP/1 connection's task carries keeps idle HTTP/1 connections (most SSE clients) small.
-        let conn = http2::Builder::new(TokioExecutor::new())
+        // Stream tasks are spawned on the server's tracker, so shutdown waits for every
+        // stream's body (and its cancel hook), not only for the connection.
+        let conn = http2::Builder::new(Tracked(stop.tasks.clone()))
             .timer(TokioTimer::new())
             .max_header_list_size(u32::try_from(config.max_head_size).unwrap_or(u32::MAX))
             .max_concurrent_streams(config.http2_max_streams)
+            .max_send_buf_size(config.http2_max_send_buf_size)
             .keep_alive_interval(config.http2_keep_alive)
             .serve_connection(io, svc);
         Box::pin(async move { drive!(conn) }).await

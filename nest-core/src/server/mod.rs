@@ -38,7 +38,6 @@ use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tokio::sync::watch;
-use tokio_util::task::TaskTracker;
 
 use crate::app::{NestApp, NestService};
 use crate::error::Error;
@@ -49,7 +48,7 @@ impl NestApp {
     /// [`Server::local_addr`]). The server runs in the background until shut down.
     pub async fn bind(self, addr: impl Into<SocketAddr>) -> Result<Server, Error> {
         let service = self.into_service()?;
-        Server::bind(addr.into(), service).await
+        Server::bind(addr, service).await
     }
 
     /// Builds the app, serves it on `addr`, and shuts down gracefully on Ctrl-C or SIGTERM.
@@ -97,7 +96,11 @@ impl ServerHandle {
 }
 
 impl Server {
-    pub(crate) async fn bind(addr: SocketAddr, app: NestService) -> Result<Self, Error> {
+    /// Serves a built app on `addr` (port 0 picks a free port) in the background, until shut
+    /// down. [`NestApp::bind`] builds and binds in one step; this keeps the [`NestService`]
+    /// (e.g. to read [`NestService::live_sse_streams`]).
+    pub async fn bind(addr: impl Into<SocketAddr>, app: NestService) -> Result<Self, Error> {
+        let addr = addr.into();
         let listener = TcpListener::bind(addr)
             .await
             .map_err(|e| Error::io(format!("cannot bind {addr}"), e))?;
@@ -164,9 +167,22 @@ async fn accept_loop(
 ) {
     let stop = Arc::new(conn::Stop::new(app.shutdown_token()));
     // A tracker, not a JoinSet: no list entry allocated per connection, nothing to reap.
-    // Connections close themselves when the grace period ends (`Stop::force`).
-    let conns = TaskTracker::new();
+    // Connections close themselves when the grace period ends (`Stop::force`); HTTP/2 stream
+    // tasks are on the same tracker, so shutdown returns after every stream's body ended.
+    let conns = stop.tasks.clone();
+    let limit = config
+        .max_connections
+        .map(|n| Arc::new(tokio::sync::Semaphore::new(n)));
     let grace = loop {
+        // At the connection limit, stop accepting: new connections wait in the kernel's
+        // backlog until one closes (its permit goes back when its task ends).
+        let permit = match &limit {
+            None => None,
+            Some(limit) => tokio::select! {
+                grace = requested_grace(&mut grace_rx) => break grace.unwrap_or(config.shutdown_grace),
+                permit = limit.clone().acquire_owned() => permit.ok(),
+            },
+        };
         tokio::select! {
             grace = requested_grace(&mut grace_rx) => break grace.unwrap_or(config.shutdown_grace),
             accepted = listener.accept() => match accepted {
@@ -178,10 +194,14 @@ async fn accept_loop(
                     // The peer is logged here rather than kept in the task for a log line at
                     // the end: every byte of the task stays for the connection's life.
                     tracing::trace!(%peer, "connection accepted");
-                    conns.spawn(conn::serve(stream, app, config, stop));
+                    conns.spawn(async move {
+                        conn::serve(stream, app, config, stop).await;
+                        drop(permit);
+                    });
                 }
                 Err(err) => {
-                    // EMFILE and friends: back off instead of spinning.
+                    // EMFILE and friends: back off instead of spinning; the loop goes on
+                    // serving once descriptors are free again.
                     tracing::warn!(error = %err, "accept failed");
                     tokio::time::sleep(Duration::from_millis(50)).await;
                 }

@@ -23,12 +23,21 @@ use super::{encode, SseEvent};
 /// The largest data frame the body hands hyper at once when it coalesces queued events.
 pub(crate) const MAX_FRAME: usize = 64 * 1024;
 
+/// The largest frame on HTTP/2: h2 splits data into 16 KiB frames anyway, and holds the whole
+/// buffer of a frame handed to it until its last byte is sent, so a smaller frame is less
+/// memory per stream for a client that reads slowly.
+pub(crate) const H2_MAX_FRAME: usize = 16 * 1024;
+
 /// Where a stream's events come from besides its writers' queue: the hub's topic reader plugs
 /// in here, so the hub depends on the body and never the reverse.
 pub(crate) trait FrameSource: Send + 'static {
-    /// The next frame of encoded events, `Pending` until there is one, or the reason the stream
-    /// must end.
-    fn poll_frame(&mut self, cx: &mut Context<'_>) -> Poll<Result<Bytes, EndReason>>;
+    /// The next frame of encoded events (at most `max_frame` bytes unless one event is larger),
+    /// `Pending` until there is one, or the reason the stream must end.
+    fn poll_frame(
+        &mut self,
+        cx: &mut Context<'_>,
+        max_frame: usize,
+    ) -> Poll<Result<Bytes, EndReason>>;
 }
 
 /// The response body of an SSE stream; return it from the handler (it is an `IntoResponse` with
@@ -39,15 +48,18 @@ pub(crate) trait FrameSource: Send + 'static {
 ///
 /// # Memory bound
 ///
-/// Per stream, in user space: the queue bound ([`SseOptions::buffer`], 256 KiB by default) plus
-/// what the connection buffers:
+/// What one stream whose client never reads can pin, in user space, with the defaults (measured
+/// by `nest-core/tests/hostile.rs`, quoted in RELIABILITY.md):
 ///
-/// - HTTP/1.1: hyper's write buffer, at most the server's `max_head_size` (64 KiB by default, as
-///   hyper sizes both buffers alike): about **320 KiB per stream**, one stream per connection.
-/// - HTTP/2: the stream's send buffer in h2 (`ServerConfig::http2_max_send_buf_size`, 16 KiB by
-///   default, plus the one frame of up to 64 KiB being handed over): about **336 KiB per stream**,
-///   and at most `http2_max_streams` (100 by default) streams per connection, so about
-///   **34 MiB per HTTP/2 connection** whose client never reads.
+/// - its queue: [`SseOptions::buffer`], 256 KiB of encoded events by default (their allocations
+///   take up to ~10 % more);
+/// - HTTP/1.1: hyper's write queue, up to the server's `max_head_size` (64 KiB) plus the last
+///   frame it took (up to 64 KiB), and its 8 KiB read buffer: at most **480 KiB per HTTP/1.1
+///   connection** (measured: 432 KiB);
+/// - HTTP/2: h2's send buffer (`ServerConfig::http2_max_send_buf_size`, 16 KiB) plus one 16 KiB
+///   frame per stream, at most **360 KiB per HTTP/2 stream**, and at most `http2_max_streams`
+///   (100) streams at once: at most **36 MiB per HTTP/2 connection** (measured: 34.4 MiB). What
+///   a client sends is bounded by h2's receive windows (1 MiB per connection).
 ///
 /// The kernel's socket send buffer comes on top (on Linux autotuned up to the third value of
 /// `net.ipv4.tcp_wmem`, 4 MiB by default). A hub subscriber has no queue of its own: it reads
@@ -142,14 +154,15 @@ impl SseBody {
 }
 
 fn drain(st: &mut State) -> Option<Bytes> {
+    let max_frame = st.max_frame;
     let first = st.queue.pop_front()?;
-    let frame = if st.queue.is_empty() || first.len() >= MAX_FRAME {
+    let frame = if st.queue.is_empty() || first.len() >= max_frame {
         first
     } else {
-        let mut buf = BytesMut::with_capacity(st.queued_bytes.min(MAX_FRAME));
+        let mut buf = BytesMut::with_capacity(st.queued_bytes.min(max_frame));
         buf.extend_from_slice(&first);
         while let Some(next) = st.queue.front() {
-            if buf.len() + next.len() > MAX_FRAME {
+            if buf.len() + next.len() > max_frame {
                 break;
             }
             buf.extend_from_slice(next);
@@ -176,7 +189,7 @@ impl http_body::Body for SseBody {
             }
             // A borrow, not an Arc clone: no atomic increment per poll.
             let shared: &Shared = &this.shared;
-            {
+            let max_frame = {
                 let mut st = shared.lock();
                 if this.shutdown.is_none() && !this.shutdown_registered {
                     if let Some(token) = &st.shutdown {
@@ -197,9 +210,10 @@ impl http_body::Body for SseBody {
                     Some(w) if w.will_wake(cx.waker()) => {}
                     _ => st.waker = Some(cx.waker().clone()),
                 }
-            }
+                st.max_frame
+            };
             if let Some(source) = &mut this.source {
-                match source.poll_frame(cx) {
+                match source.poll_frame(cx, max_frame) {
                     Poll::Ready(Ok(frame)) => {
                         this.wrote();
                         return Poll::Ready(Some(Ok(Frame::data(frame))));

@@ -16,6 +16,7 @@ use bytes::Bytes;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
+use super::body::{H2_MAX_FRAME, MAX_FRAME};
 use super::options::{Overflow, SseOptions};
 use crate::error::panic_message;
 
@@ -137,6 +138,8 @@ pub(super) struct State {
     pub(super) live: Option<Arc<AtomicUsize>>,
     /// The body was dropped: the stream is over and must not be counted as live.
     pub(super) body_dropped: bool,
+    /// The largest frame handed to the connection ([`H2_MAX_FRAME`] on HTTP/2).
+    pub(super) max_frame: usize,
 }
 
 impl Shared {
@@ -154,6 +157,7 @@ impl Shared {
                 shutdown: None,
                 live: None,
                 body_dropped: false,
+                max_frame: MAX_FRAME,
             }),
             room: Notify::new(),
             ended: Notify::new(),
@@ -324,9 +328,13 @@ pub(crate) struct SseAttach(pub(super) Arc<Shared>);
 
 impl SseAttach {
     /// Connects the stream: it ends with [`EndReason::Shutdown`] when `token` is cancelled, and
-    /// counts itself in `live` while open. A stream that already ended is not counted.
-    pub(crate) fn attach(&self, token: CancellationToken, live: Arc<AtomicUsize>) {
+    /// counts itself in `live` while open, and hands the connection smaller frames on HTTP/2.
+    /// A stream whose body was already dropped is not counted.
+    pub(crate) fn attach(&self, token: CancellationToken, live: Arc<AtomicUsize>, http2: bool) {
         let mut st = self.0.lock();
+        if http2 {
+            st.max_frame = H2_MAX_FRAME;
+        }
         if st.body_dropped {
             // Nothing left to count or to end (a body dropped before it was sent, e.g. for HEAD).
             return;

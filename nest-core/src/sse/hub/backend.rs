@@ -19,6 +19,14 @@ pub trait HubBackend: Send + Sync + 'static {
 
     /// The topic called `name`, created on first use.
     fn topic(&self, name: &str) -> Arc<dyn BackendTopic>;
+
+    /// Forgets the topic called `name` (the hub evicts topics nobody used for a while, so memory
+    /// does not grow with the names users choose). A topic created again under that name must
+    /// never reuse a number given before (in-process: it numbers after the old head). The
+    /// default keeps everything (a backend whose topics live elsewhere).
+    fn evict(&self, name: &str) {
+        let _ = name;
+    }
 }
 
 /// One topic of a backend: an append-only log with bounded retention.

@@ -35,6 +35,7 @@ pub async fn run<B: HubBackend>(make: impl Fn(Retention) -> B) {
     let wide = Retention {
         max_events: 100,
         max_age: None,
+        max_bytes: 1024 * 1024,
     };
 
     // Sequence numbers start at 1, grow by one, and are given to the encoder.
@@ -118,6 +119,7 @@ pub async fn run<B: HubBackend>(make: impl Fn(Retention) -> B) {
     let backend = make(Retention {
         max_events: 2,
         max_age: None,
+        max_bytes: 1024 * 1024,
     });
     let topic: Arc<_> = backend.topic("r");
     for _ in 0..5 {

@@ -20,17 +20,24 @@ pub struct Retention {
     pub max_events: usize,
     /// Events older than this are dropped; `None`: no age limit.
     pub max_age: Option<Duration>,
+    /// At most this many bytes of encoded events (the newest event is kept whatever its size),
+    /// so a topic's memory does not grow with the size of what users publish.
+    pub max_bytes: usize,
 }
 
 impl Default for Retention {
-    /// The last 1,024 events, any age.
+    /// The last 1,024 events and at most 1 MiB of them, any age.
     fn default() -> Self {
         Self {
             max_events: 1024,
             max_age: None,
+            max_bytes: 1024 * 1024,
         }
     }
 }
+
+/// How many slots remember the last sequence number of evicted topics (by a hash of the name).
+const EVICTED_SLOTS: usize = 1024;
 
 /// The in-process backend: each topic is a ring of its last events, bounded by a [`Retention`].
 /// Its epoch is the time it was created, so ids from before a restart are recognised as unknown.
@@ -39,6 +46,18 @@ pub struct MemoryBackend {
     epoch: u64,
     retention: Retention,
     topics: Mutex<HashMap<String, Arc<MemoryTopic>>>,
+    /// The highest sequence number of any evicted topic whose name hashes to the slot: a topic
+    /// created again numbers its events after it, so an id from before the eviction never
+    /// names a new event (fixed memory, whatever the number of names).
+    evicted: Box<[AtomicU64]>,
+    hasher: std::collections::hash_map::RandomState,
+}
+
+impl MemoryBackend {
+    fn slot(&self, name: &str) -> &AtomicU64 {
+        use std::hash::BuildHasher;
+        &self.evicted[(self.hasher.hash_one(name) % EVICTED_SLOTS as u64) as usize]
+    }
 }
 
 impl MemoryBackend {
@@ -54,6 +73,8 @@ impl MemoryBackend {
                 ..retention
             },
             topics: Mutex::new(HashMap::new()),
+            evicted: (0..EVICTED_SLOTS).map(|_| AtomicU64::new(0)).collect(),
+            hasher: Default::default(),
         }
     }
 }
@@ -77,13 +98,26 @@ impl HubBackend for MemoryBackend {
                 Arc::new(MemoryTopic {
                     ring: Mutex::new(Ring {
                         events: VecDeque::new(),
+                        bytes: 0,
                     }),
                     appended: Notify::new(),
-                    head: AtomicU64::new(0),
+                    head: AtomicU64::new(self.slot(name).load(Ordering::Relaxed)),
                     retention: self.retention,
                 })
             })
             .clone()
+    }
+
+    fn evict(&self, name: &str) {
+        let removed = self
+            .topics
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(name);
+        if let Some(topic) = removed {
+            self.slot(name)
+                .fetch_max(topic.head.load(Ordering::Acquire), Ordering::Relaxed);
+        }
     }
 }
 
@@ -101,12 +135,22 @@ struct MemoryTopic {
 #[derive(Debug)]
 struct Ring {
     events: VecDeque<(u64, Instant, Bytes)>,
+    /// The bytes of `events`.
+    bytes: usize,
 }
 
 impl Ring {
+    fn pop(&mut self) {
+        if let Some((_, _, bytes)) = self.events.pop_front() {
+            self.bytes -= bytes.len();
+        }
+    }
+
     fn prune(&mut self, retention: &Retention) {
-        while self.events.len() > retention.max_events {
-            self.events.pop_front();
+        while self.events.len() > retention.max_events
+            || (self.bytes > retention.max_bytes && self.events.len() > 1)
+        {
+            self.pop();
         }
         if let Some(max_age) = retention.max_age {
             let now = Instant::now();
@@ -115,7 +159,7 @@ impl Ring {
                 .front()
                 .is_some_and(|(_, at, _)| now.duration_since(*at) > max_age)
             {
-                self.events.pop_front();
+                self.pop();
             }
         }
     }
@@ -183,6 +227,7 @@ impl BackendTopic for MemoryTopic {
             let mut ring = self.lock();
             let seq = self.head.load(Ordering::Relaxed) + 1;
             let bytes = encode(seq);
+            ring.bytes += bytes.len();
             ring.events.push_back((seq, Instant::now(), bytes));
             self.head.store(seq, Ordering::Release);
             ring.prune(&self.retention);

@@ -62,7 +62,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures_util::future::BoxFuture;
 
-use super::body::{FrameSource, MAX_FRAME};
+use super::body::FrameSource;
 use super::{encode, EndReason, LastEventId, SseBody, SseError, SseEvent, SseOptions};
 
 /// What happens to a subscriber that fell behind the topic's buffer (its client reads slower
@@ -87,6 +87,8 @@ pub struct HubOptions {
     gap_event: String,
     keep_alive: Option<Duration>,
     retry: Option<Duration>,
+    idle_topic_ttl: Duration,
+    max_topics: usize,
 }
 
 impl Default for HubOptions {
@@ -96,6 +98,8 @@ impl Default for HubOptions {
             gap_event: "reset".to_owned(),
             keep_alive: Some(Duration::from_secs(15)),
             retry: None,
+            idle_topic_ttl: Duration::from_secs(600),
+            max_topics: 100_000,
         }
     }
 }
@@ -130,6 +134,23 @@ impl HubOptions {
         self.retry = Some(retry);
         self
     }
+
+    /// How long a topic with no subscribers and no publish is kept (default 10 minutes). Idle
+    /// topics are evicted with their history when new topics are created, so memory does not
+    /// grow with the names users choose (rooms, users); a client that resumes an evicted topic
+    /// gets the gap event.
+    pub fn idle_topic_ttl(mut self, ttl: Duration) -> Self {
+        self.idle_topic_ttl = ttl;
+        self
+    }
+
+    /// The most topics the hub holds at once (default 100,000, at least 1): past it, publishing
+    /// or subscribing to a new topic fails with [`HubError::TooManyTopics`] (after evicting the
+    /// idle ones).
+    pub fn max_topics(mut self, max: usize) -> Self {
+        self.max_topics = max.max(1);
+        self
+    }
 }
 
 /// Figures of one topic.
@@ -154,6 +175,11 @@ pub enum HubError {
     InvalidEvent(String),
     /// The backend failed.
     Backend(BackendError),
+    /// A new topic would pass [`HubOptions::max_topics`].
+    TooManyTopics {
+        /// The limit.
+        limit: usize,
+    },
 }
 
 impl fmt::Display for HubError {
@@ -161,6 +187,10 @@ impl fmt::Display for HubError {
         match self {
             HubError::InvalidEvent(msg) => write!(f, "invalid hub event: {msg}"),
             HubError::Backend(err) => err.fmt(f),
+            HubError::TooManyTopics { limit } => write!(
+                f,
+                "the hub holds its maximum of {limit} topics; no new topic until idle ones expire"
+            ),
         }
     }
 }
@@ -191,6 +221,17 @@ struct Topic {
     name: String,
     log: Arc<dyn BackendTopic>,
     counters: Counters,
+    /// When it was last published to or subscribed to, in ms since the hub started.
+    last_used: AtomicU64,
+}
+
+/// The hub's topics, and when to look for idle ones next.
+#[derive(Default)]
+struct Topics {
+    map: HashMap<String, Arc<Topic>>,
+    /// Idle topics are looked for when a new topic would make the map this large (doubling, so
+    /// the sweep costs O(1) per new topic).
+    sweep_at: usize,
 }
 
 /// A broadcast hub of SSE topics. Cheap to clone; clones share the topics.
@@ -202,7 +243,8 @@ pub struct Hub {
 struct HubInner {
     backend: Arc<dyn HubBackend>,
     options: HubOptions,
-    topics: Mutex<HashMap<String, Arc<Topic>>>,
+    topics: Mutex<Topics>,
+    started: tokio::time::Instant,
 }
 
 impl fmt::Debug for Hub {
@@ -232,23 +274,70 @@ impl Hub {
             inner: Arc::new(HubInner {
                 backend: Arc::new(backend),
                 options,
-                topics: Mutex::new(HashMap::new()),
+                topics: Mutex::new(Topics::default()),
+                started: tokio::time::Instant::now(),
             }),
         }
     }
 
-    fn topic(&self, name: &str) -> Arc<Topic> {
-        let mut topics = self.inner.topics.lock().unwrap_or_else(|p| p.into_inner());
-        topics
-            .entry(name.to_owned())
-            .or_insert_with(|| {
-                Arc::new(Topic {
-                    name: name.to_owned(),
-                    log: self.inner.backend.topic(name),
-                    counters: Counters::default(),
-                })
-            })
-            .clone()
+    fn now_ms(&self) -> u64 {
+        self.inner.started.elapsed().as_millis() as u64
+    }
+
+    fn lock_topics(&self) -> std::sync::MutexGuard<'_, Topics> {
+        self.inner.topics.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The topic called `name`, created on first use (after evicting idle topics when the map
+    /// grew, and within [`HubOptions::max_topics`]).
+    fn topic(&self, name: &str) -> Result<Arc<Topic>, HubError> {
+        let now = self.now_ms();
+        let mut evicted = 0;
+        let topic = {
+            let mut topics = self.lock_topics();
+            if let Some(topic) = topics.map.get(name) {
+                topic.last_used.store(now, Ordering::Relaxed);
+                return Ok(topic.clone());
+            }
+            if topics.map.len() >= topics.sweep_at {
+                evicted = self.evict_idle(&mut topics.map, now);
+                topics.sweep_at = (topics.map.len() * 2).max(64);
+            }
+            let limit = self.inner.options.max_topics;
+            if topics.map.len() >= limit {
+                drop(topics);
+                tracing::warn!(limit, "hub topic limit reached: new topic refused");
+                return Err(HubError::TooManyTopics { limit });
+            }
+            let topic = Arc::new(Topic {
+                name: name.to_owned(),
+                log: self.inner.backend.topic(name),
+                counters: Counters::default(),
+                last_used: AtomicU64::new(now),
+            });
+            topics.map.insert(name.to_owned(), topic.clone());
+            topic
+        };
+        if evicted > 0 {
+            tracing::debug!(evicted, "idle hub topics evicted");
+        }
+        Ok(topic)
+    }
+
+    /// Removes the topics nobody holds (no subscriber, no publish in progress) that were not used
+    /// for [`HubOptions::idle_topic_ttl`]; returns how many.
+    fn evict_idle(&self, map: &mut HashMap<String, Arc<Topic>>, now: u64) -> usize {
+        let ttl = self.inner.options.idle_topic_ttl.as_millis() as u64;
+        let before = map.len();
+        map.retain(|name, topic| {
+            let idle = Arc::strong_count(topic) == 1
+                && now.saturating_sub(topic.last_used.load(Ordering::Relaxed)) >= ttl;
+            if idle {
+                self.inner.backend.evict(name);
+            }
+            !idle
+        });
+        before - map.len()
     }
 
     fn id(&self, seq: u64) -> String {
@@ -272,7 +361,7 @@ impl Hub {
         // one encoding happens inside `append`, once the id is known.
         super::encode::validate(&event)?;
         let epoch = self.inner.backend.epoch();
-        let topic = self.topic(topic);
+        let topic = self.topic(topic)?;
         let seq = topic
             .log
             .clone()
@@ -305,7 +394,7 @@ impl Hub {
         last_event_id: &LastEventId,
         options: SseOptions,
     ) -> Result<SseBody, HubError> {
-        let topic = self.topic(topic);
+        let topic = self.topic(topic)?;
         let head = topic.log.clone().head().await?;
         let epoch = self.inner.backend.epoch();
         let resume = last_event_id
@@ -346,8 +435,8 @@ impl Hub {
 
     /// The figures of `topic`.
     pub fn stats(&self, topic: &str) -> TopicStats {
-        let topics = self.inner.topics.lock().unwrap_or_else(|p| p.into_inner());
-        topics
+        self.lock_topics()
+            .map
             .get(topic)
             .map_or_else(TopicStats::default, |t| TopicStats {
                 subscribers: t.counters.subscribers.load(Ordering::Relaxed),
@@ -357,15 +446,10 @@ impl Hub {
             })
     }
 
-    /// The names of the topics used so far.
+    /// The names of the topics the hub holds now (idle ones are evicted; see
+    /// [`HubOptions::idle_topic_ttl`]).
     pub fn topics(&self) -> Vec<String> {
-        self.inner
-            .topics
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .keys()
-            .cloned()
-            .collect()
+        self.lock_topics().map.keys().cloned().collect()
     }
 }
 
@@ -390,7 +474,11 @@ struct Cursor {
 
 impl FrameSource for Cursor {
     /// The next frame of this subscriber, or why its stream must end.
-    fn poll_frame(&mut self, cx: &mut Context<'_>) -> Poll<Result<Bytes, EndReason>> {
+    fn poll_frame(
+        &mut self,
+        cx: &mut Context<'_>,
+        max_frame: usize,
+    ) -> Poll<Result<Bytes, EndReason>> {
         if let Some(gap) = self.pending.take() {
             return Poll::Ready(Ok(gap));
         }
@@ -404,10 +492,10 @@ impl FrameSource for Cursor {
                 }
             },
             // Try without waiting first (no future, no allocation), then wait.
-            None => match self.topic.log.try_read(self.after, MAX_FRAME) {
+            None => match self.topic.log.try_read(self.after, max_frame) {
                 Some(batch) => batch,
                 None => {
-                    let mut read = self.topic.log.clone().read_after(self.after, MAX_FRAME);
+                    let mut read = self.topic.log.clone().read_after(self.after, max_frame);
                     match read.as_mut().poll(cx) {
                         Poll::Pending => {
                             self.read = Some(read);

@@ -78,6 +78,7 @@ async fn unknown_or_old_ids_get_a_gap_event_carrying_the_resume_point() {
         MemoryBackend::new(Retention {
             max_events: 2,
             max_age: None,
+            max_bytes: 1024 * 1024,
         }),
         quiet(),
     );
@@ -115,6 +116,7 @@ async fn a_lagging_subscriber_gets_a_gap_event_and_goes_on() {
         MemoryBackend::new(Retention {
             max_events: 3,
             max_age: None,
+            max_bytes: 1024 * 1024,
         }),
         quiet(),
     );
@@ -141,6 +143,7 @@ async fn a_lagging_subscriber_is_closed_with_the_close_policy() {
         MemoryBackend::new(Retention {
             max_events: 3,
             max_age: None,
+            max_bytes: 1024 * 1024,
         }),
         quiet().lag(LagPolicy::Close),
     );
@@ -168,6 +171,7 @@ async fn retention_by_age() {
         MemoryBackend::new(Retention {
             max_events: 100,
             max_age: Some(Duration::from_secs(60)),
+            max_bytes: 1024 * 1024,
         }),
         quiet(),
     );
@@ -199,4 +203,91 @@ async fn events_with_ids_or_invalid_fields_are_refused() {
 async fn memory_backend_conformance() {
     #[cfg(feature = "test-util")]
     conformance::run(MemoryBackend::new).await;
+}
+
+#[tokio::test]
+async fn retention_bounds_bytes_too_keeping_the_newest_event() {
+    let hub = Hub::with_backend(
+        MemoryBackend::new(Retention {
+            max_events: 1000,
+            max_age: None,
+            max_bytes: 10 * 1024,
+        }),
+        quiet(),
+    );
+    let first = hub.publish("t", "x".repeat(4 * 1024)).await.unwrap();
+    for _ in 0..9 {
+        hub.publish("t", "x".repeat(4 * 1024)).await.unwrap();
+    }
+    // 10 events of 4 KiB: only the last two fit in 10 KiB, so resuming from the first is a gap.
+    let mut sub = hub.subscribe("t", &LastEventId(Some(first))).await.unwrap();
+    let frame = next(&mut sub).await;
+    assert!(frame.starts_with("event: reset\n"), "{frame}");
+    // An event larger than the whole bound is still kept (the newest always is).
+    let big = hub.publish("t", "y".repeat(64 * 1024)).await.unwrap();
+    let before_big = format!(
+        "{}-{}",
+        big.split('-').next().unwrap(),
+        big.split('-').nth(1).unwrap().parse::<u64>().unwrap() - 1
+    );
+    let mut sub = hub
+        .subscribe("t", &LastEventId(Some(before_big)))
+        .await
+        .unwrap();
+    assert!(next(&mut sub).await.contains(&"y".repeat(64 * 1024)));
+}
+
+#[tokio::test(start_paused = true)]
+async fn idle_topics_are_evicted_and_their_old_ids_never_match_new_events() {
+    let hub = Hub::with_backend(
+        MemoryBackend::default(),
+        quiet().idle_topic_ttl(Duration::from_secs(60)),
+    );
+    let mut old_ids = Vec::new();
+    for i in 0..100 {
+        old_ids.push(hub.publish(&format!("room-{i}"), "hello").await.unwrap());
+    }
+    let held = hub.subscribe("room-0", &LastEventId(None)).await.unwrap();
+    tokio::time::advance(Duration::from_secs(61)).await;
+    // New names trigger the sweep: every idle topic goes, the subscribed one stays.
+    for i in 0..100 {
+        hub.publish(&format!("new-{i}"), "hi").await.unwrap();
+    }
+    let topics = hub.topics();
+    assert!(topics.contains(&"room-0".to_owned()));
+    assert!(
+        !topics.contains(&"room-1".to_owned()),
+        "idle topics are evicted"
+    );
+    assert!(topics.len() <= 101, "{} topics", topics.len());
+    // room-1 again: its new events never reuse a number given before the eviction, so the old
+    // id is not taken for a position in the new topic.
+    let new_id = hub.publish("room-1", "again").await.unwrap();
+    assert_ne!(new_id, old_ids[1]);
+    let mut sub = hub
+        .subscribe("room-1", &LastEventId(Some(old_ids[1].clone())))
+        .await
+        .unwrap();
+    let frame = next(&mut sub).await;
+    assert!(
+        frame.starts_with("event: reset\n") || frame.contains("data: again\n"),
+        "{frame}"
+    );
+    assert!(!frame.contains("data: hello"), "{frame}");
+    drop(held);
+}
+
+#[tokio::test]
+async fn the_topic_limit_is_a_clear_error() {
+    let hub = Hub::with_backend(MemoryBackend::default(), quiet().max_topics(3));
+    for i in 0..3 {
+        hub.publish(&format!("t{i}"), "x").await.unwrap();
+    }
+    let err = hub.publish("t3", "x").await.unwrap_err();
+    assert_eq!(err, HubError::TooManyTopics { limit: 3 });
+    assert!(err.to_string().contains("maximum of 3 topics"), "{err}");
+    let err = hub.subscribe("t4", &LastEventId(None)).await.unwrap_err();
+    assert!(matches!(err, HubError::TooManyTopics { .. }));
+    // Existing topics still work.
+    hub.publish("t0", "y").await.unwrap();
 }

@@ -1,0 +1,391 @@
+//! What a hostile or careless client does, against a real server on loopback: HTTP/2 and
+//! HTTP/1.1 clients that never read, connect/disconnect churn, shutdown with many open streams
+//! and clients that don't read, and running out of file descriptors. Tests assert bounds, never
+//! timings; each prints the figure it measured (RELIABILITY.md quotes them).
+//!
+//! The tests of this file run one at a time (memory is measured for the whole process, and one
+//! of them lowers the process's open-file limit).
+
+use std::io::Write as _;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use nest_core::prelude::*;
+use nest_core::sse::EndReason;
+use nest_core::{NestService, Server};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// What the test sees of the server's streams.
+#[derive(Clone, Default)]
+struct Probe {
+    writers: Arc<Mutex<Vec<SseWriter>>>,
+    ended: Arc<Mutex<Vec<EndReason>>>,
+}
+
+struct Flood {
+    probe: Probe,
+}
+
+impl Flood {
+    /// Writes 1 KiB events as fast as the stream takes them (waiting for room), until it ends.
+    async fn flood(self: Arc<Self>) -> SseBody {
+        let (writer, body) = get_sse_stream(SseOptions::new().keep_alive(None));
+        self.probe.writers.lock().unwrap().push(writer.clone());
+        tokio::spawn(async move {
+            let payload = "x".repeat(1024);
+            while writer.send(payload.as_str()).await.is_ok() {}
+        });
+        let ended = self.probe.ended.clone();
+        body.on_cancel(move |reason| ended.lock().unwrap().push(reason))
+    }
+
+    /// An idle stream that says goodbye with `retry: 2000` on shutdown.
+    async fn idle(self: Arc<Self>) -> SseBody {
+        let (writer, body) = get_sse_stream(
+            SseOptions::new()
+                .keep_alive(None)
+                .shutdown_retry(Duration::from_secs(2), Duration::ZERO),
+        );
+        writer.write("hello").unwrap();
+        self.probe.writers.lock().unwrap().push(writer);
+        let ended = self.probe.ended.clone();
+        body.on_cancel(move |reason| ended.lock().unwrap().push(reason))
+    }
+}
+
+impl Controller for Flood {
+    fn routes(r: &mut Routes<Self>) {
+        r.sse("/flood", Self::flood);
+        r.sse("/idle", Self::idle);
+        r.get("/", |_: Arc<Self>| async { "ok" });
+    }
+}
+
+async fn start(probe: &Probe, config: ServerConfig) -> (Server, NestService) {
+    let app = NestApp::new()
+        .config(config.http2_keep_alive(None))
+        .controller(Flood {
+            probe: probe.clone(),
+        })
+        .into_service()
+        .unwrap();
+    let server = Server::bind(([127, 0, 0, 1], 0), app.clone())
+        .await
+        .unwrap();
+    (server, app)
+}
+
+/// The process's resident memory in bytes.
+fn rss() -> usize {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
+    let kib: usize = line.split_whitespace().nth(1).unwrap().parse().unwrap();
+    kib * 1024
+}
+
+/// Waits (bounded) until `cond` holds, failing with `what` otherwise.
+async fn until(what: &str, mut cond: impl FnMut() -> bool) {
+    for _ in 0..1000 {
+        if cond() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("timed out waiting for {what}");
+}
+
+/// Waits until every flood writer's queue is full: the server holds all it will hold.
+async fn queues_full(probe: &Probe, streams: usize) {
+    until("every stream's queue to fill", || {
+        let writers = probe.writers.lock().unwrap();
+        writers.len() == streams && writers.iter().all(|w| w.queued() >= 200)
+    })
+    .await;
+    // One more round so h2's and hyper's buffers have taken what they will take.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+}
+
+/// An HTTP/2 client in raw frames: a window as large as the protocol allows, `streams` GETs of
+/// `path`, and then it never reads a byte.
+async fn h2_never_reading(addr: std::net::SocketAddr, path: &str, streams: u32) -> TcpStream {
+    let mut out = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
+    let frame = |out: &mut Vec<u8>, kind: u8, flags: u8, stream: u32, payload: &[u8]| {
+        out.extend_from_slice(&(payload.len() as u32).to_be_bytes()[1..]);
+        out.extend_from_slice(&[kind, flags]);
+        out.extend_from_slice(&stream.to_be_bytes());
+        out.extend_from_slice(payload);
+    };
+    // SETTINGS_INITIAL_WINDOW_SIZE (0x4) = 2^31 - 1.
+    frame(&mut out, 0x4, 0, 0, &[0, 4, 0x7f, 0xff, 0xff, 0xff]);
+    // The connection window up to 2^31 - 1 too.
+    frame(
+        &mut out,
+        0x8,
+        0,
+        0,
+        &(0x7fff_ffffu32 - 65_535).to_be_bytes(),
+    );
+    for i in 0..streams {
+        // HPACK: :method GET, :scheme http (static table), :path and :authority literal.
+        let mut block = vec![0x82, 0x86, 0x04, path.len() as u8];
+        block.extend_from_slice(path.as_bytes());
+        block.extend_from_slice(&[0x01, 9]);
+        block.extend_from_slice(b"localhost");
+        frame(&mut out, 0x1, 0x5, 2 * i + 1, &block);
+    }
+    let mut socket = TcpStream::connect(addr).await.unwrap();
+    socket.write_all(&out).await.unwrap();
+    socket
+}
+
+fn report(figure: &str) {
+    // Printed for RELIABILITY.md (run with --nocapture to see it).
+    let _ = writeln!(std::io::stderr(), "RELIABILITY {figure}");
+}
+
+/// The documented bound per HTTP/2 connection whose client never reads: 100 streams × 360 KiB
+/// (see `SseBody`'s memory bound).
+const H2_CONNECTION_BOUND: usize = 100 * 360 * 1024;
+
+/// The documented bound per HTTP/1.1 connection whose client never reads (see `SseBody`).
+const H1_CONNECTION_BOUND: usize = 480 * 1024;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_http2_client_that_never_reads_pins_no_more_than_the_documented_bound() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    let probe = Probe::default();
+    let (server, app) = start(&probe, ServerConfig::default()).await;
+    let before = rss();
+    // It asks for 256 streams; the server allows 100 at once (the others wait or are refused).
+    let socket = h2_never_reading(server.local_addr(), "/flood", 256).await;
+    queues_full(&probe, 100).await;
+    let grown = rss().saturating_sub(before);
+    report(&format!(
+        "h2 connection never reading, 100 SSE streams: RSS +{:.1} MiB (bound {:.1} MiB)",
+        grown as f64 / 1048576.0,
+        H2_CONNECTION_BOUND as f64 / 1048576.0
+    ));
+    assert_eq!(
+        app.live_sse_streams(),
+        100,
+        "at most 100 concurrent streams"
+    );
+    assert!(
+        grown <= H2_CONNECTION_BOUND,
+        "one HTTP/2 connection pinned {grown} bytes, over the documented {H2_CONNECTION_BOUND}"
+    );
+    drop(socket);
+    until("every stream to end", || app.live_sse_streams() == 0).await;
+    server.shutdown(Duration::from_secs(1)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http1_clients_that_never_read_pin_no_more_than_the_documented_bound() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    let probe = Probe::default();
+    let (server, app) = start(&probe, ServerConfig::default()).await;
+    let clients = 50;
+    let before = rss();
+    let mut sockets = Vec::new();
+    for _ in 0..clients {
+        let mut socket = TcpStream::connect(server.local_addr()).await.unwrap();
+        socket
+            .write_all(b"GET /flood HTTP/1.1\r\nhost: localhost\r\n\r\n")
+            .await
+            .unwrap();
+        sockets.push(socket);
+    }
+    queues_full(&probe, clients).await;
+    let grown = rss().saturating_sub(before);
+    let bound = clients * H1_CONNECTION_BOUND;
+    report(&format!(
+        "HTTP/1.1 clients never reading: RSS +{:.0} KiB per connection (bound 480 KiB)",
+        grown as f64 / clients as f64 / 1024.0
+    ));
+    assert!(
+        grown <= bound,
+        "{clients} slow readers pinned {grown} bytes, over {bound}"
+    );
+    drop(sockets);
+    until("every stream to end", || app.live_sse_streams() == 0).await;
+    server.shutdown(Duration::from_secs(1)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connect_disconnect_rounds_leave_nothing_behind() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    let probe = Probe::default();
+    let (server, app) = start(&probe, ServerConfig::default()).await;
+    let rounds = 2_000;
+    let mut grown_at_half = 0;
+    let before = rss();
+    for round in 0..rounds {
+        let mut socket = TcpStream::connect(server.local_addr()).await.unwrap();
+        socket
+            .write_all(b"GET /idle HTTP/1.1\r\nhost: localhost\r\n\r\n")
+            .await
+            .unwrap();
+        let mut buf = [0u8; 512];
+        let n = socket.read(&mut buf).await.unwrap();
+        assert!(n > 0);
+        drop(socket);
+        if round == rounds / 2 {
+            grown_at_half = rss().saturating_sub(before);
+        }
+    }
+    until("the last stream to end", || app.live_sse_streams() == 0).await;
+    until("every hook to run", || {
+        probe.ended.lock().unwrap().len() == rounds
+    })
+    .await;
+    let grown = rss().saturating_sub(before);
+    report(&format!(
+        "{rounds} connect/disconnect rounds: RSS +{} KiB after half, +{} KiB after all, live streams 0",
+        grown_at_half / 1024,
+        grown / 1024
+    ));
+    // A leak grows with the rounds; the allocator's own retention does not.
+    assert!(
+        grown <= grown_at_half + 2 * 1024 * 1024,
+        "RSS kept growing: +{grown_at_half} after {} rounds, +{grown} after {rounds}",
+        rounds / 2
+    );
+    assert!(probe
+        .ended
+        .lock()
+        .unwrap()
+        .iter()
+        .all(|r| *r == EndReason::ClientGone));
+    server.shutdown(Duration::from_secs(1)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_with_many_open_streams_sends_every_final_event_and_runs_every_hook() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    let probe = Probe::default();
+    let (server, app) = start(&probe, ServerConfig::default()).await;
+    let h1 = 1_000;
+    let mut readers = Vec::new();
+    for _ in 0..h1 {
+        let mut socket = TcpStream::connect(server.local_addr()).await.unwrap();
+        socket
+            .write_all(b"GET /idle HTTP/1.1\r\nhost: localhost\r\n\r\n")
+            .await
+            .unwrap();
+        readers.push(tokio::spawn(async move {
+            let mut all = Vec::new();
+            let _ = socket.read_to_end(&mut all).await;
+            String::from_utf8_lossy(&all).into_owned()
+        }));
+    }
+    // And 100 HTTP/2 streams on one connection whose client reads nothing.
+    let h2 = h2_never_reading(server.local_addr(), "/idle", 100).await;
+    until("every stream to open", || {
+        app.live_sse_streams() == h1 + 100
+    })
+    .await;
+    server.shutdown(Duration::from_secs(5)).await;
+    // `shutdown` returns after every stream's hook ran, HTTP/2 streams included.
+    let ended = probe.ended.lock().unwrap().clone();
+    assert_eq!(ended.len(), h1 + 100, "hooks run when shutdown returned");
+    assert!(ended.iter().all(|r| *r == EndReason::Shutdown), "{ended:?}");
+    assert_eq!(app.live_sse_streams(), 0);
+    let mut got_final = 0;
+    for reader in readers {
+        let text = tokio::time::timeout(Duration::from_secs(10), reader)
+            .await
+            .expect("the connection must be closed")
+            .unwrap();
+        if text.contains("retry: 2000\n\n") {
+            got_final += 1;
+        }
+    }
+    report(&format!(
+        "shutdown with {h1} HTTP/1.1 + 100 HTTP/2 streams: {got_final}/{h1} final events, {} hooks ran (all Shutdown)",
+        ended.len()
+    ));
+    assert_eq!(got_final, h1, "every HTTP/1.1 client gets the final retry");
+    drop(h2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_never_reads_ends_with_shutdown_when_the_grace_period_closes_it() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    let probe = Probe::default();
+    let (server, _app) = start(&probe, ServerConfig::default()).await;
+    let mut socket = TcpStream::connect(server.local_addr()).await.unwrap();
+    socket
+        .write_all(b"GET /flood HTTP/1.1\r\nhost: localhost\r\n\r\n")
+        .await
+        .unwrap();
+    queues_full(&probe, 1).await;
+    // The stream cannot flush to a client that does not read: the grace period ends it.
+    server.shutdown(Duration::from_millis(100)).await;
+    assert_eq!(*probe.ended.lock().unwrap(), [EndReason::Shutdown]);
+    drop(socket);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_connection_limit_holds_and_the_accept_loop_survives_running_out_of_descriptors() {
+    use rlimit::Resource;
+    let _one = ONE_AT_A_TIME.lock().await;
+    let probe = Probe::default();
+    let (server, _app) = start(&probe, ServerConfig::default().max_connections(Some(8))).await;
+    let addr = server.local_addr();
+    let get = |mut socket: TcpStream| async move {
+        socket
+            .write_all(b"GET / HTTP/1.1\r\nhost: localhost\r\nconnection: close\r\n\r\n")
+            .await
+            .ok()?;
+        let mut all = Vec::new();
+        tokio::time::timeout(Duration::from_secs(2), socket.read_to_end(&mut all))
+            .await
+            .ok()?
+            .ok()?;
+        Some(String::from_utf8_lossy(&all).ends_with("ok"))
+    };
+    // The limit: 8 idle connections are served, the 9th waits (its request is not answered).
+    let mut held = Vec::new();
+    for _ in 0..8 {
+        held.push(TcpStream::connect(addr).await.unwrap());
+    }
+    let ninth = TcpStream::connect(addr).await.unwrap();
+    let waiting = tokio::spawn(get(ninth));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        !waiting.is_finished(),
+        "the 9th connection must wait for a slot"
+    );
+    held.pop();
+    assert_eq!(
+        waiting.await.unwrap(),
+        Some(true),
+        "served once a slot freed"
+    );
+    drop(held);
+
+    // Running out of descriptors: the process may open only a few more files.
+    let (soft, hard) = Resource::NOFILE.get().unwrap();
+    let open = std::fs::read_dir("/proc/self/fd").unwrap().count() as u64;
+    Resource::NOFILE.set(open + 6, hard).unwrap();
+    let mut clients = Vec::new();
+    for _ in 0..20 {
+        match TcpStream::connect(addr).await {
+            Ok(socket) => clients.push(socket),
+            Err(_) => break, // the client side ran out too
+        }
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await; // let accept fail a few times
+    drop(clients);
+    Resource::NOFILE.set(soft, hard).unwrap();
+    let socket = TcpStream::connect(addr).await.unwrap();
+    assert_eq!(
+        get(socket).await,
+        Some(true),
+        "serving again once descriptors are free"
+    );
+    server.shutdown(Duration::from_secs(1)).await;
+}
