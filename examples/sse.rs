@@ -41,13 +41,18 @@ impl AppController {
     #[sse]
     async fn sse2(&self, last_event_id: LastEventId) -> SseBody {
         let (write, body) = get_sse_stream(SseOptions::new());
-        let mut event_id = last_event_id.as_u64().map_or(1, |id| id + 1);
+        // A hostile or stale `Last-Event-ID` of u64::MAX starts the count over instead of
+        // overflowing (a panic in debug, a wrap to 0 in release).
+        let mut event_id = last_event_id
+            .as_u64()
+            .and_then(|id| id.checked_add(1))
+            .unwrap_or(1);
         let st = tokio::spawn(every(self.period, move || {
             let event = SseEvent::json(&json!({ "hello": "world" }))
                 .event("myEvent")
                 .id(event_id)
                 .retry_ms(5000);
-            event_id += 1;
+            event_id = event_id.checked_add(1).unwrap_or(1);
             write.write(event).is_ok()
         }));
         body.on_cancel(move |_| st.abort())

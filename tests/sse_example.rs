@@ -69,6 +69,21 @@ async fn sse2_continues_after_the_last_event_id() {
 }
 
 #[tokio::test]
+async fn sse2_survives_the_largest_last_event_id() {
+    let server = example::app(PERIOD)
+        .bind(([127, 0, 0, 1], 0))
+        .await
+        .unwrap();
+    let source = EventSource::builder(format!("http://{}/sse2", server.local_addr()))
+        .last_event_id(u64::MAX.to_string())
+        .build()
+        .unwrap();
+    let mut stream = TestStream::new(source);
+    assert_eq!(stream.expect_event("myEvent").await.unwrap().id, "1");
+    server.shutdown(Duration::from_secs(1)).await;
+}
+
+#[tokio::test]
 async fn index_page_opens_both_streams() {
     let server = example::app(PERIOD)
         .bind(([127, 0, 0, 1], 0))
