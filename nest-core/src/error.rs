@@ -87,11 +87,9 @@ impl fmt::Debug for Error {
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)?;
-        if let Some(source) = &self.source {
-            write!(f, ": {source}")?;
-        }
-        Ok(())
+        // The error's own message only; the cause is `source()` (so `anyhow` and friends print
+        // it once, as for hyper's and reqwest's errors).
+        f.write_str(&self.message)
     }
 }
 
@@ -112,6 +110,15 @@ pub(crate) fn panic_message(panic: &(dyn Any + Send)) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn display_is_the_message_and_the_cause_is_the_source() {
+        use std::error::Error as _;
+        let cause = std::io::Error::new(std::io::ErrorKind::AddrInUse, "address in use");
+        let err = super::Error::io("cannot bind 127.0.0.1:80", cause);
+        assert_eq!(err.to_string(), "cannot bind 127.0.0.1:80");
+        assert_eq!(err.source().unwrap().to_string(), "address in use");
+    }
+
     #[test]
     fn error_is_send_sync() {
         fn assert<T: Send + Sync + 'static>() {}

@@ -2,23 +2,67 @@
 //!
 //! A NestJS-style web framework for Rust whose first-class feature is Server-Sent Events.
 //!
-//! The architecture, in the order a request flows through it:
+//! # Server-Sent Events in ten lines
 //!
-//! - [`server`]: the accept loop on hyper 1 + hyper-util (HTTP/1.1 and HTTP/2 on one port,
-//!   limits, timeouts, graceful shutdown that never hangs on an endless body).
+//! The seed's `@Get('/sse') @Sse()`: a handler creates a stream, moves its writer into a task,
+//! and returns the body; the cancel hook stops the task when the client goes away.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use std::time::Duration;
+//! use nest_core::prelude::*;
+//! use nest_core::test_util::TestServer;
+//!
+//! struct Clock;
+//! impl Controller for Clock {
+//!     fn routes(r: &mut Routes<Self>) {
+//!         r.sse("/sse", |_: Arc<Self>| async {
+//!             let (writer, body) = get_sse_stream(SseOptions::new());
+//!             let task = tokio::spawn(async move {
+//!                 for i in 1.. {
+//!                     if writer.write(SseEvent::data("tick").event("clock").id(i)).is_err() { break }
+//!                     tokio::time::sleep(Duration::from_millis(10)).await;
+//!                 }
+//!             });
+//!             body.on_cancel(move |_reason| task.abort())
+//!         });
+//!     }
+//! }
+//!
+//! # tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap().block_on(async {
+//! let server = TestServer::start(NestApp::new().controller(Clock)).await;
+//! let mut res = reqwest::get(server.url("/sse")).await.unwrap();
+//! assert_eq!(res.headers()["content-type"], "text/event-stream");
+//! let first = res.chunk().await.unwrap().unwrap();
+//! assert_eq!(&first[..], b"event: clock\nid: 1\ndata: tick\n\n");
+//! server.shutdown().await;
+//! # });
+//! ```
+//!
+//! # Layers
+//!
+//! A request flows down this list from `server` to `response`; imports run the other way: each
+//! module uses only the modules listed after it (a crate-private trait lets a lower module call
+//! a higher one, as the hub plugs into the SSE body through `FrameSource`).
+//!
+//! - [`server`]: the accept loop on hyper 1 (HTTP/1.1 and HTTP/2 on one port, limits, timeouts,
+//!   graceful shutdown that never hangs on an endless body); `NestApp::bind`/`listen` live here.
 //! - [`app`]: [`NestApp`] registers controllers, state, and tower layers that wrap everything,
-//!   and builds a [`NestService`] (a tower service) or a [`Server`].
-//! - `routing`: matchit paths in NestJS syntax (`/users/:id`), 404, 405 with `Allow`, HEAD.
+//!   and builds a [`NestService`] (a tower service).
+//! - `routing`: matchit paths in NestJS syntax (the grammar is the `nest-path` crate), 404, 405
+//!   with `Allow`, HEAD, running a route's guards and handler, attaching SSE streams to the app.
 //! - [`controller`]: the [`Controller`] trait, a prefix and a table of routes with their metadata
 //!   (kind plain or SSE, status, headers, guards, layers).
+//! - [`handler`]: async functions of the controller and extractors.
+//! - [`sse`]: the SSE stream (options, lifecycle, writer, keep-alive, body), the hub, the one
+//!   encoder of the wire format, and the `Last-Event-ID` extractor.
 //! - [`extract`]: typed extractors ([`Path`](extract::Path), [`Query`](extract::Query),
 //!   [`Json`], [`State`](extract::State), headers, the raw request).
-//! - [`handler`]: async functions of the controller and extractors.
-//! - [`response`]: [`IntoResponse`], [`Json`], [`HttpException`] in the NestJS error shape.
-//! - [`sse`]: the SSE stream (writer, body, cancel hook, keep-alive, buffer policy), the one
-//!   encoder of the wire format, and the `Last-Event-ID` extractor.
+//! - `context`: what every request of an app can reach (state, limits, shutdown token).
+//! - ground: [`response`] ([`IntoResponse`], [`Json`], [`HttpException`] in the NestJS error
+//!   shape), [`body`], [`Error`], [`ServerConfig`].
 //!
-//! # Example
+//! # A controller
 //!
 //! A controller written by hand (no macros), with path, query, JSON and state extractors:
 //!
