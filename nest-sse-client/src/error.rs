@@ -1,14 +1,24 @@
 //! [`Error`]: the crate's one error type, opaque, with `is_*()` predicates.
 //!
+//! As in hyper and reqwest, an error's `Display` is its own message only and
+//! [`source`](std::error::Error::source) is what caused it, so a report that
+//! walks the chain (anyhow's, or the `nest-sse` CLI's) prints each cause once.
+//!
 //! # Example
 //!
 //! ```
+//! use std::error::Error as _;
 //! use nest_sse_client::{Error, Event};
 //!
 //! let error: Error = Event::new("message", "not json").data_json::<u32>().unwrap_err();
 //! assert!(error.is_json());
 //! assert!(!error.is_status());
-//! assert!(error.to_string().starts_with("event data is not the expected JSON"));
+//! assert_eq!(error.to_string(), "event data is not the expected JSON");
+//!
+//! // What the JSON parser said is the source, not part of the message.
+//! let source = error.source().expect("the serde_json error");
+//! assert!(source.is::<serde_json::Error>());
+//! assert!(!error.to_string().contains(&source.to_string()));
 //! ```
 
 use std::fmt;
@@ -25,6 +35,11 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// stream ends and the source is closed: a bad status, a bad content type, the
 /// retry limit, an invalid request) or not (a network error or the end of the
 /// response: the source reconnects).
+///
+/// `Display` shows this error's own message (`connection failed`); the cause
+/// (reqwest's error, the last failure before the retry limit, serde_json's
+/// error) is [`source`](std::error::Error::source). The error is `Send + Sync`
+/// and one pointer wide.
 pub struct Error {
     inner: Box<Inner>,
 }
@@ -152,50 +167,37 @@ impl Error {
 }
 
 impl fmt::Display for Error {
+    /// The error's own message; what caused it is [`source`](std::error::Error::source).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.inner.kind {
-            Kind::Builder(message) => write!(f, "invalid event source: {message}")?,
+            Kind::Builder(message) => write!(f, "invalid event source: {message}"),
             Kind::Status(code, reason) => write!(
                 f,
                 "unexpected status {code} {reason} (an event stream needs 200 OK)"
-            )?,
+            ),
             Kind::ContentType(Some(ct)) => write!(
                 f,
                 "unexpected content type `{ct}` (an event stream needs text/event-stream)"
-            )?,
+            ),
             Kind::ContentType(None) => {
-                f.write_str("no content type (an event stream needs text/event-stream)")?;
+                f.write_str("no content type (an event stream needs text/event-stream)")
             }
-            Kind::Network => f.write_str("connection failed")?,
-            Kind::Ended => f.write_str("the server ended the stream")?,
-            Kind::RetryLimit(n) => {
-                write!(f, "gave up after {n} failed reconnection attempts")?;
-            }
-            Kind::Json => f.write_str("event data is not the expected JSON")?,
+            Kind::Network => f.write_str("connection failed"),
+            Kind::Ended => f.write_str("the server ended the stream"),
+            Kind::RetryLimit(n) => write!(f, "gave up after {n} failed reconnection attempts"),
+            Kind::Json => f.write_str("event data is not the expected JSON"),
         }
-        if let Some(source) = &self.inner.source {
-            write!(f, ": {source}")?;
-            // Our own errors already print their causes.
-            let mut next = if source.is::<Error>() {
-                None
-            } else {
-                source.source()
-            };
-            while let Some(cause) = next {
-                write!(f, ": {cause}")?;
-                next = cause.source();
-            }
-        }
-        Ok(())
     }
 }
 
 impl fmt::Debug for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Error")
-            .field("kind", &self.inner.kind)
-            .field("message", &self.to_string())
-            .finish()
+        let mut debug = f.debug_struct("nest_sse_client::Error");
+        debug.field("kind", &self.inner.kind);
+        if let Some(source) = &self.inner.source {
+            debug.field("source", source);
+        }
+        debug.finish()
     }
 }
 
@@ -210,6 +212,8 @@ impl std::error::Error for Error {
 
 #[cfg(test)]
 mod tests {
+    use std::error::Error as StdError;
+
     use super::*;
 
     #[test]
@@ -233,7 +237,53 @@ mod tests {
         assert!(e.is_retry_limit() && e.is_fatal());
         assert_eq!(
             e.to_string(),
-            "gave up after 3 failed reconnection attempts: the server ended the stream"
+            "gave up after 3 failed reconnection attempts"
         );
+    }
+
+    /// What anyhow and the CLI print: each message once, as they walk `source()`.
+    fn chain(error: &dyn StdError) -> Vec<String> {
+        std::iter::successors(Some(error), |&e| e.source())
+            .map(ToString::to_string)
+            .collect()
+    }
+
+    #[test]
+    fn display_is_the_own_message_and_the_cause_is_the_source() {
+        let io = std::io::Error::other("tcp connect error: Connection refused");
+        let error = Error::network(io);
+        let text = format!("{error}");
+        assert_eq!(text, "connection failed");
+        assert!(!text.contains("Connection refused"), "{text}");
+        let source = error.source().expect("the network error's cause");
+        assert_eq!(source.to_string(), "tcp connect error: Connection refused");
+        assert!(source.is::<std::io::Error>());
+
+        let error = Error::retry_limit(2, error);
+        assert_eq!(
+            chain(&error),
+            [
+                "gave up after 2 failed reconnection attempts",
+                "connection failed",
+                "tcp connect error: Connection refused",
+            ]
+        );
+        let debug = format!("{error:?}");
+        assert!(
+            debug.contains("RetryLimit(2)") && debug.contains("Connection refused"),
+            "{debug}"
+        );
+    }
+
+    #[test]
+    fn errors_without_a_cause_have_no_source() {
+        for error in [
+            Error::ended(),
+            Error::status(reqwest::StatusCode::BAD_GATEWAY),
+            Error::content_type(None),
+            Error::builder("no HTTP client", None),
+        ] {
+            assert!(error.source().is_none(), "{error:?}");
+        }
     }
 }

@@ -289,7 +289,14 @@ fn describe(item: &Result<SseItem>) -> String {
             text
         }
         Ok(SseItem::Comment(c)) => format!("comment {c:?}"),
-        Err(error) => format!("error: {error}"),
+        // With its causes: "connection failed" alone does not say why.
+        Err(error) => {
+            let chain: Vec<String> =
+                std::iter::successors(Some(error as &dyn std::error::Error), |&e| e.source())
+                    .map(ToString::to_string)
+                    .collect();
+            format!("error: {}", chain.join(": "))
+        }
     }
 }
 
@@ -302,7 +309,8 @@ enum Failure {
 }
 
 /// Why an expectation of a [`TestStream`] failed; its message lists what
-/// did arrive (the last 20 items).
+/// did arrive (the last 20 items, errors with their causes). A fatal error
+/// that stopped the wait is its [`source`](std::error::Error::source).
 pub struct TestError {
     failure: Failure,
     waiting: String,
@@ -350,7 +358,8 @@ impl fmt::Display for TestError {
         match &self.failure {
             Failure::Timeout(t) => write!(f, "timed out after {t:?} waiting for {}", self.waiting)?,
             Failure::Ended => write!(f, "the stream ended while waiting for {}", self.waiting)?,
-            Failure::Fatal(e) => write!(f, "fatal error while waiting for {}: {e}", self.waiting)?,
+            // The error itself is the source (and the last item received).
+            Failure::Fatal(_) => write!(f, "fatal error while waiting for {}", self.waiting)?,
             Failure::Mismatch => write!(f, "expected {}, got another", self.waiting)?,
         }
         if self.received.is_empty() {
@@ -374,7 +383,13 @@ impl fmt::Debug for TestError {
     }
 }
 
-impl std::error::Error for TestError {}
+impl std::error::Error for TestError {
+    /// The fatal error, when [`is_fatal`](Self::is_fatal).
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.fatal_error()
+            .map(|error| error as &(dyn std::error::Error + 'static))
+    }
+}
 
 #[cfg(test)]
 mod tests {
@@ -422,7 +437,27 @@ mod tests {
         let error = s.next_event().await.unwrap_err();
         assert!(error.is_fatal());
         assert_eq!(error.fatal_error().and_then(Error::status_code), Some(404));
-        assert!(error.to_string().contains("comment \"k\""), "{error}");
+        let source = std::error::Error::source(&error).expect("the fatal error");
+        assert_eq!(
+            source.to_string(),
+            "unexpected status 404 Not Found (an event stream needs 200 OK)"
+        );
+        assert_eq!(
+            error.to_string(),
+            format!("fatal error while waiting for an event; received:\n  - error: the server ended the stream\n  - comment \"k\"\n  - error: {source}")
+        );
+    }
+
+    #[tokio::test]
+    async fn received_errors_are_listed_with_their_causes() {
+        let network = Error::network(std::io::Error::other("reset by peer"));
+        let items = vec![Err(Error::retry_limit(1, network))];
+        let mut s = TestStream::new(stream::iter(items));
+        assert!(s.next_event().await.unwrap_err().is_fatal());
+        assert_eq!(
+            s.received(),
+            ["error: gave up after 1 failed reconnection attempts: connection failed: reset by peer"]
+        );
     }
 
     #[tokio::test]

@@ -179,9 +179,12 @@ async fn a_connection_failure_exits_1() {
     let err = stderr(&out);
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(
-        err.starts_with("nest-sse: error: connection failed"),
+        err.starts_with("nest-sse: error: connection failed: "),
         "{err}"
     );
+    // The causes follow, each once, down to the OS error.
+    assert!(err.contains("refused"), "{err}");
+    assert_eq!(err.matches("connection failed").count(), 1, "{err}");
 }
 
 #[tokio::test]

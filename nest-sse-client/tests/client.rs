@@ -3,11 +3,12 @@
 
 mod support;
 
+use std::error::Error as _;
 use std::time::Duration;
 
 use futures_util::StreamExt;
 use nest_sse_client::testing::TestStream;
-use nest_sse_client::{EventSource, ReadyState, SseItem};
+use nest_sse_client::{Error, Event, EventSource, ReadyState, SseItem};
 use support::{head, sse_head, write, Server, Step};
 use tokio::time::Instant;
 
@@ -190,13 +191,12 @@ async fn backoff_doubles_up_to_its_max_and_the_retry_limit_counts() {
     assert_eq!(at, [0, 1, 3, 7, 11]);
     assert!(errors[..4].iter().all(|e| e.is_network() && !e.is_fatal()));
     assert!(errors[4].is_retry_limit() && errors[4].is_fatal());
-    assert!(
-        errors[4]
-            .to_string()
-            .starts_with("gave up after 4 failed reconnection attempts: connection failed"),
-        "{}",
-        errors[4]
+    assert_eq!(
+        errors[4].to_string(),
+        "gave up after 4 failed reconnection attempts"
     );
+    let last = errors[4].source().and_then(|e| e.downcast_ref::<Error>());
+    assert!(last.is_some_and(Error::is_network), "{:?}", errors[4]);
     assert_eq!(server.requests().len(), 5);
     assert_eq!(s.get_mut().ready_state(), ReadyState::Closed);
 }
@@ -350,9 +350,31 @@ async fn a_connection_refused_is_a_network_error() {
         .build()
         .unwrap();
     let mut s = TestStream::new(es);
-    assert!(s.expect_error().await.unwrap().is_network());
+    let error = s.expect_error().await.unwrap();
+    assert!(error.is_network());
+    // The message is the error's own; reqwest's error, with the OS error at
+    // the end of its chain, is the source.
+    let text = format!("{error}");
+    assert_eq!(text, "connection failed");
+    let source = error.source().expect("reqwest's error");
+    assert!(source.is::<reqwest::Error>(), "{source:?}");
+    assert!(!text.contains(&source.to_string()), "{text}");
+    let root = std::iter::successors(Some(source), |&e| e.source()).last();
+    assert!(
+        root.is_some_and(|e| e.to_string().contains("refused")),
+        "{error:?}"
+    );
     assert!(s.expect_error().await.unwrap().is_retry_limit());
     s.expect_end().await.unwrap();
+}
+
+#[test]
+fn the_error_is_send_and_sync() {
+    fn assert_send_sync<T: Send + Sync + 'static>() {}
+    assert_send_sync::<Error>();
+    // So it converts into the usual boxed error (and anyhow::Error).
+    let error = Event::new("message", "x").data_json::<u32>().unwrap_err();
+    let _: Box<dyn std::error::Error + Send + Sync> = Box::new(error);
 }
 
 #[tokio::test(start_paused = true)]

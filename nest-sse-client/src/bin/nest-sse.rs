@@ -81,9 +81,7 @@ fn source(args: &Args) -> Result<EventSource, String> {
         (None, Some(_)) => Method::POST,
         (None, None) => Method::GET,
     };
-    let client = reqwest::Client::builder()
-        .build()
-        .map_err(|e| e.to_string())?;
+    let client = reqwest::Client::builder().build().map_err(|e| report(&e))?;
     let mut request = client.request(method, args.url.as_str());
     if let Some(body) = &args.body {
         request = request.body(body.clone());
@@ -95,7 +93,16 @@ fn source(args: &Args) -> Result<EventSource, String> {
     if let Some(id) = &args.last_event_id {
         builder = builder.last_event_id(id.clone());
     }
-    builder.build().map_err(|e| e.to_string())
+    builder.build().map_err(|e| report(&e))
+}
+
+/// An error and its causes on one line, `: `-separated: the library's errors
+/// show only their own message, and "connection failed" alone does not say why.
+fn report(error: &dyn std::error::Error) -> String {
+    let chain: Vec<String> = std::iter::successors(Some(error), |&e| e.source())
+        .map(ToString::to_string)
+        .collect();
+    chain.join(": ")
 }
 
 async fn run(args: Args) -> Result<(), String> {
@@ -138,9 +145,9 @@ fn handle(error: &Error, opened: bool, no_reconnect: bool) -> Result<(), String>
         return Ok(());
     }
     if error.is_fatal() || !opened || no_reconnect {
-        return Err(error.to_string());
+        return Err(report(error));
     }
-    eprintln!("nest-sse: {error}; reconnecting");
+    eprintln!("nest-sse: {}; reconnecting", report(error));
     Ok(())
 }
 
