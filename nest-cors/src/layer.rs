@@ -135,6 +135,54 @@ use crate::service::Cors;
 /// assert_eq!(res.headers()[header::VARY], "Accept-Encoding, Origin");
 /// # }
 /// ```
+///
+/// # Requests with more than one `Origin`
+///
+/// A browser sends one `Origin` header holding one origin, serialized as
+/// `scheme://host[:port]` (lowercase, without the default port) or `null`: Fetch's grammar for
+/// the header is `Origin = origin-or-null`. A request with two `Origin` lines, or with a value
+/// that is not one such origin (a list, a URL with a path, `*`), was not made by a browser's
+/// CORS protocol, and which origin it means is ambiguous: a proxy may act on the last line
+/// where the application reads the first. The layer therefore allows it under no rule, and
+/// does not call a predicate for it:
+///
+/// - an actual request still reaches the inner service, and its response carries no
+///   `Access-Control-Allow-*` or `-Expose-Headers` header;
+/// - a preflight (still one: `OPTIONS` with `Origin` and `Access-Control-Request-Method`) is
+///   answered like one from a disallowed origin, with the success status and none of those
+///   headers, so a browser's CORS check fails on it. It is not passed to the inner service,
+///   which would answer it as a plain `OPTIONS`;
+/// - under [`AllowOrigin::any`](crate::AllowOrigin::any), whose `*` otherwise does not depend
+///   on the request, such a response says `Vary: Origin`, so that a shared cache never hands
+///   it to requests with a valid origin.
+///
+/// ```
+/// use http::{header, HeaderValue, Request, Response};
+/// use nest_cors::{AllowOrigin, CorsLayer};
+/// use std::convert::Infallible;
+/// use tower::{service_fn, Layer, ServiceExt};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let layer = CorsLayer::builder()
+///     .origin(AllowOrigin::exact("https://app.example"))
+///     .credentials(true)
+///     .build()
+///     .unwrap();
+/// let svc = layer.layer(service_fn(|_req: Request<()>| async {
+///     Ok::<_, Infallible>(Response::new(()))
+/// }));
+///
+/// let mut req = Request::new(());
+/// for origin in ["https://app.example", "https://evil.example"] {
+///     req.headers_mut().append(header::ORIGIN, HeaderValue::from_static(origin));
+/// }
+/// let res = svc.oneshot(req).await.unwrap();
+/// assert!(res.headers().get(header::ACCESS_CONTROL_ALLOW_ORIGIN).is_none());
+/// assert!(res.headers().get(header::ACCESS_CONTROL_ALLOW_CREDENTIALS).is_none());
+/// assert_eq!(res.headers()[header::VARY], "Origin");
+/// # }
+/// ```
 #[derive(Debug, Clone)]
 pub struct CorsLayer {
     config: Arc<Config>,

@@ -139,6 +139,9 @@
 //!   sends it to every requester).
 //! - **`Vary`** is merged into the handler's, with no duplicates; `Vary: Origin` is sent
 //!   whenever the answer depends on the origin, even for requests without one.
+//! - **One `Origin`, one origin**: a request with two `Origin` headers, or with a value that
+//!   is not one serialized origin, is allowed under no rule (see
+//!   [`CorsLayer`](CorsLayer#requests-with-more-than-one-origin)); no browser sends one.
 //! - **A disallowed origin** gets no CORS headers at all; its preflight is still answered with
 //!   the success status, so the browser (not a 404) rejects it. npm `cors` sends the other
 //!   headers anyway.

@@ -306,6 +306,7 @@ impl CorsBuilder {
             private_network: self.private_network,
             actual_vary: Vary::new(actual_vary),
             preflight_vary: Vary::new(preflight_vary),
+            origin_vary: Vary::new(vec!["Origin"]),
         })
     }
 }
@@ -397,6 +398,8 @@ pub(crate) struct Config {
     pub(crate) private_network: bool,
     pub(crate) actual_vary: Vary,
     pub(crate) preflight_vary: Vary,
+    /// Merged in when the request's `Origin` was invalid under a rule that does not vary.
+    pub(crate) origin_vary: Vary,
 }
 
 impl Config {

@@ -8,8 +8,9 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
+use http::header::ORIGIN;
 use http::request::Parts;
-use http::HeaderValue;
+use http::{HeaderMap, HeaderValue};
 use regex::Regex;
 
 use crate::error::CorsError;
@@ -95,7 +96,9 @@ enum Rule {
 }
 
 impl AllowOrigin {
-    /// Any origin: `Access-Control-Allow-Origin: *` on every response (the default).
+    /// Any origin: `Access-Control-Allow-Origin: *` on every response (the default), except to
+    /// a request with more than one `Origin` or an invalid one (see
+    /// [`CorsLayer`](crate::CorsLayer#requests-with-more-than-one-origin)).
     ///
     /// Responses do not depend on the request, so no `Vary: Origin` is added. Browsers refuse
     /// `*` for credentialed requests, so combining this with
@@ -150,7 +153,9 @@ impl AllowOrigin {
     /// A predicate called with the request's origin and head; `true` allows the origin.
     ///
     /// It also sees the origin `null` and decides about it like about any other. A request
-    /// whose `Origin` is not visible ASCII is disallowed without calling the predicate.
+    /// with more than one `Origin`, or one that is not an origin as browsers serialize it, is
+    /// disallowed without calling the predicate (see
+    /// [`CorsLayer`](crate::CorsLayer#requests-with-more-than-one-origin)).
     #[must_use]
     pub fn predicate<F>(predicate: F) -> Self
     where
@@ -341,15 +346,12 @@ impl OriginRule {
     }
 
     /// Decides about the request's origin. `Decided(None)` means disallowed.
-    pub(crate) fn check(&self, origin: Option<&HeaderValue>, parts: &Parts) -> OriginCheck {
-        if let Self::Any = self {
-            return OriginCheck::Decided(Some(HeaderValue::from_static("*")));
-        }
-        let Some(value) = origin else {
-            return OriginCheck::Decided(None);
-        };
-        let Ok(text) = value.to_str() else {
-            return OriginCheck::Decided(None);
+    pub(crate) fn check(&self, origin: RequestOrigin<'_>, parts: &Parts) -> OriginCheck {
+        let (value, text) = match (self, origin) {
+            (_, RequestOrigin::Invalid) => return OriginCheck::Decided(None),
+            (Self::Any, _) => return OriginCheck::Decided(Some(HeaderValue::from_static("*"))),
+            (_, RequestOrigin::Absent) => return OriginCheck::Decided(None),
+            (_, RequestOrigin::Valid { value, text }) => (value, text),
         };
         let allowed = match self {
             Self::Any | Self::Disabled => false,
@@ -367,6 +369,41 @@ impl OriginRule {
             }
         };
         OriginCheck::Decided(allowed.then(|| value.clone()))
+    }
+}
+
+/// The request's `Origin`, as far as CORS is concerned.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum RequestOrigin<'a> {
+    /// No `Origin` header.
+    Absent,
+    /// One `Origin` header holding one origin as browsers serialize it, or `null`.
+    Valid {
+        value: &'a HeaderValue,
+        text: &'a str,
+    },
+    /// More than one `Origin` header, or a value that is not one serialized origin: no browser
+    /// sends that, and which origin it means is ambiguous, so it is never allowed.
+    Invalid,
+}
+
+impl<'a> RequestOrigin<'a> {
+    pub(crate) fn read(headers: &'a HeaderMap) -> Self {
+        let mut values = headers.get_all(ORIGIN).iter();
+        let Some(value) = values.next() else {
+            return Self::Absent;
+        };
+        if values.next().is_some() {
+            return Self::Invalid;
+        }
+        match value.to_str() {
+            Ok(text) if parse_origin(text).is_ok() => Self::Valid { value, text },
+            _ => Self::Invalid,
+        }
+    }
+
+    pub(crate) fn is_invalid(self) -> bool {
+        matches!(self, Self::Invalid)
     }
 }
 
@@ -414,71 +451,105 @@ impl OriginCheck {
     }
 }
 
-/// Checks that `origin` is what a browser sends in `Origin`, so that the byte comparison can
-/// match; the message suggests the fix for the common mistakes.
-fn validate_origin(origin: &str) -> Result<(), String> {
+/// Why a string is not an origin as browsers serialize it; the fields are what the
+/// configuration error needs to suggest the fix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum NotAnOrigin<'a> {
+    Star,
+    Uppercase,
+    NoScheme,
+    BadScheme(&'a str),
+    /// A path, query, fragment or trailing slash; the origin without it.
+    Path(&'a str),
+    UserInfo,
+    BadHostOrPort,
+    BadHost(&'a str),
+    /// The scheme's default port; the origin without it.
+    DefaultPort(&'a str),
+}
+
+/// Checks that `origin` is `null` or `scheme://host[:port]` exactly as a browser serializes it
+/// in `Origin`: lowercase, no default port, no path. Runs on every request, so it does not
+/// allocate.
+fn parse_origin(origin: &str) -> Result<(), NotAnOrigin<'_>> {
     if origin == NULL {
         return Ok(());
     }
     if origin == "*" {
-        return Err("`*` is not an origin; use `AllowOrigin::any()` to allow every origin".into());
+        return Err(NotAnOrigin::Star);
     }
-    let lower = origin.to_ascii_lowercase();
-    if lower != origin {
-        return Err(format!(
-            "origin `{origin}` has uppercase letters, but browsers send it lowercase: \
-             did you mean `{lower}`?"
-        ));
+    if origin.bytes().any(|b| b.is_ascii_uppercase()) {
+        return Err(NotAnOrigin::Uppercase);
     }
     let Some((scheme, rest)) = origin.split_once("://") else {
-        return Err(format!(
-            "`{origin}` is not an origin: expected `scheme://host[:port]`, such as \
-             `https://app.example`, or `null`"
-        ));
+        return Err(NotAnOrigin::NoScheme);
     };
     let scheme_ok = scheme.starts_with(|c: char| c.is_ascii_lowercase())
         && scheme
             .chars()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "+-.".contains(c));
     if !scheme_ok {
-        return Err(format!(
-            "origin `{origin}` has an invalid scheme `{scheme}`"
-        ));
+        return Err(NotAnOrigin::BadScheme(scheme));
     }
+    let authority_start = scheme.len() + "://".len();
     if let Some(index) = rest.find(['/', '?', '#']) {
-        let trimmed = format!("{scheme}://{}", &rest[..index]);
-        return Err(format!(
-            "origin `{origin}` has a path, query or trailing slash, which browsers never send \
-             in `Origin`: did you mean `{trimmed}`?"
-        ));
+        return Err(NotAnOrigin::Path(&origin[..authority_start + index]));
     }
     if rest.contains('@') {
-        return Err(format!("origin `{origin}` must not contain user info"));
+        return Err(NotAnOrigin::UserInfo);
     }
-    let (host, port) = split_host_port(rest)
-        .ok_or_else(|| format!("origin `{origin}` has an invalid host or port"))?;
+    let (host, port) = split_host_port(rest).ok_or(NotAnOrigin::BadHostOrPort)?;
     let host_ok = !host.is_empty()
         && host.chars().all(|c| {
             c.is_ascii_lowercase() || c.is_ascii_digit() || "-._".contains(c) || is_ipv6_char(c)
         });
     if !host_ok {
-        return Err(format!("origin `{origin}` has an invalid host `{host}`"));
+        return Err(NotAnOrigin::BadHost(host));
     }
-    if let Some(port) = port {
-        let default = match scheme {
-            "http" | "ws" => Some("80"),
-            "https" | "wss" => Some("443"),
-            _ => None,
-        };
-        if default == Some(port) {
-            let trimmed = format!("{scheme}://{host}");
-            return Err(format!(
-                "origin `{origin}` names the default port, which browsers omit: \
-                 did you mean `{trimmed}`?"
-            ));
-        }
+    let default_port = match scheme {
+        "http" | "ws" => Some("80"),
+        "https" | "wss" => Some("443"),
+        _ => None,
+    };
+    if port.is_some() && port == default_port {
+        return Err(NotAnOrigin::DefaultPort(
+            &origin[..authority_start + host.len()],
+        ));
     }
     Ok(())
+}
+
+/// Checks that a configured `origin` is what a browser sends in `Origin`, so that the byte
+/// comparison can match; the message suggests the fix for the common mistakes.
+fn validate_origin(origin: &str) -> Result<(), String> {
+    parse_origin(origin).map_err(|fault| match fault {
+        NotAnOrigin::Star => {
+            "`*` is not an origin; use `AllowOrigin::any()` to allow every origin".into()
+        }
+        NotAnOrigin::Uppercase => format!(
+            "origin `{origin}` has uppercase letters, but browsers send it lowercase: \
+             did you mean `{}`?",
+            origin.to_ascii_lowercase()
+        ),
+        NotAnOrigin::NoScheme => format!(
+            "`{origin}` is not an origin: expected `scheme://host[:port]`, such as \
+             `https://app.example`, or `null`"
+        ),
+        NotAnOrigin::BadScheme(scheme) => {
+            format!("origin `{origin}` has an invalid scheme `{scheme}`")
+        }
+        NotAnOrigin::Path(trimmed) => format!(
+            "origin `{origin}` has a path, query or trailing slash, which browsers never send \
+             in `Origin`: did you mean `{trimmed}`?"
+        ),
+        NotAnOrigin::UserInfo => format!("origin `{origin}` must not contain user info"),
+        NotAnOrigin::BadHostOrPort => format!("origin `{origin}` has an invalid host or port"),
+        NotAnOrigin::BadHost(host) => format!("origin `{origin}` has an invalid host `{host}`"),
+        NotAnOrigin::DefaultPort(trimmed) => format!(
+            "origin `{origin}` names the default port, which browsers omit: \
+             did you mean `{trimmed}`?"
+        ),
+    })
 }
 
 fn is_ipv6_char(c: char) -> bool {
@@ -559,6 +630,20 @@ mod tests {
         }
     }
 
+    /// The decision of a sync `rule` for a request with these `Origin` lines.
+    fn decide(rule: &OriginRule, origins: &[&'static str]) -> Option<HeaderValue> {
+        let mut request = http::Request::new(());
+        for origin in origins {
+            let value = HeaderValue::from_static(origin);
+            request.headers_mut().append(ORIGIN, value);
+        }
+        let parts = request.into_parts().0;
+        match rule.check(RequestOrigin::read(&parts.headers), &parts) {
+            OriginCheck::Decided(value) => value,
+            OriginCheck::Pending { .. } => unreachable!("sync rule"),
+        }
+    }
+
     #[test]
     fn regexes_are_anchored_and_never_match_null() {
         let rule = AllowOrigin::list([
@@ -567,28 +652,59 @@ mod tests {
         ])
         .compile()
         .unwrap();
-        let parts = http::Request::new(()).into_parts().0;
-        let check = |origin: &'static str| match rule
-            .check(Some(&HeaderValue::from_static(origin)), &parts)
-        {
-            OriginCheck::Decided(value) => value,
-            OriginCheck::Pending { .. } => unreachable!("sync rule"),
-        };
-        assert_eq!(check("https://example.com").unwrap(), "https://example.com");
-        assert!(check("null").is_none());
+        let allowed = decide(&rule, &["https://example.com"]);
+        assert_eq!(allowed.unwrap(), "https://example.com");
+        assert!(decide(&rule, &["null"]).is_none());
 
         let strict = AllowOrigin::regex(r"https://example\.com")
             .compile()
             .unwrap();
-        let decided = |origin: &'static str| {
-            matches!(
-                strict.check(Some(&HeaderValue::from_static(origin)), &parts),
-                OriginCheck::Decided(Some(_))
-            )
+        assert!(decide(&strict, &["https://example.com"]).is_some());
+        assert!(decide(&strict, &["https://example.com.evil.io"]).is_none());
+    }
+
+    #[test]
+    fn only_one_serialized_origin_is_a_valid_request_origin() {
+        let read = |origins: &[&'static str]| {
+            let mut headers = HeaderMap::new();
+            for origin in origins {
+                headers.append(ORIGIN, HeaderValue::from_static(origin));
+            }
+            match RequestOrigin::read(&headers) {
+                RequestOrigin::Absent => "absent",
+                RequestOrigin::Valid { .. } => "valid",
+                RequestOrigin::Invalid => "invalid",
+            }
         };
-        assert!(decided("https://example.com"));
-        assert!(!decided("https://example.com.evil.io"));
-        assert!(!decided("https://evil.io/https://example.com"));
+        assert_eq!(read(&[]), "absent");
+        for origin in ["https://a.example", "http://[::1]:8080", "null"] {
+            assert_eq!(read(&[origin]), "valid", "{origin}");
+        }
+        let a = "https://a.example";
+        assert_eq!(read(&[a, "https://b.example"]), "invalid");
+        assert_eq!(read(&[a, a]), "invalid", "even the same origin twice");
+        for origin in [
+            "https://a.example, https://b.example",
+            "https://a.example/",
+            "https://A.example",
+            "*",
+            "",
+        ] {
+            assert_eq!(read(&[origin]), "invalid", "{origin}");
+        }
+        let mut headers = HeaderMap::new();
+        let latin1 = HeaderValue::from_bytes(b"https://caf\xe9.example").unwrap();
+        headers.insert(ORIGIN, latin1);
+        assert!(RequestOrigin::read(&headers).is_invalid());
+    }
+
+    #[test]
+    fn any_allows_no_origin_but_not_an_invalid_one() {
+        let any = AllowOrigin::any().compile().unwrap();
+        assert_eq!(decide(&any, &[]).unwrap(), "*");
+        assert_eq!(decide(&any, &["https://a.example"]).unwrap(), "*");
+        assert!(decide(&any, &["https://a.example", "https://b.example"]).is_none());
+        assert!(decide(&any, &["https://a.example/"]).is_none());
     }
 
     #[test]

@@ -8,14 +8,14 @@ use std::task::{ready, Context, Poll};
 
 use http::header::{
     HeaderMap, HeaderValue, ACCESS_CONTROL_ALLOW_CREDENTIALS, ACCESS_CONTROL_ALLOW_ORIGIN,
-    ACCESS_CONTROL_EXPOSE_HEADERS, ORIGIN,
+    ACCESS_CONTROL_EXPOSE_HEADERS,
 };
 use http::{Request, Response};
 use pin_project_lite::pin_project;
 use tower_service::Service;
 
 use crate::options::Config;
-use crate::origin::OriginCheck;
+use crate::origin::{OriginCheck, RequestOrigin};
 use crate::preflight::Preflight;
 
 /// The CORS middleware; built by [`CorsLayer`](crate::CorsLayer).
@@ -124,7 +124,9 @@ where
         }
 
         let (parts, body) = req.into_parts();
-        let origin = self.config.origin.check(parts.headers.get(ORIGIN), &parts);
+        let request_origin = RequestOrigin::read(&parts.headers);
+        let invalid_origin = request_origin.is_invalid();
+        let origin = self.config.origin.check(request_origin, &parts);
         let preflight = Preflight::detect(&parts.method, &parts.headers);
         let answer_here = preflight.is_some() && !self.config.preflight_continue;
         let inner = if answer_here {
@@ -137,6 +139,7 @@ where
             cors: Some(CorsState {
                 config: Arc::clone(&self.config),
                 origin,
+                invalid_origin,
                 preflight,
             }),
         }
@@ -148,6 +151,8 @@ where
 struct CorsState {
     config: Arc<Config>,
     origin: OriginCheck,
+    /// More than one `Origin`, or one that is not a serialized origin: never allowed.
+    invalid_origin: bool,
     /// `Some` for a preflight (answered here, or continued to the inner service).
     preflight: Option<Preflight>,
 }
@@ -216,6 +221,11 @@ impl CorsState {
         match self.preflight {
             Some(_) => config.preflight_vary.apply_to(headers),
             None => config.actual_vary.apply_to(headers),
+        }
+        // Under a rule that does not vary (any origin), this answer still depended on the
+        // `Origin`: a cache must not hand it to requests with a valid one.
+        if self.invalid_origin && !config.origin.varies() {
+            config.origin_vary.apply_to(headers);
         }
     }
 }

@@ -22,6 +22,28 @@ async fn server_with(builder: CorsBuilder) -> SocketAddr {
     server(builder.build().expect("valid configuration")).await
 }
 
+/// Sends `GET /` and a preflight with these `Origin` lines and asserts that both are refused:
+/// the GET reaches the handler and gets no CORS headers, only `Vary: Origin`; the preflight is
+/// answered (204) with none either, only `preflight_vary`.
+async fn assert_refused(addr: SocketAddr, origins: &[&str], preflight_vary: &str) {
+    let mut get = RawRequest::get("/");
+    let mut preflight =
+        RawRequest::new("OPTIONS", "/").header("Access-Control-Request-Method", "PUT");
+    for origin in origins {
+        get = get.origin(origin);
+        preflight = preflight.origin(origin);
+    }
+    let res = get.send(addr).await;
+    assert_eq!((res.status, res.body_text()), (200, "ok"), "{origins:?}");
+    assert_cors(&res, CorsHeaders::none().vary("Origin"));
+    let res = preflight.send(addr).await;
+    assert_eq!(
+        res.status, 204,
+        "{origins:?}: answered, so the browser fails it"
+    );
+    assert_cors(&res, CorsHeaders::none().vary(preflight_vary));
+}
+
 #[tokio::test]
 async fn default_public_api() {
     let addr = server(CorsLayer::new()).await;
@@ -172,15 +194,7 @@ async fn reflect_any_origin_but_null() {
         CorsHeaders::allow("http://localhost:5173").vary("Origin"),
     );
 
-    let res = RawRequest::get("/").origin("null").send(addr).await;
-    assert_cors(&res, CorsHeaders::none().vary("Origin"));
-
-    let res = RawRequest::preflight("/", "null", "PUT").send(addr).await;
-    assert_eq!(res.status, 204);
-    assert_cors(
-        &res,
-        CorsHeaders::none().vary("Origin, Access-Control-Request-Headers"),
-    );
+    assert_refused(addr, &["null"], "Origin, Access-Control-Request-Headers").await;
 }
 
 #[tokio::test]
@@ -435,4 +449,47 @@ async fn disabled_sends_no_cors_headers_and_forwards_preflights() {
     assert_eq!(res.status, 200);
     assert_eq!(res.body_text(), "options handler");
     assert_cors(&res, CorsHeaders::none());
+}
+
+/// Browsers send exactly one `Origin`, holding one serialized origin (Fetch's CORS protocol).
+/// A request with two `Origin` lines is not a CORS request from a browser, and the layer must
+/// not pick one of them (it used to take the first): no `Access-Control-Allow-*` headers,
+/// whichever line would be allowed alone; a preflight is answered like a disallowed origin's.
+#[tokio::test]
+async fn two_origin_headers_are_not_allowed() {
+    let addr = server_with(credentialed_spa()).await;
+    let vary = "Origin, Access-Control-Request-Headers";
+    for origins in [[APP, EVIL], [EVIL, APP], [APP, APP]] {
+        assert_refused(addr, &origins, vary).await;
+    }
+
+    // Under any-origin too: `*` does not depend on the origin, but this answer does, so it
+    // says `Vary: Origin` (a cache must not give it to requests with a valid origin).
+    let addr = server(CorsLayer::new()).await;
+    let vary = "Access-Control-Request-Headers, Origin";
+    assert_refused(addr, &[APP, EVIL], vary).await;
+}
+
+/// An `Origin` value that is not one origin as browsers serialize it (a list, a URL with a
+/// path, `*`, uppercase, the default port) is not allowed either, even by reflect-any.
+#[tokio::test]
+async fn an_origin_that_is_not_one_serialized_origin_is_not_allowed() {
+    let addr = server_with(CorsLayer::builder().origin(AllowOrigin::reflect())).await;
+    for origin in [
+        "https://app.example, https://evil.example",
+        "https://app.example https://evil.example",
+        "https://app.example/",
+        "*",
+        "app.example",
+        "https://App.Example",
+        "https://app.example:443",
+    ] {
+        assert_refused(addr, &[origin], "Origin, Access-Control-Request-Headers").await;
+    }
+    // What browsers do send is reflected as before.
+    for origin in ["https://app.example:8443", "http://[::1]:3000", "null"] {
+        let res = RawRequest::get("/").origin(origin).send(addr).await;
+        let allowed = origin != "null";
+        assert_cors(&res, CorsHeaders::allow_if(allowed, origin).vary("Origin"));
+    }
 }
