@@ -180,7 +180,8 @@
 //! - `vary.rs`: the `Vary` names, merged into the handler's.
 //! - `error.rs`: [`CorsError`] and [`Result`].
 //! - `tests.rs`: unit tests of the header logic on `service_fn`; `tests/` has the
-//!   tests over real sockets (hyper, axum, an SSE stream).
+//!   tests over real sockets (hyper, axum, an SSE stream), and `tests/support/` their server,
+//!   raw HTTP/1.1 client and `assert_cors`, which checks a response's CORS headers at once.
 
 mod error;
 mod layer;
