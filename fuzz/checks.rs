@@ -99,8 +99,8 @@ fn cut_points(u: &mut Unstructured<'_>) -> Vec<u16> {
         .collect()
 }
 
-/// Feeds `stream` to `parser` in chunks that end at `cuts` (taken modulo the stream's length
-/// + 1 and sorted; empty chunks included). The parser comes back unfinished, with the state
+/// Feeds `stream` to `parser` in chunks that end at `cuts` (taken modulo one more than the
+/// stream's length, and sorted; empty chunks included). The parser comes back unfinished, with the state
 /// the stream left.
 fn parse_in_chunks(mut parser: Parser, stream: &[u8], cuts: &[u16]) -> (Vec<Item>, Parser) {
     let mut cuts: Vec<usize> = cuts
@@ -163,11 +163,8 @@ fn spec_parse(stream: &[u8], comments: bool, last_event_id: &str) -> Parsed {
             None => (line, ""),
         };
         match name {
-            "" => {
-                if comments {
-                    parsed.items.push(Item::Comment(value.to_owned()));
-                }
-            }
+            "" if comments => parsed.items.push(Item::Comment(value.to_owned())),
+            "" => {}
             "event" => event_type = value.to_owned(),
             "data" => {
                 data.push_str(value);
