@@ -47,9 +47,11 @@
 mod backend;
 #[cfg(feature = "test-util")]
 pub mod conformance;
+mod error;
 mod memory;
 
 pub use backend::{BackendError, BackendTopic, Batch, EncodeWithSeq, HubBackend};
+pub use error::HubError;
 pub use memory::{MemoryBackend, Retention};
 
 use std::collections::HashMap;
@@ -63,7 +65,7 @@ use bytes::Bytes;
 use futures_util::future::BoxFuture;
 
 use super::body::FrameSource;
-use super::{encode, EndReason, LastEventId, SseBody, SseError, SseEvent, SseOptions};
+use super::{encode, EndReason, LastEventId, SseBody, SseEvent, SseOptions};
 
 /// What happens to a subscriber that fell behind the topic's buffer (its client reads slower
 /// than events are published, for longer than the buffer lasts).
@@ -145,7 +147,7 @@ impl HubOptions {
     }
 
     /// The most topics the hub holds at once (default 100,000, at least 1): past it, publishing
-    /// or subscribing to a new topic fails with [`HubError::TooManyTopics`] (after evicting the
+    /// or subscribing to a new topic fails with a [`HubError`] for which [`HubError::is_too_many_topics`] is true (after evicting the
     /// idle ones).
     pub fn max_topics(mut self, max: usize) -> Self {
         self.max_topics = max.max(1);
@@ -165,48 +167,6 @@ pub struct TopicStats {
     pub gaps: u64,
     /// Subscribers closed by [`LagPolicy::Close`].
     pub lag_closes: u64,
-}
-
-/// Why the hub did not publish or subscribe.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum HubError {
-    /// The event cannot be sent (see [`SseError`]), or it carries an id (the hub assigns ids).
-    InvalidEvent(String),
-    /// The backend failed.
-    Backend(BackendError),
-    /// A new topic would pass [`HubOptions::max_topics`].
-    TooManyTopics {
-        /// The limit.
-        limit: usize,
-    },
-}
-
-impl fmt::Display for HubError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            HubError::InvalidEvent(msg) => write!(f, "invalid hub event: {msg}"),
-            HubError::Backend(err) => err.fmt(f),
-            HubError::TooManyTopics { limit } => write!(
-                f,
-                "the hub holds its maximum of {limit} topics; no new topic until idle ones expire"
-            ),
-        }
-    }
-}
-
-impl std::error::Error for HubError {}
-
-impl From<SseError> for HubError {
-    fn from(err: SseError) -> Self {
-        HubError::InvalidEvent(err.to_string())
-    }
-}
-
-impl From<BackendError> for HubError {
-    fn from(err: BackendError) -> Self {
-        HubError::Backend(err)
-    }
 }
 
 #[derive(Debug, Default)]
@@ -307,7 +267,7 @@ impl Hub {
             if topics.map.len() >= limit {
                 drop(topics);
                 tracing::warn!(limit, "hub topic limit reached: new topic refused");
-                return Err(HubError::TooManyTopics { limit });
+                return Err(HubError::too_many_topics(limit));
             }
             let topic = Arc::new(Topic {
                 name: name.to_owned(),
@@ -353,8 +313,8 @@ impl Hub {
     ) -> Result<String, HubError> {
         let event = event.into();
         if event.id.is_some() {
-            return Err(HubError::InvalidEvent(
-                "the hub assigns ids; publish events without one".into(),
+            return Err(HubError::invalid_event(
+                "the hub assigns ids; publish events without one",
             ));
         }
         // Validate before appending (an event that cannot be sent must not take a number); the
