@@ -32,6 +32,8 @@ pub struct ServerConfig {
     pub(crate) http2_max_streams: u32,
     pub(crate) http2_max_send_buf_size: usize,
     pub(crate) max_connections: Option<usize>,
+    pub(crate) tls_handshake_timeout: Duration,
+    pub(crate) max_tls_handshakes: usize,
     pub(crate) shutdown_grace: Duration,
 }
 
@@ -48,6 +50,8 @@ impl Default for ServerConfig {
             http2_max_streams: 100,
             http2_max_send_buf_size: 16 * 1024,
             max_connections: Some(10_000),
+            tls_handshake_timeout: Duration::from_secs(10),
+            max_tls_handshakes: 256,
             shutdown_grace: Duration::from_secs(10),
         }
     }
@@ -124,6 +128,20 @@ impl ServerConfig {
         self
     }
 
+    /// How long a TLS client may take to complete its handshake (default 10 s; feature `tls`).
+    /// A client that opens TCP and never finishes the handshake is dropped after it.
+    pub fn tls_handshake_timeout(mut self, timeout: Duration) -> Self {
+        self.tls_handshake_timeout = timeout;
+        self
+    }
+
+    /// The most TLS handshakes in progress at once (default 256; feature `tls`): a handshake
+    /// costs CPU, so a flood of new connections waits for a slot instead of taking every core.
+    pub fn max_tls_handshakes(mut self, count: usize) -> Self {
+        self.max_tls_handshakes = count;
+        self
+    }
+
     /// How long a graceful shutdown lets in-flight requests finish before closing what is left
     /// (default 10 s).
     pub fn shutdown_grace(mut self, grace: Duration) -> Self {
@@ -158,6 +176,14 @@ impl ServerConfig {
                 u32::MAX,
                 self.http2_max_send_buf_size
             )));
+        }
+        if self.tls_handshake_timeout.is_zero() {
+            return Err(Error::config(
+                "tls_handshake_timeout must be longer than zero",
+            ));
+        }
+        if self.max_tls_handshakes == 0 {
+            return Err(Error::config("max_tls_handshakes must be at least 1"));
         }
         if self.max_connections == Some(0) {
             return Err(Error::config(

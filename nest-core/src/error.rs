@@ -19,6 +19,7 @@ enum Kind {
     State,
     Config,
     Io,
+    Tls,
 }
 
 impl Error {
@@ -54,6 +55,19 @@ impl Error {
         }
     }
 
+    /// A TLS setting is unusable (unreadable PEM, an empty chain, a key that does not match).
+    #[cfg_attr(not(feature = "tls"), allow(dead_code))]
+    pub(crate) fn tls(
+        message: impl Into<String>,
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> Self {
+        Self {
+            kind: Kind::Tls,
+            message: message.into(),
+            source,
+        }
+    }
+
     /// A route is invalid, conflicts with another, or breaks a rule (e.g. a non-GET SSE route).
     pub fn is_route(&self) -> bool {
         self.kind == Kind::Route
@@ -72,6 +86,11 @@ impl Error {
     /// Binding or accepting failed.
     pub fn is_io(&self) -> bool {
         self.kind == Kind::Io
+    }
+
+    /// A certificate or key cannot be used (feature `tls`).
+    pub fn is_tls(&self) -> bool {
+        self.kind == Kind::Tls
     }
 }
 

@@ -71,7 +71,7 @@ pub(crate) struct Stop {
     /// Set before `token` is cancelled: the cheap check a connection makes on each wake.
     fired: AtomicBool,
     /// The app's shutdown token: finish in-flight requests and close.
-    token: CancellationToken,
+    pub(super) token: CancellationToken,
     /// The grace period is over: close now.
     deadline: CancellationToken,
     /// Every connection task and every HTTP/2 stream task of the server.
@@ -147,7 +147,26 @@ pub(crate) async fn serve(
         tracing::debug!("connection closed or stalled before its first request");
         return;
     };
-    let io = TokioIo::new(Rewind::new(prefix, stream));
+    serve_io(
+        TokioIo::new(Rewind::new(prefix, stream)),
+        h2,
+        app,
+        &config,
+        &stop,
+    )
+    .await;
+}
+
+/// Serves HTTP/1.1 or HTTP/2 on a connection whose protocol is known (sniffed, or ALPN).
+pub(crate) async fn serve_io<I>(
+    io: I,
+    h2: bool,
+    app: NestService,
+    config: &ServerConfig,
+    stop: &Stop,
+) where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
     let svc = Hyper(app);
     // Not `select!` on the token: that polls it (two locks) on every wake of the connection,
     // i.e. on every SSE event. The token is polled once to register the task's waker (a task's

@@ -29,8 +29,12 @@
 
 mod conn;
 mod rewind;
+#[cfg(feature = "tls")]
+mod tls;
 
 pub use crate::config::ServerConfig;
+#[cfg(feature = "tls")]
+pub use tls::TlsConfig;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -58,6 +62,41 @@ impl NestApp {
         server.run_until_signal().await;
         Ok(())
     }
+
+    /// As [`bind`](Self::bind), over HTTPS (feature `tls`): HTTP/2 and HTTP/1.1 by ALPN on one
+    /// port. Keep a clone of `tls` to renew the certificate while the server runs.
+    #[cfg(feature = "tls")]
+    pub async fn bind_tls(
+        self,
+        addr: impl Into<SocketAddr>,
+        tls: TlsConfig,
+    ) -> Result<Server, Error> {
+        let service = self.into_service()?;
+        Server::bind_tls(addr, service, tls).await
+    }
+
+    /// As [`listen`](Self::listen), over HTTPS (feature `tls`).
+    #[cfg(feature = "tls")]
+    pub async fn listen_tls(
+        self,
+        addr: impl Into<SocketAddr>,
+        tls: TlsConfig,
+    ) -> Result<(), Error> {
+        let server = self.bind_tls(addr, tls).await?;
+        tracing::info!(addr = %server.local_addr(), "nest is listening (HTTPS)");
+        server.run_until_signal().await;
+        Ok(())
+    }
+}
+
+/// How accepted connections are served.
+#[derive(Clone)]
+enum Transport {
+    /// HTTP/1.1 or HTTP/2 by prior knowledge, told apart by the first bytes.
+    Plain,
+    /// TLS, then HTTP/2 or HTTP/1.1 as ALPN says.
+    #[cfg(feature = "tls")]
+    Tls(tls::Accept),
 }
 
 /// A running server. It serves in the background until [`shutdown`](Self::shutdown) (or a
@@ -100,7 +139,25 @@ impl Server {
     /// down. [`NestApp::bind`] builds and binds in one step; this keeps the [`NestService`]
     /// (e.g. to read [`NestService::live_sse_streams`]).
     pub async fn bind(addr: impl Into<SocketAddr>, app: NestService) -> Result<Self, Error> {
-        let addr = addr.into();
+        Self::start(addr.into(), app, Transport::Plain).await
+    }
+
+    /// As [`bind`](Self::bind), over HTTPS (feature `tls`).
+    #[cfg(feature = "tls")]
+    pub async fn bind_tls(
+        addr: impl Into<SocketAddr>,
+        app: NestService,
+        tls: TlsConfig,
+    ) -> Result<Self, Error> {
+        let accept = tls.acceptor(app.config())?;
+        Self::start(addr.into(), app, Transport::Tls(accept)).await
+    }
+
+    async fn start(
+        addr: SocketAddr,
+        app: NestService,
+        transport: Transport,
+    ) -> Result<Self, Error> {
         let listener = TcpListener::bind(addr)
             .await
             .map_err(|e| Error::io(format!("cannot bind {addr}"), e))?;
@@ -115,7 +172,7 @@ impl Server {
             default_grace: config.shutdown_grace,
         };
         tokio::spawn(async move {
-            accept_loop(listener, app, config, grace_rx).await;
+            accept_loop(listener, app, config, transport, grace_rx).await;
             let _ = done_tx.send(true);
         });
         Ok(Self {
@@ -163,6 +220,7 @@ async fn accept_loop(
     listener: TcpListener,
     app: NestService,
     config: Arc<ServerConfig>,
+    transport: Transport,
     mut grace_rx: watch::Receiver<Option<Duration>>,
 ) {
     let stop = Arc::new(conn::Stop::new(app.shutdown_token()));
@@ -194,8 +252,17 @@ async fn accept_loop(
                     // The peer is logged here rather than kept in the task for a log line at
                     // the end: every byte of the task stays for the connection's life.
                     tracing::trace!(%peer, "connection accepted");
+                    let transport = transport.clone();
                     conns.spawn(async move {
-                        conn::serve(stream, app, config, stop).await;
+                        match transport {
+                            Transport::Plain => conn::serve(stream, app, config, stop).await,
+                            #[cfg(feature = "tls")]
+                            // Boxed: a TLS connection's state is large, and inline it would
+                            // grow every plain connection's task too.
+                            Transport::Tls(accept) => {
+                                Box::pin(tls::serve(stream, accept, app, config, stop)).await;
+                            }
+                        }
                         drop(permit);
                     });
                 }

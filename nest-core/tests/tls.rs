@@ -1,0 +1,247 @@
+//! HTTPS (feature `tls`) over real sockets: SSE on HTTP/2 and HTTP/1.1 by ALPN, certificates made
+//! here with rcgen (no checked-in keys), broken configuration, certificate renewal, handshake
+//! timeout, plain HTTP on the TLS port, an expired certificate, and shutdown with close_notify.
+#![cfg(feature = "tls")]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use nest_core::prelude::*;
+use nest_core::server::TlsConfig;
+use nest_core::Server;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+struct Events;
+
+impl Controller for Events {
+    fn routes(r: &mut Routes<Self>) {
+        r.sse("/sse", |_: Arc<Self>| async {
+            let (writer, body) = get_sse_stream(
+                SseOptions::new()
+                    .keep_alive(None)
+                    .shutdown_retry(Duration::from_secs(3), Duration::ZERO),
+            );
+            writer.write("hello").unwrap();
+            // The writer stays open with the stream (dropped by the hook).
+            body.on_cancel(move |_| drop(writer))
+        });
+        r.get("/", |_: Arc<Self>| async { "ok" });
+    }
+}
+
+/// A self-signed certificate for `localhost` and 127.0.0.1: (certificate PEM, key PEM).
+fn certificate() -> (String, String) {
+    let cert =
+        rcgen::generate_simple_self_signed(vec!["localhost".into(), "127.0.0.1".into()]).unwrap();
+    (cert.cert.pem(), cert.signing_key.serialize_pem())
+}
+
+async fn serve(tls: TlsConfig, config: ServerConfig) -> Server {
+    NestApp::new()
+        .config(config)
+        .controller(Events)
+        .bind_tls(([127, 0, 0, 1], 0), tls)
+        .await
+        .unwrap()
+}
+
+/// A client that trusts only `cert_pem`.
+fn client(cert_pem: &str, http1: bool) -> reqwest::Client {
+    let builder = reqwest::Client::builder()
+        .tls_certs_only([reqwest::Certificate::from_pem(cert_pem.as_bytes()).unwrap()]);
+    let builder = if http1 { builder.http1_only() } else { builder };
+    builder.build().unwrap()
+}
+
+async fn chunk(res: &mut reqwest::Response) -> String {
+    let chunk = tokio::time::timeout(Duration::from_secs(10), res.chunk())
+        .await
+        .expect("timed out waiting for a chunk")
+        .expect("stream error")
+        .expect("stream ended");
+    String::from_utf8(chunk.to_vec()).unwrap()
+}
+
+#[tokio::test]
+async fn sse_over_https_speaks_http2_and_http1_by_alpn() {
+    let (cert, key) = certificate();
+    let server = serve(
+        TlsConfig::from_pem(&cert, &key).unwrap(),
+        ServerConfig::default(),
+    )
+    .await;
+    let url = format!("https://localhost:{}/sse", server.local_addr().port());
+    for (http1, version) in [
+        (false, http::Version::HTTP_2),
+        (true, http::Version::HTTP_11),
+    ] {
+        let mut res = client(&cert, http1).get(&url).send().await.unwrap();
+        assert_eq!(res.version(), version);
+        assert_eq!(res.headers()["content-type"], "text/event-stream");
+        assert_eq!(chunk(&mut res).await, "data: hello\n\n");
+    }
+    server.shutdown(Duration::from_secs(1)).await;
+}
+
+#[tokio::test]
+async fn a_broken_certificate_or_key_is_an_error_at_start() {
+    let (cert, key) = certificate();
+    let (_, other_key) = certificate();
+    for (what, cert, key, says) in [
+        ("empty chain", "", key.as_str(), "empty"),
+        (
+            "garbage key",
+            cert.as_str(),
+            "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n",
+            "key",
+        ),
+        ("no key", cert.as_str(), "", "private key"),
+        (
+            "mismatched key",
+            cert.as_str(),
+            other_key.as_str(),
+            "does not match",
+        ),
+    ] {
+        let err = TlsConfig::from_pem(cert, key).unwrap_err();
+        assert!(err.is_tls(), "{what}: {err}");
+        assert!(err.to_string().contains(says), "{what}: {err}");
+    }
+    let err =
+        TlsConfig::from_pem_files("/nonexistent/cert.pem", "/nonexistent/key.pem").unwrap_err();
+    assert!(
+        err.is_io() && err.to_string().contains("/nonexistent/cert.pem"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn a_renewed_certificate_is_used_by_new_connections() {
+    let (old_cert, old_key) = certificate();
+    let (new_cert, new_key) = certificate();
+    let tls = TlsConfig::from_pem(&old_cert, &old_key).unwrap();
+    let server = serve(tls.clone(), ServerConfig::default()).await;
+    let url = format!("https://localhost:{}/", server.local_addr().port());
+    assert!(
+        client(&new_cert, true).get(&url).send().await.is_err(),
+        "not renewed yet"
+    );
+    // A bad renewal leaves the old certificate in place.
+    assert!(tls.reload_pem(&new_cert, &old_key).is_err());
+    assert_eq!(
+        client(&old_cert, true)
+            .get(&url)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    tls.reload_pem(&new_cert, &new_key).unwrap();
+    let res = client(&new_cert, true).get(&url).send().await.unwrap();
+    assert_eq!(res.text().await.unwrap(), "ok");
+    server.shutdown(Duration::from_secs(1)).await;
+}
+
+/// Reads until the server closes the connection (EOF or reset), failing after 10 s.
+async fn closed_by_server(socket: &mut TcpStream) -> Vec<u8> {
+    let mut all = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(10), socket.read_to_end(&mut all)).await;
+    assert!(read.is_ok(), "the server must close the connection");
+    all
+}
+
+#[tokio::test]
+async fn a_client_that_never_finishes_its_handshake_is_dropped() {
+    let (cert, key) = certificate();
+    let config = ServerConfig::default().tls_handshake_timeout(Duration::from_millis(200));
+    let server = serve(TlsConfig::from_pem(&cert, &key).unwrap(), config).await;
+    let mut socket = TcpStream::connect(server.local_addr()).await.unwrap();
+    assert!(closed_by_server(&mut socket).await.is_empty());
+    server.shutdown(Duration::from_secs(1)).await;
+}
+
+#[tokio::test]
+async fn plain_http_on_the_tls_port_is_closed_and_tls_goes_on() {
+    let (cert, key) = certificate();
+    let server = serve(
+        TlsConfig::from_pem(&cert, &key).unwrap(),
+        ServerConfig::default(),
+    )
+    .await;
+    let mut socket = TcpStream::connect(server.local_addr()).await.unwrap();
+    socket
+        .write_all(b"GET / HTTP/1.1\r\nhost: localhost\r\n\r\n")
+        .await
+        .unwrap();
+    let answer = closed_by_server(&mut socket).await;
+    assert!(
+        !answer.starts_with(b"HTTP/"),
+        "no HTTP answer in clear text"
+    );
+    let url = format!("https://localhost:{}/", server.local_addr().port());
+    assert_eq!(
+        client(&cert, false)
+            .get(&url)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    server.shutdown(Duration::from_secs(1)).await;
+}
+
+#[tokio::test]
+async fn an_expired_certificate_is_refused_by_the_client() {
+    let mut params = rcgen::CertificateParams::new(vec!["localhost".into()]).unwrap();
+    params.not_before = rcgen::date_time_ymd(2020, 1, 1);
+    params.not_after = rcgen::date_time_ymd(2021, 1, 1);
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = params.self_signed(&key).unwrap();
+    // The server starts with it (renewal may be on its way); the client refuses it.
+    let tls = TlsConfig::from_pem(cert.pem(), key.serialize_pem()).unwrap();
+    let server = serve(tls, ServerConfig::default()).await;
+    let url = format!("https://localhost:{}/", server.local_addr().port());
+    let err = client(&cert.pem(), true)
+        .get(&url)
+        .send()
+        .await
+        .unwrap_err();
+    assert!(err.is_connect(), "{err:?}");
+    server.shutdown(Duration::from_secs(1)).await;
+}
+
+#[tokio::test]
+async fn shutdown_ends_tls_streams_with_the_final_event_and_close_notify() {
+    let (cert, key) = certificate();
+    let server = serve(
+        TlsConfig::from_pem(&cert, &key).unwrap(),
+        ServerConfig::default(),
+    )
+    .await;
+    let url = format!("https://localhost:{}/sse", server.local_addr().port());
+    let mut readers = Vec::new();
+    for http1 in [true, false] {
+        let mut res = client(&cert, http1).get(&url).send().await.unwrap();
+        assert_eq!(chunk(&mut res).await, "data: hello\n\n");
+        readers.push(tokio::spawn(async move {
+            // rustls reports a connection closed without close_notify as an error: a clean
+            // end of the body means the server sent it (HTTP/1.1) or ended the stream (HTTP/2).
+            let mut all = String::new();
+            while let Some(chunk) = res.chunk().await.expect("a clean end of the stream") {
+                all.push_str(std::str::from_utf8(&chunk).unwrap());
+            }
+            all
+        }));
+    }
+    server.shutdown(Duration::from_secs(5)).await;
+    for reader in readers {
+        let text = tokio::time::timeout(Duration::from_secs(10), reader)
+            .await
+            .expect("the stream must end")
+            .unwrap();
+        assert_eq!(text, "retry: 3000\n\n");
+    }
+}
