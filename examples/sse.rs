@@ -119,6 +119,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let host = std::env::var("HOST").unwrap_or_else(|_| "127.0.0.1".into());
     let port = std::env::var("PORT").unwrap_or_else(|_| "3000".into());
     let addr: std::net::SocketAddr = format!("{host}:{port}").parse()?;
+    // HTTPS (HTTP/2 and HTTP/1.1 by ALPN) when built with `--features tls` and TLS_CERT /
+    // TLS_KEY name PEM files; HTTP otherwise.
+    #[cfg(feature = "tls")]
+    if let (Ok(cert), Ok(key)) = (std::env::var("TLS_CERT"), std::env::var("TLS_KEY")) {
+        let tls = nest::server::TlsConfig::from_pem_files(cert, key)?;
+        let server = app(Duration::from_secs(1)).bind_tls(addr, tls).await?;
+        println!("nest SSE example: open https://{}/", server.local_addr());
+        server.run_until_signal().await;
+        return Ok(());
+    }
     let server = app(Duration::from_secs(1)).bind(addr).await?;
     println!("nest SSE example: open http://{}/", server.local_addr());
     server.run_until_signal().await;

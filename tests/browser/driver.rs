@@ -45,6 +45,8 @@ const CHROMIUM_ARGS: &[&str] = &[
     "--disable-extensions",
     "--no-default-browser-check",
     "--window-size=800,600",
+    // The TLS tests serve certificates made in the test (rcgen), which no root trusts.
+    "--ignore-certificate-errors",
 ];
 
 /// Finds `name` in the environment variable `var` (a path), or in `PATH`.
