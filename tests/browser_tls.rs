@@ -76,7 +76,10 @@ async fn over_https_one_page_holds_twelve_streams_on_http2() {
         .await
         .unwrap();
     browser
-        .goto(&format!("https://localhost:{}/", server.local_addr().port()))
+        .goto(&format!(
+            "https://localhost:{}/",
+            server.local_addr().port()
+        ))
         .await;
     browser
         .wait_for("all 12 EventSources to receive an event", OPEN, |v| {
@@ -89,7 +92,10 @@ async fn over_https_one_page_holds_twelve_streams_on_http2() {
     assert_eq!(page_protocol, "h2", "the page came over HTTP/2");
     let versions = seen.0.lock().unwrap().clone();
     assert_eq!(versions.len(), 12);
-    assert!(versions.iter().all(|v| *v == http::Version::HTTP_2), "{versions:?}");
+    assert!(
+        versions.iter().all(|v| *v == http::Version::HTTP_2),
+        "{versions:?}"
+    );
     browser.close().await;
     server.shutdown(Duration::from_secs(1)).await;
 }
@@ -125,7 +131,10 @@ async fn over_cleartext_http1_the_seventh_stream_waits_for_one_to_close() {
         .await;
     let versions = seen.0.lock().unwrap().clone();
     assert_eq!(versions.len(), 7);
-    assert!(versions.iter().all(|v| *v == http::Version::HTTP_11), "{versions:?}");
+    assert!(
+        versions.iter().all(|v| *v == http::Version::HTTP_11),
+        "{versions:?}"
+    );
     browser.close().await;
     server.shutdown(Duration::from_secs(1)).await;
 }
