@@ -9,7 +9,7 @@ use super::lifecycle::{EndReason, Hook};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum Overflow {
-    /// Refuse the new event: `write` returns an error for which [`SseError::is_full`] is true (default).
+    /// Refuse the new event: `write` returns an error for which [`SseError::is_full`](super::SseError::is_full) is true (default).
     #[default]
     Error,
     /// Drop the oldest queued events to make room.
