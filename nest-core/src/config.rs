@@ -77,7 +77,9 @@ impl ServerConfig {
         self
     }
 
-    /// How long a client may take to send a complete request head (default 30 s).
+    /// How long a client may take to send a complete request head (default 30 s). hyper starts
+    /// it whenever it waits for a head, so it is also the idle timeout of an HTTP/1.1 keep-alive
+    /// connection between requests (over cleartext and TLS alike).
     pub fn header_read_timeout(mut self, timeout: Duration) -> Self {
         self.header_read_timeout = timeout;
         self

@@ -333,6 +333,28 @@ async fn stalled_clients_are_dropped() {
     assert_dropped(&mut c).await;
 }
 
+/// hyper starts the header read timeout whenever it waits for a request head, so it is also the
+/// idle keep-alive timeout between requests (`ServerConfig::header_read_timeout`).
+#[tokio::test]
+async fn an_idle_keep_alive_connection_is_closed_after_the_header_read_timeout() {
+    let config = ServerConfig::default().header_read_timeout(Duration::from_millis(200));
+    let s = TestServer::start(app().config(config)).await;
+    let mut socket = TcpStream::connect(s.addr()).await.unwrap();
+    socket
+        .write_all(b"GET /items/1 HTTP/1.1\r\nhost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut buf = [0u8; 1024];
+    let n = socket.read(&mut buf).await.unwrap();
+    assert!(
+        buf[..n].starts_with(b"HTTP/1.1 200"),
+        "{:?}",
+        String::from_utf8_lossy(&buf[..n])
+    );
+    // Kept alive, then idle: closed.
+    assert_dropped(&mut socket).await;
+}
+
 #[tokio::test]
 async fn oversized_heads_are_refused_on_http1_and_http2() {
     let s = start().await;
