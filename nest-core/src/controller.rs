@@ -33,6 +33,7 @@
 
 use std::convert::Infallible;
 use std::fmt;
+use std::marker::PhantomData;
 use std::sync::Arc;
 
 use futures_util::future::BoxFuture;
@@ -42,7 +43,8 @@ use tower::Layer;
 use tower_service::Service;
 
 use crate::extract::{Dependencies, RequestCtx};
-use crate::handler::Handler;
+use crate::handler::__private::IsSse;
+use crate::handler::{Handler, SseResponse};
 use crate::response::Response;
 use crate::Request;
 
@@ -131,6 +133,83 @@ impl Route {
 }
 
 /// The route table of a controller being registered; see [`Controller::routes`].
+///
+/// # Paths
+///
+/// A route's path is written NestJS's way and joined to the controller's prefix (and the app's
+/// global prefix) with one `/` between them. It is a list of segments separated by `/`:
+///
+/// | segment | matches | captured by [`Path`](crate::extract::Path) as |
+/// |---|---|---|
+/// | `users` | itself | |
+/// | `:id` | one segment | `id` |
+/// | `*path` | the rest of the path (one segment or more); last | `path` |
+/// | `*` | the same | `wildcard` |
+///
+/// - Slashes at either end do not count: `""` and `"/"` are the prefix itself (the seed's
+///   `@Controller('')`), `"users/:id"` is `"/users/:id"`, and `"/files/*path/"` is `"/files/*path"`.
+/// - Names have ASCII letters, digits and `_`; a path names each parameter once.
+/// - A request path matches text over a parameter, and a parameter over a wildcard, whatever the
+///   order the routes were registered in.
+/// - Building the app fails, naming the route, on braces (`/users/{id}` is matchit's syntax, not
+///   nest's), on `:` or `*` inside a segment (`/a:b`), on an empty segment (`/a//b`), on a
+///   wildcard that is not last, and on two routes that match the same requests with the same
+///   method (`/users/:id` and `/users/:name`).
+///
+/// `#[controller]` checks the same rules at compile time: both use the `nest-path` crate.
+///
+/// # Example
+///
+/// ```
+/// use std::sync::Arc;
+/// use http_body_util::BodyExt;
+/// use nest_core::prelude::*;
+/// use tower::ServiceExt;
+///
+/// #[derive(serde::Deserialize)]
+/// struct Nested { dir: String, path: String }
+///
+/// struct Files;
+///
+/// impl Controller for Files {
+///     fn prefix(&self) -> &str {
+///         "files"
+///     }
+///     fn routes(r: &mut Routes<Self>) {
+///         r.get("", |_: Arc<Self>| async { "index" });
+///         r.get(":dir", |_: Arc<Self>, Path(dir): Path<String>| async move { format!("dir {dir}") });
+///         r.get("/readme/", |_: Arc<Self>| async { "the readme" });
+///         r.get("/:dir/*path", |_: Arc<Self>, Path(p): Path<Nested>| async move {
+///             format!("{} in {}", p.path, p.dir)
+///         });
+///     }
+/// }
+///
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let app = NestApp::new().controller(Files).into_service().unwrap();
+/// let get = |path: &'static str| {
+///     let app = app.clone();
+///     async move {
+///         let req = http::Request::get(path).body(nest_core::body::Body::empty()).unwrap();
+///         let body = app.oneshot(req).await.unwrap().into_body().collect().await.unwrap();
+///         String::from_utf8(body.to_bytes().to_vec()).unwrap()
+///     }
+/// };
+/// assert_eq!(get("/files").await, "index");
+/// assert_eq!(get("/files/readme").await, "the readme"); // text wins over `:dir`
+/// assert_eq!(get("/files/docs").await, "dir docs");
+/// assert_eq!(get("/files/docs/a/b.md").await, "a/b.md in docs");
+///
+/// struct Braces;
+/// impl Controller for Braces {
+///     fn routes(r: &mut Routes<Self>) {
+///         r.get("/users/{id}", |_: Arc<Self>| async { "" });
+///     }
+/// }
+/// let err = NestApp::new().controller(Braces).into_service().unwrap_err();
+/// assert!(err.to_string().contains("braces are not allowed; use `:name`"), "{err}");
+/// # });
+/// ```
 pub struct Routes<C> {
     this: Arc<C>,
     pub(crate) routes: Vec<Route>,
@@ -149,7 +228,7 @@ impl<C> fmt::Debug for Routes<C> {
 macro_rules! method_fns {
     ($($(#[$doc:meta])* $name:ident => $method:ident;)*) => {$(
         $(#[$doc])*
-        pub fn $name<H, A>(&mut self, path: &str, handler: H) -> RouteConfig<'_>
+        pub fn $name<H, A>(&mut self, path: &str, handler: H) -> RouteConfig<'_, H::Output>
         where
             H: Handler<C, A>,
         {
@@ -186,7 +265,7 @@ impl<C: Controller> Routes<C> {
     }
 
     /// Registers a route for every method.
-    pub fn all<H, A>(&mut self, path: &str, handler: H) -> RouteConfig<'_>
+    pub fn all<H, A>(&mut self, path: &str, handler: H) -> RouteConfig<'_, H::Output>
     where
         H: Handler<C, A>,
     {
@@ -194,15 +273,25 @@ impl<C: Controller> Routes<C> {
     }
 
     /// Registers a GET route that streams Server-Sent Events (the seed's `@Get(path) @Sse()`).
-    pub fn sse<H, A>(&mut self, path: &str, handler: H) -> RouteConfig<'_>
+    ///
+    /// The handler returns an [`SseResponse`]: the [`SseBody`](crate::sse::SseBody), or
+    /// `Result<SseBody, E>` to answer `E` (a 403, a 404) instead of starting the stream. Any other
+    /// return type is a compile error.
+    pub fn sse<H, A>(&mut self, path: &str, handler: H) -> RouteConfig<'_, H::Output>
     where
         H: Handler<C, A>,
+        H::Output: SseResponse,
     {
         self.route(Some(Method::GET), path, handler).sse()
     }
 
     /// Registers a route for `method` (`None`: every method).
-    pub fn route<H, A>(&mut self, method: Option<Method>, path: &str, handler: H) -> RouteConfig<'_>
+    pub fn route<H, A>(
+        &mut self,
+        method: Option<Method>,
+        path: &str,
+        handler: H,
+    ) -> RouteConfig<'_, H::Output>
     where
         H: Handler<C, A>,
     {
@@ -224,7 +313,10 @@ impl<C: Controller> Routes<C> {
             controller: std::any::type_name::<C>(),
         });
         let route = self.routes.last_mut().expect("just pushed");
-        RouteConfig { route }
+        RouteConfig {
+            route,
+            output: PhantomData,
+        }
     }
 
     /// Adds a guard to every route of this controller registered after this call.
@@ -279,32 +371,51 @@ pub(crate) fn join_paths(prefix: &str, path: &str) -> String {
 }
 
 /// Per-route settings (the seed's decorators), returned by the registration methods of [`Routes`].
-pub struct RouteConfig<'a> {
+///
+/// `R` is what the route's handler returns: [`sse`](Self::sse) and
+/// [`allow_non_get`](Self::allow_non_get) need it to be an [`SseResponse`].
+pub struct RouteConfig<'a, R> {
     route: &'a mut Route,
+    output: PhantomData<fn() -> R>,
 }
 
-impl fmt::Debug for RouteConfig<'_> {
+impl<R> fmt::Debug for RouteConfig<'_, R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         self.route.fmt(f)
     }
 }
 
-impl RouteConfig<'_> {
-    /// Marks the route as a Server-Sent Events stream (the seed's `@Sse()`). SSE routes must be GET;
-    /// another method is an error when the app is built unless [`allow_non_get`](Self::allow_non_get).
-    pub fn sse(self) -> Self {
-        self.route.kind = RouteKind::Sse {
-            allow_non_get: false,
-        };
-        self
+impl<R> RouteConfig<'_, R> {
+    /// Marks the route as a Server-Sent Events stream (the seed's `@Sse()`); its handler must
+    /// return an [`SseResponse`] (checked at compile time). SSE routes must be GET; another method
+    /// is an error when the app is built unless [`allow_non_get`](Self::allow_non_get).
+    pub fn sse(self) -> Self
+    where
+        R: SseResponse,
+    {
+        self.mark_sse(false)
     }
 
-    /// Lets an SSE route use another method than GET (POST streams, as LLM APIs use with `fetch`).
+    /// Marks the route as a Server-Sent Events stream that may use another method than GET (POST
+    /// streams, as LLM APIs use with `fetch`); its handler must return an [`SseResponse`].
     /// Browsers' `EventSource` only sends GET and cannot use such a route.
-    pub fn allow_non_get(self) -> Self {
-        self.route.kind = RouteKind::Sse {
-            allow_non_get: true,
-        };
+    pub fn allow_non_get(self) -> Self
+    where
+        R: SseResponse,
+    {
+        self.mark_sse(true)
+    }
+
+    /// [`sse`](Self::sse) for `#[controller]`, whose check of `R` is `proof`, made on the handler's
+    /// return type so that the error points there.
+    #[doc(hidden)]
+    pub fn __sse(self, proof: IsSse<R>, allow_non_get: bool) -> Self {
+        let _ = proof;
+        self.mark_sse(allow_non_get)
+    }
+
+    fn mark_sse(self, allow_non_get: bool) -> Self {
+        self.route.kind = RouteKind::Sse { allow_non_get };
         self
     }
 

@@ -340,3 +340,74 @@ async fn route_layers() {
     assert!(res.headers().get("x-layer").is_none());
     s.shutdown().await;
 }
+
+/// NestJS-style paths with the macros: `""` for the prefix itself, no slashes at the ends, a
+/// trailing slash after a wildcard; and an SSE route that refuses a stream before it starts.
+struct Feeds;
+
+#[controller("")]
+impl Feeds {
+    #[get]
+    async fn root(&self) -> &'static str {
+        "root"
+    }
+
+    #[get("files/*path/")]
+    async fn file(&self, Path(path): Path<String>) -> String {
+        format!("file {path}")
+    }
+
+    #[get("feeds/:name")]
+    #[sse]
+    async fn feed(&self, Path(name): Path<String>) -> Result<SseBody, HttpException> {
+        feed(name)
+    }
+}
+
+fn feed(name: String) -> Result<SseBody, HttpException> {
+    if name != "news" {
+        return Err(HttpException::not_found(format!("no feed {name}")));
+    }
+    let (writer, body) = get_sse_stream(SseOptions::new().keep_alive(None));
+    writer.write("headline").unwrap();
+    Ok(body)
+}
+
+/// The same routes with the trait API, whose paths the router checks when the app is built: the
+/// two check one grammar (nest-path), so they accept the same paths and serve the same routes.
+struct FeedsByHand;
+
+impl Controller for FeedsByHand {
+    fn routes(r: &mut Routes<Self>) {
+        r.get("", |_: Arc<Self>| async { "root" });
+        r.get(
+            "files/*path/",
+            |_: Arc<Self>, Path(path): Path<String>| async move { format!("file {path}") },
+        );
+        r.sse(
+            "feeds/:name",
+            |_: Arc<Self>, Path(name): Path<String>| async move { feed(name) },
+        );
+    }
+}
+
+#[tokio::test]
+async fn nestjs_paths_and_sse_refusals_alike_in_both_styles() {
+    for app in [
+        NestApp::new().controller(Feeds),
+        NestApp::new().controller(FeedsByHand),
+    ] {
+        let s = TestServer::start(app).await;
+        let get = |path: &str| client().get(s.url(path)).send();
+        assert_eq!(get("/").await.unwrap().text().await.unwrap(), "root");
+        let res = get("/files/a/b.txt").await.unwrap();
+        assert_eq!(res.text().await.unwrap(), "file a/b.txt");
+        let res = get("/feeds/news").await.unwrap();
+        assert_eq!(res.headers()["content-type"], "text/event-stream");
+        assert_eq!(res.text().await.unwrap(), "data: headline\n\n");
+        let res = get("/feeds/sports").await.unwrap();
+        assert_eq!(res.status(), 404);
+        assert!(res.text().await.unwrap().contains("no feed sports"));
+        s.shutdown().await;
+    }
+}

@@ -8,7 +8,6 @@ use syn::parse::{Parse, ParseStream};
 use syn::{Attribute, Expr, ImplItem, ItemImpl, LitStr, Token};
 
 use crate::crate_path::nest_core_path;
-use crate::path;
 use crate::route::{nest_attribute, parse_exprs, Errors, Route};
 
 /// The arguments of `#[controller("/prefix", crate = "path")]`, both optional.
@@ -25,8 +24,10 @@ impl Parse for ControllerArgs {
         };
         if input.peek(LitStr) {
             let prefix: LitStr = input.parse()?;
-            path::validate(&prefix.value()).map_err(|msg| syn::Error::new(prefix.span(), msg))?;
-            if prefix.value().contains('*') {
+            let value = prefix.value();
+            let path =
+                nest_path::parse(&value).map_err(|err| syn::Error::new(prefix.span(), err))?;
+            if path.has_wildcard() {
                 return Err(syn::Error::new(
                     prefix.span(),
                     "a controller prefix cannot contain a wildcard (it must be the last segment of the whole path)",
@@ -130,7 +131,7 @@ pub(crate) fn expand(args: ControllerArgs, mut item: ItemImpl) -> TokenStream {
                 ControllerSetting::Guard(g) => quote!(#routes_ident.guard(#g);),
                 ControllerSetting::Layer(l) => quote!(#routes_ident.layer(#l);),
             });
-            let registrations = routes.iter().map(|r| r.register(&routes_ident));
+            let registrations = routes.iter().map(|r| r.register(&krate, &routes_ident));
             quote! {
                 #(#settings)*
                 #(#registrations)*

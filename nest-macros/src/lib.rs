@@ -107,10 +107,11 @@
 //! # Handlers
 //!
 //! A route method takes `&self` or `self: Arc<Self>`, then any extractors in any order (up to 12;
-//! patterns such as `Path(id): Path<u32>` work), and returns anything that becomes a response
-//! (for `#[sse]`: the SSE body, or a `Result` of it). It is usually an `async fn`; a plain `fn` is
-//! called inside the handler's future, so it must not block. Methods without route attributes stay
-//! plain methods.
+//! patterns such as `Path(id): Path<u32>` work), and returns anything that becomes a response.
+//! An `#[sse]` route returns nest-core's `SseResponse`: the `SseBody`, or `Result<SseBody, E>` to
+//! answer `E` (a 403, a 404) instead of starting the stream. It is usually an `async fn`; a plain
+//! `fn` is called inside the handler's future, so it must not block. Methods without route
+//! attributes stay plain methods.
 //!
 //! # Checked at compile time
 //!
@@ -119,15 +120,21 @@
 //! - `#[sse]` on a route that is not GET, without `#[sse(allow_non_get)]`: "SSE routes must be GET";
 //! - two routes of one controller with the same method and path (trailing slashes and parameter
 //!   names do not count: `/:id/` and `/:name` are the same route);
-//! - a path that the router would reject: it must be empty or start with `/`, parameters are
-//!   `:name` with letters, digits and `_`, a wildcard `*name` comes last, no braces;
+//! - a path that the router would reject, by the same grammar (the nest-path crate; see nest-core's
+//!   `Routes`): parameters are `:name` with letters, digits and `_`, each once, a wildcard
+//!   `*name` comes last (and not in the controller's prefix), no braces, no empty segment (`//`).
+//!   Slashes at the ends do not count: `""` is the prefix itself, `":id"` is `"/:id"`;
+//! - an `#[sse]` method whose return type is not an SSE response (`String`, `()`, even
+//!   `Response`): "`String` is not an SSE response", on the return type (on the method's name
+//!   when it has none);
 //! - an invalid status code, header, or redirect;
 //! - a receiver other than `&self` / `self: Arc<Self>`, a generic handler, a reference or
 //!   `impl Trait` argument;
 //! - a route attribute outside a `#[controller]` impl block.
 //!
 //! Whether each argument is an extractor, and the result a response, is checked by the compiler
-//! on the generated registration, with the error on the method's name.
+//! on the generated registration, with the error on the method's name ("… is not a nest
+//! handler", with notes on what a handler takes and returns).
 //!
 //! # Naming nest-core
 //!
@@ -137,7 +144,6 @@
 
 mod controller;
 mod crate_path;
-mod path;
 mod route;
 
 use proc_macro::TokenStream;
@@ -249,7 +255,8 @@ route_attributes! {
     /// A route for every method: `#[all("/path")]` or `#[all]`.
     all;
     /// The route streams Server-Sent Events (the seed's `@Sse()`); it must be GET unless written
-    /// `#[sse(allow_non_get)]`.
+    /// `#[sse(allow_non_get)]`, and the method returns `SseBody` or `Result<SseBody, E>` (checked
+    /// on its return type).
     sse;
     /// The status of successful responses (NestJS's `@HttpCode(201)`): `#[http_code(201)]`.
     http_code;

@@ -6,9 +6,9 @@ use quote::{format_ident, quote, quote_spanned};
 use syn::parse::{Parse, ParseStream};
 use syn::punctuated::Punctuated;
 use syn::spanned::Spanned;
-use syn::{Attribute, Expr, FnArg, ImplItemFn, LitInt, LitStr, Meta, Token, Type};
-
-use crate::path;
+use syn::{
+    Attribute, Expr, FnArg, Ident, ImplItemFn, LitInt, LitStr, Meta, ReturnType, Token, Type,
+};
 
 /// Every attribute name `#[controller]` takes off the methods and the impl block.
 pub(crate) const ATTRIBUTES: &[&str] = &[
@@ -83,6 +83,8 @@ impl HttpMethod {
 struct MethodRoute {
     method: HttpMethod,
     path: String,
+    /// The path with its parameter names left out: what two conflicting routes share.
+    shape: String,
     span: Span,
     attr: Attribute,
 }
@@ -102,6 +104,9 @@ pub(crate) struct Route {
     sse: Option<(bool, Attribute)>,
     settings: Vec<Setting>,
     handler: TokenStream,
+    /// The method's name and return type, which `#[sse]` checks.
+    name: Ident,
+    output: ReturnType,
 }
 
 /// A method's duplicate-detection key, how to name it, and the attribute to blame.
@@ -127,6 +132,8 @@ impl Route {
             sse: None,
             settings: Vec::new(),
             handler: TokenStream::new(),
+            name: method.sig.ident.clone(),
+            output: method.sig.output.clone(),
         };
         let mut failed = false;
         for attr in nest {
@@ -178,10 +185,13 @@ impl Route {
             let (path, span) = lit
                 .map(|lit| (lit.value(), lit.span()))
                 .unwrap_or((String::new(), attr.span()));
-            path::validate(&path).map_err(|msg| syn::Error::new(span, msg))?;
+            let shape = nest_path::parse(&path)
+                .map_err(|err| syn::Error::new(span, err))?
+                .shape();
             self.routes.push(MethodRoute {
                 method,
                 path,
+                shape,
                 span,
                 attr: attr.clone(),
             });
@@ -263,14 +273,14 @@ impl Route {
     /// The keys the duplicate check compares.
     pub(crate) fn keys(&self) -> impl Iterator<Item = RouteKey> + '_ {
         self.routes.iter().map(|r| RouteKey {
-            key: (r.method.name(), path::normalize(&r.path)),
+            key: (r.method.name(), r.shape.clone()),
             describe: format!("#[{}(\"{}\")]", r.method.name(), r.path),
             attr: r.attr.clone(),
         })
     }
 
     /// `routes.get("/path", handler).sse().http_code(201)…;`, once per method attribute.
-    pub(crate) fn register(&self, routes: &syn::Ident) -> TokenStream {
+    pub(crate) fn register(&self, krate: &TokenStream, routes: &Ident) -> TokenStream {
         let handler = &self.handler;
         let settings: Vec<TokenStream> = self
             .settings
@@ -285,8 +295,7 @@ impl Route {
             .collect();
         let sse = match &self.sse {
             None => quote!(),
-            Some((false, _)) => quote!(.sse()),
-            Some((true, _)) => quote!(.allow_non_get()),
+            Some((allow_non_get, _)) => self.mark_sse(krate, *allow_non_get),
         };
         self.routes
             .iter()
@@ -299,6 +308,45 @@ impl Route {
             })
             .collect()
     }
+}
+
+impl Route {
+    /// `.__sse(assert_sse::<ReturnType>(), allow_non_get)`: the check that the handler returns an
+    /// SSE body is made on the return type's own tokens, so that the error points at it (at the
+    /// method's name when it has none), once. The plain `.sse()` would check the same type but
+    /// report it on the attribute.
+    fn mark_sse(&self, krate: &TokenStream, allow_non_get: bool) -> TokenStream {
+        let assert = quote!(#krate::handler::__private::assert_sse);
+        let proof = match &self.output {
+            ReturnType::Default => quote_spanned!(self.name.span()=> #assert::<()>()),
+            ReturnType::Type(_, ty) if !names_impl_trait(ty) => {
+                quote_spanned!(ty.span()=> #assert::<#ty>())
+            }
+            // `impl Trait` cannot be named in the assertion: the checked method, on its span.
+            ReturnType::Type(_, ty) => {
+                let method = if allow_non_get {
+                    "allow_non_get"
+                } else {
+                    "sse"
+                };
+                let method = Ident::new(method, ty.span());
+                return quote!(.#method());
+            }
+        };
+        quote!(.__sse(#proof, #allow_non_get))
+    }
+}
+
+/// Whether `impl Trait` appears anywhere in `ty` (`impl Future`, `Result<impl X, E>`).
+fn names_impl_trait(ty: &Type) -> bool {
+    fn scan(tokens: TokenStream) -> bool {
+        tokens.into_iter().any(|token| match token {
+            proc_macro2::TokenTree::Ident(ident) => ident == "impl",
+            proc_macro2::TokenTree::Group(group) => scan(group.stream()),
+            _ => false,
+        })
+    }
+    scan(quote!(#ty))
 }
 
 struct RedirectArgs {

@@ -177,9 +177,9 @@ impl StreamApp {
     }
 
     /// `/empty`: 204, the server's way to tell an `EventSource` to stop.
-    async fn empty(self: Arc<Self>) -> StatusCode {
+    async fn empty(self: Arc<Self>) -> Result<SseBody, StatusCode> {
         self.seen.empty_hits.fetch_add(1, Ordering::SeqCst);
-        StatusCode::NO_CONTENT
+        Err(StatusCode::NO_CONTENT)
     }
 
     /// `/ping`: a plain round trip.

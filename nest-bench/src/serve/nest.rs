@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use nest_core::prelude::*;
 use nest_core::sse::hub::{Hub, HubOptions, MemoryBackend, Retention};
 use nest_core::sse::{encode, Overflow};
-use nest_core::{HttpException, Response};
+use nest_core::HttpException;
 
 use super::{publish_loop, Broadcast, CAPACITY, KEEP_ALIVE, MESSAGE};
 
@@ -16,19 +16,19 @@ struct HubBench {
 }
 
 impl HubBench {
-    async fn bench(self: Arc<Self>) -> Response {
+    async fn bench(self: Arc<Self>) -> Result<SseBody, HttpException> {
         self.subscribe("bench").await
     }
 
-    async fn idle(self: Arc<Self>) -> Response {
+    async fn idle(self: Arc<Self>) -> Result<SseBody, HttpException> {
         self.subscribe("idle").await
     }
 
-    async fn subscribe(&self, topic: &str) -> Response {
-        match self.hub.subscribe(topic, &LastEventId(None)).await {
-            Ok(body) => body.into_response(),
-            Err(err) => HttpException::internal_server_error(err.to_string()).into_response(),
-        }
+    async fn subscribe(&self, topic: &str) -> Result<SseBody, HttpException> {
+        self.hub
+            .subscribe(topic, &LastEventId(None))
+            .await
+            .map_err(|err| HttpException::internal_server_error(err.to_string()))
     }
 
     async fn json(self: Arc<Self>) -> Json<super::Message> {

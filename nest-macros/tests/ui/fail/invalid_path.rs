@@ -4,8 +4,8 @@ struct App;
 
 #[controller("/api")]
 impl App {
-    #[get("users")]
-    async fn no_slash(&self) {}
+    #[get("/users//posts")]
+    async fn empty_segment(&self) {}
 
     #[get("/users/{id}")]
     async fn braces(&self) {}
@@ -15,11 +15,17 @@ impl App {
 
     #[get("/files/*rest/more")]
     async fn wildcard_not_last(&self) {}
+
+    #[get("/users/:id/friends/:id")]
+    async fn same_param_twice(&self) {}
+
+    #[get("/users:id")]
+    async fn colon_inside(&self) {}
 }
 
 struct Prefix;
 
-#[controller("prefix")]
+#[controller("/static/*")]
 impl Prefix {}
 
 fn main() {}

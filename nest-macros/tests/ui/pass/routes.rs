@@ -83,6 +83,25 @@ impl Api {
         Ok(get_sse_stream(SseOptions::new()).1)
     }
 
+    // A plain `fn`, a path without its slashes (NestJS's `@Get(':room')`), a refusal with 204
+    // (which tells an `EventSource` to stop reconnecting).
+    #[get("rooms/:room/")]
+    #[sse]
+    fn room(&self, Path(room): Path<String>) -> Result<nest_core::sse::SseBody, http::StatusCode> {
+        if room == "lobby" {
+            Ok(get_sse_stream(SseOptions::new()).1)
+        } else {
+            Err(http::StatusCode::NO_CONTENT)
+        }
+    }
+
+    // An `impl Trait` return type cannot be named in the macro's check: `.sse()` checks it.
+    #[get("/opaque")]
+    #[sse]
+    async fn opaque(&self) -> impl nest_core::handler::SseResponse {
+        get_sse_stream(SseOptions::new()).1
+    }
+
     fn not_a_route(&self) -> u8 {
         1
     }
