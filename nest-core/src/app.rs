@@ -176,6 +176,7 @@ impl NestApp {
             config: self.config,
             shutdown: CancellationToken::new(),
             live_sse: Arc::new(AtomicUsize::new(0)),
+            draining: Default::default(),
         });
         let mut routes = Vec::new();
         for controller in self.controllers {
@@ -225,6 +226,17 @@ impl NestService {
     /// How many SSE streams of this app are open right now.
     pub fn live_sse_streams(&self) -> usize {
         self.shared.live_sse.load(Ordering::Relaxed)
+    }
+
+    /// Whether the app takes new work: false once a shutdown was requested (the server's drain
+    /// delay, then its grace period). See [`crate::health::ready`].
+    pub fn is_ready(&self) -> bool {
+        !self.shared.draining.load(Ordering::Acquire)
+    }
+
+    /// Turns readiness false (the server's shutdown has started).
+    pub(crate) fn start_draining(&self) {
+        self.shared.draining.store(true, Ordering::Release);
     }
 
     pub(crate) fn config(&self) -> &ServerConfig {

@@ -34,6 +34,7 @@ pub struct ServerConfig {
     pub(crate) max_connections: Option<usize>,
     pub(crate) tls_handshake_timeout: Duration,
     pub(crate) max_tls_handshakes: usize,
+    pub(crate) drain_delay: Duration,
     pub(crate) shutdown_grace: Duration,
 }
 
@@ -52,6 +53,7 @@ impl Default for ServerConfig {
             max_connections: Some(10_000),
             tls_handshake_timeout: Duration::from_secs(10),
             max_tls_handshakes: 256,
+            drain_delay: Duration::ZERO,
             shutdown_grace: Duration::from_secs(10),
         }
     }
@@ -141,6 +143,15 @@ impl ServerConfig {
     /// costs CPU, so a flood of new connections waits for a slot instead of taking every core.
     pub fn max_tls_handshakes(mut self, count: usize) -> Self {
         self.max_tls_handshakes = count;
+        self
+    }
+
+    /// How long the server keeps serving after a shutdown was requested, with readiness
+    /// already false, before it stops accepting and ends streams (default 0). Set it to a little
+    /// more than the load balancer's readiness check interval, so it stops sending new streams
+    /// to this instance before they are cut.
+    pub fn drain_delay(mut self, delay: Duration) -> Self {
+        self.drain_delay = delay;
         self
     }
 

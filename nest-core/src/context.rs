@@ -4,7 +4,7 @@
 
 use std::any::{Any, TypeId};
 use std::collections::HashMap;
-use std::sync::atomic::AtomicUsize;
+use std::sync::atomic::{AtomicBool, AtomicUsize};
 use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
@@ -18,6 +18,8 @@ pub(crate) struct AppShared {
     pub(crate) config: ServerConfig,
     pub(crate) shutdown: CancellationToken,
     pub(crate) live_sse: Arc<AtomicUsize>,
+    /// Set when a shutdown was requested: readiness turns false (see `health`).
+    pub(crate) draining: AtomicBool,
 }
 
 /// The app's shared state, one value per type.

@@ -53,7 +53,8 @@
 //!   with `Allow`, HEAD, running a route's guards and handler, attaching SSE streams to the app.
 //! - [`controller`]: the [`Controller`] trait, a prefix and a table of routes with their metadata
 //!   (kind plain or SSE, status, headers, guards, layers).
-//! - [`handler`]: async functions of the controller and extractors.
+//! - [`handler`]: async functions of the controller and extractors; [`health`]: readiness and
+//!   liveness routes.
 //! - [`sse`]: the SSE stream (options, lifecycle, writer, keep-alive, body), the hub, the one
 //!   encoder of the wire format, and the `Last-Event-ID` extractor.
 //! - [`extract`]: typed extractors ([`Path`](extract::Path), [`Query`](extract::Query),
@@ -120,6 +121,7 @@ pub mod controller;
 mod error;
 pub mod extract;
 pub mod handler;
+pub mod health;
 pub mod response;
 mod routing;
 pub mod server;

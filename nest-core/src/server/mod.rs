@@ -187,6 +187,13 @@ impl Server {
         self.local_addr
     }
 
+    /// Whether the server takes new work: false from the moment a shutdown is requested (during
+    /// [`ServerConfig::drain_delay`] it still serves, so a load balancer can stop sending new
+    /// streams before they are cut). Serve it on a route with [`crate::health::ready`].
+    pub fn is_ready(&self) -> bool {
+        self.handle.grace.borrow().is_none()
+    }
+
     /// A handle that can shut the server down from another task.
     pub fn handle(&self) -> ServerHandle {
         self.handle.clone()
@@ -231,18 +238,32 @@ async fn accept_loop(
     let limit = config
         .max_connections
         .map(|n| Arc::new(tokio::sync::Semaphore::new(n)));
+    // Resolves with the grace period once a shutdown is requested and the drain delay (still
+    // serving, readiness already false) is over.
+    let stopping = async {
+        let grace = requested_grace(&mut grace_rx)
+            .await
+            .unwrap_or(config.shutdown_grace);
+        app.start_draining();
+        if !config.drain_delay.is_zero() {
+            tracing::info!(delay = ?config.drain_delay, "draining: not ready, still serving");
+            tokio::time::sleep(config.drain_delay).await;
+        }
+        grace
+    };
+    tokio::pin!(stopping);
     let grace = loop {
         // At the connection limit, stop accepting: new connections wait in the kernel's
         // backlog until one closes (its permit goes back when its task ends).
         let permit = match &limit {
             None => None,
             Some(limit) => tokio::select! {
-                grace = requested_grace(&mut grace_rx) => break grace.unwrap_or(config.shutdown_grace),
+                grace = &mut stopping => break grace,
                 permit = limit.clone().acquire_owned() => permit.ok(),
             },
         };
         tokio::select! {
-            grace = requested_grace(&mut grace_rx) => break grace.unwrap_or(config.shutdown_grace),
+            grace = &mut stopping => break grace,
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
                     configure_socket(&stream, &config);

@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use http_body::Frame;
+use tokio::time::Sleep;
 use tokio_util::sync::WaitForCancellationFutureOwned;
 
 use super::encode::KEEP_ALIVE;
@@ -72,6 +73,8 @@ pub struct SseBody {
     shutdown: Option<Pin<Box<WaitForCancellationFutureOwned>>>,
     /// Whether `shutdown` was polled once (so it holds the stream's waker).
     shutdown_registered: bool,
+    /// When the stream reaches its maximum lifetime, if it has one.
+    lifetime: Option<Pin<Box<Sleep>>>,
     finished: bool,
 }
 
@@ -92,12 +95,16 @@ impl SseBody {
             .and_then(|retry| encode(&SseEvent::new().retry(retry)).ok())
             .map(|encoded| encoded.0);
         let keep_alive = options.keep_alive.map(KeepAlive::new);
+        let lifetime = options
+            .max_lifetime
+            .map(|(lifetime, jitter)| Box::pin(tokio::time::sleep(lifetime + jittered(jitter))));
         SseBody {
             shared: Arc::new(Shared::new(options, retry)),
             source,
             keep_alive,
             shutdown: None,
             shutdown_registered: false,
+            lifetime,
             finished: false,
         }
     }
@@ -117,21 +124,13 @@ impl SseBody {
 
     fn shutdown_frame(&self) -> Option<Bytes> {
         let (base, jitter) = self.shared.shutdown_retry?;
-        let random = std::collections::hash_map::RandomState::new()
-            .build_hasher()
-            .finish();
-        let jitter_ms = u64::try_from(jitter.as_millis()).unwrap_or(u64::MAX);
-        let extra = if jitter_ms == 0 {
-            0
-        } else {
-            random % jitter_ms.saturating_add(1)
-        };
-        let retry = base + Duration::from_millis(extra);
+        let retry = base + jittered(jitter);
         encode(&SseEvent::new().retry(retry)).ok().map(|e| e.0)
     }
 
-    /// Ends the stream for shutdown: the final `retry:` is queued behind what is left.
-    fn end_for_shutdown(&self) {
+    /// Ends the stream for shutdown or its lifetime: the final `retry:` is queued behind what
+    /// is left.
+    fn end_with_retry(&self, reason: EndReason) {
         let last = self.shutdown_frame();
         let ending = {
             let mut st = self.shared.lock();
@@ -141,7 +140,7 @@ impl SseBody {
                     st.queue.push_back(last);
                 }
             }
-            self.shared.end(&mut st, EndReason::Shutdown)
+            self.shared.end(&mut st, reason)
         };
         finish(ending);
     }
@@ -151,6 +150,18 @@ impl SseBody {
             ka.wrote();
         }
     }
+}
+
+/// A random duration of up to `jitter` (whole milliseconds).
+fn jittered(jitter: Duration) -> Duration {
+    let jitter_ms = u64::try_from(jitter.as_millis()).unwrap_or(u64::MAX);
+    if jitter_ms == 0 {
+        return Duration::ZERO;
+    }
+    let random = std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish();
+    Duration::from_millis(random % jitter_ms.saturating_add(1))
 }
 
 fn drain(st: &mut State) -> Option<Bytes> {
@@ -241,7 +252,14 @@ impl http_body::Body for SseBody {
                 };
                 if ready {
                     this.shutdown = None;
-                    this.end_for_shutdown();
+                    this.end_with_retry(EndReason::Shutdown);
+                    continue;
+                }
+            }
+            if let Some(lifetime) = &mut this.lifetime {
+                if lifetime.as_mut().poll(cx).is_ready() {
+                    this.lifetime = None;
+                    this.end_with_retry(EndReason::Lifetime);
                     continue;
                 }
             }

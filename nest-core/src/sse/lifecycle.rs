@@ -30,6 +30,7 @@ use crate::error::panic_message;
 /// | `Shutdown` | the server is shutting down; queued events are flushed, then an optional final event (also when the grace period ends before a client that does not read got them) | runs |
 /// | `Overflow` | the buffer was full and the policy is [`Overflow::Close`](super::Overflow::Close), or a hub subscriber fell behind the topic's buffer with [`LagPolicy::Close`](super::hub::LagPolicy) | runs |
 /// | `Failed` | a hub backend failed | runs |
+/// | `Lifetime` | the stream reached [`SseOptions::max_lifetime`](super::SseOptions::max_lifetime); queued events are flushed, then an optional final event | runs |
 ///
 /// The hook runs exactly once, for the first reason that ends the stream. A hook attached after
 /// the stream ended runs at once with that reason (or is dropped at once after `Closed`); after
@@ -50,6 +51,8 @@ pub enum EndReason {
     Overflow,
     /// The stream's event source failed (a hub backend error).
     Failed,
+    /// The stream reached its maximum lifetime; the client reconnects.
+    Lifetime,
 }
 
 impl EndReason {
@@ -61,7 +64,10 @@ impl EndReason {
     pub(super) fn flushes(self) -> bool {
         matches!(
             self,
-            EndReason::Closed | EndReason::WritersDropped | EndReason::Shutdown
+            EndReason::Closed
+                | EndReason::WritersDropped
+                | EndReason::Shutdown
+                | EndReason::Lifetime
         )
     }
 }
@@ -75,6 +81,7 @@ impl fmt::Display for EndReason {
             EndReason::Shutdown => "the server is shutting down",
             EndReason::Overflow => "the client was too slow and the buffer overflowed",
             EndReason::Failed => "its event source failed",
+            EndReason::Lifetime => "it reached its maximum lifetime",
         })
     }
 }

@@ -46,6 +46,7 @@ pub struct SseOptions {
     pub(super) overflow: Overflow,
     pub(super) auto_id: Option<u64>,
     pub(super) shutdown_retry: Option<(Duration, Duration)>,
+    pub(super) max_lifetime: Option<(Duration, Duration)>,
     pub(super) on_cancel: Option<Hook>,
 }
 
@@ -59,6 +60,7 @@ impl fmt::Debug for SseOptions {
             .field("overflow", &self.overflow)
             .field("auto_id", &self.auto_id)
             .field("shutdown_retry", &self.shutdown_retry)
+            .field("max_lifetime", &self.max_lifetime)
             .field("on_cancel", &self.on_cancel.is_some())
             .finish()
     }
@@ -74,6 +76,7 @@ impl Default for SseOptions {
             overflow: Overflow::Error,
             auto_id: None,
             shutdown_retry: None,
+            max_lifetime: None,
             on_cancel: None,
         }
     }
@@ -125,6 +128,16 @@ impl SseOptions {
     /// so that browsers don't all reconnect at the same moment.
     pub fn shutdown_retry(mut self, base: Duration, jitter: Duration) -> Self {
         self.shutdown_retry = Some((base, jitter));
+        self
+    }
+
+    /// Ends the stream after `lifetime` plus a random part of up to `jitter` (queued events
+    /// are flushed first, then the final `retry:` of [`shutdown_retry`](Self::shutdown_retry)
+    /// if set), with [`EndReason::Lifetime`]. The client reconnects (with `Last-Event-ID`), so a
+    /// load balancer can move long-lived connections to new instances; the jitter keeps a
+    /// fleet of clients from reconnecting at once.
+    pub fn max_lifetime(mut self, lifetime: Duration, jitter: Duration) -> Self {
+        self.max_lifetime = Some((lifetime, jitter));
         self
     }
 

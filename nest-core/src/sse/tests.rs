@@ -313,3 +313,62 @@ async fn a_flood_of_losses_logs_one_line_per_stream_per_interval() {
         "the unreported losses, once, at the end"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_stream_ends_at_its_lifetime_with_the_retry_hint() {
+    let reason = Arc::new(std::sync::Mutex::new(None));
+    let r = reason.clone();
+    let (writer, mut body) = get_sse_stream(
+        SseOptions::new()
+            .keep_alive(None)
+            .max_lifetime(Duration::from_secs(60), Duration::from_secs(10))
+            .shutdown_retry(Duration::from_secs(2), Duration::ZERO)
+            .on_cancel(move |why| *r.lock().unwrap() = Some(why)),
+    );
+    writer.write("a").unwrap();
+    assert_eq!(next(&mut body).await.unwrap(), "data: a\n\n");
+    tokio::time::advance(Duration::from_secs(59)).await;
+    assert!(ready(&mut body).is_none(), "not before the lifetime");
+    let started = tokio::time::Instant::now();
+    assert_eq!(next(&mut body).await.unwrap(), "retry: 2000\n\n");
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_secs(1) && waited <= Duration::from_secs(11),
+        "lifetime 60 s + up to 10 s of jitter, ended after {:?}",
+        Duration::from_secs(59) + waited
+    );
+    assert!(next(&mut body).await.is_none());
+    assert_eq!(*reason.lock().unwrap(), Some(EndReason::Lifetime));
+    assert_eq!(
+        writer.write("late").unwrap_err().end_reason(),
+        Some(EndReason::Lifetime)
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_shutdown_retry_jitter_stays_within_base_and_base_plus_jitter() {
+    let mut seen = std::collections::HashSet::new();
+    for _ in 0..200 {
+        let token = tokio_util::sync::CancellationToken::new();
+        let (_writer, mut body) = get_sse_stream(
+            SseOptions::new()
+                .keep_alive(None)
+                .shutdown_retry(Duration::from_millis(1000), Duration::from_millis(50)),
+        );
+        body.attachment()
+            .attach(token.clone(), Arc::new(AtomicUsize::new(0)), false);
+        assert!(ready(&mut body).is_none());
+        token.cancel();
+        let frame = next(&mut body).await.unwrap();
+        let ms: u64 = std::str::from_utf8(&frame)
+            .unwrap()
+            .strip_prefix("retry: ")
+            .and_then(|s| s.strip_suffix("\n\n"))
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!((1000..=1050).contains(&ms), "{ms}");
+        seen.insert(ms);
+    }
+    assert!(seen.len() > 10, "the jitter varies: {seen:?}");
+}
