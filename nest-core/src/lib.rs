@@ -122,6 +122,7 @@ mod error;
 pub mod extract;
 pub mod handler;
 pub mod health;
+pub mod metrics;
 pub mod response;
 mod routing;
 pub mod server;

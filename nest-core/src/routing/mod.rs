@@ -29,6 +29,7 @@ use std::sync::Arc;
 
 use http::{header, HeaderValue, Method};
 use http_body::Body as _;
+use metrics::SharedString;
 use tower::ServiceExt;
 
 use crate::body::Body;
@@ -52,6 +53,8 @@ struct Endpoint {
 /// Everything registered for one path pattern.
 #[derive(Clone, Default)]
 struct PathEntry {
+    /// The route's path as registered (`/users/:id`): the `route` label of metrics.
+    route: Arc<str>,
     params: Vec<Arc<str>>,
     methods: Vec<(Method, Endpoint)>,
     any: Option<Endpoint>,
@@ -149,6 +152,7 @@ impl Router {
                     by_pattern.insert(pattern.clone(), entries.len());
                     first_route.insert(pattern.clone(), name.clone());
                     entries.push(PathEntry {
+                        route: Arc::from(route.path.as_str()),
                         params,
                         ..PathEntry::default()
                     });
@@ -200,76 +204,86 @@ fn strip_body(mut res: Response) -> Response {
 impl Router {
     /// Routes one request: 404, 405, HEAD, SSE HEAD, or the route's handler. Needs no `&mut`, so
     /// the app calls it without cloning a service per request.
-    pub(crate) fn dispatch(
-        &self,
-        mut req: Request,
-    ) -> impl Future<Output = Response> + Send + 'static {
+    pub(crate) fn dispatch(&self, req: Request) -> impl Future<Output = Response> + Send + 'static {
         let inner = self.inner.clone();
         async move {
-            let (entry, params) = {
-                let Ok(matched) = inner.matcher.at(req.uri().path()) else {
-                    return HttpException::new(http::StatusCode::NOT_FOUND).into_response();
-                };
-                let entry = &inner.entries[*matched.value];
-                let mut params = PathParams::default();
-                for (name, (_, value)) in entry.params.iter().zip(matched.params.iter()) {
-                    let Some(value) = percent_decode(value) else {
-                        return HttpException::bad_request(format!(
-                            "path parameter `{name}` is not valid UTF-8 once percent-decoded"
-                        ))
-                        .into_response();
-                    };
-                    params.push(name.clone(), value);
-                }
-                (entry, params)
-            };
+            let start = std::time::Instant::now();
             let method = req.method().clone();
-            let http2 = req.version() == http::Version::HTTP_2;
-            let (endpoint, head_of_get) = match entry.find(&method) {
-                Some(e) => (e, false),
-                None if method == Method::HEAD => match entry.find(&Method::GET) {
-                    Some(e) => (e, true),
-                    None => match &entry.any {
-                        Some(e) => (e, false),
-                        None => return not_allowed(entry),
-                    },
-                },
-                None => match &entry.any {
-                    Some(e) => (e, false),
-                    None => return not_allowed(entry),
-                },
-            };
-            // HEAD runs exactly what GET runs (guards, handler), so it answers GET's status and
-            // headers; an SSE body is dropped unsent (its cancel hook runs: `ClientGone`).
-            let res = match &endpoint.call {
-                Call::Direct { handler, meta } => {
-                    let ctx = RequestCtx::new(req, params, inner.app.clone());
-                    run_route(ctx, &**handler, meta).await
-                }
-                Call::Layered(svc) => {
-                    req.extensions_mut().insert(params);
-                    req.extensions_mut().insert(inner.app.clone());
-                    svc.clone()
-                        .oneshot(req)
-                        .await
-                        .unwrap_or_else(|e| match e {})
-                }
-            };
-            let mut res = if head_of_get || method == Method::HEAD {
-                strip_body(res)
-            } else {
-                res
-            };
-            attach_sse(&mut res, &inner.app, http2);
+            let (res, route) = route_request(&inner, req).await;
+            crate::metrics::request(route, &method, res.status(), start.elapsed());
             res
         }
     }
 }
 
+/// Routes one request; gives back the response and the route pattern it matched (for metrics).
+async fn route_request(inner: &RouterInner, mut req: Request) -> (Response, SharedString) {
+    let unmatched = || SharedString::const_str(crate::metrics::UNMATCHED);
+    let (entry, params) = {
+        let Ok(matched) = inner.matcher.at(req.uri().path()) else {
+            let res = HttpException::new(http::StatusCode::NOT_FOUND).into_response();
+            return (res, unmatched());
+        };
+        let entry = &inner.entries[*matched.value];
+        let mut params = PathParams::default();
+        for (name, (_, value)) in entry.params.iter().zip(matched.params.iter()) {
+            let Some(value) = percent_decode(value) else {
+                let res = HttpException::bad_request(format!(
+                    "path parameter `{name}` is not valid UTF-8 once percent-decoded"
+                ))
+                .into_response();
+                return (res, SharedString::from(entry.route.clone()));
+            };
+            params.push(name.clone(), value);
+        }
+        (entry, params)
+    };
+    let route = SharedString::from(entry.route.clone());
+    let method = req.method().clone();
+    let http2 = req.version() == http::Version::HTTP_2;
+    let (endpoint, head_of_get) = match entry.find(&method) {
+        Some(e) => (e, false),
+        None if method == Method::HEAD => match entry.find(&Method::GET) {
+            Some(e) => (e, true),
+            None => match &entry.any {
+                Some(e) => (e, false),
+                None => return (not_allowed(entry), route),
+            },
+        },
+        None => match &entry.any {
+            Some(e) => (e, false),
+            None => return (not_allowed(entry), route),
+        },
+    };
+    // HEAD runs exactly what GET runs (guards, handler), so it answers GET's status and
+    // headers; an SSE body is dropped unsent (its cancel hook runs: `ClientGone`).
+    let res = match &endpoint.call {
+        Call::Direct { handler, meta } => {
+            let ctx = RequestCtx::new(req, params, inner.app.clone());
+            run_route(ctx, &**handler, meta).await
+        }
+        Call::Layered(svc) => {
+            req.extensions_mut().insert(params);
+            req.extensions_mut().insert(inner.app.clone());
+            svc.clone()
+                .oneshot(req)
+                .await
+                .unwrap_or_else(|e| match e {})
+        }
+    };
+    let mut res = if head_of_get || method == Method::HEAD {
+        strip_body(res)
+    } else {
+        res
+    };
+    attach_sse(&mut res, &inner.app, &entry.route, http2);
+    (res, route)
+}
+
 /// Connects an SSE response's stream to the app (shutdown token, live-stream count).
-fn attach_sse(res: &mut Response, app: &AppShared, http2: bool) {
+fn attach_sse(res: &mut Response, app: &AppShared, route: &Arc<str>, http2: bool) {
     if let Some(attach) = res.extensions_mut().remove::<SseAttach>() {
-        attach.attach(app.shutdown.clone(), app.live_sse.clone(), http2);
+        attach.attach(app.shutdown.clone(), app.live_sse.clone(), route, http2);
     }
 }
 

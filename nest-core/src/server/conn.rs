@@ -167,6 +167,7 @@ pub(crate) async fn serve_io<I>(
 ) where
     I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
 {
+    let _open = crate::metrics::ConnectionOpen::new(h2);
     let svc = Hyper(app);
     // Not `select!` on the token: that polls it (two locks) on every wake of the connection,
     // i.e. on every SSE event. The token is polled once to register the task's waker (a task's

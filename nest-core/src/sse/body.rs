@@ -209,6 +209,7 @@ impl http_body::Body for SseBody {
                 }
                 if let Some(frame) = drain(&mut st) {
                     drop(st);
+                    crate::metrics::sse_bytes(frame.len());
                     shared.room.notify_waiters();
                     this.wrote();
                     return Poll::Ready(Some(Ok(Frame::data(frame))));
@@ -226,6 +227,7 @@ impl http_body::Body for SseBody {
             if let Some(source) = &mut this.source {
                 match source.poll_frame(cx, max_frame) {
                     Poll::Ready(Ok(frame)) => {
+                        crate::metrics::sse_bytes(frame.len());
                         this.wrote();
                         return Poll::Ready(Some(Ok(Frame::data(frame))));
                     }
@@ -265,6 +267,7 @@ impl http_body::Body for SseBody {
             }
             if let Some(ka) = &mut this.keep_alive {
                 if ka.poll_due(cx).is_ready() {
+                    crate::metrics::sse_bytes(KEEP_ALIVE.len());
                     return Poll::Ready(Some(Ok(Frame::data(Bytes::from_static(KEEP_ALIVE)))));
                 }
             }
@@ -275,7 +278,7 @@ impl http_body::Body for SseBody {
 
 impl Drop for SseBody {
     fn drop(&mut self) {
-        let (ending, live) = {
+        let (ending, live, open_gauge) = {
             let mut st = self.shared.lock();
             // A body dropped while the server shuts down (a connection closed at the end of the
             // grace period, its client not reading) ends for the shutdown, not the client.
@@ -287,10 +290,17 @@ impl Drop for SseBody {
                 EndReason::ClientGone
             };
             st.body_dropped = true;
-            (self.shared.end(&mut st, reason), st.live.take())
+            (
+                self.shared.end(&mut st, reason),
+                st.live.take(),
+                st.open_gauge.take(),
+            )
         };
         if let Some(live) = live {
             live.fetch_sub(1, Ordering::Relaxed);
+        }
+        if let Some(gauge) = open_gauge {
+            gauge.decrement(1.0);
         }
         finish(ending);
     }

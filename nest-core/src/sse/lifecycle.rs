@@ -72,6 +72,21 @@ impl EndReason {
     }
 }
 
+impl EndReason {
+    /// The `reason` label of the `nest_sse_streams_ended_total` metric.
+    pub(crate) fn label(self) -> &'static str {
+        match self {
+            EndReason::ClientGone => "client_gone",
+            EndReason::Closed => "closed",
+            EndReason::WritersDropped => "writers_dropped",
+            EndReason::Shutdown => "shutdown",
+            EndReason::Overflow => "overflow",
+            EndReason::Failed => "failed",
+            EndReason::Lifetime => "lifetime",
+        }
+    }
+}
+
 impl fmt::Display for EndReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
@@ -143,6 +158,8 @@ pub(super) struct State {
     /// grace period from a client that went away).
     pub(super) shutdown: Option<CancellationToken>,
     pub(super) live: Option<Arc<AtomicUsize>>,
+    /// The `nest_sse_streams_open` gauge of the stream's route, once attached.
+    pub(super) open_gauge: Option<metrics::Gauge>,
     /// The body was dropped: the stream is over and must not be counted as live.
     pub(super) body_dropped: bool,
     /// The largest frame handed to the connection ([`H2_MAX_FRAME`] on HTTP/2).
@@ -163,6 +180,7 @@ impl Shared {
                 hook: options.on_cancel,
                 shutdown: None,
                 live: None,
+                open_gauge: None,
                 body_dropped: false,
                 max_frame: MAX_FRAME,
             }),
@@ -246,7 +264,9 @@ impl Shared {
     /// Counts events lost to the overflow policy and logs it, at most once per stream per
     /// [`LOSS_LOG_INTERVAL`] (losses in between are summed into the next line, or the line at
     /// the end of the stream). Called after the lock is released.
-    pub(super) fn report_loss(&self, count: u64, why: &'static str) {
+    pub(super) fn report_loss(&self, count: u64, loss: Loss) {
+        crate::metrics::sse_events_lost(count, loss.label());
+        let why = loss.message();
         let total = self.lost.fetch_add(count, Ordering::Relaxed) + count;
         self.unlogged.fetch_add(count, Ordering::Relaxed);
         let now = clock_ms();
@@ -269,6 +289,35 @@ impl Shared {
             "SSE events lost: {why} (logged at most once per {}s per stream)",
             LOSS_LOG_INTERVAL.as_secs()
         );
+    }
+}
+
+/// How events were lost to the overflow policy.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Loss {
+    /// `Overflow::Error`: the new event was refused.
+    Refused,
+    /// `Overflow::DropOldest`: queued events were dropped.
+    Dropped,
+    /// `Overflow::Close`: the stream was closed with its queue.
+    Closed,
+}
+
+impl Loss {
+    fn label(self) -> &'static str {
+        match self {
+            Loss::Refused => "refused",
+            Loss::Dropped => "dropped",
+            Loss::Closed => "closed",
+        }
+    }
+
+    fn message(self) -> &'static str {
+        match self {
+            Loss::Refused => "buffer full, event refused",
+            Loss::Dropped => "buffer full, oldest events dropped",
+            Loss::Closed => "buffer full, stream closed",
+        }
     }
 }
 
@@ -313,6 +362,7 @@ pub(super) fn finish(ending: Option<Ending>) {
         );
     }
     tracing::debug!(%reason, total_lost = lost, "SSE stream ended");
+    crate::metrics::sse_stream_ended(reason);
     if let Some(hook) = hook {
         if reason.runs_hook() {
             run_hook(hook, reason);
@@ -337,7 +387,13 @@ impl SseAttach {
     /// Connects the stream: it ends with [`EndReason::Shutdown`] when `token` is cancelled, and
     /// counts itself in `live` while open, and hands the connection smaller frames on HTTP/2.
     /// A stream whose body was already dropped is not counted.
-    pub(crate) fn attach(&self, token: CancellationToken, live: Arc<AtomicUsize>, http2: bool) {
+    pub(crate) fn attach(
+        &self,
+        token: CancellationToken,
+        live: Arc<AtomicUsize>,
+        route: &Arc<str>,
+        http2: bool,
+    ) {
         let mut st = self.0.lock();
         if http2 {
             st.max_frame = H2_MAX_FRAME;
@@ -348,6 +404,7 @@ impl SseAttach {
         }
         live.fetch_add(1, Ordering::Relaxed);
         st.live = Some(live);
+        st.open_gauge = Some(crate::metrics::sse_stream_opened(route));
         st.shutdown = Some(token);
         if let Some(waker) = st.waker.take() {
             waker.wake();

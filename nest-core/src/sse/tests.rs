@@ -355,8 +355,12 @@ async fn the_shutdown_retry_jitter_stays_within_base_and_base_plus_jitter() {
                 .keep_alive(None)
                 .shutdown_retry(Duration::from_millis(1000), Duration::from_millis(50)),
         );
-        body.attachment()
-            .attach(token.clone(), Arc::new(AtomicUsize::new(0)), false);
+        body.attachment().attach(
+            token.clone(),
+            Arc::new(AtomicUsize::new(0)),
+            &Arc::from("/t"),
+            false,
+        );
         assert!(ready(&mut body).is_none());
         token.cancel();
         let frame = next(&mut body).await.unwrap();

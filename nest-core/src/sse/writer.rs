@@ -7,7 +7,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use super::body::SseBody;
-use super::lifecycle::{finish, EndReason, Ending, Shared, State};
+use super::lifecycle::{finish, EndReason, Ending, Loss, Shared, State};
 use super::options::{Overflow, SseOptions};
 use super::{encode, EncodedEvent, SseError, SseEvent};
 
@@ -183,7 +183,7 @@ impl SseWriter {
 #[must_use]
 struct Pushed {
     result: Result<(), SseError>,
-    lost: Option<(u64, &'static str)>,
+    lost: Option<(u64, Loss)>,
     ending: Option<Ending>,
 }
 
@@ -198,8 +198,11 @@ impl Pushed {
 
     /// Called once the lock is released.
     fn finish(self, shared: &Shared) -> Result<(), SseError> {
-        if let Some((count, why)) = self.lost {
-            shared.report_loss(count, why);
+        if let Some((count, loss)) = self.lost {
+            shared.report_loss(count, loss);
+        }
+        if self.result.is_ok() {
+            crate::metrics::sse_events(1);
         }
         finish(self.ending);
         self.result
@@ -221,7 +224,7 @@ fn push_locked(shared: &Shared, st: &mut State, bytes: Bytes, mode: Mode) -> Pus
             (Mode::Wait, _) => return Pushed::done(Err(SseError::full())),
             (Mode::Policy, Overflow::Error) => {
                 return Pushed {
-                    lost: Some((1, "buffer full, event refused")),
+                    lost: Some((1, Loss::Refused)),
                     ..Pushed::done(Err(SseError::full()))
                 };
             }
@@ -233,13 +236,13 @@ fn push_locked(shared: &Shared, st: &mut State, bytes: Bytes, mode: Mode) -> Pus
                         dropped += 1;
                     }
                 }
-                lost = Some((dropped, "buffer full, oldest events dropped"));
+                lost = Some((dropped, Loss::Dropped));
             }
             (Mode::Policy, Overflow::Close) => {
                 let count = st.queue.len() as u64 + 1;
                 return Pushed {
                     result: Err(SseError::closed(EndReason::Overflow)),
-                    lost: Some((count, "buffer full, stream closed")),
+                    lost: Some((count, Loss::Closed)),
                     ending: shared.end(st, EndReason::Overflow),
                 };
             }

@@ -373,6 +373,7 @@ impl Hub {
         topic.counters.subscribers.fetch_add(1, Ordering::Relaxed);
         if gap.is_some() {
             topic.counters.gaps.fetch_add(1, Ordering::Relaxed);
+            crate::metrics::hub_gap("unknown-id");
             tracing::debug!(topic = %topic.name, "subscriber resumed from an unknown id: gap event");
         }
         let cursor = Cursor {
@@ -468,6 +469,7 @@ impl FrameSource for Cursor {
         };
         match batch {
             Ok(Batch::Events { bytes, last }) => {
+                crate::metrics::sse_events(last.saturating_sub(self.after));
                 self.after = last;
                 self.resuming = false;
                 Poll::Ready(Ok(bytes))
@@ -480,6 +482,7 @@ impl FrameSource for Cursor {
                     return Poll::Ready(Err(EndReason::Overflow));
                 }
                 counters.gaps.fetch_add(1, Ordering::Relaxed);
+                crate::metrics::hub_gap("lagged");
                 tracing::warn!(topic = %self.topic.name, missed_after = self.after, "subscriber fell behind the buffer: gap event");
                 self.after = oldest - 1;
                 self.resuming = false;
