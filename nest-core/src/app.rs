@@ -46,6 +46,7 @@ use crate::config::ServerConfig;
 use crate::context::{AppShared, StateMap};
 use crate::controller::{join_paths, Controller, Route, Routes};
 use crate::error::{panic_message, Error};
+use crate::extract::{RequestId, X_REQUEST_ID};
 use crate::response::{HttpException, IntoResponse, Response};
 use crate::routing::Router;
 use crate::Request;
@@ -277,21 +278,36 @@ impl NestService {
                 .into_response();
             return Box::pin(std::future::ready(Ok(res)));
         }
-        let req = req.map(Body::new);
+        let mut req = req.map(Body::new);
+        let id = RequestId::from_headers(req.headers());
         let span = tracing::info_span!(
             "request",
             method = %req.method(),
             path = %req.uri().path(),
+            request_id = id.as_str(),
             status = tracing::field::Empty,
             latency_us = tracing::field::Empty,
         );
+        let id_header = id.header_value();
+        req.extensions_mut().insert(id);
         // The router is matched now (no clone of it into the future); without a subscriber for
         // the span, no clock reads and no `Instrumented` wrapper either.
         let dispatch: ResponseFuture = match &self.layered {
-            Some(svc) => Box::pin(svc.clone().oneshot(req)),
+            Some(svc) => {
+                let fut = svc.clone().oneshot(req);
+                Box::pin(async move {
+                    let mut res = fut.await?;
+                    set_request_id(&mut res, id_header);
+                    Ok(res)
+                })
+            }
             None => {
                 let fut = catch_panic(self.router.dispatch(req));
-                Box::pin(async move { Ok(fut.await) })
+                Box::pin(async move {
+                    let mut res = fut.await;
+                    set_request_id(&mut res, id_header);
+                    Ok(res)
+                })
             }
         };
         if span.is_disabled() {
@@ -310,6 +326,11 @@ impl NestService {
             .instrument(span),
         )
     }
+}
+
+/// Returns the request id on the response (unless the handler set one).
+fn set_request_id(res: &mut Response, id: http::HeaderValue) {
+    res.headers_mut().entry(X_REQUEST_ID).or_insert(id);
 }
 
 /// Turns a panicking handler into a 500 in the `HttpException` shape; the server keeps serving.

@@ -568,3 +568,59 @@ async fn a_request_whose_first_packet_looks_like_the_http2_preface_still_works()
     assert!(answer.starts_with("HTTP/1.1 201"), "{answer}");
     assert!(answer.ends_with(r#"{"name":"p"}"#), "{answer}");
 }
+
+/// Records the `request_id` field of every `request` span.
+#[derive(Clone, Default)]
+struct SpanIds(Arc<std::sync::Mutex<Vec<String>>>);
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for SpanIds {
+    fn on_new_span(
+        &self,
+        attrs: &tracing::span::Attributes<'_>,
+        _id: &tracing::span::Id,
+        _ctx: tracing_subscriber::layer::Context<'_, S>,
+    ) {
+        struct Visit<'a>(&'a SpanIds);
+        impl tracing::field::Visit for Visit<'_> {
+            fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
+                if field.name() == "request_id" {
+                    self.0 .0.lock().unwrap().push(value.to_owned());
+                }
+            }
+            fn record_debug(&mut self, _: &tracing::field::Field, _: &dyn std::fmt::Debug) {}
+        }
+        if attrs.metadata().name() == "request" {
+            attrs.record(&mut Visit(self));
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_request_id_round_trips_and_is_on_the_span() {
+    use tracing_subscriber::layer::SubscriberExt;
+    let ids = SpanIds::default();
+    let _guard = tracing::subscriber::set_default(tracing_subscriber::registry().with(ids.clone()));
+    let s = start().await;
+    let res = client()
+        .get(s.url("/items/1"))
+        .header("x-request-id", "trace-42")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.headers()["x-request-id"], "trace-42");
+    let res = client()
+        .get(s.url("/items/1"))
+        .header("x-request-id", "bad id with spaces")
+        .send()
+        .await
+        .unwrap();
+    let generated = res.headers()["x-request-id"].to_str().unwrap().to_owned();
+    assert_eq!(generated.len(), 24);
+    let res = client().get(s.url("/nope")).send().await.unwrap();
+    assert_eq!(res.status(), 404);
+    let for_404 = res.headers()["x-request-id"].to_str().unwrap().to_owned();
+    assert_eq!(
+        *ids.0.lock().unwrap(),
+        ["trace-42".to_owned(), generated, for_404]
+    );
+}

@@ -36,11 +36,13 @@ mod body;
 mod path;
 mod query;
 mod request;
+mod request_id;
 mod state;
 
 pub use body::read_body;
 pub use path::Path;
 pub use query::Query;
+pub use request_id::{RequestId, MAX_REQUEST_ID_LEN, X_REQUEST_ID};
 pub use state::State;
 
 pub(crate) use path::PathParams;
