@@ -33,12 +33,13 @@ pub(crate) const H2_MAX_FRAME: usize = 16 * 1024;
 /// in here, so the hub depends on the body and never the reverse.
 pub(crate) trait FrameSource: Send + 'static {
     /// The next frame of encoded events (at most `max_frame` bytes unless one event is larger),
-    /// `Pending` until there is one, or the reason the stream must end.
+    /// `Pending` until there is one, or the reason the stream must end. The second value is
+    /// how many events the frame holds.
     fn poll_frame(
         &mut self,
         cx: &mut Context<'_>,
         max_frame: usize,
-    ) -> Poll<Result<Bytes, EndReason>>;
+    ) -> Poll<Result<(Bytes, u64), EndReason>>;
 }
 
 /// The response body of an SSE stream; return it from the handler (it is an `IntoResponse` with
@@ -208,6 +209,9 @@ impl http_body::Body for SseBody {
                     }
                 }
                 if let Some(frame) = drain(&mut st) {
+                    if let Some(span) = &mut st.span {
+                        span.bytes += frame.len() as u64;
+                    }
                     drop(st);
                     crate::metrics::sse_bytes(frame.len());
                     shared.room.notify_waiters();
@@ -226,8 +230,14 @@ impl http_body::Body for SseBody {
             };
             if let Some(source) = &mut this.source {
                 match source.poll_frame(cx, max_frame) {
-                    Poll::Ready(Ok(frame)) => {
+                    Poll::Ready(Ok((frame, events))) => {
                         crate::metrics::sse_bytes(frame.len());
+                        if shared.traced.load(Ordering::Relaxed) {
+                            if let Some(span) = &mut shared.lock().span {
+                                span.events += events;
+                                span.bytes += frame.len() as u64;
+                            }
+                        }
                         this.wrote();
                         return Poll::Ready(Some(Ok(Frame::data(frame))));
                     }

@@ -129,6 +129,8 @@ pub(super) struct Shared {
     /// waker of its own (this `Shared`), so after registering once it only reads this flag
     /// instead of polling the token (two locks) on every wake.
     pub(super) shutdown_fired: AtomicBool,
+    /// Whether `State::span` is set: the body counts a hub frame under the lock only then.
+    pub(super) traced: AtomicBool,
 }
 
 /// The waker the shutdown future is polled with: records that it fired, then wakes the task
@@ -160,6 +162,8 @@ pub(super) struct State {
     pub(super) live: Option<Arc<AtomicUsize>>,
     /// The `nest_sse_streams_open` gauge of the stream's route, once attached.
     pub(super) open_gauge: Option<metrics::Gauge>,
+    /// The stream's tracing span, when a subscriber wants it (see [`StreamSpan`]).
+    pub(super) span: Option<Box<StreamSpan>>,
     /// The body was dropped: the stream is over and must not be counted as live.
     pub(super) body_dropped: bool,
     /// The largest frame handed to the connection ([`H2_MAX_FRAME`] on HTTP/2).
@@ -181,6 +185,7 @@ impl Shared {
                 shutdown: None,
                 live: None,
                 open_gauge: None,
+                span: None,
                 body_dropped: false,
                 max_frame: MAX_FRAME,
             }),
@@ -195,6 +200,7 @@ impl Shared {
             shutdown_retry: options.shutdown_retry,
             auto_id: options.auto_id.is_some(),
             shutdown_fired: AtomicBool::new(false),
+            traced: AtomicBool::new(false),
         }
     }
 
@@ -225,6 +231,7 @@ impl Shared {
         self.ended.notify_waiters();
         Some(Ending {
             reason,
+            span: st.span.take(),
             hook: st.hook.take(),
             unlogged: self.unlogged.swap(0, Ordering::Relaxed),
             lost: self.lost.load(Ordering::Relaxed),
@@ -292,6 +299,42 @@ impl Shared {
     }
 }
 
+/// The tracing span of one stream (`sse_stream`, with `route`): it lasts as long as the stream
+/// and records `end_reason`, `events` (written or delivered) and `bytes` when it ends. Made only
+/// when a subscriber is interested, so it costs nothing otherwise.
+pub(super) struct StreamSpan {
+    span: tracing::Span,
+    pub(super) events: u64,
+    pub(super) bytes: u64,
+}
+
+impl StreamSpan {
+    fn new(route: &str) -> Option<Box<Self>> {
+        let span = tracing::info_span!(
+            "sse_stream",
+            route,
+            end_reason = tracing::field::Empty,
+            events = tracing::field::Empty,
+            bytes = tracing::field::Empty,
+        );
+        (!span.is_disabled()).then(|| {
+            Box::new(Self {
+                span,
+                events: 0,
+                bytes: 0,
+            })
+        })
+    }
+
+    fn close(self, reason: EndReason) {
+        self.span.record("end_reason", reason.label());
+        self.span.record("events", self.events);
+        self.span.record("bytes", self.bytes);
+        let _entered = self.span.enter();
+        tracing::debug!(%reason, events = self.events, bytes = self.bytes, "SSE stream ended");
+    }
+}
+
 /// How events were lost to the overflow policy.
 #[derive(Debug, Clone, Copy)]
 pub(super) enum Loss {
@@ -336,6 +379,7 @@ fn clock_ms() -> u64 {
 #[must_use]
 pub(super) struct Ending {
     reason: EndReason,
+    span: Option<Box<StreamSpan>>,
     hook: Option<Hook>,
     unlogged: u64,
     lost: u64,
@@ -346,6 +390,7 @@ pub(super) struct Ending {
 pub(super) fn finish(ending: Option<Ending>) {
     let Some(Ending {
         reason,
+        span,
         hook,
         unlogged,
         lost,
@@ -360,6 +405,9 @@ pub(super) fn finish(ending: Option<Ending>) {
             %reason,
             "SSE events lost since the last report; the stream ended"
         );
+    }
+    if let Some(span) = span {
+        span.close(reason);
     }
     tracing::debug!(%reason, total_lost = lost, "SSE stream ended");
     crate::metrics::sse_stream_ended(reason);
@@ -405,6 +453,10 @@ impl SseAttach {
         live.fetch_add(1, Ordering::Relaxed);
         st.live = Some(live);
         st.open_gauge = Some(crate::metrics::sse_stream_opened(route));
+        st.span = StreamSpan::new(route);
+        if st.span.is_some() {
+            self.0.traced.store(true, Ordering::Relaxed);
+        }
         st.shutdown = Some(token);
         if let Some(waker) = st.waker.take() {
             waker.wake();

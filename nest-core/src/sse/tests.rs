@@ -376,3 +376,83 @@ async fn the_shutdown_retry_jitter_stays_within_base_and_base_plus_jitter() {
     }
     assert!(seen.len() > 10, "the jitter varies: {seen:?}");
 }
+
+/// Records what `sse_stream` spans were given: (field, value) pairs, and whether they closed.
+#[derive(Clone, Default)]
+struct StreamSpans(Arc<std::sync::Mutex<Vec<(String, String)>>>);
+
+impl<S> tracing_subscriber::Layer<S> for StreamSpans
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+{
+    fn on_new_span(
+        &self,
+        attrs: &tracing::span::Attributes<'_>,
+        _: &tracing::span::Id,
+        _: tracing_subscriber::layer::Context<'_, S>,
+    ) {
+        if attrs.metadata().name() == "sse_stream" {
+            attrs.record(&mut Fields(self.clone()));
+        }
+    }
+
+    fn on_record(
+        &self,
+        id: &tracing::span::Id,
+        values: &tracing::span::Record<'_>,
+        ctx: tracing_subscriber::layer::Context<'_, S>,
+    ) {
+        if ctx.span(id).is_some_and(|s| s.name() == "sse_stream") {
+            values.record(&mut Fields(self.clone()));
+        }
+    }
+
+    fn on_close(&self, id: tracing::span::Id, ctx: tracing_subscriber::layer::Context<'_, S>) {
+        if ctx.span(&id).is_some_and(|s| s.name() == "sse_stream") {
+            self.0.lock().unwrap().push(("closed".into(), "yes".into()));
+        }
+    }
+}
+
+struct Fields(StreamSpans);
+
+impl tracing::field::Visit for Fields {
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        let value = format!("{value:?}").trim_matches('"').to_owned();
+        self.0
+             .0
+            .lock()
+            .unwrap()
+            .push((field.name().to_owned(), value));
+    }
+}
+
+#[tokio::test]
+async fn a_stream_span_lasts_as_long_as_the_stream_and_records_its_end() {
+    use tracing_subscriber::layer::SubscriberExt;
+    let spans = StreamSpans::default();
+    let _guard =
+        tracing::subscriber::set_default(tracing_subscriber::registry().with(spans.clone()));
+    let (writer, mut body) = get_sse_stream(SseOptions::new().keep_alive(None));
+    body.attachment().attach(
+        tokio_util::sync::CancellationToken::new(),
+        Arc::new(AtomicUsize::new(0)),
+        &Arc::from("/events"),
+        false,
+    );
+    writer.write("a").unwrap();
+    writer.write("bc").unwrap();
+    assert_eq!(next(&mut body).await.unwrap(), "data: a\n\ndata: bc\n\n");
+    assert!(
+        !spans.0.lock().unwrap().iter().any(|(k, _)| k == "closed"),
+        "open while the stream is"
+    );
+    drop(body);
+    let seen = spans.0.lock().unwrap().clone();
+    let get = |k: &str| seen.iter().find(|(f, _)| f == k).map(|(_, v)| v.clone());
+    assert_eq!(get("route").as_deref(), Some("/events"));
+    assert_eq!(get("end_reason").as_deref(), Some("client_gone"));
+    assert_eq!(get("events").as_deref(), Some("2"));
+    assert_eq!(get("bytes").as_deref(), Some("19"));
+    assert_eq!(get("closed").as_deref(), Some("yes"));
+}

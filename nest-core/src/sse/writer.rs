@@ -250,6 +250,9 @@ fn push_locked(shared: &Shared, st: &mut State, bytes: Bytes, mode: Mode) -> Pus
     }
     st.queue.push_back(bytes);
     st.queued_bytes += len;
+    if let Some(span) = &mut st.span {
+        span.events += 1;
+    }
     if let Some(waker) = st.waker.take() {
         waker.wake();
     }

@@ -439,9 +439,9 @@ impl FrameSource for Cursor {
         &mut self,
         cx: &mut Context<'_>,
         max_frame: usize,
-    ) -> Poll<Result<Bytes, EndReason>> {
+    ) -> Poll<Result<(Bytes, u64), EndReason>> {
         if let Some(gap) = self.pending.take() {
-            return Poll::Ready(Ok(gap));
+            return Poll::Ready(Ok((gap, 1)));
         }
         let batch = match self.read.as_mut() {
             // A read is already waiting: poll it.
@@ -469,10 +469,11 @@ impl FrameSource for Cursor {
         };
         match batch {
             Ok(Batch::Events { bytes, last }) => {
-                crate::metrics::sse_events(last.saturating_sub(self.after));
+                let events = last.saturating_sub(self.after);
+                crate::metrics::sse_events(events);
                 self.after = last;
                 self.resuming = false;
-                Poll::Ready(Ok(bytes))
+                Poll::Ready(Ok((bytes, events)))
             }
             Ok(Batch::Gap { oldest }) => {
                 let counters = &self.topic.counters;
@@ -489,6 +490,7 @@ impl FrameSource for Cursor {
                 Poll::Ready(
                     self.hub
                         .gap_event("lagged", self.after)
+                        .map(|gap| (gap, 1))
                         .map_err(|_| EndReason::Failed),
                 )
             }
