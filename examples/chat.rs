@@ -2,13 +2,16 @@
 //! browser that reconnects resumes from its `Last-Event-ID` without gaps or duplicates.
 //!
 //! Run with: `cargo run --example chat`, then open the printed URL in two windows. `HOST`
-//! (default 127.0.0.1) and `PORT` (default 3001) choose the address.
+//! (default 127.0.0.1) and `PORT` (default 3001) choose the address. `GET /metrics` shows nest's
+//! metrics in Prometheus's format (`nest_sse_streams_open{route="/events"}` counts the open
+//! pages), `GET /ready` answers 503 once shutdown starts.
 #![allow(clippy::print_stdout, reason = "an example prints its URL")]
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use http::StatusCode;
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use nest::prelude::*;
 use nest::sse::hub::{Hub, HubOptions, MemoryBackend, Retention};
 use serde::Deserialize;
@@ -88,10 +91,43 @@ pub fn hub() -> Hub {
 
 /// The app on `hub`, with CORS on and the body limit.
 pub fn app(hub: Hub) -> NestApp {
+    app_with_metrics(hub, None)
+}
+
+/// The app, plus `GET /metrics` in Prometheus's text format when a recorder's handle is given,
+/// and `GET /ready` for load balancers.
+pub fn app_with_metrics(hub: Hub, metrics: Option<PrometheusHandle>) -> NestApp {
     NestApp::new()
         .controller(ChatController { hub })
+        .controller(Ops { metrics })
         .layer(CorsLayer::new())
         .body_limit(MAX_BODY)
+}
+
+/// Operations: readiness and, when installed, the Prometheus metrics.
+#[derive(Debug)]
+pub struct Ops {
+    metrics: Option<PrometheusHandle>,
+}
+
+impl Controller for Ops {
+    fn routes(routes: &mut Routes<Self>) {
+        routes.get("/ready", nest::health::ready);
+        routes.get("/metrics", |this: Arc<Self>| async move {
+            match &this.metrics {
+                Some(handle) => Ok(handle.render()),
+                None => Err(HttpException::not_found("metrics are not installed")),
+            }
+        });
+    }
+}
+
+/// Installs the Prometheus recorder for the whole process and returns its handle.
+pub fn install_prometheus() -> Result<PrometheusHandle, Box<dyn std::error::Error>> {
+    let recorder = PrometheusBuilder::new().build_recorder();
+    let handle = recorder.handle();
+    metrics::set_global_recorder(recorder)?;
+    Ok(handle)
 }
 
 const PAGE: &str = r#"<!doctype html>
@@ -138,7 +174,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let host = std::env::var("HOST").unwrap_or_else(|_| "127.0.0.1".into());
     let port = std::env::var("PORT").unwrap_or_else(|_| "3001".into());
     let addr: std::net::SocketAddr = format!("{host}:{port}").parse()?;
-    let server = app(hub()).bind(addr).await?;
+    let server = app_with_metrics(hub(), Some(install_prometheus()?))
+        .bind(addr)
+        .await?;
     println!("nest chat example: open http://{}/", server.local_addr());
     server.run_until_signal().await;
     Ok(())
