@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::future::BoxFuture;
@@ -57,6 +58,16 @@ pub trait BackendTopic: Send + Sync + 'static {
 
     /// The newest sequence number (0 for an empty topic).
     fn head(self: Arc<Self>) -> BoxFuture<'static, Result<u64, BackendError>>;
+
+    /// The sequence number after which the retained events are younger than `age` (the head
+    /// when none is), for [`History::Since`](super::History::Since). The default is an error:
+    /// a backend that keeps no append times cannot answer.
+    fn after_age(self: Arc<Self>, age: Duration) -> BoxFuture<'static, Result<u64, BackendError>> {
+        let _ = age;
+        Box::pin(std::future::ready(Err(BackendError::new(
+            "this hub backend keeps no event times: History::Since is not available",
+        ))))
+    }
 }
 
 /// What a read returns.

@@ -12,6 +12,7 @@
 //! ```
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 
@@ -134,4 +135,18 @@ pub async fn run<B: HubBackend>(make: impl Fn(Retention) -> B) {
         texts(&topic.clone().read_after(3, usize::MAX).await.unwrap()),
         "r:4r:5"
     );
+
+    // History by age (`History::Since`): every retained event is younger than an hour, so the
+    // answer is the one before the oldest retained; an empty topic answers its head.
+    assert_eq!(
+        topic
+            .clone()
+            .after_age(Duration::from_secs(3600))
+            .await
+            .unwrap(),
+        3,
+        "after_age names the event before the first one younger than the age"
+    );
+    let empty = backend.topic("never-used");
+    assert_eq!(empty.after_age(Duration::from_secs(3600)).await.unwrap(), 0);
 }

@@ -266,6 +266,19 @@ impl BackendTopic for MemoryTopic {
         self.read_now(after, max_bytes).map(Ok)
     }
 
+    fn after_age(self: Arc<Self>, age: Duration) -> BoxFuture<'static, Result<u64, BackendError>> {
+        let now = Instant::now();
+        let mut ring = self.lock();
+        ring.prune(&self.retention);
+        let head = self.head.load(Ordering::Relaxed);
+        let after = ring
+            .events
+            .iter()
+            .find(|(_, at, _)| now.duration_since(*at) <= age)
+            .map_or(head, |(seq, _, _)| seq - 1);
+        Box::pin(ready(Ok(after)))
+    }
+
     fn head(self: Arc<Self>) -> BoxFuture<'static, Result<u64, BackendError>> {
         let head = self.head.load(Ordering::Acquire);
         Box::pin(ready(Ok(head)))

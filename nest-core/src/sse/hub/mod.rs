@@ -52,6 +52,7 @@ mod memory;
 
 pub use backend::{BackendError, BackendTopic, Batch, EncodeWithSeq, HubBackend};
 pub use error::HubError;
+
 pub use memory::{MemoryBackend, Retention};
 
 use std::collections::HashMap;
@@ -79,6 +80,22 @@ pub enum LagPolicy {
     /// End the stream ([`EndReason::Overflow`]); the client reconnects with `Last-Event-ID` and
     /// resumes from what is still buffered, or gets the gap event.
     Close,
+}
+
+/// What a client that subscribes for the first time (no `Last-Event-ID`) gets before live
+/// events; see [`Hub::subscribe_with_history`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum History {
+    /// Nothing: live events only (the default).
+    #[default]
+    None,
+    /// The last `n` retained events (fewer when fewer are retained).
+    Last(usize),
+    /// The retained events younger than this.
+    Since(Duration),
+    /// The newest event only: the latest value, for dashboards.
+    Latest,
 }
 
 /// Hub settings.
@@ -354,6 +371,41 @@ impl Hub {
         last_event_id: &LastEventId,
         options: SseOptions,
     ) -> Result<SseBody, HubError> {
+        self.subscribe_with_history(topic, last_event_id, History::None, options)
+            .await
+    }
+
+    /// As [`subscribe_with`](Self::subscribe_with), and a client that connects for the first
+    /// time (no `Last-Event-ID`) first gets the retained events `history` asks for (a chat's
+    /// last 50 messages, a dashboard's latest value). A reconnect with `Last-Event-ID` resumes
+    /// exactly as always, whatever `history` says.
+    ///
+    /// ```
+    /// use http_body_util::BodyExt;
+    /// use nest_core::sse::hub::{History, Hub};
+    /// use nest_core::sse::{LastEventId, SseOptions};
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let hub = Hub::new();
+    /// for text in ["a", "b", "c"] {
+    ///     hub.publish("chat", text).await.unwrap();
+    /// }
+    /// let mut body = hub
+    ///     .subscribe_with_history("chat", &LastEventId(None), History::Last(2), SseOptions::new())
+    ///     .await
+    ///     .unwrap();
+    /// let frame = body.frame().await.unwrap().unwrap().into_data().unwrap();
+    /// let text = String::from_utf8(frame.to_vec()).unwrap();
+    /// assert!(text.contains("data: b\n") && text.contains("data: c\n") && !text.contains("data: a\n"));
+    /// # });
+    /// ```
+    pub async fn subscribe_with_history(
+        &self,
+        topic: &str,
+        last_event_id: &LastEventId,
+        history: History,
+        options: SseOptions,
+    ) -> Result<SseBody, HubError> {
         let topic = self.topic(topic)?;
         let head = topic.log.clone().head().await?;
         let epoch = self.inner.backend.epoch();
@@ -362,7 +414,7 @@ impl Hub {
             .as_deref()
             .map(|id| parse_id(id, epoch).filter(|seq| *seq <= head));
         let (after, gap) = match resume {
-            None => (head, None),
+            None => (self.history_start(&topic, head, history).await?, None),
             Some(Some(seq)) => (seq, None),
             Some(None) => (head, Some(self.gap_event("unknown-id", head)?)),
         };
@@ -381,10 +433,26 @@ impl Hub {
             topic,
             after,
             resuming: resume.is_some(),
+            history: resume.is_none() && after < head,
             pending: gap,
             read: None,
         };
         Ok(SseBody::new(options, Some(Box::new(cursor))))
+    }
+
+    /// Where a first subscriber starts: after the event before the history it asked for.
+    async fn history_start(
+        &self,
+        topic: &Topic,
+        head: u64,
+        history: History,
+    ) -> Result<u64, HubError> {
+        Ok(match history {
+            History::None => head,
+            History::Last(n) => head.saturating_sub(n as u64),
+            History::Latest => head.saturating_sub(1),
+            History::Since(age) => topic.log.clone().after_age(age).await?.min(head),
+        })
     }
 
     fn gap_event(&self, reason: &str, resume_after: u64) -> Result<Bytes, HubError> {
@@ -429,6 +497,9 @@ struct Cursor {
     /// Until the first read succeeds, a gap is answered with a gap event whatever the policy
     /// (closing would make the client come back with the same id, forever).
     resuming: bool,
+    /// The first read may start before the oldest retained event (a first subscriber asking
+    /// for history): it starts at the oldest, silently.
+    history: bool,
     pending: Option<Bytes>,
     read: Option<BoxFuture<'static, Result<Batch, BackendError>>>,
 }
@@ -443,6 +514,30 @@ impl FrameSource for Cursor {
         if let Some(gap) = self.pending.take() {
             return Poll::Ready(Ok((gap, 1)));
         }
+        loop {
+            let batch = self.read_batch(cx, max_frame);
+            let Poll::Ready(batch) = batch else {
+                return Poll::Pending;
+            };
+            match batch {
+                // History asked for more than is retained: start at the oldest, no gap event.
+                Ok(Batch::Gap { oldest }) if self.history => {
+                    self.history = false;
+                    self.after = oldest - 1;
+                }
+                batch => return self.deliver(batch),
+            }
+        }
+    }
+}
+
+impl Cursor {
+    /// One read of the topic after `self.after`.
+    fn read_batch(
+        &mut self,
+        cx: &mut Context<'_>,
+        max_frame: usize,
+    ) -> Poll<Result<Batch, BackendError>> {
         let batch = match self.read.as_mut() {
             // A read is already waiting: poll it.
             Some(read) => match read.as_mut().poll(cx) {
@@ -467,6 +562,15 @@ impl FrameSource for Cursor {
                 }
             },
         };
+        Poll::Ready(batch)
+    }
+
+    /// What a read gives the stream: its events, a gap event, or the end.
+    fn deliver(
+        &mut self,
+        batch: Result<Batch, BackendError>,
+    ) -> Poll<Result<(Bytes, u64), EndReason>> {
+        self.history = false;
         match batch {
             Ok(Batch::Events { bytes, last }) => {
                 let events = last.saturating_sub(self.after);
@@ -511,5 +615,7 @@ impl Drop for Cursor {
     }
 }
 
+#[cfg(test)]
+mod history_tests;
 #[cfg(test)]
 mod tests;
