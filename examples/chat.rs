@@ -13,9 +13,15 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use http::StatusCode;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use nest::prelude::*;
-use nest::sse::hub::{Hub, HubOptions, MemoryBackend, Retention};
+use nest::sse::hub::{History, Hub, HubOptions, MemoryBackend, Retention};
 use serde::Deserialize;
 use serde_json::json;
+
+/// How many past messages a first visit shows.
+pub const HISTORY: usize = 50;
+
+/// The reconnection time the hub sends (`retry:`), shown by the page while reconnecting.
+pub const RETRY: Duration = Duration::from_secs(2);
 
 /// The largest message body accepted (a larger one answers 413).
 pub const MAX_BODY: usize = 16 * 1024;
@@ -36,8 +42,8 @@ pub struct ChatController {
 }
 
 impl ChatController {
-    async fn index(self: Arc<Self>) -> Html<&'static str> {
-        Html(PAGE)
+    async fn index(self: Arc<Self>) -> Html<String> {
+        Html(PAGE.replace("{RETRY_MS}", &RETRY.as_millis().to_string()))
     }
 
     async fn post(
@@ -61,9 +67,10 @@ impl ChatController {
         Ok((StatusCode::CREATED, Json(json!({ "id": id }))))
     }
 
+    /// A first visit gets the last 50 messages, a reconnect what it missed.
     async fn events(self: Arc<Self>, last: LastEventId) -> Result<SseBody, HttpException> {
         self.hub
-            .subscribe("chat", &last)
+            .subscribe_with_history("chat", &last, History::Last(HISTORY), SseOptions::new())
             .await
             .map_err(|e| HttpException::service_unavailable(e.to_string()))
     }
@@ -77,7 +84,7 @@ impl Controller for ChatController {
     }
 }
 
-/// The hub the example uses: the last 1,000 messages, a 2 s reconnection time.
+/// The hub the example uses: the last 1,000 messages, a [`RETRY`] reconnection time.
 pub fn hub() -> Hub {
     Hub::with_backend(
         MemoryBackend::new(Retention {
@@ -85,7 +92,7 @@ pub fn hub() -> Hub {
             max_age: None,
             max_bytes: 1024 * 1024,
         }),
-        HubOptions::new().retry(Duration::from_secs(2)),
+        HubOptions::new().retry(RETRY),
     )
 }
 
@@ -133,21 +140,41 @@ pub fn install_prometheus() -> Result<PrometheusHandle, Box<dyn std::error::Erro
 const PAGE: &str = r#"<!doctype html>
 <html lang="en">
 <head><meta charset="utf-8"><title>nest chat</title>
-<style>body{font:14px system-ui;margin:2em;max-width:40em}#log{border:1px solid #ccc;height:20em;overflow:auto;padding:.5em}.sys{color:#888}</style>
+<style>body{font:14px system-ui;margin:2em;max-width:40em}#log{border:1px solid #ccc;height:20em;overflow:auto;padding:.5em}.sys{color:#888}.replayed{color:#555}.replayed::after{content:" (while you were away)";color:#999;font-size:85%}#state{font-size:85%;color:#666}</style>
 </head>
 <body>
-<h1>nest chat</h1>
+<h1>nest chat <span id="state">connecting…</span></h1>
 <div id="log"></div>
 <form id="form"><input id="user" placeholder="name" value="guest" size="8"> <input id="text" placeholder="message" size="30" autofocus> <button>send</button></form>
 <script>
+  const RETRY_MS = {RETRY_MS};
   const log = document.getElementById('log');
-  window.messages = [];
+  const stateEl = document.getElementById('state');
+  window.messages = [];   // what the page shows, in order: {user, text, ts, id, replayed}
   window.resets = 0;
+  window.state = 'connecting';
+  const seen = new Set();  // event ids shown, so nothing is shown twice
+  let lostAt = null;       // when the connection dropped; messages older than the reconnect are replays
+  let reopenedAt = null;
+  const setState = (state, text) => { window.state = state; stateEl.textContent = text; };
   const line = (text, cls) => { const p = document.createElement('div'); p.textContent = text; if (cls) p.className = cls; log.appendChild(p); log.scrollTop = log.scrollHeight; };
   const source = new EventSource('/events');
-  source.addEventListener('message', (e) => { const m = JSON.parse(e.data); window.messages.push(m); line(m.user + ': ' + m.text); });
-  source.addEventListener('reset', () => { window.resets += 1; window.messages = []; log.textContent = ''; line('(history lost after a server restart: resynced)', 'sys'); });
-  source.onerror = () => line('(connection lost, reconnecting…)', 'sys');
+  source.onopen = () => { if (lostAt !== null) reopenedAt = Date.now(); setState('live', '● live'); };
+  source.addEventListener('message', (e) => {
+    if (seen.has(e.lastEventId)) return;
+    seen.add(e.lastEventId);
+    const m = JSON.parse(e.data);
+    m.id = e.lastEventId;
+    m.replayed = reopenedAt !== null && m.ts < reopenedAt;
+    window.messages.push(m);
+    line(m.user + ': ' + m.text, m.replayed ? 'replayed' : '');
+  });
+  source.addEventListener('reset', () => { window.resets += 1; window.messages = []; seen.clear(); log.textContent = ''; line('(history lost after a server restart: resynced)', 'sys'); });
+  source.onerror = () => {
+    if (source.readyState === EventSource.CLOSED) { setState('closed', '○ closed'); return; }
+    lostAt = Date.now();
+    setState('reconnecting', '◌ reconnecting in ' + (RETRY_MS / 1000) + ' s…');
+  };
   document.getElementById('form').onsubmit = async (e) => {
     e.preventDefault();
     const text = document.getElementById('text');
