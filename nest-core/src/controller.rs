@@ -93,6 +93,26 @@ pub enum RouteKind {
 /// The service a route is, after its guards and layers: takes the request, never fails.
 pub type RouteService = BoxCloneSyncService<Request, Response, Infallible>;
 
+/// A tower layer that can wrap a route ([`Routes::layer`], [`RouteConfig::layer`]): any
+/// `Layer<RouteService>` whose service answers a [`Request`] with a [`Response`] and never
+/// fails. Implemented for every such layer; the bounds are written once, here.
+pub trait RouteLayer: Send + 'static {
+    /// Wraps a route's service.
+    fn wrap(&self, route: RouteService) -> RouteService;
+}
+
+impl<L> RouteLayer for L
+where
+    L: Layer<RouteService> + Send + 'static,
+    L::Service:
+        Service<Request, Response = Response, Error = Infallible> + Clone + Send + Sync + 'static,
+    <L::Service as Service<Request>>::Future: Send + 'static,
+{
+    fn wrap(&self, route: RouteService) -> RouteService {
+        BoxCloneSyncService::new(self.layer(route))
+    }
+}
+
 type LayerFn = Box<dyn FnOnce(RouteService) -> RouteService + Send>;
 
 /// A route's handler with its extractors, type-erased.
@@ -326,19 +346,8 @@ impl<C: Controller> Routes<C> {
     }
 
     /// Applies a tower layer to every route of this controller (around guards and handler).
-    pub fn layer<L>(&mut self, layer: L) -> &mut Self
-    where
-        L: Layer<RouteService> + Send + Sync + 'static,
-        L::Service: Service<Request, Response = Response, Error = Infallible>
-            + Clone
-            + Send
-            + Sync
-            + 'static,
-        <L::Service as Service<Request>>::Future: Send + 'static,
-    {
-        self.layers.push(Arc::new(move |svc| {
-            BoxCloneSyncService::new(layer.layer(svc))
-        }));
+    pub fn layer<L: RouteLayer + Sync>(&mut self, layer: L) -> &mut Self {
+        self.layers.push(Arc::new(move |svc| layer.wrap(svc)));
         self
     }
 
@@ -464,19 +473,8 @@ impl<R> RouteConfig<'_, R> {
 
     /// Applies a tower layer to this route only (around its guards and handler). It cannot see
     /// requests the router answers itself (404, 405, or CORS preflights on app-wide layers).
-    pub fn layer<L>(self, layer: L) -> Self
-    where
-        L: Layer<RouteService> + Send + 'static,
-        L::Service: Service<Request, Response = Response, Error = Infallible>
-            + Clone
-            + Send
-            + Sync
-            + 'static,
-        <L::Service as Service<Request>>::Future: Send + 'static,
-    {
-        self.route.layers.push(Box::new(move |svc| {
-            BoxCloneSyncService::new(layer.layer(svc))
-        }));
+    pub fn layer<L: RouteLayer>(self, layer: L) -> Self {
+        self.route.layers.push(Box::new(move |svc| layer.wrap(svc)));
         self
     }
 }

@@ -112,3 +112,10 @@ async fn a_reconnect_resumes_after_its_id_whatever_the_history_says() {
         .unwrap();
     assert_eq!(data(&ready_text(&mut body).await), ["c"]);
 }
+
+#[tokio::test]
+async fn backends_created_together_have_different_epochs() {
+    use std::collections::HashSet;
+    let epochs: HashSet<u64> = (0..64).map(|_| MemoryBackend::default().epoch()).collect();
+    assert_eq!(epochs.len(), 64, "an id of one hub never matches another's");
+}

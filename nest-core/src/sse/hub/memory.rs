@@ -40,7 +40,8 @@ impl Default for Retention {
 const EVICTED_SLOTS: usize = 1024;
 
 /// The in-process backend: each topic is a ring of its last events, bounded by a [`Retention`].
-/// Its epoch is the time it was created, so ids from before a restart are recognised as unknown.
+/// Its epoch is the time it was created (with a random part), so ids from before a restart, or
+/// from another instance, are recognised as unknown.
 #[derive(Debug)]
 pub struct MemoryBackend {
     epoch: u64,
@@ -63,9 +64,23 @@ impl MemoryBackend {
 impl MemoryBackend {
     /// A backend with the given retention.
     pub fn new(retention: Retention) -> Self {
-        let epoch = SystemTime::now()
+        // The creation time in ms, times 2^20, plus a part that is random per process and counts
+        // within it: hubs of one process never share an epoch, and two instances created in the
+        // same millisecond do with a chance of one in a million, so an id from one is not taken
+        // for a position in the other.
+        static SALT: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+        static CREATED: AtomicU64 = AtomicU64::new(0);
+        let salt = *SALT.get_or_init(|| {
+            use std::hash::{BuildHasher, Hasher};
+            std::collections::hash_map::RandomState::new()
+                .build_hasher()
+                .finish()
+        });
+        let ms = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as u64);
+        let low = salt.wrapping_add(CREATED.fetch_add(1, Ordering::Relaxed)) % (1 << 20);
+        let epoch = (ms << 20) | low;
         Self {
             epoch,
             retention: Retention {
