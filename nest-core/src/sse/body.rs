@@ -288,12 +288,14 @@ impl http_body::Body for SseBody {
 
 impl Drop for SseBody {
     fn drop(&mut self) {
+        // A body dropped while the server shuts down (a connection closed at the end of the
+        // grace period, its client not reading) ends for the shutdown, not the client. The token
+        // is asked outside the stream's lock (it has a lock of its own).
+        let token = self.shared.lock().shutdown.clone();
+        let shutting_down = self.shared.shutdown_fired.load(Ordering::Acquire)
+            || token.is_some_and(|t| t.is_cancelled());
         let (ending, live, open_gauge) = {
             let mut st = self.shared.lock();
-            // A body dropped while the server shuts down (a connection closed at the end of the
-            // grace period, its client not reading) ends for the shutdown, not the client.
-            let shutting_down = self.shared.shutdown_fired.load(Ordering::Acquire)
-                || st.shutdown.as_ref().is_some_and(|t| t.is_cancelled());
             let reason = if shutting_down {
                 EndReason::Shutdown
             } else {
