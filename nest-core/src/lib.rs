@@ -61,7 +61,9 @@
 //!   [`Json`], [`State`](extract::State), headers, the raw request).
 //! - `context`: what every request of an app can reach (state, limits, shutdown token).
 //! - ground: [`response`] ([`IntoResponse`], [`Json`], [`HttpException`] in the NestJS error
-//!   shape), [`body`], [`Error`], [`ServerConfig`].
+//!   shape), [`ServerConfig`], [`Error`], [`metrics`], [`body`].
+//!
+//! `tests/layering.rs` reads the sources and fails on an import that points upward.
 //!
 //! # A controller
 //!

@@ -53,8 +53,6 @@ use std::time::Duration;
 use http::{Method, StatusCode};
 use metrics::{counter, gauge, histogram, Gauge, SharedString};
 
-use crate::sse::EndReason;
-
 /// Keeps `nest_connections_open` up while a connection is served.
 pub(crate) struct ConnectionOpen(Gauge);
 
@@ -80,8 +78,9 @@ pub(crate) fn sse_stream_opened(route: &Arc<str>) -> Gauge {
     gauge
 }
 
-pub(crate) fn sse_stream_ended(reason: EndReason) {
-    counter!("nest_sse_streams_ended_total", "reason" => reason.label()).increment(1);
+/// `reason` is an `EndReason`'s label.
+pub(crate) fn sse_stream_ended(reason: &'static str) {
+    counter!("nest_sse_streams_ended_total", "reason" => reason).increment(1);
 }
 
 pub(crate) fn sse_events(count: u64) {

@@ -1,6 +1,6 @@
 //! The `LastEventId` extractor.
 
-use super::super::extract::{FromRequest, RequestCtx};
+use crate::extract::{FromRequest, RequestCtx};
 use crate::response::HttpException;
 
 /// The `Last-Event-ID` request header a reconnecting `EventSource` sends: the id of the last event

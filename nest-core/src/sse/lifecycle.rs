@@ -410,7 +410,7 @@ pub(super) fn finish(ending: Option<Ending>) {
         span.close(reason);
     }
     tracing::debug!(%reason, total_lost = lost, "SSE stream ended");
-    crate::metrics::sse_stream_ended(reason);
+    crate::metrics::sse_stream_ended(reason.label());
     if let Some(hook) = hook {
         if reason.runs_hook() {
             run_hook(hook, reason);
