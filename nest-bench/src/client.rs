@@ -21,12 +21,18 @@ pub(crate) fn get_request(path: &str) -> Vec<u8> {
 
 /// Connects and sends `request`, retrying while the server's accept queue is full.
 pub(crate) async fn connect(addr: SocketAddr, request: &[u8]) -> std::io::Result<TcpStream> {
+    let mut sock = tcp_connect(addr).await?;
+    sock.write_all(request).await?;
+    Ok(sock)
+}
+
+/// Connects with `TCP_NODELAY`, retrying while the server's accept queue is full.
+pub(crate) async fn tcp_connect(addr: SocketAddr) -> std::io::Result<TcpStream> {
     let mut tries = 0;
     loop {
         match TcpStream::connect(addr).await {
-            Ok(mut sock) => {
+            Ok(sock) => {
                 sock.set_nodelay(true)?;
-                sock.write_all(request).await?;
                 return Ok(sock);
             }
             Err(err) if tries >= 100 => return Err(err),

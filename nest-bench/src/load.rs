@@ -4,6 +4,9 @@
 //! without parsing them. For the delivery latency each read contributes one sample: the `"t"`
 //! of the first event in it, the oldest of what arrived together (so the figure errs on the
 //! slow side). All clients share one read buffer: they run on one thread.
+//!
+//! Over TLS (`--tls-cert`) each client reads the decrypted bytes into a buffer of its own, and on
+//! HTTP/2 (`--http2`) each stream counts the DATA frames it gets; the counting is the same.
 
 use std::cell::RefCell;
 use std::net::SocketAddr;
@@ -12,13 +15,17 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use clap::Args;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
 use crate::client::{connect, get_request, head_end, is_ok, runtime, CONNECT_CONCURRENCY};
+use crate::http2;
 use crate::payload::{first_t, unix_nanos};
 use crate::stats::percentile;
+use crate::tls::TlsClient;
+use crate::transport::{Agreed, Transport, TransportArgs};
 
 /// Arguments of `load`.
 #[derive(Debug, Clone, Args)]
@@ -38,6 +45,9 @@ pub(crate) struct LoadArgs {
     /// The SSE path.
     #[arg(long, default_value = "/bench")]
     pub(crate) path: String,
+    /// Cleartext, TLS, HTTP/2.
+    #[command(flatten)]
+    pub(crate) transport: TransportArgs,
 }
 
 /// What every client adds to.
@@ -49,6 +59,16 @@ struct Totals {
     failed: AtomicUsize,
     closed: AtomicUsize,
     latencies_ns: Mutex<Vec<u64>>,
+    agreed: Agreed,
+}
+
+impl Totals {
+    /// A stream ended: closed early by the server, unless the measurement is over.
+    fn ended(&self, stop: &CancellationToken) {
+        if !stop.is_cancelled() {
+            self.closed.fetch_add(1, Ordering::Relaxed);
+        }
+    }
 }
 
 thread_local! {
@@ -80,6 +100,22 @@ struct Client {
 }
 
 impl Client {
+    /// A client that reads a response head first (HTTP/1.1), or starts in the body (HTTP/2).
+    fn new(head: bool) -> Self {
+        Self {
+            head: head.then(Vec::new),
+            last_newline: false,
+            latencies: Vec::new(),
+        }
+    }
+
+    /// Adds its latency samples to the totals.
+    fn finish(self, totals: &Totals) {
+        if let Ok(mut all) = totals.latencies_ns.lock() {
+            all.extend_from_slice(&self.latencies);
+        }
+    }
+
     /// Handles one read; `Done` when the server closed or answered other than 200.
     fn on_read(&mut self, chunk: &[u8], totals: &Totals) -> Read {
         let body = match &mut self.head {
@@ -124,11 +160,7 @@ async fn client(
         totals.failed.fetch_add(1, Ordering::Relaxed);
         return;
     };
-    let mut state = Client {
-        head: Some(Vec::new()),
-        last_newline: false,
-        latencies: Vec::new(),
-    };
+    let mut state = Client::new(true);
     loop {
         tokio::select! {
             ready = sock.readable() => if ready.is_err() { break },
@@ -144,15 +176,93 @@ async fn client(
             }
         });
         if let Read::Done = outcome {
-            if !stop.is_cancelled() {
-                totals.closed.fetch_add(1, Ordering::Relaxed);
-            }
+            totals.ended(&stop);
             break;
         }
     }
-    if let Ok(mut all) = totals.latencies_ns.lock() {
-        all.extend_from_slice(&state.latencies);
+    state.finish(&totals);
+}
+
+/// A client over TLS: reads the decrypted stream into a buffer of its own (a TLS record's
+/// plaintext is at most 16 KiB).
+async fn client_tls(
+    addr: SocketAddr,
+    tls: TlsClient,
+    request: Arc<[u8]>,
+    totals: Arc<Totals>,
+    stop: CancellationToken,
+    gate: Arc<Semaphore>,
+) {
+    let permit = gate.acquire_owned().await;
+    let sock = async {
+        let mut sock = tls.connect(addr, &totals.agreed).await?;
+        sock.write_all(&request).await?;
+        sock.flush().await?;
+        std::io::Result::Ok(sock)
     }
+    .await;
+    drop(permit);
+    let Ok(mut sock) = sock else {
+        totals.failed.fetch_add(1, Ordering::Relaxed);
+        return;
+    };
+    let mut state = Client::new(true);
+    let mut buf = vec![0; 16 * 1024];
+    loop {
+        let read = tokio::select! {
+            read = sock.read(&mut buf) => read,
+            () = stop.cancelled() => break,
+        };
+        let outcome = match read {
+            Ok(0) | Err(_) => Read::Done,
+            Ok(n) => state.on_read(&buf[..n], &totals),
+        };
+        if let Read::Done = outcome {
+            totals.ended(&stop);
+            break;
+        }
+    }
+    state.finish(&totals);
+}
+
+/// One HTTP/2 connection with `streams` SSE clients on it, each counting its DATA frames.
+async fn connection_http2(
+    addr: SocketAddr,
+    tls: Option<TlsClient>,
+    streams: usize,
+    path: Arc<str>,
+    totals: Arc<Totals>,
+    stop: CancellationToken,
+    gate: Arc<Semaphore>,
+) {
+    let permit = gate.acquire_owned().await;
+    let connected = http2::connect(addr, tls.as_ref(), &totals.agreed).await;
+    drop(permit);
+    let Ok(connection) = connected else {
+        totals.failed.fetch_add(streams, Ordering::Relaxed);
+        return;
+    };
+    let clients = (0..streams).map(|_| async {
+        let Ok(mut body) = connection.get(&path).await else {
+            totals.failed.fetch_add(1, Ordering::Relaxed);
+            return;
+        };
+        totals.connected.fetch_add(1, Ordering::Relaxed);
+        let mut state = Client::new(false);
+        loop {
+            let chunk = tokio::select! {
+                chunk = http2::next_chunk(&mut body) => chunk,
+                () = stop.cancelled() => break,
+            };
+            let Some(chunk) = chunk else {
+                totals.ended(&stop);
+                break;
+            };
+            state.on_read(&chunk, &totals);
+        }
+        state.finish(&totals);
+    });
+    futures_util::future::join_all(clients).await;
 }
 
 /// One non-blocking read: `None` when nothing was there after all.
@@ -166,28 +276,59 @@ fn read_some(sock: &TcpStream, buf: &mut [u8]) -> std::io::Result<Option<usize>>
 
 /// Runs `load` and prints its result as one JSON line.
 pub(crate) fn run(args: &LoadArgs) -> crate::Result<()> {
-    let result = runtime()?.block_on(measure(args));
+    let transport = args.transport.transport()?;
+    let result = runtime()?.block_on(measure(args, &transport));
     crate::emit(&result.to_string());
     Ok(())
 }
 
-async fn measure(args: &LoadArgs) -> serde_json::Value {
-    let totals = Arc::new(Totals::default());
-    let stop = CancellationToken::new();
+/// Spawns the clients of `transport`: one task per connection.
+fn spawn_clients(
+    args: &LoadArgs,
+    transport: &Transport,
+    totals: &Arc<Totals>,
+    stop: &CancellationToken,
+) -> Vec<tokio::task::JoinHandle<()>> {
     let gate = Arc::new(Semaphore::new(CONNECT_CONCURRENCY));
     let request: Arc<[u8]> = get_request(&args.path).into();
-    let started = Instant::now();
-    let tasks: Vec<_> = (0..args.clients)
-        .map(|_| {
-            tokio::spawn(client(
+    let (totals, stop) = (totals.clone(), stop.clone());
+    let tasks = (0..transport.connections(args.clients)).map(|at| {
+        let (totals, stop, gate) = (totals.clone(), stop.clone(), gate.clone());
+        match transport {
+            Transport::Plain => {
+                tokio::spawn(client(args.addr, request.clone(), totals, stop, gate))
+            }
+            Transport::Tls(tls) => tokio::spawn(client_tls(
                 args.addr,
+                tls.clone(),
                 request.clone(),
-                totals.clone(),
-                stop.clone(),
-                gate.clone(),
-            ))
-        })
-        .collect();
+                totals,
+                stop,
+                gate,
+            )),
+            Transport::Http2 { tls, streams } => {
+                // The last connection takes what is left.
+                let streams = (args.clients - at * streams).min(*streams);
+                tokio::spawn(connection_http2(
+                    args.addr,
+                    tls.clone(),
+                    streams,
+                    args.path.as_str().into(),
+                    totals,
+                    stop,
+                    gate,
+                ))
+            }
+        }
+    });
+    tasks.collect()
+}
+
+async fn measure(args: &LoadArgs, transport: &Transport) -> serde_json::Value {
+    let totals = Arc::new(Totals::default());
+    let stop = CancellationToken::new();
+    let started = Instant::now();
+    let tasks = spawn_clients(args, transport, &totals, &stop);
     // Wait until every client has its response head (or failed), at most a minute.
     while totals.connected.load(Ordering::Relaxed) + totals.failed.load(Ordering::Relaxed)
         < args.clients
@@ -216,7 +357,7 @@ async fn measure(args: &LoadArgs) -> serde_json::Value {
         .unwrap_or_default();
     latencies.sort_unstable();
     let micros = |p: f64| percentile(&latencies, p).map(|ns| ns as f64 / 1000.0);
-    serde_json::json!({
+    let mut result = serde_json::json!({
         "clients": args.clients,
         "connected": totals.connected.load(Ordering::Relaxed),
         "failed": totals.failed.load(Ordering::Relaxed),
@@ -229,7 +370,9 @@ async fn measure(args: &LoadArgs) -> serde_json::Value {
         "p50_us": micros(50.0),
         "p99_us": micros(99.0),
         "max_us": micros(100.0),
-    })
+    });
+    transport.annotate(&mut result, args.clients, &totals.agreed);
+    result
 }
 
 #[cfg(test)]

@@ -5,10 +5,14 @@
 //! - `serve`: the server side alone, so an external load generator can drive it: `GET /bench`
 //!   (SSE, ~100-byte JSON events carrying `"t"`, the send time in Unix nanoseconds, broadcast at
 //!   `--rate` events/s, 0 = as fast as possible), `GET /idle` (SSE with keep-alives only) and
-//!   `GET /json` (a small JSON document).
+//!   `GET /json` (a small JSON document). With `--tls-cert PATH` (nest only) it serves HTTPS with
+//!   a fresh self-signed certificate, written to PATH.
 //! - `load`: N raw TCP clients of `GET /bench`; counts events by blank lines, reads `"t"` for the
 //!   delivery latency.
 //! - `idle`: opens N connections to `GET /idle` and holds them.
+//! - `load` and `idle` over TLS trust the certificate in `--tls-cert PATH`; `--http2` opens
+//!   `--streams-per-connection` SSE streams on each HTTP/2 connection (ALPN `h2` over TLS, prior
+//!   knowledge in cleartext).
 //! - `cancel`: disconnect detection, client close → server notices (in one process).
 //! - `json`: keep-alive HTTP/1.1 load of `GET /json`.
 //! - `suite`: runs all of the above as separate pinned processes and writes `BENCHMARKS.md`.
@@ -17,6 +21,7 @@
 
 mod cancel;
 mod client;
+mod http2;
 mod idle;
 mod json;
 mod load;
@@ -24,6 +29,8 @@ mod payload;
 mod serve;
 mod stats;
 mod suite;
+mod tls;
+mod transport;
 
 use std::io::Write;
 use std::process::ExitCode;

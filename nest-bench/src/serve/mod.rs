@@ -11,6 +11,7 @@ mod raw;
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, ValueEnum};
@@ -79,6 +80,11 @@ pub(crate) struct ServeArgs {
     /// Worker threads of the multi-thread runtime.
     #[arg(long, default_value_t = 1)]
     pub(crate) workers: usize,
+    /// Serve HTTPS (HTTP/2 and HTTP/1.1 by ALPN; nest and nest-stream only) with a fresh
+    /// self-signed certificate for localhost and 127.0.0.1, written to PATH as PEM for the
+    /// clients' `--tls-cert`.
+    #[arg(long, value_name = "PATH")]
+    pub(crate) tls_cert: Option<PathBuf>,
 }
 
 /// What a contender's publisher sends to: one event, as JSON.
@@ -100,14 +106,29 @@ pub(crate) fn run(args: &ServeArgs) -> crate::Result<()> {
     }
     .map_err(|e| format!("runtime: {e}"))?;
     let addr = SocketAddr::from(([127, 0, 0, 1], args.port));
+    let tls = match (&args.tls_cert, args.framework) {
+        (None, _) => None,
+        (Some(path), Framework::Nest | Framework::NestStream) => {
+            Some(crate::tls::server_config(path)?)
+        }
+        (Some(_), other) => {
+            return Err(format!(
+                "--tls-cert: only nest and nest-stream serve HTTPS here, not {}",
+                other.name()
+            ))
+        }
+    };
+    let https = tls.is_some();
     runtime.block_on(async {
         let local = match args.framework {
-            Framework::Nest => nest::start_hub(addr, args.rate).await?,
-            Framework::NestStream => nest::start_stream(addr, args.rate).await?,
+            Framework::Nest => nest::start_hub(addr, args.rate, tls).await?,
+            Framework::NestStream => nest::start_stream(addr, args.rate, tls).await?,
             Framework::Axum => axum::start(addr, args.rate).await?,
             Framework::Raw => raw::start(addr, args.rate).await?,
         };
-        crate::emit(&serde_json::json!({ "listening": local.to_string() }).to_string());
+        crate::emit(
+            &serde_json::json!({ "listening": local.to_string(), "https": https }).to_string(),
+        );
         std::future::pending::<()>().await;
         Ok(())
     })

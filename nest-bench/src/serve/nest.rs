@@ -1,12 +1,14 @@
-//! nest: the hub (`--framework nest`) and the plain stream (`--framework nest-stream`).
+//! nest: the hub (`--framework nest`) and the plain stream (`--framework nest-stream`), over
+//! cleartext or, with `--tls-cert`, HTTPS.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
 use nest_core::prelude::*;
+use nest_core::server::TlsConfig;
 use nest_core::sse::hub::{Hub, HubOptions, MemoryBackend, Retention};
 use nest_core::sse::{encode, Overflow};
-use nest_core::HttpException;
+use nest_core::{HttpException, Server};
 
 use super::{publish_loop, Broadcast, CAPACITY, KEEP_ALIVE, MESSAGE};
 
@@ -53,8 +55,21 @@ impl Broadcast for HubSink {
     }
 }
 
+/// Binds `app` to `addr`, over HTTPS when `tls` is given.
+async fn bind(app: NestApp, addr: SocketAddr, tls: Option<TlsConfig>) -> crate::Result<Server> {
+    let server = match tls {
+        Some(tls) => app.bind_tls(addr, tls).await,
+        None => app.bind(addr).await,
+    };
+    server.map_err(|e| format!("nest bind: {e}"))
+}
+
 /// Starts nest with its hub.
-pub(super) async fn start_hub(addr: SocketAddr, rate: u64) -> crate::Result<SocketAddr> {
+pub(super) async fn start_hub(
+    addr: SocketAddr,
+    rate: u64,
+    tls: Option<TlsConfig>,
+) -> crate::Result<SocketAddr> {
     let retention = Retention {
         max_events: CAPACITY,
         max_age: None,
@@ -64,12 +79,10 @@ pub(super) async fn start_hub(addr: SocketAddr, rate: u64) -> crate::Result<Sock
         MemoryBackend::new(retention),
         HubOptions::new().keep_alive(Some(KEEP_ALIVE)),
     );
-    let server = NestApp::new()
+    let app = NestApp::new()
         .controller(HubBench { hub: hub.clone() })
-        .config(ServerConfig::default())
-        .bind(addr)
-        .await
-        .map_err(|e| format!("nest bind: {e}"))?;
+        .config(ServerConfig::default());
+    let server = bind(app, addr, tls).await?;
     tokio::spawn(publish_loop(HubSink(hub), rate));
     let local = server.local_addr();
     tokio::spawn(server.wait());
@@ -135,17 +148,19 @@ impl Broadcast for StreamSink {
 }
 
 /// Starts nest with one plain stream per client.
-pub(super) async fn start_stream(addr: SocketAddr, rate: u64) -> crate::Result<SocketAddr> {
+pub(super) async fn start_stream(
+    addr: SocketAddr,
+    rate: u64,
+    tls: Option<TlsConfig>,
+) -> crate::Result<SocketAddr> {
     let writers = Arc::new(Mutex::new(Vec::new()));
-    let server = NestApp::new()
+    let app = NestApp::new()
         .controller(StreamBench {
             writers: writers.clone(),
             idle: Mutex::new(Vec::new()),
         })
-        .config(ServerConfig::default())
-        .bind(addr)
-        .await
-        .map_err(|e| format!("nest bind: {e}"))?;
+        .config(ServerConfig::default());
+    let server = bind(app, addr, tls).await?;
     tokio::spawn(publish_loop(StreamSink(writers), rate));
     let local = server.local_addr();
     tokio::spawn(server.wait());

@@ -4,6 +4,7 @@
 mod criterion;
 mod proc;
 mod report;
+mod tls;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -14,6 +15,7 @@ use serde_json::Value;
 use crate::serve::Framework;
 use crate::stats::Spread;
 use proc::{rss_kib, CpuSample, Launcher};
+pub(crate) use tls::Wire;
 
 /// Arguments of `suite`.
 #[derive(Debug, Clone, Args)]
@@ -53,6 +55,10 @@ pub(crate) struct Plan {
     /// Rounds of the latency measurement; each round runs every contender once.
     pub(crate) latency_runs: usize,
     pub(crate) json_connections: usize,
+    /// Clients of the fan-out over TLS (1c).
+    pub(crate) tls_clients: usize,
+    /// SSE streams per HTTP/2 connection (2b, 1c).
+    pub(crate) streams_per_connection: usize,
 }
 
 impl Plan {
@@ -70,6 +76,8 @@ impl Plan {
                 latency_duration: 0.5,
                 latency_runs: args.runs.unwrap_or(1),
                 json_connections: 8,
+                tls_clients: 10,
+                streams_per_connection: 10,
             }
         } else {
             Self {
@@ -84,24 +92,39 @@ impl Plan {
                 latency_duration: 5.0,
                 latency_runs: args.runs.unwrap_or(5),
                 json_connections: 64,
+                tls_clients: 1_000,
+                streams_per_connection: 100,
             }
         }
     }
 }
 
 /// One load run against one server.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(crate) struct LoadRun {
     pub(crate) events_per_sec: f64,
     pub(crate) p50_ms: f64,
     pub(crate) p99_ms: f64,
     pub(crate) cpu_percent: f64,
+    /// The load generator's CPU (share of one core): over TLS it decrypts what the server
+    /// encrypts, so it can be the bottleneck.
+    pub(crate) client_cpu_percent: f64,
+    /// What the TLS handshakes agreed (version and cipher suite), if TLS.
+    pub(crate) tls: Option<String>,
+}
+
+impl LoadRun {
+    /// The server's CPU time per delivered event, in nanoseconds.
+    pub(crate) fn server_ns_per_event(&self) -> f64 {
+        self.cpu_percent / 100.0 / self.events_per_sec * 1e9
+    }
 }
 
 /// The runs of one (contender, clients, rate).
 #[derive(Debug, Clone)]
 pub(crate) struct LoadResult {
     pub(crate) framework: Framework,
+    pub(crate) wire: Wire,
     pub(crate) clients: usize,
     pub(crate) runs: Vec<LoadRun>,
 }
@@ -112,13 +135,20 @@ impl LoadResult {
     }
 }
 
-/// Memory per idle connection.
+/// Memory per idle SSE stream (per connection on HTTP/1.1).
 #[derive(Debug, Clone)]
 pub(crate) struct MemoryResult {
     pub(crate) framework: Framework,
+    pub(crate) wire: Wire,
+    /// SSE streams asked for.
+    pub(crate) streams: usize,
+    /// The connections that carry them.
     pub(crate) connections: usize,
+    /// Per stream, which is per connection on HTTP/1.1.
     pub(crate) kib_per_connection: Vec<f64>,
     pub(crate) delta_mib: Vec<f64>,
+    /// What the TLS handshakes agreed (version and cipher suite), if TLS.
+    pub(crate) tls: Option<String>,
 }
 
 /// Disconnect detection, µs: per run, the median and the maximum.
@@ -147,6 +177,10 @@ pub(crate) struct Results {
     pub(crate) fanout: Vec<LoadResult>,
     pub(crate) latency: Vec<LoadResult>,
     pub(crate) memory: Vec<MemoryResult>,
+    /// 1c: nest's hub over each wire of [`tls::FANOUT`], round by round.
+    pub(crate) tls_fanout: Vec<LoadResult>,
+    /// 2b: nest's hub over each wire of [`tls::MEMORY`].
+    pub(crate) tls_memory: Vec<MemoryResult>,
     pub(crate) cancel: Vec<CancelResult>,
     pub(crate) json: Vec<JsonResult>,
     pub(crate) micro: Vec<criterion::Result>,
@@ -184,6 +218,7 @@ pub(crate) fn run(args: &SuiteArgs) -> crate::Result<()> {
         .iter()
         .map(|&framework| LoadResult {
             framework,
+            wire: Wire::PLAIN,
             clients: plan.latency_clients,
             runs: Vec::new(),
         })
@@ -208,14 +243,18 @@ pub(crate) fn run(args: &SuiteArgs) -> crate::Result<()> {
                 result.framework,
                 plan.latency_clients,
                 plan.latency_duration,
+                &[],
             )?;
             result.runs.push(run);
         }
     }
+    let cert = tls::CertFile::new();
+    let tls_fanout = tls::fan_out(&launcher, &plan, &cert)?;
     let mut memory = Vec::new();
     for framework in FANOUT {
         memory.push(idle_memory(&launcher, &plan, framework)?);
     }
+    let tls_memory = tls::idle_memory(&launcher, &plan, &cert)?;
     let cancel = vec![
         cancel(&launcher, &plan, "nest")?,
         cancel(&launcher, &plan, "axum")?,
@@ -235,6 +274,8 @@ pub(crate) fn run(args: &SuiteArgs) -> crate::Result<()> {
         fanout,
         latency,
         memory,
+        tls_fanout,
+        tls_memory,
         cancel,
         json,
         micro,
@@ -293,18 +334,27 @@ fn serve(
     framework: Framework,
     rate: u64,
 ) -> crate::Result<(proc::Proc, String)> {
-    let mut server = launcher.spawn(
-        0,
-        &args(&[
-            "serve",
-            "--framework",
-            framework.name(),
-            "--port",
-            "0",
-            "--rate",
-            &rate.to_string(),
-        ]),
-    )?;
+    serve_with(launcher, framework, rate, &[])
+}
+
+/// As [`serve`], with more arguments (`--tls-cert`).
+fn serve_with(
+    launcher: &Launcher,
+    framework: Framework,
+    rate: u64,
+    more: &[String],
+) -> crate::Result<(proc::Proc, String)> {
+    let mut list = args(&[
+        "serve",
+        "--framework",
+        framework.name(),
+        "--port",
+        "0",
+        "--rate",
+        &rate.to_string(),
+    ]);
+    list.extend_from_slice(more);
+    let mut server = launcher.spawn(0, &list)?;
     let line = server.next_json()?;
     let addr = line["listening"]
         .as_str()
@@ -338,10 +388,12 @@ fn fan_out(
                 framework,
                 clients,
                 plan.duration,
+                &[],
             )?);
         }
         results.push(LoadResult {
             framework,
+            wire: Wire::PLAIN,
             clients,
             runs,
         });
@@ -350,7 +402,9 @@ fn fan_out(
     Ok(results)
 }
 
-/// One run of the load generator against a running server.
+/// One run of the load generator against a running server; `more` are the client's transport
+/// arguments (none: cleartext HTTP/1.1).
+#[allow(clippy::too_many_arguments)] // The suite's plain parameters, each used once.
 fn load_run(
     launcher: &Launcher,
     plan: &Plan,
@@ -359,37 +413,43 @@ fn load_run(
     framework: Framework,
     clients: usize,
     duration: f64,
+    more: &[String],
 ) -> crate::Result<LoadRun> {
-    let mut load = launcher.spawn(
-        1,
-        &args(&[
-            "load",
-            "--addr",
-            addr,
-            "--clients",
-            &clients.to_string(),
-            "--warmup",
-            &plan.warmup.to_string(),
-            "--duration",
-            &duration.to_string(),
-        ]),
-    )?;
+    let mut list = args(&[
+        "load",
+        "--addr",
+        addr,
+        "--clients",
+        &clients.to_string(),
+        "--warmup",
+        &plan.warmup.to_string(),
+        "--duration",
+        &duration.to_string(),
+    ]);
+    list.extend_from_slice(more);
+    let mut load = launcher.spawn(1, &list)?;
     let mut start = None;
     let mut end = None;
+    let sample = |pid| CpuSample::take(server.pid()).zip(CpuSample::take(pid));
     let result = loop {
         let line = load.next_json()?;
         match line["phase"].as_str() {
-            Some("measuring") => start = CpuSample::take(server.pid()),
-            Some("measured") => end = CpuSample::take(server.pid()),
+            Some("measuring") => start = sample(load.pid()),
+            Some("measured") => end = sample(load.pid()),
             _ => break line,
         }
     };
     load.wait()?;
-    let cpu = match (start, end) {
-        (Some(a), Some(b)) => a.percent_until(&b, launcher.ticks()),
-        _ => f64::NAN,
+    let (cpu, client_cpu) = match (start, end) {
+        (Some(a), Some(b)) => (
+            a.0.percent_until(&b.0, launcher.ticks()),
+            a.1.percent_until(&b.1, launcher.ticks()),
+        ),
+        _ => (f64::NAN, f64::NAN),
     };
-    check_load(framework, clients, &result, cpu)
+    let mut run = check_load(framework, clients, &result, cpu)?;
+    run.client_cpu_percent = client_cpu;
+    Ok(run)
 }
 
 fn check_load(
@@ -419,6 +479,8 @@ fn check_load(
         p50_ms: ms("p50_us"),
         p99_ms: ms("p99_us"),
         cpu_percent,
+        client_cpu_percent: f64::NAN,
+        tls: result["tls"].as_str().map(str::to_owned),
     })
 }
 
@@ -427,35 +489,57 @@ fn idle_memory(
     plan: &Plan,
     framework: Framework,
 ) -> crate::Result<MemoryResult> {
+    idle_memory_over(launcher, plan, framework, Wire::PLAIN, &[], &[])
+}
+
+/// Memory per idle stream over `wire`: `serve_more` and `idle_more` are the server's and the
+/// client's transport arguments.
+fn idle_memory_over(
+    launcher: &Launcher,
+    plan: &Plan,
+    framework: Framework,
+    wire: Wire,
+    serve_more: &[String],
+    idle_more: &[String],
+) -> crate::Result<MemoryResult> {
     let mut result = MemoryResult {
         framework,
+        wire,
+        streams: plan.idle_clients,
         connections: plan.idle_clients,
         kib_per_connection: Vec::new(),
         delta_mib: Vec::new(),
+        tls: None,
     };
     for run in 0..plan.runs {
         log(&format!(
-            "memory {} idle={} run {}",
+            "memory {}{} idle={} run {}",
             framework.name(),
+            wire.suffix(),
             plan.idle_clients,
             run + 1
         ));
         // One event a second on /bench (nobody listens): no busy publisher.
-        let (server, addr) = serve(launcher, framework, 1)?;
+        let (server, addr) = serve_with(launcher, framework, 1, serve_more)?;
         std::thread::sleep(Duration::from_millis(300));
         let before = rss_kib(server.pid()).ok_or("no VmRSS")?;
-        let mut idle = launcher.spawn(
-            1,
-            &args(&[
-                "idle",
-                "--addr",
-                &addr,
-                "--clients",
-                &plan.idle_clients.to_string(),
-            ]),
-        )?;
+        let mut list = args(&[
+            "idle",
+            "--addr",
+            &addr,
+            "--clients",
+            &plan.idle_clients.to_string(),
+        ]);
+        list.extend_from_slice(idle_more);
+        let mut idle = launcher.spawn(1, &list)?;
         let line = idle.next_json()?;
         let open = line["clients"].as_u64().unwrap_or(0) as usize;
+        if let Some(connections) = line["connections"].as_u64() {
+            result.connections = connections as usize;
+        }
+        if let Some(agreed) = line["tls"].as_str() {
+            result.tls = Some(agreed.to_owned());
+        }
         // A connect that failed (rarely, one in 10,000 after many runs back to back) is
         // logged; the figure is per open connection. Most of them failing is an error.
         if open < plan.idle_clients {

@@ -3,7 +3,7 @@
 use std::fmt::Write;
 
 use super::criterion::Result as Micro;
-use super::{LoadResult, Results, SuiteArgs};
+use super::{LoadResult, LoadRun, MemoryResult, Results, SuiteArgs};
 use crate::serve::Framework;
 use crate::stats::Spread;
 
@@ -138,7 +138,9 @@ pub(super) fn render(r: &Results, args: &SuiteArgs) -> String {
     );
     fanout_section(&mut md, r, &mut targets);
     latency_section(&mut md, r, &mut targets);
+    tls_fanout_section(&mut md, r);
     memory_section(&mut md, r, &mut targets);
+    tls_memory_section(&mut md, r);
     cancel_section(&mut md, r, &mut targets);
     micro_sections(&mut md, r, &mut targets);
     json_section(&mut md, r, &mut targets);
@@ -159,6 +161,9 @@ pub(super) fn render(r: &Results, args: &SuiteArgs) -> String {
          - One server for an external load generator: \
          `cargo run --release -p nest-bench -- serve --framework nest|nest-stream|axum|raw --port 8080 --rate 0`.\n\
          - The load generator against it: `cargo run --release -p nest-bench -- load --addr 127.0.0.1:8080 --clients 1000`.\n\
+         - Over HTTPS (nest): `serve --framework nest --port 8443 --rate 0 --tls-cert /tmp/nest-bench.pem` writes a fresh \
+         self-signed certificate; `load --addr 127.0.0.1:8443 --tls-cert /tmp/nest-bench.pem` trusts it \
+         (add `--http2` for HTTP/2, 100 streams per connection; `idle` takes the same flags).\n\
          - Micro benchmarks: `cargo bench -p nest-bench` (encoder, CORS, long line) and \
          `cargo bench -p nest-sse-client --bench parser`.\n\
          - Smoke mode (each benchmark once, seconds): `scripts/bench-smoke`.",
@@ -492,6 +497,145 @@ fn json_section(md: &mut String, r: &Results, targets: &mut Vec<Target>) {
                 met: x.map(|x| x >= 0.95),
             });
         }
+    }
+    let _ = writeln!(md);
+}
+
+/// The TLS handshakes' agreement of the first run that had one.
+fn agreed<'a>(mut all: impl Iterator<Item = Option<&'a String>>) -> String {
+    all.find_map(|t| t.cloned())
+        .map_or_else(|| "no handshake recorded".to_owned(), |t| format!("`{t}`"))
+}
+
+/// How TLS is set up, for the text of 1c and 2b.
+fn tls_setup(agreed: &str, per: usize) -> String {
+    format!(
+        "TLS: rustls with the ring provider on both sides ({agreed}: the client offers cipher suites \
+         in a browser's order, AES-128-GCM first, and nest takes the client's choice), a fresh \
+         self-signed ECDSA P-256 certificate (rcgen) that the client trusts and verifies; ALPN \
+         `http/1.1` or `h2`. HTTP/2 clients (the `h2` crate, with Chromium's receive windows: 6 MiB \
+         a stream, 15 MiB a connection) open {per} streams per connection, as a browser puts a \
+         page's EventSources on one connection (nest allows 100)."
+    )
+}
+
+/// A ratio with its spread: `0.62× (0.58–0.66)`.
+fn ratio_spread(s: Option<Spread>) -> String {
+    match s {
+        Some(s) if s.min == s.max => format!("{:.2}×", s.median),
+        Some(s) => format!("{:.2}× ({:.2}–{:.2})", s.median, s.min, s.max),
+        None => "–".to_owned(),
+    }
+}
+
+/// Per round, `f` of `res` over `f` of `base` (same round): the spread of those ratios.
+fn paired(res: &LoadResult, base: &LoadResult, f: impl Fn(&LoadRun) -> f64) -> Option<Spread> {
+    let ratios: Vec<f64> = res
+        .runs
+        .iter()
+        .zip(&base.runs)
+        .map(|(a, b)| f(a) / f(b))
+        .collect();
+    Spread::of(&ratios)
+}
+
+fn tls_fanout_section(md: &mut String, r: &Results) {
+    let clients = r.plan.tls_clients;
+    let setup = tls_setup(
+        &agreed(
+            r.tls_fanout
+                .iter()
+                .flat_map(|x| &x.runs)
+                .map(|l| l.tls.as_ref()),
+        ),
+        r.plan.streams_per_connection,
+    );
+    let _ = writeln!(
+        md,
+        "## 1c. Fan-out over TLS to {clients} clients\n\n\
+         nest's hub as in 1, the publisher as fast as possible, over each transport. {} rounds; each \
+         round runs every transport once, in turn, with a fresh server; × cleartext is taken within \
+         each round (paired) against the same HTTP version in cleartext. {setup} The load generator \
+         decrypts what the server encrypts, on its own core, so over TLS it can be what limits \
+         events/s (client CPU near 100%); the server's CPU time per event is what TLS costs the \
+         server either way.\n\n\
+         | transport | clients | connections | events/s (M) | × cleartext | server CPU % | server CPU ns per event | × cleartext | client CPU % | p50 ms | p99 ms |\n\
+         |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        r.plan.runs
+    );
+    let baseline = || "baseline".to_owned();
+    for res in &r.tls_fanout {
+        let base = r
+            .tls_fanout
+            .iter()
+            .find(|b| b.wire == res.wire.cleartext())
+            .filter(|_| res.wire.tls);
+        let connections = if res.wire.http2 {
+            res.clients.div_ceil(r.plan.streams_per_connection)
+        } else {
+            res.clients
+        };
+        let _ = writeln!(
+            md,
+            "| {} | {} | {connections} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            res.wire.label(),
+            res.clients,
+            spread(res.spread(|l| l.events_per_sec), 1e-6, 2),
+            base.map_or_else(baseline, |b| ratio_spread(
+                paired(res, b, |l| l.events_per_sec)
+            )),
+            spread(res.spread(|l| l.cpu_percent), 1.0, 0),
+            spread(res.spread(LoadRun::server_ns_per_event), 1.0, 0),
+            base.map_or_else(baseline, |b| ratio_spread(paired(
+                res,
+                b,
+                LoadRun::server_ns_per_event
+            ))),
+            spread(res.spread(|l| l.client_cpu_percent), 1.0, 0),
+            spread(res.spread(|l| l.p50_ms), 1.0, 1),
+            spread(res.spread(|l| l.p99_ms), 1.0, 1),
+        );
+    }
+    let _ = writeln!(md);
+}
+
+fn tls_memory_section(md: &mut String, r: &Results) {
+    // Section 2's cleartext HTTP/1.1 row of the hub, then the other transports.
+    let rows: Vec<&MemoryResult> = r
+        .memory
+        .iter()
+        .filter(|m| m.framework == Framework::Nest)
+        .chain(&r.tls_memory)
+        .collect();
+    let setup = tls_setup(
+        &agreed(r.tls_memory.iter().map(|m| m.tls.as_ref())),
+        r.plan.streams_per_connection,
+    );
+    let _ = writeln!(
+        md,
+        "## 2b. Memory per idle SSE connection over TLS\n\n\
+         nest's hub, measured as in 2, per SSE stream: on HTTP/1.1 a stream is a connection, on \
+         HTTP/2 many streams share one. The cleartext HTTP/1.1 row is section 2's. TLS cost = KiB per \
+         stream over TLS − in cleartext, same HTTP version. {setup}\n\n\
+         | transport | streams | connections | RSS delta MiB | KiB per stream | TLS cost, KiB per stream |\n\
+         |---|---:|---:|---:|---:|---:|"
+    );
+    let per = |m: &MemoryResult| Spread::of(&m.kib_per_connection);
+    for m in &rows {
+        let base = rows.iter().find(|b| b.wire == m.wire.cleartext());
+        let cost = base
+            .filter(|_| m.wire.tls)
+            .and_then(|b| Some(per(m)?.median - per(b)?.median));
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} | {} | {} | {} |",
+            m.wire.label(),
+            m.streams,
+            m.connections,
+            spread(Spread::of(&m.delta_mib), 1.0, 1),
+            spread(per(m), 1.0, 1),
+            cost.map_or_else(String::new, |c| format!("{c:+.1}")),
+        );
     }
     let _ = writeln!(md);
 }
