@@ -1,6 +1,7 @@
 //! SSE over real sockets: wire format, headers, lifecycle rows, GET enforcement, errors before the
 //! stream, ping-pong delivery (with and without compression), HTTP/2, shutdown, connect cycles.
 
+use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -111,13 +112,65 @@ async fn start(probe: &Probe) -> TestServer {
     .await
 }
 
-async fn next_chunk(res: &mut reqwest::Response) -> String {
-    let chunk = tokio::time::timeout(Duration::from_secs(10), res.chunk())
+/// How long any one awaited thing may take before the test fails instead of hanging.
+const WAIT: Duration = Duration::from_secs(10);
+
+/// Awaits `fut`, failing (not hanging) after [`WAIT`] with what was awaited.
+async fn within<T>(what: &str, fut: impl Future<Output = T>) -> T {
+    tokio::time::timeout(WAIT, fut)
         .await
-        .expect("timed out waiting for a chunk")
+        .unwrap_or_else(|_| panic!("timed out after {WAIT:?} waiting for {what}"))
+}
+
+/// Receives from a test channel, failing (not hanging) after [`WAIT`] with what was awaited.
+async fn recv<T>(rx: &mut mpsc::UnboundedReceiver<T>, what: &str) -> T {
+    within(what, rx.recv())
+        .await
+        .unwrap_or_else(|| panic!("channel closed waiting for {what}"))
+}
+
+/// GET `path`: the response head, within [`WAIT`].
+async fn get(s: &TestServer, path: &str) -> reqwest::Response {
+    within(
+        &format!("the response head of GET {path}"),
+        reqwest::get(s.url(path)),
+    )
+    .await
+    .unwrap()
+}
+
+/// The whole body of a stream that is expected to end, within [`WAIT`].
+async fn body_text(res: reqwest::Response) -> String {
+    within("the end of the response body", res.text())
+        .await
+        .unwrap()
+}
+
+async fn next_chunk(res: &mut reqwest::Response) -> String {
+    let chunk = within("a chunk", res.chunk())
+        .await
         .expect("stream error")
         .expect("stream ended");
     String::from_utf8(chunk.to_vec()).unwrap()
+}
+
+/// Raises this process's soft open-file limit as far as the hard limit allows (the default is
+/// often 1,024) and returns how many of `wanted` streams fit in it, at two sockets each (client
+/// and server in one process) plus room for the tests that run alongside.
+fn streams_within_the_open_file_limit(wanted: u64) -> u64 {
+    use rlimit::Resource;
+    const ROOM: u64 = 256;
+    let needed = wanted * 2 + ROOM;
+    let (soft, hard) = Resource::NOFILE.get().expect("getrlimit");
+    if soft < needed {
+        let _ = Resource::NOFILE.set(needed.min(hard), hard);
+    }
+    let (soft, _) = Resource::NOFILE.get().expect("getrlimit");
+    let fits = soft.saturating_sub(ROOM) / 2;
+    if fits < wanted {
+        eprintln!("open-file limit {soft} (hard {hard}): {fits} streams instead of {wanted}");
+    }
+    wanted.min(fits)
 }
 
 #[tokio::test]
@@ -125,12 +178,12 @@ async fn headers_and_wire_bytes() {
     let probe = Probe::default();
     let (mut writers, _) = probe.channels();
     let s = start(&probe).await;
-    let mut res = reqwest::get(s.url("/sse")).await.unwrap();
+    let mut res = get(&s, "/sse").await;
     assert_eq!(res.status(), 200);
     assert_eq!(res.headers()["content-type"], "text/event-stream");
     assert_eq!(res.headers()["cache-control"], "no-cache");
     assert_eq!(res.headers()["x-accel-buffering"], "no");
-    let writer = writers.recv().await.unwrap();
+    let writer = recv(&mut writers, "the stream's writer").await;
     writer.write(serde_json::json!({"hello": "world"})).unwrap();
     assert_eq!(
         next_chunk(&mut res).await,
@@ -156,7 +209,7 @@ async fn headers_and_wire_bytes() {
 async fn retry_is_sent_first_on_connect() {
     let probe = Probe::default();
     let s = start(&probe).await;
-    let mut res = reqwest::get(s.url("/retry")).await.unwrap();
+    let mut res = get(&s, "/retry").await;
     assert_eq!(next_chunk(&mut res).await, "retry: 1500\n\n");
 }
 
@@ -164,13 +217,16 @@ async fn retry_is_sent_first_on_connect() {
 async fn seed_sse2_continues_after_last_event_id() {
     let probe = Probe::default();
     let s = start(&probe).await;
-    let res = reqwest::Client::new()
-        .get(s.url("/sse2"))
-        .header("last-event-id", "41")
-        .send()
-        .await
-        .unwrap();
-    let text = res.text().await.unwrap();
+    let res = within(
+        "the response to GET /sse2",
+        reqwest::Client::new()
+            .get(s.url("/sse2"))
+            .header("last-event-id", "41")
+            .send(),
+    )
+    .await
+    .unwrap();
+    let text = body_text(res).await;
     let ids: Vec<&str> = text
         .lines()
         .filter_map(|l| l.strip_prefix("id: "))
@@ -187,11 +243,17 @@ async fn lifecycle_client_gone_runs_the_hook_once() {
     let probe = Probe::default();
     let (mut writers, mut ended) = probe.channels();
     let s = start(&probe).await;
-    let res = reqwest::get(s.url("/sse")).await.unwrap();
-    let writer = writers.recv().await.unwrap();
+    let res = get(&s, "/sse").await;
+    let writer = recv(&mut writers, "the stream's writer").await;
     drop(res); // the client goes away on an idle stream (keep-alive off)
-    assert_eq!(ended.recv().await, Some(EndReason::ClientGone));
-    assert_eq!(writer.closed().await, EndReason::ClientGone);
+    assert_eq!(
+        recv(&mut ended, "the hook after the client left").await,
+        EndReason::ClientGone
+    );
+    assert_eq!(
+        within("writer.closed()", writer.closed()).await,
+        EndReason::ClientGone
+    );
     assert_eq!(
         writer.write("late").unwrap_err().end_reason(),
         Some(EndReason::ClientGone)
@@ -204,12 +266,12 @@ async fn lifecycle_close_flushes_and_does_not_run_the_hook() {
     let probe = Probe::default();
     let (mut writers, _ended) = probe.channels();
     let s = start(&probe).await;
-    let res = reqwest::get(s.url("/sse")).await.unwrap();
-    let writer = writers.recv().await.unwrap();
+    let res = get(&s, "/sse").await;
+    let writer = recv(&mut writers, "the stream's writer").await;
     writer.write("one").unwrap();
     writer.write("two").unwrap();
     writer.close();
-    assert_eq!(res.text().await.unwrap(), "data: one\n\ndata: two\n\n");
+    assert_eq!(body_text(res).await, "data: one\n\ndata: two\n\n");
     assert!(writer.write("three").unwrap_err().is_closed());
     drop(writer);
     assert_eq!(probe.hooks.load(Ordering::SeqCst), 0);
@@ -220,14 +282,17 @@ async fn lifecycle_writers_dropped_flushes_and_runs_the_hook() {
     let probe = Probe::default();
     let (mut writers, mut ended) = probe.channels();
     let s = start(&probe).await;
-    let res = reqwest::get(s.url("/sse")).await.unwrap();
-    let writer = writers.recv().await.unwrap();
+    let res = get(&s, "/sse").await;
+    let writer = recv(&mut writers, "the stream's writer").await;
     let clone = writer.clone();
     writer.write("queued").unwrap();
     drop(writer);
     drop(clone);
-    assert_eq!(ended.recv().await, Some(EndReason::WritersDropped));
-    assert_eq!(res.text().await.unwrap(), "data: queued\n\n");
+    assert_eq!(
+        recv(&mut ended, "the hook after the writers were dropped").await,
+        EndReason::WritersDropped
+    );
+    assert_eq!(body_text(res).await, "data: queued\n\n");
 }
 
 #[tokio::test]
@@ -235,17 +300,23 @@ async fn lifecycle_a_panicking_writer_task_ends_only_its_stream() {
     let probe = Probe::default();
     let (mut writers, mut ended) = probe.channels();
     let s = start(&probe).await;
-    let a = reqwest::get(s.url("/sse")).await.unwrap();
-    let wa = writers.recv().await.unwrap();
-    let mut b = reqwest::get(s.url("/sse")).await.unwrap();
-    let wb = writers.recv().await.unwrap();
+    let a = get(&s, "/sse").await;
+    let wa = recv(&mut writers, "stream a's writer").await;
+    let mut b = get(&s, "/sse").await;
+    let wb = recv(&mut writers, "stream b's writer").await;
     let task = tokio::spawn(async move {
         wa.write("before").unwrap();
         panic!("writer task failed");
     });
-    assert!(task.await.unwrap_err().is_panic());
-    assert_eq!(ended.recv().await, Some(EndReason::WritersDropped));
-    assert_eq!(a.text().await.unwrap(), "data: before\n\n");
+    assert!(within("the writer task", task)
+        .await
+        .unwrap_err()
+        .is_panic());
+    assert_eq!(
+        recv(&mut ended, "stream a's hook").await,
+        EndReason::WritersDropped
+    );
+    assert_eq!(body_text(a).await, "data: before\n\n");
     wb.write("still here").unwrap();
     assert_eq!(next_chunk(&mut b).await, "data: still here\n\n");
 }
@@ -260,7 +331,7 @@ async fn lifecycle_overflow_close_policy() {
     sock.write_all(b"GET /tiny HTTP/1.1\r\nhost: x\r\n\r\n")
         .await
         .unwrap();
-    let writer = writers.recv().await.unwrap();
+    let writer = recv(&mut writers, "the stream's writer").await;
     let big = "x".repeat(1000);
     let mut result = Ok(());
     for _ in 0..100_000 {
@@ -271,10 +342,18 @@ async fn lifecycle_overflow_close_policy() {
         tokio::task::yield_now().await;
     }
     assert_eq!(result.unwrap_err().end_reason(), Some(EndReason::Overflow));
-    assert_eq!(ended.recv().await, Some(EndReason::Overflow));
-    assert!(writer.lost_events() >= 1);
-    let mut buf = vec![0u8; 4096];
-    let _ = sock.read(&mut buf).await; // keep the socket alive until here
+    assert_eq!(
+        recv(&mut ended, "the hook after the overflow").await,
+        EndReason::Overflow
+    );
+    // An event takes 1,008 bytes on the wire and the buffer 1,024, so one was queued when the
+    // next did not fit: the policy closed the stream with both.
+    assert_eq!(
+        writer.lost_events(),
+        2,
+        "the queued event and the refused one"
+    );
+    drop(sock); // kept open (and unread) until here
 }
 
 #[tokio::test]
@@ -282,19 +361,16 @@ async fn lifecycle_shutdown_flushes_sends_final_retry_and_runs_the_hook() {
     let probe = Probe::default();
     let (mut writers, mut ended) = probe.channels();
     let s = start(&probe).await;
-    let res = reqwest::get(s.url("/shutdown-retry")).await.unwrap();
-    let writer = writers.recv().await.unwrap();
+    let res = get(&s, "/shutdown-retry").await;
+    let writer = recv(&mut writers, "the stream's writer").await;
     writer.write("last words").unwrap();
     let shutdown = tokio::spawn(s.shutdown());
-    assert_eq!(ended.recv().await, Some(EndReason::Shutdown));
     assert_eq!(
-        res.text().await.unwrap(),
-        "data: last words\n\nretry: 2000\n\n"
+        recv(&mut ended, "the hook on shutdown").await,
+        EndReason::Shutdown
     );
-    tokio::time::timeout(Duration::from_secs(10), shutdown)
-        .await
-        .unwrap()
-        .unwrap();
+    assert_eq!(body_text(res).await, "data: last words\n\nretry: 2000\n\n");
+    within("the shutdown", shutdown).await.unwrap();
     assert!(writer.write("x").unwrap_err().is_closed());
 }
 
@@ -310,10 +386,12 @@ async fn http2_reset_of_one_stream_ends_only_that_one() {
     let mut responses = Vec::new();
     let mut stream_writers = Vec::new();
     for _ in 0..100 {
-        let res = client.get(s.url("/sse")).send().await.unwrap();
+        let res = within("an HTTP/2 response head", client.get(s.url("/sse")).send())
+            .await
+            .unwrap();
         assert_eq!(res.version(), http::Version::HTTP_2);
         responses.push(res);
-        stream_writers.push(writers.recv().await.unwrap());
+        stream_writers.push(recv(&mut writers, "an HTTP/2 stream's writer").await);
     }
     for (i, w) in stream_writers.iter().enumerate() {
         w.write(format!("to {i}")).unwrap();
@@ -323,7 +401,10 @@ async fn http2_reset_of_one_stream_ends_only_that_one() {
     }
     // Dropping one response resets its HTTP/2 stream (RST_STREAM).
     drop(responses.remove(0));
-    assert_eq!(ended.recv().await, Some(EndReason::ClientGone));
+    assert_eq!(
+        recv(&mut ended, "the reset stream's hook").await,
+        EndReason::ClientGone
+    );
     assert!(stream_writers[0].is_closed());
     for (i, w) in stream_writers.iter().enumerate().skip(1) {
         w.write(format!("again {i}")).unwrap();
@@ -346,17 +427,20 @@ async fn ping_pong_each_write_reaches_the_client_at_once() {
             app = app.layer(tower_http::compression::CompressionLayer::new());
         }
         let s = TestServer::start(app).await;
-        let mut res = reqwest::Client::new()
-            .get(s.url("/sse"))
-            .header("accept-encoding", "gzip")
-            .send()
-            .await
-            .unwrap();
+        let mut res = within(
+            "the response head",
+            reqwest::Client::new()
+                .get(s.url("/sse"))
+                .header("accept-encoding", "gzip")
+                .send(),
+        )
+        .await
+        .unwrap();
         assert!(
             res.headers().get("content-encoding").is_none(),
             "SSE must never be compressed"
         );
-        let writer = writers.recv().await.unwrap();
+        let writer = recv(&mut writers, "the stream's writer").await;
         for i in 0..20 {
             writer.write(format!("ping {i}")).unwrap();
             assert_eq!(next_chunk(&mut res).await, format!("data: ping {i}\n\n"));
@@ -388,13 +472,17 @@ async fn sse_routes_must_be_get_unless_opted_in() {
     let probe = Probe::default();
     let (mut writers, _) = probe.channels();
     let s = start(&probe).await;
-    let mut res = reqwest::Client::new()
-        .post(s.url("/post-stream"))
-        .send()
-        .await
-        .unwrap();
+    let mut res = within(
+        "the response head",
+        reqwest::Client::new().post(s.url("/post-stream")).send(),
+    )
+    .await
+    .unwrap();
     assert_eq!(res.headers()["content-type"], "text/event-stream");
-    writers.recv().await.unwrap().write("posted").unwrap();
+    recv(&mut writers, "the POST stream's writer")
+        .await
+        .write("posted")
+        .unwrap();
     assert_eq!(next_chunk(&mut res).await, "data: posted\n\n");
 }
 
@@ -464,14 +552,6 @@ impl Controller for Guarded {
     }
 }
 
-/// Receives from a test channel, failing (not hanging) after 10 s with what was awaited.
-async fn recv<T>(rx: &mut mpsc::UnboundedReceiver<T>, what: &str) -> T {
-    tokio::time::timeout(Duration::from_secs(10), rx.recv())
-        .await
-        .unwrap_or_else(|_| panic!("timed out waiting for {what}"))
-        .unwrap_or_else(|| panic!("channel closed waiting for {what}"))
-}
-
 #[tokio::test]
 async fn an_error_before_streaming_is_a_normal_error_response() {
     let probe = Probe::default();
@@ -486,8 +566,10 @@ async fn an_error_before_streaming_is_a_normal_error_response() {
     );
 }
 
+/// A thousand streams (fewer when the open-file limit cannot be raised that far).
 #[tokio::test]
 async fn shutdown_with_1000_open_streams_finishes() {
+    let streams = streams_within_the_open_file_limit(1000);
     let probe = Probe::default();
     let (mut writers, mut ended) = probe.channels();
     let service_probe = probe.clone();
@@ -496,19 +578,29 @@ async fn shutdown_with_1000_open_streams_finishes() {
     let client = reqwest::Client::new();
     let mut responses = Vec::new();
     let mut open_writers = Vec::new();
-    for _ in 0..1000 {
-        responses.push(client.get(s.url("/sse")).send().await.unwrap());
-        open_writers.push(writers.recv().await.unwrap());
+    for i in 0..streams {
+        let res = within(
+            &format!("the response head of stream {i}"),
+            client.get(s.url("/sse")).send(),
+        )
+        .await
+        .unwrap();
+        responses.push(res);
+        open_writers.push(recv(&mut writers, &format!("stream {i}'s writer")).await);
     }
     tokio::time::timeout(Duration::from_secs(30), s.shutdown())
         .await
         .expect("shutdown must finish");
-    for _ in 0..1000 {
-        assert_eq!(ended.recv().await, Some(EndReason::Shutdown));
+    for i in 0..streams {
+        assert_eq!(
+            recv(&mut ended, &format!("hook {i} on shutdown")).await,
+            EndReason::Shutdown
+        );
     }
     for mut res in responses {
+        let end = within("the end of a stream", res.chunk()).await;
         assert!(
-            res.chunk().await.map(|c| c.is_none()).unwrap_or(true),
+            end.map(|c| c.is_none()).unwrap_or(true),
             "every stream ends"
         );
     }
@@ -539,32 +631,39 @@ async fn connect_disconnect_cycles_leave_no_live_stream() {
         loop {
             tokio::select! {
                 _ = &mut stop_rx => break,
-                Ok((stream, _)) = listener.accept() => {
-                    let service = service.clone();
-                    tokio::spawn(async move {
-                        let svc = hyper::service::service_fn(move |req| {
-                            tower::ServiceExt::oneshot(service.clone(), req)
+                accepted = listener.accept() => match accepted {
+                    Ok((stream, _)) => {
+                        let service = service.clone();
+                        tokio::spawn(async move {
+                            let svc = hyper::service::service_fn(move |req| {
+                                tower::ServiceExt::oneshot(service.clone(), req)
+                            });
+                            let _ = hyper::server::conn::http1::Builder::new()
+                                .serve_connection(hyper_util::rt::TokioIo::new(stream), svc)
+                                .await;
                         });
-                        let _ = hyper::server::conn::http1::Builder::new()
-                            .serve_connection(hyper_util::rt::TokioIo::new(stream), svc)
-                            .await;
-                    });
-                }
+                    }
+                    // Out of descriptors for a moment: back off instead of spinning.
+                    Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,
+                },
             }
         }
     });
-    for _ in 0..10_000 {
-        let mut sock = TcpStream::connect(addr).await.unwrap();
-        sock.write_all(b"GET /sse HTTP/1.1\r\nhost: x\r\n\r\n")
-            .await
-            .unwrap();
-        let mut buf = [0u8; 512];
-        let mut seen = Vec::new();
-        while !seen.windows(10).any(|w| w == b"data: hi\n\n") {
-            let n = sock.read(&mut buf).await.unwrap();
-            assert!(n > 0);
-            seen.extend_from_slice(&buf[..n]);
-        }
+    for i in 0..10_000 {
+        within(&format!("connection {i} to deliver its event"), async {
+            let mut sock = TcpStream::connect(addr).await.unwrap();
+            sock.write_all(b"GET /sse HTTP/1.1\r\nhost: x\r\n\r\n")
+                .await
+                .unwrap();
+            let mut buf = [0u8; 512];
+            let mut seen = Vec::new();
+            while !seen.windows(10).any(|w| w == b"data: hi\n\n") {
+                let n = sock.read(&mut buf).await.unwrap();
+                assert!(n > 0, "the connection closed before its event");
+                seen.extend_from_slice(&buf[..n]);
+            }
+        })
+        .await;
     }
     // Every stream's body is dropped when its connection task notices the close.
     tokio::time::timeout(Duration::from_secs(30), async {
@@ -598,26 +697,32 @@ async fn cancelling_the_shutdown_token_ends_streams_of_a_service_served_by_hand(
         .body(nest_core::body::Body::empty())
         .unwrap();
     let mut body = svc.clone().oneshot(req).await.unwrap().into_body();
-    let writer = writers.recv().await.unwrap();
+    let writer = recv(&mut writers, "the stream's writer").await;
     for i in 0..3 {
         writer.write(format!("event {i}")).unwrap();
-        let frame = body.frame().await.unwrap().unwrap().into_data().unwrap();
+        let frame = within("a frame", body.frame()).await;
+        let frame = frame.unwrap().unwrap().into_data().unwrap();
         assert_eq!(&frame[..], format!("data: event {i}\n\n").as_bytes());
     }
-    // Idle now: the next frame waits. Cancel while it waits.
-    let next = tokio::spawn(async move {
+    // Idle now: the next frame waits (polled once, pending). Cancel while it waits.
+    let mut rest = Box::pin(async move {
         let mut rest = Vec::new();
         while let Some(frame) = body.frame().await {
             rest.extend_from_slice(&frame.unwrap().into_data().unwrap());
         }
         rest
     });
-    tokio::task::yield_now().await;
+    let first_poll =
+        std::future::poll_fn(|cx| std::task::Poll::Ready(rest.as_mut().poll(cx).is_pending()))
+            .await;
+    assert!(first_poll, "an idle stream waits for its next frame");
     svc.shutdown_token().cancel();
-    let rest = tokio::time::timeout(Duration::from_secs(10), next)
-        .await
-        .expect("the stream must end on shutdown")
-        .unwrap();
-    assert_eq!(rest, b"retry: 2000\n\n");
-    assert_eq!(ended.recv().await, Some(EndReason::Shutdown));
+    assert_eq!(
+        within("the stream to end on shutdown", rest).await,
+        b"retry: 2000\n\n"
+    );
+    assert_eq!(
+        recv(&mut ended, "the hook on shutdown").await,
+        EndReason::Shutdown
+    );
 }

@@ -291,3 +291,197 @@ async fn the_topic_limit_is_a_clear_error() {
     // Existing topics still work.
     hub.publish("t0", "y").await.unwrap();
 }
+
+#[tokio::test]
+async fn resuming_at_the_newest_event_replays_nothing_and_goes_on_live() {
+    let hub = Hub::with_backend(MemoryBackend::default(), quiet());
+    let mut newest = String::new();
+    for i in 0..3 {
+        newest = hub.publish("t", format!("{i}")).await.unwrap();
+    }
+    let mut sub = hub
+        .subscribe("t", &LastEventId(Some(newest)))
+        .await
+        .unwrap();
+    assert!(ready(&mut sub).is_none(), "nothing to replay, no gap event");
+    let id = hub.publish("t", "3").await.unwrap();
+    assert_eq!(next(&mut sub).await, format!("id: {id}\ndata: 3\n\n"));
+    assert_eq!(hub.stats("t").gaps, 0);
+
+    // One past the newest was never given: unknown, so a gap event at the newest.
+    let epoch = hub.inner.backend.epoch();
+    let mut sub = hub
+        .subscribe("t", &LastEventId(Some(format!("{epoch}-5"))))
+        .await
+        .unwrap();
+    assert_eq!(
+        next(&mut sub).await,
+        format!("event: reset\nid: {epoch}-4\ndata: {{\"reason\":\"unknown-id\"}}\n\n")
+    );
+}
+
+/// A client that resumes from an id older than the buffer gets the gap event even under
+/// `LagPolicy::Close`: closing it would make it come back with the same id, forever. Once it has
+/// caught up, falling behind again closes it.
+#[tokio::test]
+async fn the_close_policy_answers_a_stale_resume_with_a_gap_event() {
+    let hub = Hub::with_backend(
+        MemoryBackend::new(Retention {
+            max_events: 3,
+            max_age: None,
+            max_bytes: 1024 * 1024,
+        }),
+        quiet().lag(LagPolicy::Close),
+    );
+    let stale = hub.publish("t", "0").await.unwrap();
+    for i in 1..10 {
+        hub.publish("t", format!("{i}")).await.unwrap();
+    }
+    let reasons = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = reasons.clone();
+    let mut sub = hub
+        .subscribe_with(
+            "t",
+            &LastEventId(Some(stale)),
+            SseOptions::new().on_cancel(move |r| seen.lock().unwrap().push(r)),
+        )
+        .await
+        .unwrap();
+    let epoch = hub.inner.backend.epoch();
+    assert_eq!(
+        next(&mut sub).await,
+        format!("event: reset\nid: {epoch}-7\ndata: {{\"reason\":\"lagged\"}}\n\n")
+    );
+    assert_eq!(
+        next(&mut sub).await,
+        format!("id: {epoch}-8\ndata: 7\n\nid: {epoch}-9\ndata: 8\n\nid: {epoch}-10\ndata: 9\n\n")
+    );
+    assert!(ready(&mut sub).is_none());
+    let stats = hub.stats("t");
+    assert_eq!((stats.gaps, stats.lag_closes), (1, 0), "{stats:?}");
+    assert!(reasons.lock().unwrap().is_empty(), "still open");
+
+    for i in 10..20 {
+        hub.publish("t", format!("{i}")).await.unwrap();
+    }
+    let end = tokio::time::timeout(Duration::from_secs(5), sub.frame())
+        .await
+        .expect("the end of the stream");
+    assert!(end.is_none(), "a subscriber that fell behind is closed");
+    assert_eq!(*reasons.lock().unwrap(), [EndReason::Overflow]);
+    assert_eq!(hub.stats("t").lag_closes, 1);
+}
+
+#[tokio::test]
+async fn a_custom_gap_event_names_both_kinds_of_gap() {
+    let hub = Hub::with_backend(
+        MemoryBackend::new(Retention {
+            max_events: 2,
+            max_age: None,
+            max_bytes: 1024 * 1024,
+        }),
+        quiet().gap_event("resync"),
+    );
+    let mut slow = hub.subscribe("t", &LastEventId(None)).await.unwrap();
+    for i in 0..4 {
+        hub.publish("t", format!("{i}")).await.unwrap();
+    }
+    let epoch = hub.inner.backend.epoch();
+    assert_eq!(
+        next(&mut slow).await,
+        format!("event: resync\nid: {epoch}-2\ndata: {{\"reason\":\"lagged\"}}\n\n")
+    );
+    let mut unknown = hub
+        .subscribe("t", &LastEventId(Some("elsewhere".into())))
+        .await
+        .unwrap();
+    assert_eq!(
+        next(&mut unknown).await,
+        format!("event: resync\nid: {epoch}-4\ndata: {{\"reason\":\"unknown-id\"}}\n\n")
+    );
+}
+
+#[tokio::test]
+async fn topics_lists_each_topic_published_or_subscribed_once() {
+    let hub = Hub::with_backend(MemoryBackend::default(), quiet());
+    assert_eq!(hub.topics(), Vec::<String>::new());
+    hub.publish("b", "x").await.unwrap();
+    hub.publish("a", "x").await.unwrap();
+    hub.publish("a", "y").await.unwrap();
+    let _sub = hub.subscribe("c", &LastEventId(None)).await.unwrap();
+    let mut topics = hub.topics();
+    topics.sort();
+    assert_eq!(topics, ["a", "b", "c"]);
+}
+
+/// A backend whose store answers the first read and then fails (a lost connection, say).
+struct Failing;
+
+struct FailingTopic;
+
+impl HubBackend for Failing {
+    fn epoch(&self) -> u64 {
+        7
+    }
+
+    fn topic(&self, _: &str) -> std::sync::Arc<dyn BackendTopic> {
+        std::sync::Arc::new(FailingTopic)
+    }
+}
+
+impl BackendTopic for FailingTopic {
+    fn append(
+        self: std::sync::Arc<Self>,
+        _: EncodeWithSeq,
+    ) -> BoxFuture<'static, Result<u64, BackendError>> {
+        Box::pin(async { Err(BackendError::new("the store is unreachable")) })
+    }
+
+    fn read_after(
+        self: std::sync::Arc<Self>,
+        after: u64,
+        _: usize,
+    ) -> BoxFuture<'static, Result<Batch, BackendError>> {
+        Box::pin(async move {
+            match after {
+                0 => Ok(Batch::Events {
+                    bytes: Bytes::from_static(b"id: 7-1\ndata: kept\n\n"),
+                    last: 1,
+                }),
+                _ => Err(BackendError::new("the store is unreachable")),
+            }
+        })
+    }
+
+    fn head(self: std::sync::Arc<Self>) -> BoxFuture<'static, Result<u64, BackendError>> {
+        Box::pin(async { Ok(0) })
+    }
+}
+
+#[tokio::test]
+async fn a_failing_backend_ends_the_stream_as_failed_and_runs_the_hook_once() {
+    let hub = Hub::with_backend(Failing, quiet());
+    let err = hub.publish("t", "x").await.unwrap_err();
+    assert!(err.is_backend(), "{err}");
+    assert_eq!(hub.stats("t").published, 0);
+
+    let reasons = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = reasons.clone();
+    let mut sub = hub
+        .subscribe_with(
+            "t",
+            &LastEventId(None),
+            SseOptions::new().on_cancel(move |r| seen.lock().unwrap().push(r)),
+        )
+        .await
+        .unwrap();
+    assert_eq!(next(&mut sub).await, "id: 7-1\ndata: kept\n\n");
+    let end = tokio::time::timeout(Duration::from_secs(5), sub.frame())
+        .await
+        .expect("the end of the stream");
+    assert!(end.is_none(), "the stream ends when the backend fails");
+    assert_eq!(*reasons.lock().unwrap(), [EndReason::Failed]);
+    drop(sub);
+    assert_eq!(*reasons.lock().unwrap(), [EndReason::Failed], "once");
+    assert_eq!(hub.stats("t").subscribers, 0);
+}
