@@ -70,6 +70,7 @@ mod keep_alive;
 mod last_event_id;
 mod lifecycle;
 mod options;
+pub mod resumable;
 mod writer;
 
 pub use body::SseBody;
@@ -79,6 +80,7 @@ pub use event::{EventId, SseEvent};
 pub use last_event_id::LastEventId;
 pub use lifecycle::EndReason;
 pub use options::{Overflow, SseOptions};
+pub use resumable::{Resumable, ResumableError, ResumableOptions};
 pub use writer::{get_sse_stream, SseWriter};
 
 pub(crate) use lifecycle::SseAttach;
