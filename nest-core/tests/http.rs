@@ -1,5 +1,6 @@
 //! The framework over real sockets: routing, extractors, errors, protocols, limits, panics, layers.
 
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -9,6 +10,7 @@ use nest_core::test_util::TestServer;
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tokio::sync::Notify;
 
 #[derive(Clone)]
 struct Prefix(String);
@@ -75,8 +77,10 @@ impl Items {
         });
         nest_core::body::Body::from_stream(stream)
     }
-    async fn slow(self: Arc<Self>) -> &'static str {
-        tokio::time::sleep(Duration::from_millis(300)).await;
+    /// Held at the [`Gate`] until the test opens it.
+    async fn slow(self: Arc<Self>, State(gate): State<Gate>) -> &'static str {
+        gate.entered.notify_one();
+        gate.open.notified().await;
         "slow done"
     }
 }
@@ -106,10 +110,33 @@ impl Controller for Items {
     }
 }
 
+/// Holds `/items/stream/slow` in flight until the test opens it: a request is known to be in
+/// flight (`entered`) for exactly as long as the test needs, with no real sleep.
+#[derive(Clone, Default)]
+struct Gate {
+    entered: Arc<Notify>,
+    open: Arc<Notify>,
+}
+
 fn app() -> NestApp {
+    app_with(Gate::default())
+}
+
+fn app_with(gate: Gate) -> NestApp {
     NestApp::new()
         .state(Prefix("item-".into()))
+        .state(gate)
         .controller(Items)
+}
+
+/// How long any one awaited thing may take before the test fails instead of hanging.
+const WAIT: Duration = Duration::from_secs(10);
+
+/// Awaits `fut`, failing (not hanging) after [`WAIT`] with what was awaited.
+async fn within<T>(what: &str, fut: impl Future<Output = T>) -> T {
+    tokio::time::timeout(WAIT, fut)
+        .await
+        .unwrap_or_else(|_| panic!("timed out after {WAIT:?} waiting for {what}"))
 }
 
 async fn start() -> TestServer {
@@ -345,7 +372,7 @@ async fn an_idle_keep_alive_connection_is_closed_after_the_header_read_timeout()
         .await
         .unwrap();
     let mut buf = [0u8; 1024];
-    let n = socket.read(&mut buf).await.unwrap();
+    let n = within("the answer", socket.read(&mut buf)).await.unwrap();
     assert!(
         buf[..n].starts_with(b"HTTP/1.1 200"),
         "{:?}",
@@ -519,33 +546,52 @@ async fn build_errors_name_the_problem() {
 
 #[tokio::test]
 async fn shutdown_lets_in_flight_requests_finish_and_closes_endless_bodies() {
-    let s = start().await;
-    let handle = s.handle().unwrap();
-    let slow = tokio::spawn({
-        let url = s.url("/items/stream/slow");
-        async move { reqwest::get(url).await.unwrap().text().await.unwrap() }
-    });
-    let mut endless = client()
-        .get(s.url("/items/stream/endless"))
-        .send()
+    let gate = Gate::default();
+    let service = app_with(gate.clone()).into_service().unwrap();
+    let connections_told = service.shutdown_token();
+    let server = nest_core::Server::bind(([127, 0, 0, 1], 0), service)
         .await
         .unwrap();
-    assert!(endless.chunk().await.unwrap().is_some());
-    // The slow request is in flight once the endless one streams (both were sent first).
-    tokio::task::yield_now().await;
-    let shutdown = tokio::time::timeout(Duration::from_secs(20), async {
-        handle.shutdown_with_grace(Duration::from_secs(1));
-        s.shutdown().await;
+    let base = format!("http://{}", server.local_addr());
+    let slow = tokio::spawn({
+        let url = format!("{base}/items/stream/slow");
+        async move { reqwest::get(url).await?.text().await }
     });
-    shutdown
-        .await
-        .expect("shutdown must not hang on an endless body");
-    assert_eq!(slow.await.unwrap(), "slow done");
+    within(
+        "the slow request to reach its handler",
+        gate.entered.notified(),
+    )
+    .await;
+    let mut endless = within(
+        "the endless response head",
+        client().get(format!("{base}/items/stream/endless")).send(),
+    )
+    .await
+    .unwrap();
+    assert!(within("a chunk", endless.chunk()).await.unwrap().is_some());
+    server.handle().shutdown_with_grace(Duration::from_secs(1));
+    // The connections were told to finish while the slow request is still in its handler.
+    within(
+        "the shutdown to reach the connections",
+        connections_told.cancelled(),
+    )
+    .await;
+    assert!(!slow.is_finished());
+    gate.open.notify_one();
+    within(
+        "shutdown (it must not hang on an endless body)",
+        server.wait(),
+    )
+    .await;
+    assert_eq!(
+        within("the slow response", slow).await.unwrap().unwrap(),
+        "slow done"
+    );
     // The endless body was cut at the deadline: the stream ends (with an error or EOF).
-    let rest = tokio::time::timeout(Duration::from_secs(10), async {
+    within("the endless body to be closed", async {
         while let Ok(Some(_)) = endless.chunk().await {}
-    });
-    rest.await.expect("the endless body must be closed");
+    })
+    .await;
 }
 
 #[tokio::test]
@@ -563,7 +609,9 @@ async fn a_request_whose_first_packet_looks_like_the_http2_preface_still_works()
         .await
         .unwrap();
     let mut answer = Vec::new();
-    stream.read_to_end(&mut answer).await.unwrap();
+    within("the answer and the close", stream.read_to_end(&mut answer))
+        .await
+        .unwrap();
     let answer = String::from_utf8_lossy(&answer);
     assert!(answer.starts_with("HTTP/1.1 201"), "{answer}");
     assert!(answer.ends_with(r#"{"name":"p"}"#), "{answer}");
@@ -623,4 +671,327 @@ async fn the_request_id_round_trips_and_is_on_the_span() {
         *ids.0.lock().unwrap(),
         ["trace-42".to_owned(), generated, for_404]
     );
+}
+
+// --- every non-default ServerConfig value, observed -------------------------------------------
+
+/// Sends `request` (a whole HTTP/1.1 request with `connection: close`) on a new connection and
+/// returns the answer's status code.
+async fn raw_status(addr: std::net::SocketAddr, request: &str) -> u16 {
+    within("an answer to a raw request", async {
+        let mut socket = TcpStream::connect(addr).await.unwrap();
+        socket.write_all(request.as_bytes()).await.unwrap();
+        let mut answer = Vec::new();
+        // A refused head may be answered and reset before everything was read: keep what came.
+        let _ = socket.read_to_end(&mut answer).await;
+        let answer = String::from_utf8_lossy(&answer);
+        answer
+            .strip_prefix("HTTP/1.1 ")
+            .and_then(|rest| rest.get(..3))
+            .and_then(|code| code.parse().ok())
+            .unwrap_or_else(|| panic!("not an HTTP/1.1 answer: {answer:?}"))
+    })
+    .await
+}
+
+#[tokio::test]
+async fn max_head_size_is_the_largest_head_served() {
+    let config = ServerConfig::default().max_head_size(16 * 1024);
+    let s = TestServer::start(app().config(config)).await;
+    let request = |header_len: usize| {
+        format!(
+            "GET /items/1 HTTP/1.1\r\nhost: x\r\nconnection: close\r\nx-big: {}\r\n\r\n",
+            "a".repeat(header_len)
+        )
+    };
+    assert_eq!(raw_status(s.addr(), &request(12 * 1024)).await, 200);
+    // The default (64 KiB) would serve this one.
+    assert_eq!(raw_status(s.addr(), &request(20 * 1024)).await, 431);
+}
+
+#[tokio::test]
+async fn max_headers_is_the_most_headers_served() {
+    let s = TestServer::start(app().config(ServerConfig::default().max_headers(10))).await;
+    let request = |headers: usize| {
+        let mut request = String::from("GET /items/1 HTTP/1.1\r\nhost: x\r\nconnection: close\r\n");
+        for i in 2..headers {
+            request.push_str(&format!("x-h{i}: v\r\n"));
+        }
+        request + "\r\n"
+    };
+    assert_eq!(raw_status(s.addr(), &request(10)).await, 200, "10 headers");
+    // The default (100) would serve 11.
+    assert_eq!(raw_status(s.addr(), &request(11)).await, 431, "11 headers");
+}
+
+/// A raw HTTP/2 connection (prior knowledge) that reads the server's frames.
+struct RawH2 {
+    socket: TcpStream,
+}
+
+/// An HTTP/2 frame: type, flags, payload.
+struct Frame(u8, u8, Vec<u8>);
+
+const SETTINGS: u8 = 0x4;
+const PING: u8 = 0x6;
+const ACK: u8 = 0x1;
+
+impl RawH2 {
+    /// Connects and sends the client preface and an empty SETTINGS frame.
+    async fn connect(addr: std::net::SocketAddr) -> Self {
+        let mut socket = TcpStream::connect(addr).await.unwrap();
+        socket
+            .write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\0\0\0\x04\0\0\0\0\0")
+            .await
+            .unwrap();
+        Self { socket }
+    }
+
+    async fn frame(&mut self) -> Frame {
+        within("an HTTP/2 frame", async {
+            let mut head = [0u8; 9];
+            self.socket.read_exact(&mut head).await.unwrap();
+            let len = u32::from_be_bytes([0, head[0], head[1], head[2]]) as usize;
+            let mut payload = vec![0u8; len];
+            self.socket.read_exact(&mut payload).await.unwrap();
+            Frame(head[3], head[4], payload)
+        })
+        .await
+    }
+
+    /// The server's first SETTINGS frame (it comes first), acknowledged: identifier → value.
+    async fn settings(&mut self) -> std::collections::HashMap<u16, u32> {
+        let Frame(kind, flags, payload) = self.frame().await;
+        assert_eq!(
+            (kind, flags),
+            (SETTINGS, 0),
+            "the server's SETTINGS comes first"
+        );
+        self.socket
+            .write_all(b"\0\0\0\x04\x01\0\0\0\0")
+            .await
+            .unwrap();
+        payload
+            .chunks(6)
+            .map(|s| {
+                (
+                    u16::from_be_bytes([s[0], s[1]]),
+                    u32::from_be_bytes([s[2], s[3], s[4], s[5]]),
+                )
+            })
+            .collect()
+    }
+}
+
+#[tokio::test]
+async fn http2_max_streams_and_the_head_size_are_announced_in_settings() {
+    let config = ServerConfig::default()
+        .http2_max_streams(3)
+        .max_head_size(16 * 1024);
+    let s = TestServer::start(app().config(config)).await;
+    let settings = RawH2::connect(s.addr()).await.settings().await;
+    const MAX_CONCURRENT_STREAMS: u16 = 0x3;
+    const MAX_HEADER_LIST_SIZE: u16 = 0x6;
+    assert_eq!(
+        settings.get(&MAX_CONCURRENT_STREAMS),
+        Some(&3),
+        "{settings:?}"
+    );
+    assert_eq!(
+        settings.get(&MAX_HEADER_LIST_SIZE),
+        Some(&(16 * 1024)),
+        "{settings:?}"
+    );
+}
+
+#[tokio::test]
+async fn http2_keep_alive_sends_pings_at_its_interval() {
+    let config = ServerConfig::default().http2_keep_alive(Some(Duration::from_millis(100)));
+    let s = TestServer::start(app().config(config)).await;
+    let mut h2 = RawH2::connect(s.addr()).await;
+    h2.settings().await;
+    // The default interval (30 s) sends none within the 10 s `frame` waits.
+    loop {
+        let Frame(kind, flags, _) = h2.frame().await;
+        if kind == PING && flags & ACK == 0 {
+            break;
+        }
+    }
+}
+
+/// The kernel's timer on the server's side of the connection from `client_port` to the server
+/// on `server_port` (`/proc/net/tcp`): (kind, expiry in 1/100 s). Kind 0: none, 1: retransmit,
+/// 2: keepalive.
+#[cfg(target_os = "linux")]
+fn server_socket_timer(server_port: u16, client_port: u16) -> Option<(u8, u64)> {
+    let table = std::fs::read_to_string("/proc/net/tcp").expect("/proc/net/tcp");
+    let port = |address: &str| {
+        address
+            .split_once(':')
+            .and_then(|(_, port)| u16::from_str_radix(port, 16).ok())
+    };
+    table.lines().skip(1).find_map(|line| {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        if port(fields[1])? != server_port || port(fields[2])? != client_port {
+            return None;
+        }
+        let (kind, when) = fields[5].split_once(':')?;
+        Some((
+            u8::from_str_radix(kind, 16).ok()?,
+            u64::from_str_radix(when, 16).ok()?,
+        ))
+    })
+}
+
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn tcp_keepalive_arms_the_kernel_timer_of_accepted_sockets() {
+    for keepalive in [Some(Duration::from_secs(7)), None] {
+        let config = ServerConfig::default().tcp_keepalive(keepalive);
+        let s = TestServer::start(app().config(config)).await;
+        let mut socket = TcpStream::connect(s.addr()).await.unwrap();
+        // Answered: the server accepted and configured its socket.
+        socket
+            .write_all(b"GET /items/1 HTTP/1.1\r\nhost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let mut buf = [0u8; 1024];
+        let n = within("the answer", socket.read(&mut buf)).await.unwrap();
+        assert!(buf[..n].starts_with(b"HTTP/1.1 200"));
+        let client_port = socket.local_addr().unwrap().port();
+        // Once the answer is acknowledged, no retransmit timer hides the keepalive one.
+        let (kind, when) = within("the server socket's timer", async {
+            loop {
+                match server_socket_timer(s.addr().port(), client_port) {
+                    Some((1, _)) | None => tokio::time::sleep(Duration::from_millis(10)).await,
+                    Some(timer) => return timer,
+                }
+            }
+        })
+        .await;
+        match keepalive {
+            Some(idle) => {
+                assert_eq!(kind, 2, "a keepalive timer ({keepalive:?})");
+                // The default (60 s) would be 6,000.
+                assert!(
+                    when > 0 && when <= idle.as_secs() * 100,
+                    "expires in {when}/100 s"
+                );
+            }
+            None => assert_eq!(kind, 0, "no timer without keepalive"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn shutdown_grace_bounds_how_long_in_flight_requests_may_take() {
+    let gate = Gate::default();
+    let config = ServerConfig::default().shutdown_grace(Duration::from_millis(50));
+    let server = app_with(gate.clone())
+        .config(config)
+        .bind(([127, 0, 0, 1], 0))
+        .await
+        .unwrap();
+    let url = format!("http://{}/items/stream/slow", server.local_addr());
+    let slow = tokio::spawn(async move { reqwest::get(url).await?.text().await });
+    within(
+        "the slow request to reach its handler",
+        gate.entered.notified(),
+    )
+    .await;
+    // The configured grace (no grace given here); the handler is never let go.
+    server.handle().shutdown();
+    // The default grace (10 s) would outlast this wait.
+    tokio::time::timeout(Duration::from_secs(5), server.wait())
+        .await
+        .expect("shutdown within 5 s: the 50 ms grace, then the request is cut");
+    let cut = within("the slow request to end", slow).await.unwrap();
+    assert!(cut.is_err(), "cut at the end of the grace: {cut:?}");
+}
+
+// --- listen / run_until_signal, in a child process ----------------------------------------------
+
+/// `NestApp::listen` in a child process (this test binary running [`listen_child`]): it serves
+/// until SIGTERM, then shuts down gracefully and returns `Ok`. A child, because a signal sent to
+/// the test process itself would reach every test in it.
+#[cfg(unix)]
+#[tokio::test]
+async fn listen_serves_until_sigterm_and_then_returns() {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["listen_child", "--exact", "--ignored", "--nocapture"])
+        .env("NEST_LISTEN_CHILD", "1")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let (tx, mut lines) = tokio::sync::mpsc::unbounded_channel();
+    let stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    std::thread::spawn(move || {
+        for line in stdout.lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let mut next_line = async || {
+        within("a line from the child", lines.recv())
+            .await
+            .expect("the child's output ended")
+    };
+    let addr = loop {
+        let line = next_line().await;
+        if let Some((_, addr)) = line.split_once("nest is listening addr=") {
+            break addr.trim().to_owned();
+        }
+    };
+    let res = within(
+        "an answer from the child",
+        reqwest::get(format!("http://{addr}/items/1")),
+    )
+    .await
+    .unwrap();
+    assert_eq!(res.text().await.unwrap(), "item-1");
+    // `run_until_signal` installs its handler in a task of its own: send SIGTERM until it is
+    // handled. The child keeps SIGTERM from killing it meanwhile (see `listen_child`).
+    let status = within("the child to exit after SIGTERM", async {
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                return status;
+            }
+            std::process::Command::new("kill")
+                .args(["-TERM", &child.id().to_string()])
+                .status()
+                .unwrap();
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await;
+    assert!(status.success(), "{status}");
+    loop {
+        if next_line().await == "listen returned Ok" {
+            break;
+        }
+    }
+}
+
+/// The child of [`listen_serves_until_sigterm_and_then_returns`]; does nothing on its own.
+#[cfg(unix)]
+#[tokio::test]
+#[ignore = "the child process of listen_serves_until_sigterm_and_then_returns"]
+async fn listen_child() {
+    if std::env::var_os("NEST_LISTEN_CHILD").is_none() {
+        return;
+    }
+    // Installs tokio's SIGTERM handler before `listen` does, so a SIGTERM that comes before
+    // `listen` listens for it is lost (the parent sends another) instead of killing the process.
+    let _term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).unwrap();
+    let _log = tracing::subscriber::set_default(
+        tracing_subscriber::fmt()
+            .with_ansi(false)
+            .with_writer(std::io::stdout)
+            .finish(),
+    );
+    match app().listen(([127, 0, 0, 1], 0)).await {
+        Ok(()) => println!("listen returned Ok"),
+        Err(err) => println!("listen failed: {err}"),
+    }
 }
