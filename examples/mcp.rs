@@ -1,0 +1,650 @@
+//! An MCP server over Streamable HTTP (revision 2025-11-25) on nest: one `/mcp` endpoint, POST
+//! answered with JSON or, for tool calls that stream, with SSE (`event: message`) from a
+//! resumable stream (priming event, `retry:`, resume by GET with `Last-Event-ID`); sessions
+//! (`Mcp-Session-Id`, 400 when missing, 404 when unknown or deleted); a GET stream; `Host` and
+//! `Origin` checked against DNS rebinding; logging and progress notifications before a call's
+//! result; sampling and elicitation requests whose answers arrive on another POST.
+//!
+//! It serves the tools, resources and prompts the official conformance suite calls:
+//! `npx @modelcontextprotocol/conformance server --url http://127.0.0.1:3002/mcp`.
+//!
+//! Run with: `cargo run --example mcp` (`PORT`, default 3002).
+#![allow(clippy::print_stdout, reason = "an example prints its URL")]
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use http::{HeaderMap, HeaderValue, StatusCode};
+use nest::prelude::*;
+use nest::sse::hub::Hub;
+use nest::sse::resumable::{Resumable, ResumableOptions, ResumableWriter};
+use nest::Response;
+use serde_json::{json, Value};
+use tokio::sync::oneshot;
+
+/// The protocol revisions this server speaks; the first is answered when the client asks for
+/// one it does not know.
+pub const VERSIONS: [&str; 3] = ["2025-11-25", "2025-06-18", "2025-03-26"];
+
+/// The reconnection time sent on every stream (`retry:`).
+pub const RETRY: Duration = Duration::from_millis(500);
+
+const IMAGE: &str = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8DwHwAFBQIAX8jx0gAAAABJRU5ErkJggg==";
+const AUDIO: &str = "UklGRiYAAABXQVZFZm10IBAAAAABAAEAQB8AAAB9AAACABAAZGF0YQIAAAA=";
+
+/// One client session: the answers it owes to requests the server sent it.
+#[derive(Default)]
+struct Session {
+    pending: HashMap<String, oneshot::Sender<Value>>,
+}
+
+/// The MCP endpoint.
+pub struct Mcp {
+    streams: Resumable,
+    sessions: Mutex<HashMap<String, Session>>,
+    counter: AtomicU64,
+}
+
+impl std::fmt::Debug for Mcp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Mcp").finish_non_exhaustive()
+    }
+}
+
+/// The app: `/mcp` on a fresh hub.
+pub fn app() -> NestApp {
+    let options = ResumableOptions::new().priming(true).retry(RETRY);
+    NestApp::new().controller(Mcp {
+        streams: Resumable::with_options(Hub::new(), options),
+        sessions: Mutex::new(HashMap::new()),
+        counter: AtomicU64::new(1),
+    })
+}
+
+impl Controller for Mcp {
+    fn routes(r: &mut Routes<Self>) {
+        r.post("/mcp", Self::post);
+        r.get("/mcp", Self::get);
+        r.delete("/mcp", Self::delete);
+    }
+}
+
+/// A request refused before any JSON-RPC processing: its status, JSON-RPC code and message.
+struct Reject(StatusCode, i64, &'static str);
+
+impl Reject {
+    fn response(self) -> Response {
+        rpc_error(self.0, self.1, self.2)
+    }
+}
+
+fn rpc_error(status: StatusCode, code: i64, message: &str) -> Response {
+    let body = json!({"jsonrpc": "2.0", "id": null, "error": {"code": code, "message": message}});
+    (status, Json(body)).into_response()
+}
+
+/// `Host` and `Origin` must be loopback names: a page on another site that rebinds its DNS
+/// name to 127.0.0.1 must not reach a local server.
+fn loopback_only(headers: &HeaderMap) -> Result<(), Reject> {
+    fn is_loopback(authority: &str) -> bool {
+        let host = match authority.strip_prefix('[') {
+            Some(v6) => v6.split(']').next().unwrap_or(""),
+            None => authority.split(':').next().unwrap_or(""),
+        };
+        matches!(host, "localhost" | "127.0.0.1" | "::1")
+    }
+    let host = headers.get("host").and_then(|v| v.to_str().ok());
+    let origin = headers.get("origin").and_then(|v| v.to_str().ok());
+    let origin_ok = origin.is_none_or(|o| {
+        o.split_once("://")
+            .is_some_and(|(_, authority)| is_loopback(authority))
+    });
+    if host.is_some_and(is_loopback) && origin_ok {
+        Ok(())
+    } else {
+        Err(Reject(
+            StatusCode::FORBIDDEN,
+            -32000,
+            "Host or Origin is not a loopback address",
+        ))
+    }
+}
+
+fn with_session(mut res: Response, session: &str) -> Response {
+    if let Ok(value) = HeaderValue::from_str(session) {
+        res.headers_mut().insert("mcp-session-id", value);
+    }
+    res
+}
+
+impl Mcp {
+    fn next(&self) -> u64 {
+        self.counter.fetch_add(1, Ordering::Relaxed)
+    }
+
+    fn new_session_id(&self) -> String {
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        format!("s{nanos:x}{:x}", self.next())
+    }
+
+    /// The request's session: 400 when it names none, 404 when it is unknown or deleted.
+    fn session(&self, headers: &HeaderMap) -> Result<String, Reject> {
+        let Some(id) = headers.get("mcp-session-id").and_then(|v| v.to_str().ok()) else {
+            return Err(Reject(
+                StatusCode::BAD_REQUEST,
+                -32000,
+                "Bad Request: Mcp-Session-Id header is required",
+            ));
+        };
+        if !self.sessions.lock().unwrap().contains_key(id) {
+            return Err(Reject(StatusCode::NOT_FOUND, -32001, "Session not found"));
+        }
+        if let Some(version) = headers
+            .get("mcp-protocol-version")
+            .and_then(|v| v.to_str().ok())
+        {
+            if !VERSIONS.contains(&version) {
+                return Err(Reject(
+                    StatusCode::BAD_REQUEST,
+                    -32000,
+                    "Unsupported MCP-Protocol-Version",
+                ));
+            }
+        }
+        Ok(id.to_owned())
+    }
+
+    async fn post(self: Arc<Self>, headers: HeaderMap, body: String) -> Response {
+        if let Err(reject) = loopback_only(&headers) {
+            return reject.response();
+        }
+        let Ok(message) = serde_json::from_str::<Value>(&body) else {
+            return rpc_error(StatusCode::BAD_REQUEST, -32700, "Parse error");
+        };
+        let method = message.get("method").and_then(Value::as_str);
+        if method == Some("initialize") {
+            return self.initialize(&message);
+        }
+        let session = match self.session(&headers) {
+            Ok(session) => session,
+            Err(reject) => return reject.response(),
+        };
+        let id = message.get("id").cloned();
+        match (method, id) {
+            // A notification, or the client's answer to a request of ours: 202, no body.
+            (None, Some(id)) => {
+                let waiter = self
+                    .sessions
+                    .lock()
+                    .unwrap()
+                    .get_mut(&session)
+                    .and_then(|s| s.pending.remove(&id.to_string()));
+                if let Some(waiter) = waiter {
+                    let _ = waiter.send(message);
+                }
+                StatusCode::ACCEPTED.into_response()
+            }
+            (Some(_), None) | (None, None) => StatusCode::ACCEPTED.into_response(),
+            (Some(method), Some(id)) => {
+                let params = message.get("params").cloned().unwrap_or(Value::Null);
+                if method == "tools/call" {
+                    let name = params["name"].as_str().unwrap_or("");
+                    if STREAMING_TOOLS.contains(&name) {
+                        return self.streaming_call(&session, id, params).await;
+                    }
+                }
+                let answer = match answer(method, &params) {
+                    Ok(result) => json!({"jsonrpc": "2.0", "id": id, "result": result}),
+                    Err((code, text)) => {
+                        json!({"jsonrpc": "2.0", "id": id, "error": {"code": code, "message": text}})
+                    }
+                };
+                with_session(Json(answer).into_response(), &session)
+            }
+        }
+    }
+
+    fn initialize(&self, message: &Value) -> Response {
+        let asked = message["params"]["protocolVersion"].as_str().unwrap_or("");
+        let version = VERSIONS
+            .iter()
+            .find(|v| **v == asked)
+            .unwrap_or(&VERSIONS[0]);
+        let session = self.new_session_id();
+        self.sessions
+            .lock()
+            .unwrap()
+            .insert(session.clone(), Session::default());
+        let result = json!({
+            "protocolVersion": version,
+            "capabilities": {
+                "tools": {"listChanged": true},
+                "resources": {"subscribe": true, "listChanged": true},
+                "prompts": {"listChanged": true},
+                "logging": {},
+                "completions": {}
+            },
+            "serverInfo": {"name": "nest-mcp-example", "version": "0.1.0"}
+        });
+        let body = json!({"jsonrpc": "2.0", "id": message["id"], "result": result});
+        with_session(Json(body).into_response(), &session)
+    }
+
+    /// A tool call answered on its own resumable stream: notifications and server requests,
+    /// then the result. `test_reconnection` closes the stream early; the client resumes by GET.
+    async fn streaming_call(self: &Arc<Self>, session: &str, id: Value, params: Value) -> Response {
+        let stream_id = format!("{session}.{}", self.next());
+        let this = self.clone();
+        let owner = session.to_owned();
+        let name = params["name"].as_str().unwrap_or("").to_owned();
+        let reconnect = name == "test_reconnection";
+        let started = self
+            .streams
+            .start(&stream_id, move |out| async move {
+                let result = this.run_tool(&owner, &out, &name, &params).await?;
+                let message = json!({"jsonrpc": "2.0", "id": id, "result": result});
+                out.send(SseEvent::json(&message).event("message"))
+                    .await
+                    .map_err(|e| e.to_string())?;
+                Ok::<(), String>(())
+            })
+            .await;
+        if let Err(err) = started {
+            return HttpException::from(err).into_response();
+        }
+        let mut options = SseOptions::new();
+        if reconnect {
+            options = options.max_lifetime(Duration::from_millis(50), Duration::ZERO);
+        }
+        match self
+            .streams
+            .subscribe_with(&stream_id, &LastEventId(None), options)
+            .await
+        {
+            Ok(body) => with_session(body.into_response(), session),
+            Err(err) => HttpException::from(err).into_response(),
+        }
+    }
+
+    /// Sends a request to the client on the call's stream and waits for its answer (which
+    /// arrives on another POST).
+    async fn ask(
+        &self,
+        session: &str,
+        out: &ResumableWriter,
+        method: &str,
+        params: Value,
+    ) -> Result<Value, String> {
+        let id = json!(format!("srv-{}", self.next()));
+        let (tx, rx) = oneshot::channel();
+        self.sessions
+            .lock()
+            .unwrap()
+            .get_mut(session)
+            .ok_or("session gone")?
+            .pending
+            .insert(id.to_string(), tx);
+        let request = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
+        out.send(SseEvent::json(&request).event("message"))
+            .await
+            .map_err(|e| e.to_string())?;
+        let answer = tokio::time::timeout(Duration::from_secs(30), rx)
+            .await
+            .map_err(|_| "no answer within 30 s".to_owned())?
+            .map_err(|_| "session gone".to_owned())?;
+        Ok(answer["result"].clone())
+    }
+
+    async fn notify(out: &ResumableWriter, method: &str, params: Value) -> Result<(), String> {
+        let message = json!({"jsonrpc": "2.0", "method": method, "params": params});
+        out.send(SseEvent::json(&message).event("message"))
+            .await
+            .map(drop)
+            .map_err(|e| e.to_string())
+    }
+
+    async fn run_tool(
+        &self,
+        session: &str,
+        out: &ResumableWriter,
+        name: &str,
+        params: &Value,
+    ) -> Result<Value, String> {
+        let text = |t: String| json!({"content": [{"type": "text", "text": t}]});
+        let pause = || tokio::time::sleep(Duration::from_millis(50));
+        match name {
+            "test_tool_with_logging" => {
+                for (i, step) in [
+                    "Tool execution started",
+                    "Tool processing data",
+                    "Tool execution completed",
+                ]
+                .iter()
+                .enumerate()
+                {
+                    if i > 0 {
+                        pause().await;
+                    }
+                    let log = json!({"level": "info", "logger": "nest-mcp-example", "data": step});
+                    Self::notify(out, "notifications/message", log).await?;
+                }
+                Ok(text("Tool with logging executed successfully".into()))
+            }
+            "test_tool_with_progress" => {
+                let token = params["_meta"]["progressToken"].clone();
+                let token = if token.is_null() { json!(0) } else { token };
+                for (i, progress) in [0, 50, 100].into_iter().enumerate() {
+                    if i > 0 {
+                        pause().await;
+                    }
+                    let p = json!({"progressToken": token, "progress": progress, "total": 100,
+                        "message": format!("Completed step {progress} of 100")});
+                    Self::notify(out, "notifications/progress", p).await?;
+                }
+                Ok(text(match &token {
+                    Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                }))
+            }
+            "test_reconnection" => {
+                // The subscriber's stream closes after 50 ms; the result comes later, on the
+                // GET that resumes it.
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                Ok(text("Reconnection test completed successfully. If you received this, the client properly reconnected after stream closure.".into()))
+            }
+            "test_sampling" => {
+                let prompt = params["arguments"]["prompt"].as_str().unwrap_or("");
+                let request = json!({"messages": [{"role": "user", "content": {"type": "text", "text": prompt}}],
+                    "maxTokens": 100});
+                let result = self
+                    .ask(session, out, "sampling/createMessage", request)
+                    .await?;
+                let reply = result["content"]["text"].as_str().unwrap_or("No response");
+                Ok(text(format!("LLM response: {reply}")))
+            }
+            _ => {
+                let (message, schema) = elicitation(name, params);
+                let result = self
+                    .ask(
+                        session,
+                        out,
+                        "elicitation/create",
+                        json!({"message": message, "requestedSchema": schema}),
+                    )
+                    .await?;
+                let content = if result["content"].is_null() {
+                    json!({})
+                } else {
+                    result["content"].clone()
+                };
+                let prefix = if name == "test_elicitation" {
+                    "User response"
+                } else {
+                    "Elicitation completed"
+                };
+                Ok(text(format!(
+                    "{prefix}: action={}, content={content}",
+                    result["action"].as_str().unwrap_or("")
+                )))
+            }
+        }
+    }
+
+    /// `GET /mcp`: with `Last-Event-ID`, resumes that stream of this session; without, the
+    /// session's own stream (open, for notifications the server may send later).
+    async fn get(self: Arc<Self>, headers: HeaderMap, last: LastEventId) -> Response {
+        if let Err(reject) = loopback_only(&headers) {
+            return reject.response();
+        }
+        let session = match self.session(&headers) {
+            Ok(session) => session,
+            Err(reject) => return reject.response(),
+        };
+        if last.0.is_some() {
+            let ours = last
+                .0
+                .as_deref()
+                .and_then(Resumable::stream_of)
+                .is_some_and(|stream| stream.starts_with(&format!("{session}.")));
+            if !ours {
+                return rpc_error(StatusCode::NOT_FOUND, -32001, "Unknown event id");
+            }
+            return match self.streams.resume(&last).await {
+                Ok(body) => with_session(body.into_response(), &session),
+                Err(err) => HttpException::from(err).into_response(),
+            };
+        }
+        let (writer, body) = get_sse_stream(SseOptions::new().retry(RETRY));
+        let id = format!("{session}.get");
+        let _ = writer.write(SseEvent::data("").id(id));
+        with_session(
+            body.on_cancel(move |_| drop(writer)).into_response(),
+            &session,
+        )
+    }
+
+    /// `DELETE /mcp`: ends the session; later requests naming it get 404.
+    async fn delete(self: Arc<Self>, headers: HeaderMap) -> Response {
+        if let Err(reject) = loopback_only(&headers) {
+            return reject.response();
+        }
+        match self.session(&headers) {
+            Ok(session) => {
+                self.sessions.lock().unwrap().remove(&session);
+                StatusCode::OK.into_response()
+            }
+            Err(reject) => reject.response(),
+        }
+    }
+}
+
+const STREAMING_TOOLS: [&str; 8] = [
+    "test_tool_with_logging",
+    "test_tool_with_progress",
+    "test_reconnection",
+    "test_sampling",
+    "test_elicitation",
+    "test_elicitation_sep1034_defaults",
+    "test_elicitation_sep1330_enums",
+    "test_client_elicitation_defaults",
+];
+
+/// The message and schema of an elicitation tool.
+fn elicitation(name: &str, params: &Value) -> (String, Value) {
+    match name {
+        "test_elicitation_sep1034_defaults" | "test_client_elicitation_defaults" => (
+            "Please review and update the form fields with defaults".into(),
+            json!({"type": "object", "properties": {
+                "name": {"type": "string", "description": "User name", "default": "John Doe"},
+                "age": {"type": "integer", "description": "User age", "default": 30},
+                "score": {"type": "number", "description": "User score", "default": 95.5},
+                "status": {"type": "string", "description": "User status",
+                    "enum": ["active", "inactive", "pending"], "default": "active"},
+                "verified": {"type": "boolean", "description": "Verification status", "default": true}
+            }, "required": []}),
+        ),
+        "test_elicitation_sep1330_enums" => (
+            "Please select options from the enum fields".into(),
+            json!({"type": "object", "properties": {
+                "untitledSingle": {"type": "string", "description": "Select one option",
+                    "enum": ["option1", "option2", "option3"]},
+                "titledSingle": {"type": "string", "description": "Select one option with titles",
+                    "oneOf": [{"const": "value1", "title": "First Option"},
+                              {"const": "value2", "title": "Second Option"},
+                              {"const": "value3", "title": "Third Option"}]},
+                "legacyEnum": {"type": "string", "description": "Select one option (legacy)",
+                    "enum": ["opt1", "opt2", "opt3"],
+                    "enumNames": ["Option One", "Option Two", "Option Three"]},
+                "untitledMulti": {"type": "array", "description": "Select multiple options",
+                    "minItems": 1, "maxItems": 3,
+                    "items": {"type": "string", "enum": ["option1", "option2", "option3"]}},
+                "titledMulti": {"type": "array", "description": "Select multiple options with titles",
+                    "minItems": 1, "maxItems": 3,
+                    "items": {"anyOf": [{"const": "value1", "title": "First Choice"},
+                                        {"const": "value2", "title": "Second Choice"},
+                                        {"const": "value3", "title": "Third Choice"}]}}
+            }, "required": []}),
+        ),
+        _ => (
+            params["arguments"]["message"]
+                .as_str()
+                .unwrap_or("Please respond")
+                .to_owned(),
+            json!({"type": "object", "properties": {
+                "response": {"type": "string", "description": "User's response"}
+            }, "required": ["response"]}),
+        ),
+    }
+}
+
+fn tools() -> Value {
+    let empty = json!({"type": "object", "properties": {}});
+    let plain = |name: &str, description: &str| json!({"name": name, "description": description, "inputSchema": empty});
+    json!({"tools": [
+        plain("test_simple_text", "Tests simple text content response"),
+        plain("test_image_content", "Tests image content response"),
+        plain("test_audio_content", "Tests audio content response"),
+        plain("test_embedded_resource", "Tests embedded resource content response"),
+        plain("test_multiple_content_types", "Tests response with multiple content types (text, image, resource)"),
+        plain("test_tool_with_logging", "Tests tool that emits log messages during execution"),
+        plain("test_tool_with_progress", "Tests tool that reports progress notifications"),
+        plain("test_error_handling", "Tests error response handling"),
+        plain("test_reconnection", "Tests SSE stream disconnection and client reconnection (SEP-1699)"),
+        {"name": "test_sampling", "description": "Tests server-initiated sampling (LLM completion request)",
+         "inputSchema": {"type": "object", "properties": {"prompt": {"type": "string", "description": "The prompt to send to the LLM"}}, "required": ["prompt"]}},
+        {"name": "test_elicitation", "description": "Tests server-initiated elicitation (user input request)",
+         "inputSchema": {"type": "object", "properties": {"message": {"type": "string", "description": "The message to show the user"}}, "required": ["message"]}},
+        plain("test_elicitation_sep1034_defaults", "Tests elicitation with default values per SEP-1034"),
+        plain("test_elicitation_sep1330_enums", "Tests elicitation with enum schema improvements per SEP-1330"),
+        {"name": "json_schema_2020_12_tool", "description": "Tool with JSON Schema 2020-12 features for conformance testing (SEP-1613)",
+         "inputSchema": {
+            "$schema": "https://json-schema.org/draft/2020-12/schema",
+            "type": "object",
+            "$defs": {"address": {"type": "object", "properties": {"street": {"type": "string"}, "city": {"type": "string"}}}},
+            "properties": {"name": {"type": "string"}, "address": {"$ref": "#/$defs/address"}},
+            "additionalProperties": false
+         }}
+    ]})
+}
+
+/// The answer to a request that needs no stream: its result, or a JSON-RPC error.
+fn answer(method: &str, params: &Value) -> Result<Value, (i64, String)> {
+    let text = |t: &str| json!({"content": [{"type": "text", "text": t}]});
+    Ok(match method {
+        "ping" | "logging/setLevel" | "resources/subscribe" | "resources/unsubscribe" => json!({}),
+        "tools/list" => tools(),
+        "tools/call" => match params["name"].as_str().unwrap_or("") {
+            "test_simple_text" => text("This is a simple text response for testing."),
+            "test_image_content" => {
+                json!({"content": [{"type": "image", "data": IMAGE, "mimeType": "image/png"}]})
+            }
+            "test_audio_content" => {
+                json!({"content": [{"type": "audio", "data": AUDIO, "mimeType": "audio/wav"}]})
+            }
+            "test_embedded_resource" => json!({"content": [{"type": "resource", "resource": {
+                "uri": "test://embedded-resource", "mimeType": "text/plain",
+                "text": "This is an embedded resource content."}}]}),
+            "test_multiple_content_types" => json!({"content": [
+                {"type": "text", "text": "Multiple content types test:"},
+                {"type": "image", "data": IMAGE, "mimeType": "image/png"},
+                {"type": "resource", "resource": {"uri": "test://mixed-content-resource",
+                    "mimeType": "application/json", "text": "{\"test\":\"data\",\"value\":123}"}}]}),
+            "test_error_handling" => json!({"isError": true, "content": [{"type": "text",
+                "text": "This tool intentionally returns an error for testing"}]}),
+            "json_schema_2020_12_tool" => text(&format!(
+                "JSON Schema 2020-12 tool called with: {}",
+                params["arguments"]
+            )),
+            other => return Err((-32602, format!("Unknown tool: {other}"))),
+        },
+        "resources/list" => json!({"resources": [
+            {"uri": "test://static-text", "name": "static-text", "title": "Static Text Resource",
+             "description": "A static text resource for testing", "mimeType": "text/plain"},
+            {"uri": "test://static-binary", "name": "static-binary", "title": "Static Binary Resource",
+             "description": "A static binary resource (image) for testing", "mimeType": "image/png"},
+            {"uri": "test://watched-resource", "name": "watched-resource", "title": "Watched Resource",
+             "description": "A resource that auto-updates every 3 seconds", "mimeType": "text/plain"}
+        ]}),
+        "resources/templates/list" => json!({"resourceTemplates": [
+            {"uriTemplate": "test://template/{id}/data", "name": "template", "title": "Resource Template",
+             "description": "A resource template with parameter substitution", "mimeType": "application/json"}
+        ]}),
+        "resources/read" => {
+            let uri = params["uri"].as_str().unwrap_or("");
+            let content = match uri {
+                "test://static-text" => json!({"uri": uri, "mimeType": "text/plain",
+                    "text": "This is the content of the static text resource."}),
+                "test://static-binary" => {
+                    json!({"uri": uri, "mimeType": "image/png", "blob": IMAGE})
+                }
+                "test://watched-resource" => json!({"uri": uri, "mimeType": "text/plain",
+                    "text": "Watched resource content"}),
+                _ => match uri
+                    .strip_prefix("test://template/")
+                    .and_then(|rest| rest.strip_suffix("/data"))
+                {
+                    Some(id) => json!({"uri": uri, "mimeType": "application/json",
+                        "text": json!({"id": id, "templateTest": true, "data": format!("Data for ID: {id}")}).to_string()}),
+                    None => return Err((-32002, format!("Resource not found: {uri}"))),
+                },
+            };
+            json!({"contents": [content]})
+        }
+        "prompts/list" => json!({"prompts": [
+            {"name": "test_simple_prompt", "title": "Simple Test Prompt", "description": "A simple prompt without arguments"},
+            {"name": "test_prompt_with_arguments", "title": "Prompt With Arguments", "description": "A prompt with required arguments",
+             "arguments": [{"name": "arg1", "description": "First test argument", "required": true},
+                           {"name": "arg2", "description": "Second test argument", "required": true}]},
+            {"name": "test_prompt_with_embedded_resource", "title": "Prompt With Embedded Resource",
+             "description": "A prompt that includes an embedded resource",
+             "arguments": [{"name": "resourceUri", "description": "URI of the resource to embed", "required": true}]},
+            {"name": "test_prompt_with_image", "title": "Prompt With Image", "description": "A prompt that includes image content"}
+        ]}),
+        "prompts/get" => {
+            let args = &params["arguments"];
+            let user = |content: Value| json!({"role": "user", "content": content});
+            let messages = match params["name"].as_str().unwrap_or("") {
+                "test_simple_prompt" => vec![user(
+                    json!({"type": "text", "text": "This is a simple prompt for testing."}),
+                )],
+                "test_prompt_with_arguments" => vec![user(json!({"type": "text", "text": format!(
+                    "Prompt with arguments: arg1='{}', arg2='{}'",
+                    args["arg1"].as_str().unwrap_or(""), args["arg2"].as_str().unwrap_or(""))}))],
+                "test_prompt_with_embedded_resource" => vec![
+                    user(
+                        json!({"type": "resource", "resource": {"uri": args["resourceUri"],
+                        "mimeType": "text/plain", "text": "Embedded resource content for testing."}}),
+                    ),
+                    user(
+                        json!({"type": "text", "text": "Please process the embedded resource above."}),
+                    ),
+                ],
+                "test_prompt_with_image" => vec![
+                    user(json!({"type": "image", "data": IMAGE, "mimeType": "image/png"})),
+                    user(json!({"type": "text", "text": "Please analyze the image above."})),
+                ],
+                other => return Err((-32602, format!("Unknown prompt: {other}"))),
+            };
+            json!({"messages": messages})
+        }
+        "completion/complete" => {
+            json!({"completion": {"values": [], "total": 0, "hasMore": false}})
+        }
+        other => return Err((-32601, format!("Method not found: {other}"))),
+    })
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let port = std::env::var("PORT").unwrap_or_else(|_| "3002".into());
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse()?;
+    let server = app().bind(addr).await?;
+    println!("nest MCP example: http://{}/mcp", server.local_addr());
+    tokio::signal::ctrl_c().await?;
+    server.shutdown(Duration::from_secs(5)).await;
+    Ok(())
+}
