@@ -60,12 +60,13 @@ pub struct TestStream<S = EventSource> {
 }
 
 impl TestStream<EventSource> {
-    /// Connects to `url` (GET, comments enabled) with default settings.
+    /// Connects to `url` (GET, comments enabled) with default settings; for
+    /// others, wrap a built source with [`TestStream::new`].
     ///
     /// # Errors
     ///
-    /// [`Error::is_builder`] for a bad URL.
-    pub fn connect(url: impl reqwest::IntoUrl) -> Result<Self> {
+    /// [`Error::is_builder`] for an invalid URL.
+    pub fn connect(url: impl AsRef<str>) -> Result<Self> {
         Ok(Self::new(EventSource::builder(url).comments(true).build()?))
     }
 }
@@ -180,6 +181,66 @@ where
             Ok(event)
         } else {
             Err(self.error(Failure::Mismatch, &waiting))
+        }
+    }
+
+    /// The next event for which `matches` holds, skipping the others (they
+    /// are listed in errors): past a chat's `reset`, or to the event with
+    /// an id.
+    ///
+    /// ```
+    /// # use futures_util::{stream, StreamExt};
+    /// # use nest_sse_client::{testing::TestStream, Event, SseItem};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// # let items = [Event::new("reset", ""), Event::new("message", "hi").with_id("7")];
+    /// # let mut stream = TestStream::new(stream::iter(items).map(|e| Ok(SseItem::Message(e))));
+    /// let message = stream.next_matching(|e| e.event == "message").await.unwrap();
+    /// assert_eq!(message.id, "7");
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// On timeout (the timeout covers the whole wait), end of stream or a
+    /// fatal error.
+    pub async fn next_matching(
+        &mut self,
+        mut matches: impl FnMut(&Event) -> bool,
+    ) -> Result<Event, TestError> {
+        self.wait_for("a matching event", |item| match item {
+            SseItem::Message(event) if matches(event) => Some(event.clone()),
+            _ => None,
+        })
+        .await
+    }
+
+    /// No event arrives within `window` (opens, comments and reconnections
+    /// may; an end of the stream is fine too). The window is measured with
+    /// `tokio::time`: on a paused clock (`#[tokio::test(start_paused =
+    /// true)]`) it passes without waiting.
+    ///
+    /// # Errors
+    ///
+    /// [`TestError::is_unexpected`] when an event arrives, or a fatal error.
+    pub async fn expect_no_event(&mut self, window: Duration) -> Result<(), TestError> {
+        let deadline = tokio::time::Instant::now() + window;
+        let waiting = format!("no event for {window:?}");
+        loop {
+            let item = match tokio::time::timeout_at(deadline, self.stream.next()).await {
+                Err(_) | Ok(None) => return Ok(()),
+                Ok(Some(item)) => item,
+            };
+            self.received.push(describe(&item));
+            match item {
+                Ok(SseItem::Message(_)) => {
+                    return Err(self.error(Failure::Unexpected, &waiting));
+                }
+                Err(error) if error.is_fatal() => {
+                    return Err(self.error(Failure::Fatal(error), &waiting));
+                }
+                _ => {}
+            }
         }
     }
 
@@ -306,6 +367,7 @@ enum Failure {
     Ended,
     Fatal(Error),
     Mismatch,
+    Unexpected,
 }
 
 /// Why an expectation of a [`TestStream`] failed; its message lists what
@@ -343,6 +405,13 @@ impl TestError {
         matches!(self.failure, Failure::Mismatch)
     }
 
+    /// An event arrived while none was expected
+    /// ([`TestStream::expect_no_event`]).
+    #[must_use]
+    pub fn is_unexpected(&self) -> bool {
+        matches!(self.failure, Failure::Unexpected)
+    }
+
     /// The fatal error, when [`is_fatal`](Self::is_fatal).
     #[must_use]
     pub fn fatal_error(&self) -> Option<&Error> {
@@ -361,6 +430,7 @@ impl fmt::Display for TestError {
             // The error itself is the source (and the last item received).
             Failure::Fatal(_) => write!(f, "fatal error while waiting for {}", self.waiting)?,
             Failure::Mismatch => write!(f, "expected {}, got another", self.waiting)?,
+            Failure::Unexpected => write!(f, "expected {}, got one", self.waiting)?,
         }
         if self.received.is_empty() {
             return f.write_str("; nothing was received");
@@ -431,7 +501,11 @@ mod tests {
         let items = vec![
             Err(Error::ended()),
             Ok(SseItem::Comment("k".into())),
-            Err(Error::status(reqwest::StatusCode::NOT_FOUND)),
+            Err(Error::bad_status(crate::client::ResponseHead::new(
+                reqwest::StatusCode::NOT_FOUND,
+                reqwest::Version::HTTP_11,
+                reqwest::header::HeaderMap::new(),
+            ))),
         ];
         let mut s = TestStream::new(stream::iter(items));
         let error = s.next_event().await.unwrap_err();
@@ -446,6 +520,51 @@ mod tests {
             error.to_string(),
             format!("fatal error while waiting for an event; received:\n  - error: the server ended the stream\n  - comment \"k\"\n  - error: {source}")
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn next_matching_skips_until_a_match_within_one_timeout() {
+        let items = vec![
+            message("reset", ""),
+            Err(Error::ended()),
+            message("message", "1"),
+        ];
+        let mut s = TestStream::new(stream::iter(items).chain(stream::pending()));
+        let event = s.next_matching(|e| e.event == "message").await.unwrap();
+        assert_eq!(event.data, "1");
+        assert_eq!(s.received().len(), 3);
+        let start = tokio::time::Instant::now();
+        let error = s.next_matching(|_| true).await.unwrap_err();
+        assert!(error.is_timeout());
+        assert_eq!(start.elapsed(), DEFAULT_TIMEOUT);
+        assert!(
+            error
+                .to_string()
+                .starts_with("timed out after 5s waiting for a matching event"),
+            "{error}"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn expect_no_event_waits_the_window_on_the_paused_clock() {
+        let items = vec![Ok(SseItem::Open), Ok(SseItem::Comment("k".into()))];
+        let mut s = TestStream::new(stream::iter(items).chain(stream::pending()));
+        let start = tokio::time::Instant::now();
+        s.expect_no_event(Duration::from_secs(600)).await.unwrap();
+        assert_eq!(start.elapsed(), Duration::from_secs(600));
+
+        let items = vec![Ok(SseItem::Open), message("late", "x")];
+        let mut s = TestStream::new(stream::iter(items).chain(stream::pending()));
+        let error = s.expect_no_event(Duration::from_secs(1)).await.unwrap_err();
+        assert!(error.is_unexpected());
+        assert_eq!(
+            error.to_string(),
+            "expected no event for 1s, got one; received:\n  - open\n  - event \"late\" data \"x\""
+        );
+
+        // An end is no event.
+        let mut s = TestStream::new(stream::iter(vec![Ok(SseItem::Open)]));
+        s.expect_no_event(Duration::from_secs(1)).await.unwrap();
     }
 
     #[tokio::test]

@@ -7,10 +7,18 @@ use std::error::Error as _;
 use std::time::Duration;
 
 use futures_util::StreamExt;
+use nest_sse_client::client::{DEFAULT_HEALTHY_AFTER, DEFAULT_RETRY};
 use nest_sse_client::testing::TestStream;
-use nest_sse_client::{Error, Event, EventSource, ReadyState, SseItem};
-use support::{head, sse_head, write, Server, Step};
+use nest_sse_client::{reqwest, Error, Event, EventSource, ReadyState, SseItem};
+use support::{chunked_sse_head, empty_response, head, sse_head, write, Server, Step};
 use tokio::time::Instant;
+
+/// Awaits `future`, failing the test after 10 s (of tokio's clock) instead of hanging.
+async fn within<T>(what: &str, future: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(Duration::from_secs(10), future)
+        .await
+        .unwrap_or_else(|_| panic!("timed out waiting for {what}"))
+}
 
 fn source(server: &Server) -> TestStream {
     TestStream::new(EventSource::new(server.url("/events")).unwrap())
@@ -112,9 +120,9 @@ async fn an_initial_last_event_id_is_sent_on_the_first_request() {
 #[tokio::test(start_paused = true)]
 async fn a_status_other_than_200_is_fatal_and_not_retried() {
     for status in [
-        "204 No Content",
         "404 Not Found",
         "500 Internal Server Error",
+        "502 Bad Gateway",
     ] {
         let server = Server::start(vec![vec![head(status, Some("text/event-stream"))]]).await;
         let mut s = source(&server);
@@ -126,6 +134,53 @@ async fn a_status_other_than_200_is_fatal_and_not_retried() {
         tokio::time::sleep(Duration::from_secs(60)).await;
         assert_eq!(server.requests().len(), 1, "{status} was retried");
     }
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_error_keeps_the_failed_response_status_and_headers() {
+    let server = Server::start(vec![vec![empty_response(
+        "401 Unauthorized",
+        &[
+            ("WWW-Authenticate", r#"Bearer realm="events""#),
+            ("X-Request-Id", "r-1"),
+        ],
+    )]])
+    .await;
+    let error = source(&server).expect_error().await.unwrap();
+    assert_eq!(error.status(), Some(reqwest::StatusCode::UNAUTHORIZED));
+    let headers = error.headers().expect("the response's headers");
+    assert_eq!(headers["www-authenticate"], r#"Bearer realm="events""#);
+    assert_eq!(headers["x-request-id"], "r-1");
+    let version = error.response().map(|head| head.version());
+    assert_eq!(version, Some(reqwest::Version::HTTP_11));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_204_ends_the_stream_without_an_error() {
+    let server = Server::start(vec![
+        vec![sse_head(), write("retry: 100\nid: 1\ndata: a\n\n")],
+        vec![head("204 No Content", None)],
+    ])
+    .await;
+    let mut es = EventSource::new(server.url("/")).unwrap();
+    let mut items = Vec::new();
+    while let Some(item) = within("the next item", es.next()).await {
+        items.push(item);
+    }
+    assert!(
+        matches!(
+            &items[..],
+            [Ok(SseItem::Open), Ok(SseItem::Message(_)), Err(e)] if e.is_ended()
+        ),
+        "{items:?}"
+    );
+    assert_eq!(es.ready_state(), ReadyState::Closed);
+    let status = es.response().map(|head| head.status());
+    assert_eq!(status, Some(reqwest::StatusCode::NO_CONTENT));
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    let requests = server.requests();
+    assert_eq!(requests.len(), 2);
+    assert_eq!(requests[1].header("last-event-id"), Some("1"));
 }
 
 #[tokio::test(start_paused = true)]
@@ -159,8 +214,9 @@ async fn the_content_type_essence_is_compared_case_insensitively() {
 #[tokio::test(start_paused = true)]
 async fn redirects_are_followed() {
     let server = Server::start(vec![
-        vec![write(
-            "HTTP/1.1 307 Temporary Redirect\r\nLocation: /moved\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+        vec![empty_response(
+            "307 Temporary Redirect",
+            &[("Location", "/moved")],
         )],
         vec![sse_head(), write("data: here\n\n"), Step::Hold],
     ])
@@ -170,6 +226,23 @@ async fn redirects_are_followed() {
     assert_eq!(paths, ["/events", "/moved"]);
 }
 
+/// Every error until the stream ends, with its time from the first on the
+/// paused clock.
+async fn errors_until_the_end(s: &mut TestStream) -> (Vec<Duration>, Vec<Error>) {
+    let start = Instant::now();
+    let (mut at, mut errors) = (Vec::new(), Vec::new());
+    loop {
+        match s.expect_error().await {
+            Ok(error) => {
+                at.push(start.elapsed());
+                errors.push(error);
+            }
+            Err(end) if end.is_ended() => return (at, errors),
+            Err(other) => panic!("{other}"),
+        }
+    }
+}
+
 #[tokio::test(start_paused = true)]
 async fn backoff_doubles_up_to_its_max_and_the_retry_limit_counts() {
     // Every connection is closed before a response: a network error.
@@ -177,18 +250,14 @@ async fn backoff_doubles_up_to_its_max_and_the_retry_limit_counts() {
     let es = EventSource::builder(server.url("/"))
         .retry(Duration::from_secs(1))
         .backoff(Duration::from_secs(4))
+        .jitter(false)
         .max_retries(4)
         .build()
         .unwrap();
     let mut s = TestStream::new(es).timeout(Duration::from_secs(60));
-    let start = Instant::now();
-    let mut at = Vec::new();
-    let mut errors = Vec::new();
-    while let Ok(error) = s.expect_error().await {
-        at.push(start.elapsed().as_secs());
-        errors.push(error);
-    }
-    assert_eq!(at, [0, 1, 3, 7, 11]);
+    let (at, errors) = errors_until_the_end(&mut s).await;
+    let secs: Vec<u64> = at.iter().map(Duration::as_secs).collect();
+    assert_eq!(secs, [0, 1, 3, 7, 11]);
     assert!(errors[..4].iter().all(|e| e.is_network() && !e.is_fatal()));
     assert!(errors[4].is_retry_limit() && errors[4].is_fatal());
     assert_eq!(
@@ -202,11 +271,65 @@ async fn backoff_doubles_up_to_its_max_and_the_retry_limit_counts() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn the_retry_count_resets_after_a_successful_open() {
+async fn backoff_delays_are_jittered_between_half_and_all() {
+    let server = Server::start(vec![vec![]]).await;
+    let es = EventSource::builder(server.url("/"))
+        .retry(Duration::from_secs(1))
+        .backoff(Duration::from_secs(8))
+        .max_retries(5)
+        .build()
+        .unwrap();
+    let mut s = TestStream::new(es).timeout(Duration::from_secs(60));
+    let mut error = s.expect_error().await.unwrap();
+    for full in [1, 2, 4, 8, 8].map(Duration::from_secs) {
+        assert!(error.is_network(), "{error}");
+        let delay = s
+            .get_mut()
+            .reconnect_delay()
+            .expect("a pending reconnection");
+        assert!((full / 2..=full).contains(&delay), "{delay:?} for {full:?}");
+        let failed = Instant::now();
+        error = s.expect_error().await.unwrap();
+        assert_eq!(
+            failed.elapsed(),
+            delay,
+            "the delay announced is the one waited"
+        );
+    }
+    assert!(error.is_retry_limit(), "{error}");
+    assert_eq!(s.get_mut().reconnect_delay(), None);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_server_that_accepts_and_closes_reaches_the_retry_limit() {
+    // Each connection opens (200, an event) and ends at once: without a
+    // healthy period, those are failures in a row.
+    let server = Server::start(vec![vec![sse_head(), write("data: a\n\n")]]).await;
+    let es = EventSource::builder(server.url("/"))
+        .retry(Duration::from_millis(10))
+        .max_retries(3)
+        .build()
+        .unwrap();
+    let mut s = TestStream::new(es);
+    let (_, errors) = errors_until_the_end(&mut s).await;
+    assert_eq!(errors.len(), 4, "{errors:?}");
+    assert!(errors[..3].iter().all(Error::is_ended));
+    assert!(errors[3].is_retry_limit());
+    assert_eq!(server.requests().len(), 4);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_healthy_connection_resets_the_retry_count() {
     let server = Server::start(vec![
-        vec![sse_head(), write("data: a\n\n")],
         vec![],
-        vec![sse_head(), write("data: b\n\n")],
+        vec![],
+        // Open for a minute (the default `healthy_after`): the count starts
+        // over, so its end is the first failure again, not the limit.
+        vec![
+            sse_head(),
+            write("data: a\n\n"),
+            Step::Pause(DEFAULT_HEALTHY_AFTER),
+        ],
         vec![],
     ])
     .await;
@@ -215,15 +338,81 @@ async fn the_retry_count_resets_after_a_successful_open() {
         .max_retries(2)
         .build()
         .unwrap();
-    let mut s = TestStream::new(es);
-    let events = s.collect(2).await.unwrap();
-    assert_eq!(events[1].data, "b");
-    let error = s.next_event().await.unwrap_err();
-    assert!(
-        error.fatal_error().is_some_and(|e| e.is_retry_limit()),
-        "{error}"
-    );
+    let mut s = TestStream::new(es).timeout(Duration::from_secs(120));
+    let (_, errors) = errors_until_the_end(&mut s).await;
+    let kinds: Vec<&str> = errors
+        .iter()
+        .map(|e| match () {
+            () if e.is_retry_limit() => "limit",
+            () if e.is_ended() => "ended",
+            () => "network",
+        })
+        .collect();
+    assert_eq!(kinds, ["network", "network", "ended", "network", "limit"]);
     assert_eq!(server.requests().len(), 5);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_503_is_retried_after_its_retry_after_in_seconds() {
+    let server = Server::start(vec![
+        vec![empty_response(
+            "503 Service Unavailable",
+            &[("Retry-After", "120")],
+        )],
+        vec![sse_head(), write("data: back\n\n"), Step::Hold],
+    ])
+    .await;
+    let mut s = source(&server);
+    let error = s.expect_error().await.unwrap();
+    assert!(error.is_status() && !error.is_fatal(), "{error}");
+    assert_eq!(error.status_code(), Some(503));
+    assert_eq!(error.retry_after(), Some(Duration::from_secs(120)));
+    let delay = s.get_mut().reconnect_delay();
+    assert_eq!(delay, Some(Duration::from_secs(120)));
+    let failed = Instant::now();
+    s = s.timeout(Duration::from_secs(180));
+    s.expect_open().await.unwrap();
+    assert_eq!(failed.elapsed(), Duration::from_secs(120));
+    assert_eq!(s.next_event().await.unwrap().data, "back");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_429_is_retried_after_its_retry_after_date_and_counts_as_a_failure() {
+    let at = httpdate::fmt_http_date(std::time::SystemTime::now() + Duration::from_secs(30));
+    let too_many = empty_response("429 Too Many Requests", &[("Retry-After", &at)]);
+    let server = Server::start(vec![vec![too_many]]).await;
+    let es = EventSource::builder(server.url("/"))
+        .max_retries(1)
+        .build()
+        .unwrap();
+    let mut s = TestStream::new(es).timeout(Duration::from_secs(60));
+    let error = s.expect_error().await.unwrap();
+    assert_eq!(error.status_code(), Some(429));
+    // An HTTP date has whole seconds, and the wall clock is not paused.
+    let delay = s.get_mut().reconnect_delay().unwrap();
+    assert!(
+        (Duration::from_secs(28)..=Duration::from_secs(30)).contains(&delay),
+        "{delay:?}"
+    );
+    let failed = Instant::now();
+    let error = s.expect_error().await.unwrap();
+    assert_eq!(failed.elapsed(), delay);
+    assert!(error.is_retry_limit(), "{error}");
+    assert_eq!(server.requests().len(), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_503_without_retry_after_waits_the_reconnection_time() {
+    let server = Server::start(vec![
+        vec![head("503 Service Unavailable", None)],
+        vec![sse_head(), Step::Hold],
+    ])
+    .await;
+    let mut s = source(&server);
+    assert_eq!(s.expect_error().await.unwrap().status_code(), Some(503));
+    let failed = Instant::now();
+    s.expect_open().await.unwrap();
+    assert_eq!(failed.elapsed(), DEFAULT_RETRY);
 }
 
 #[tokio::test(start_paused = true)]
@@ -259,7 +448,7 @@ async fn without_reconnect_the_stream_ends_with_the_response() {
 async fn a_broken_body_is_a_network_error_and_reconnects() {
     let server = Server::start(vec![
         vec![
-            write("HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n"),
+            chunked_sse_head(),
             write("9\r\ndata: a\n\n\r\n"),
             write("20\r\ndata: cut"),
         ],
@@ -389,4 +578,160 @@ async fn an_id_that_is_no_header_value_is_left_out_on_reconnect() {
     let y = s.next_event().await.unwrap();
     assert_eq!((y.data.as_str(), y.id.as_str()), ("y", "a\u{1}b"));
     assert_eq!(server.requests()[1].header("last-event-id"), None);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_shared_client_is_used_for_every_connection() {
+    let server = Server::start(vec![
+        vec![sse_head(), write("retry: 10\ndata: a\n\n")],
+        vec![sse_head(), write("data: b\n\n"), Step::Hold],
+    ])
+    .await;
+    let mut defaults = reqwest::header::HeaderMap::new();
+    defaults.insert("x-client", "shared".parse().unwrap());
+    let client = reqwest::Client::builder()
+        .default_headers(defaults)
+        .build()
+        .unwrap();
+    let es = EventSource::builder(server.url("/"))
+        .client(client.clone())
+        .build()
+        .unwrap();
+    let mut s = TestStream::new(es);
+    assert_eq!(s.collect(2).await.unwrap()[1].data, "b");
+    // A request's own client is replaced too.
+    let other = EventSource::builder_from_request(reqwest::Client::new().get(server.url("/")))
+        .client(client)
+        .build()
+        .unwrap();
+    TestStream::new(other).expect_open().await.unwrap();
+    let requests = server.requests();
+    assert_eq!(requests.len(), 3);
+    assert!(requests
+        .iter()
+        .all(|r| r.header("x-client") == Some("shared")));
+}
+
+#[tokio::test(start_paused = true)]
+async fn method_and_body_on_the_builder() {
+    let server = Server::start(vec![vec![sse_head(), write("data: token\n\n"), Step::Hold]]).await;
+    let es = EventSource::builder(server.url("/v1/chat"))
+        .method(reqwest::Method::POST)
+        .header("content-type", "application/json")
+        .body(r#"{"stream":true}"#)
+        .build()
+        .unwrap();
+    assert_eq!(
+        TestStream::new(es).next_event().await.unwrap().data,
+        "token"
+    );
+    let r = &server.requests()[0];
+    assert_eq!(
+        (r.method.as_str(), r.body.as_slice()),
+        ("POST", &br#"{"stream":true}"#[..])
+    );
+}
+
+#[test]
+fn an_invalid_url_says_so() {
+    for (url, message) in [
+        ("/events", r#"invalid URL "/events""#),
+        (
+            "localhost:3000/events",
+            r#"invalid URL "localhost:3000/events" (an event stream needs http or https)"#,
+        ),
+        (
+            "ftp://example.com/",
+            r#"invalid URL "ftp://example.com/" (an event stream needs http or https)"#,
+        ),
+        ("http://", r#"invalid URL "http://""#),
+    ] {
+        let error = EventSource::new(url).unwrap_err();
+        assert!(error.is_builder() && error.is_fatal(), "{error}");
+        assert_eq!(error.to_string(), message);
+    }
+    let error = EventSource::new("/events").unwrap_err();
+    let cause = error.source().expect("the URL parser's error");
+    assert_eq!(cause.to_string(), "relative URL without a base");
+}
+
+mod events {
+    //! `into_events()`: the usual `while let` / `?` loop.
+
+    use super::*;
+
+    /// A source that does not reconnect.
+    fn once(server: &Server) -> EventSource {
+        EventSource::builder(server.url("/"))
+            .reconnect(false)
+            .build()
+            .unwrap()
+    }
+
+    /// What the usual loop sees: the events, then the error `?` would return.
+    async fn usual_loop(es: EventSource) -> (Vec<String>, Option<Error>) {
+        let mut events = es.into_events();
+        let mut data = Vec::new();
+        let result: Result<(), Error> = async {
+            while let Some(event) = within("the next event", events.next()).await {
+                data.push(event?.data);
+            }
+            Ok(())
+        }
+        .await;
+        // After the end, the stream stays ended.
+        assert!(within("the end", events.next()).await.is_none());
+        (data, result.err())
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_end_without_reconnecting_is_a_clean_end() {
+        let server = Server::start(vec![vec![
+            sse_head(),
+            write(": hi\ndata: a\n\ndata: b\n\n"),
+        ]])
+        .await;
+        let (data, error) = usual_loop(once(&server)).await;
+        assert_eq!(data, ["a", "b"]);
+        assert!(error.is_none(), "{error:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn reconnections_are_inside_and_a_204_ends_cleanly() {
+        let server = Server::start(vec![
+            vec![sse_head(), write("retry: 10\nid: 1\ndata: a\n\n")],
+            vec![],
+            vec![sse_head(), write("data: b\n\n")],
+            vec![head("204 No Content", None)],
+        ])
+        .await;
+        let (data, error) = usual_loop(EventSource::new(server.url("/")).unwrap()).await;
+        assert_eq!(data, ["a", "b"]);
+        assert!(error.is_none(), "{error:?}");
+        assert_eq!(server.requests().len(), 4);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_fatal_error_is_what_the_question_mark_returns() {
+        let server = Server::start(vec![
+            vec![sse_head(), write("retry: 10\ndata: a\n\n")],
+            vec![head("404 Not Found", None)],
+        ])
+        .await;
+        let (data, error) = usual_loop(EventSource::new(server.url("/")).unwrap()).await;
+        assert_eq!(data, ["a"]);
+        assert_eq!(error.and_then(|e| e.status_code()), Some(404));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_broken_stream_without_reconnecting_is_an_error() {
+        let server = Server::start(vec![vec![
+            chunked_sse_head(),
+            write("9\r\ndata: a\n\n\r\n20\r\ncut"),
+        ]])
+        .await;
+        let (data, error) = usual_loop(once(&server)).await;
+        assert_eq!(data, ["a"]);
+        assert!(error.is_some_and(|e| e.is_network()));
+    }
 }

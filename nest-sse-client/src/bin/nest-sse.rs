@@ -1,28 +1,59 @@
 //! `nest-sse URL`: prints server-sent events as a browser's `EventSource`
 //! would see them, like `curl -N` but parsed.
 //!
-//! Exits 0 when the stream ends cleanly (with `--no-reconnect`), or when
-//! `--max-events` or `--timeout` stops it; exits 1 with a one-line error on a
-//! bad status, a bad content type or a connection failure.
+//! # Exit codes
+//!
+//! Stable, so scripts can tell failures apart (also in `--help`):
+//!
+//! | code | meaning |
+//! | --- | --- |
+//! | 0 | the stream ended as asked: `--max-events`, `--timeout`, the end of the response with `--no-reconnect`, or 204 No Content (the server's "stop"; a note on stderr) |
+//! | 1 | another failure (writing to stdout) |
+//! | 2 | usage: a bad flag, header, method, URL or `--cacert` file |
+//! | 3 | connection: connecting failed (refused, DNS, TLS), or the connection broke before the stream opened or with `--no-reconnect` |
+//! | 4 | HTTP status: other than 200 and 204 |
+//! | 5 | content type: not `text/event-stream` |
+//! | 6 | parse: the response was not valid HTTP |
+//!
+//! Failures before the stream first opened end the run; after, network
+//! errors, ends and 503/429 are reported on stderr and the CLI reconnects.
 
 use std::io::Write;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
 use futures_util::StreamExt;
-use nest_sse_client::{Error, Event, EventSource, SseItem};
-use reqwest::Method;
+use nest_sse_client::reqwest::{self, Method, StatusCode};
+use nest_sse_client::{Error, Event, EventSource, ResponseHead, SseItem};
+
+const EXIT_CODES: &str = "\
+Exit codes:
+  0  the stream ended as asked (--max-events, --timeout, the end with --no-reconnect)
+     or the server answered 204 No Content
+  1  another failure (writing to stdout)
+  2  usage: a bad flag, header, method, URL or --cacert file
+  3  connection: connecting failed, or the connection broke
+  4  HTTP status other than 200 and 204
+  5  content type other than text/event-stream
+  6  parse: the response was not valid HTTP";
 
 /// Prints server-sent events as they arrive.
 #[derive(Debug, Parser)]
-#[command(name = "nest-sse", version, about)]
+#[command(name = "nest-sse", version, about, after_help = EXIT_CODES)]
 struct Args {
     /// The event stream's URL.
     url: String,
     /// One JSON object per event and line: {"event","data","id","retry"}.
     #[arg(long)]
     json: bool,
+    /// Print comment lines too (`: text`, or {"comment"} with --json).
+    #[arg(long)]
+    comments: bool,
+    /// Print the response head and each reconnection with its delay (stderr).
+    #[arg(short, long)]
+    verbose: bool,
     /// A request header, `Name: value` (repeatable).
     #[arg(short = 'H', long = "header", value_name = "NAME: VALUE", value_parser = parse_header)]
     headers: Vec<(String, String)>,
@@ -44,6 +75,15 @@ struct Args {
     /// A request body.
     #[arg(short = 'd', long = "data", value_name = "BODY")]
     body: Option<String>,
+    /// HTTP/2 only: by ALPN over https, by prior knowledge over http.
+    #[arg(long)]
+    http2: bool,
+    /// Accept any TLS certificate (self-signed, expired, another name).
+    #[arg(short = 'k', long)]
+    insecure: bool,
+    /// Trust only the certificates in this PEM file (a private CA).
+    #[arg(long, value_name = "FILE")]
+    cacert: Option<PathBuf>,
 }
 
 fn parse_header(text: &str) -> Result<(String, String), String> {
@@ -62,38 +102,111 @@ fn parse_seconds(text: &str) -> Result<Duration, String> {
         .ok_or_else(|| format!("expected a number of seconds, got {text:?}"))
 }
 
+/// How a run ends; the discriminant is the exit code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Exit {
+    Other = 1,
+    Usage = 2,
+    Connect = 3,
+    Status = 4,
+    ContentType = 5,
+    Parse = 6,
+}
+
+impl Exit {
+    /// The exit code for an error of the library.
+    fn of(error: &Error) -> Self {
+        if error.is_builder() {
+            Self::Usage
+        } else if error.is_status() {
+            Self::Status
+        } else if error.is_content_type() {
+            Self::ContentType
+        } else if error.is_invalid_response() {
+            Self::Parse
+        } else {
+            Self::Connect
+        }
+    }
+}
+
+/// A failed run: its exit code and one line for stderr.
+#[derive(Debug)]
+struct Failure {
+    exit: Exit,
+    message: String,
+}
+
+impl Failure {
+    fn new(exit: Exit, message: impl Into<String>) -> Self {
+        Self {
+            exit,
+            message: message.into(),
+        }
+    }
+
+    fn of(error: &Error) -> Self {
+        Self::new(Exit::of(error), report(error))
+    }
+}
+
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
     let args = Args::parse();
     match run(args).await {
         Ok(()) => ExitCode::SUCCESS,
-        Err(message) => {
-            eprintln!("nest-sse: error: {message}");
-            ExitCode::FAILURE
+        Err(failure) => {
+            eprintln!("nest-sse: error: {}", failure.message);
+            ExitCode::from(failure.exit as u8)
         }
     }
 }
 
-fn source(args: &Args) -> Result<EventSource, String> {
+fn client(args: &Args) -> Result<reqwest::Client, Failure> {
+    let mut client = reqwest::Client::builder();
+    if args.http2 {
+        client = client.http2_prior_knowledge();
+    }
+    if args.insecure {
+        client = client.danger_accept_invalid_certs(true);
+    }
+    if let Some(path) = &args.cacert {
+        let usage =
+            |why: String| Failure::new(Exit::Usage, format!("--cacert {}: {why}", path.display()));
+        let pem = std::fs::read(path).map_err(|e| usage(e.to_string()))?;
+        let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| usage(report(&e)))?;
+        if certs.is_empty() {
+            return Err(usage("no PEM certificate in the file".into()));
+        }
+        client = client.tls_certs_only(certs);
+    }
+    client
+        .build()
+        .map_err(|e| Failure::new(Exit::Other, report(&e)))
+}
+
+fn source(args: &Args) -> Result<EventSource, Failure> {
     let method = match (&args.method, &args.body) {
         (Some(method), _) => Method::from_bytes(method.as_bytes())
-            .map_err(|_| format!("invalid method {method:?}"))?,
+            .map_err(|_| Failure::new(Exit::Usage, format!("invalid method {method:?}")))?,
         (None, Some(_)) => Method::POST,
         (None, None) => Method::GET,
     };
-    let client = reqwest::Client::builder().build().map_err(|e| report(&e))?;
-    let mut request = client.request(method, args.url.as_str());
+    let mut builder = EventSource::builder(&args.url)
+        .client(client(args)?)
+        .method(method)
+        .comments(args.comments)
+        .reconnect(!args.no_reconnect);
     if let Some(body) = &args.body {
-        request = request.body(body.clone());
+        builder = builder.body(body.clone());
     }
-    let mut builder = EventSource::builder_from_request(request).reconnect(!args.no_reconnect);
     for (name, value) in &args.headers {
         builder = builder.header(name, value);
     }
     if let Some(id) = &args.last_event_id {
         builder = builder.last_event_id(id.clone());
     }
-    builder.build().map_err(|e| report(&e))
+    builder.build().map_err(|e| Failure::of(&e))
 }
 
 /// An error and its causes on one line, `: `-separated: the library's errors
@@ -105,7 +218,7 @@ fn report(error: &dyn std::error::Error) -> String {
     chain.join(": ")
 }
 
-async fn run(args: Args) -> Result<(), String> {
+async fn run(args: Args) -> Result<(), Failure> {
     let mut source = source(&args)?;
     let deadline = args.timeout.map(|t| tokio::time::Instant::now() + t);
     let mut out = std::io::stdout().lock();
@@ -122,36 +235,83 @@ async fn run(args: Args) -> Result<(), String> {
             },
             None => source.next().await,
         };
-        match next {
-            None => return Ok(()),
-            Some(Ok(SseItem::Open)) => opened = true,
-            Some(Ok(SseItem::Message(event))) => {
-                print(&mut out, &event, args.json).map_err(|e| format!("stdout: {e}"))?;
-                seen += 1;
-                if args.max_events.is_some_and(|max| seen >= max) {
-                    return Ok(());
+        let printed = match next {
+            None => return ended(&source, args.verbose),
+            Some(Ok(SseItem::Open)) => {
+                opened = true;
+                if let Some(head) = source.response().filter(|_| args.verbose) {
+                    print_head(head);
                 }
+                Ok(())
             }
-            Some(Ok(_)) => {}
-            Some(Err(error)) => handle(&error, opened, args.no_reconnect)?,
+            Some(Ok(SseItem::Message(event))) => {
+                seen += 1;
+                print_event(&mut out, &event, args.json)
+            }
+            Some(Ok(SseItem::Comment(text))) => print_comment(&mut out, &text, args.json),
+            Some(Ok(_)) => Ok(()),
+            Some(Err(error)) => {
+                handle(&error, &source, opened, &args)?;
+                Ok(())
+            }
+        };
+        printed.map_err(|e| Failure::new(Exit::Other, format!("stdout: {e}")))?;
+        if args.max_events.is_some_and(|max| seen >= max) {
+            return Ok(());
         }
     }
 }
 
-/// Whether an error ends the run: fatal errors and failures before the
-/// first open do; the end of the stream is clean with `--no-reconnect`.
-fn handle(error: &Error, opened: bool, no_reconnect: bool) -> Result<(), String> {
-    if error.is_ended() && no_reconnect {
-        return Ok(());
+/// The stream ended without an error: a 204, or after an end without
+/// reconnecting (already reported).
+fn ended(source: &EventSource, verbose: bool) -> Result<(), Failure> {
+    if let Some(head) = source.response() {
+        if head.status() == StatusCode::NO_CONTENT {
+            if verbose {
+                print_head(head);
+            }
+            eprintln!("nest-sse: the server answered 204 No Content: the stream is over");
+        }
     }
-    if error.is_fatal() || !opened || no_reconnect {
-        return Err(report(error));
-    }
-    eprintln!("nest-sse: {}; reconnecting", report(error));
     Ok(())
 }
 
-fn print(out: &mut impl Write, event: &Event, json: bool) -> std::io::Result<()> {
+/// Whether an error ends the run: fatal errors and failures before the
+/// first open do; the end of the stream is clean with `--no-reconnect`.
+fn handle(error: &Error, source: &EventSource, opened: bool, args: &Args) -> Result<(), Failure> {
+    if let Some(head) = error.response().filter(|_| args.verbose) {
+        print_head(head);
+    }
+    if error.is_ended() && args.no_reconnect {
+        return Ok(());
+    }
+    if error.is_fatal() || !opened || args.no_reconnect {
+        return Err(Failure::of(error));
+    }
+    match source.reconnect_delay() {
+        Some(delay) if args.verbose => {
+            eprintln!("nest-sse: {}; reconnecting in {delay:?}", report(error));
+        }
+        _ => eprintln!("nest-sse: {}; reconnecting", report(error)),
+    }
+    Ok(())
+}
+
+/// A response head on stderr, as `curl -v` shows it.
+fn print_head(head: &ResponseHead) {
+    let mut err = std::io::stderr().lock();
+    let _ = writeln!(err, "< {:?} {}", head.version(), head.status());
+    for (name, value) in head.headers() {
+        let _ = writeln!(
+            err,
+            "< {name}: {}",
+            String::from_utf8_lossy(value.as_bytes())
+        );
+    }
+    let _ = writeln!(err, "<");
+}
+
+fn print_event(out: &mut impl Write, event: &Event, json: bool) -> std::io::Result<()> {
     if json {
         let line = serde_json::to_string(event).map_err(std::io::Error::other)?;
         writeln!(out, "{line}")?;
@@ -167,6 +327,15 @@ fn print(out: &mut impl Write, event: &Event, json: bool) -> std::io::Result<()>
             writeln!(out, "data: {line}")?;
         }
         writeln!(out)?;
+    }
+    out.flush()
+}
+
+fn print_comment(out: &mut impl Write, text: &str, json: bool) -> std::io::Result<()> {
+    if json {
+        writeln!(out, "{}", serde_json::json!({ "comment": text }))?;
+    } else {
+        writeln!(out, ": {text}")?;
     }
     out.flush()
 }

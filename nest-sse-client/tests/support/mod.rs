@@ -6,6 +6,7 @@
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -16,6 +17,8 @@ use tokio::task::JoinHandle;
 pub enum Step {
     /// Write these bytes (one `write_all`, flushed).
     Write(Vec<u8>),
+    /// Wait (on tokio's clock: at once when it is paused).
+    Pause(Duration),
     /// Keep the connection open until the server is dropped.
     Hold,
 }
@@ -27,6 +30,15 @@ pub fn sse_head() -> Step {
     )
 }
 
+/// The head of an event-stream response in chunked encoding (the body is
+/// written raw: chunk sizes included, so a test can break it).
+pub fn chunked_sse_head() -> Step {
+    Step::Write(
+        b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n"
+            .to_vec(),
+    )
+}
+
 /// A response head with this status line and content type, then nothing.
 pub fn head(status: &str, content_type: Option<&str>) -> Step {
     let mut head = format!("HTTP/1.1 {status}\r\nConnection: close\r\n");
@@ -34,6 +46,16 @@ pub fn head(status: &str, content_type: Option<&str>) -> Step {
         head.push_str(&format!("Content-Type: {ct}\r\n"));
     }
     head.push_str("\r\n");
+    Step::Write(head.into_bytes())
+}
+
+/// A complete response without a body: this status line and these headers.
+pub fn empty_response(status: &str, headers: &[(&str, &str)]) -> Step {
+    let mut head = format!("HTTP/1.1 {status}\r\n");
+    for (name, value) in headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    head.push_str("Content-Length: 0\r\nConnection: close\r\n\r\n");
     Step::Write(head.into_bytes())
 }
 
@@ -127,6 +149,7 @@ async fn serve(mut socket: TcpStream, script: Vec<Step>, recorded: Arc<Mutex<Vec
                 }
                 let _ = socket.flush().await;
             }
+            Step::Pause(duration) => tokio::time::sleep(duration).await,
             Step::Hold => std::future::pending::<()>().await,
         }
     }
