@@ -21,7 +21,9 @@ pub const MAX_REQUEST_ID_LEN: usize = 128;
 ///
 /// An incoming `x-request-id` of 1 to 128 characters from `A–Z a–z 0–9 - _ . : / + =` is kept (a
 /// proxy or the client chose it); anything else is replaced by a new id (24 hex digits, unique
-/// within the process, random across processes).
+/// within the process, random across processes). Responses carry it in `x-request-id`, except
+/// that an SSE response carries only an id the client sent (a generated one would cost each idle
+/// stream ~330 bytes for the connection's life).
 ///
 /// # Example
 ///

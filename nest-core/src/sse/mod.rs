@@ -93,9 +93,9 @@ use crate::response::{IntoResponse, Response};
 /// The head of every SSE response: 200 and the headers that keep proxies from buffering it.
 pub(crate) fn sse_response_head() -> Response {
     let mut res = Response::new(Body::empty());
-    // Sized for these three and the request id: hyper keeps the response's map for the connection's next request,
+    // Sized for these three: hyper keeps the response's map for the connection's next request,
     // so on an SSE connection it lives as long as the stream (a default map holds six).
-    *res.headers_mut() = http::HeaderMap::with_capacity(4);
+    *res.headers_mut() = http::HeaderMap::with_capacity(3);
     let headers = res.headers_mut();
     headers.insert(
         header::CONTENT_TYPE,
