@@ -1,0 +1,150 @@
+//! An LLM-style answer that survives a page reload: `POST /chat` streams a fake model's tokens
+//! as SSE from a resumable stream; the page reads it with `fetch()` (a POST, so no
+//! `EventSource`), keeps the text and the last event id in `localStorage`, and after a reload
+//! mid-answer POSTs again with `Last-Event-ID`: the answer goes on where it stopped, each token
+//! shown exactly once. The model runs detached from the request, so it keeps going while the
+//! page is away.
+//!
+//! Run with: `cargo run --example llm`, open the printed URL, press "Ask" and reload the page
+//! while the answer streams. `PORT` (default 3003) chooses the port.
+#![allow(clippy::print_stdout, reason = "an example prints its URL")]
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use nest::prelude::*;
+use nest::sse::hub::Hub;
+use nest::sse::resumable::{Resumable, ResumableError};
+
+/// What the fake model answers, whatever it is asked.
+pub const ANSWER: &str = "Server-Sent Events let a server push a stream of text over plain HTTP. \
+Each event may carry an id, and a client that lost its connection sends the last id it saw \
+to resume exactly where it stopped, so no token is lost and none is shown twice.";
+
+/// The fake model's tokens: the answer's words, each with the space before it.
+pub fn tokens() -> Vec<String> {
+    ANSWER
+        .split_inclusive(' ')
+        .map(str::to_owned)
+        .collect::<Vec<_>>()
+}
+
+/// The chat endpoint.
+#[derive(Debug)]
+pub struct Chat {
+    streams: Resumable,
+    token_delay: Duration,
+    answers: AtomicU64,
+}
+
+/// The app, with the fake model waiting `token_delay` before each token.
+pub fn app(token_delay: Duration) -> NestApp {
+    NestApp::new().controller(Chat {
+        streams: Resumable::new(Hub::new()),
+        token_delay,
+        answers: AtomicU64::new(1),
+    })
+}
+
+impl Controller for Chat {
+    fn routes(r: &mut Routes<Self>) {
+        r.get("/", |_: Arc<Self>| async { Html(PAGE) });
+        r.post("/chat", Self::chat).allow_non_get();
+    }
+}
+
+impl Chat {
+    /// `POST /chat`: a new answer, or, with `Last-Event-ID`, the rest of the one it names.
+    async fn chat(self: Arc<Self>, last: LastEventId) -> Result<SseBody, HttpException> {
+        if last.0.is_some() {
+            return Ok(self.streams.resume(&last).await?);
+        }
+        let id = format!("answer-{}", self.answers.fetch_add(1, Ordering::Relaxed));
+        let delay = self.token_delay;
+        self.streams
+            .start(&id, move |out| async move {
+                for token in tokens() {
+                    tokio::time::sleep(delay).await;
+                    out.send(SseEvent::json(&token)).await?;
+                }
+                Ok::<(), ResumableError>(())
+            })
+            .await?;
+        Ok(self.streams.subscribe(&id, &LastEventId(None)).await?)
+    }
+}
+
+const PAGE: &str = r#"<!doctype html><meta charset="utf-8"><title>nest LLM stream</title>
+<style>body{font:16px system-ui;max-width:40em;margin:2em auto}#answer{white-space:pre-wrap;min-height:4em}</style>
+<h1>Ask the fake model</h1>
+<button id="ask">Ask</button> <span id="state">idle</span>
+<p id="answer"></p>
+<script>
+const answer = document.getElementById('answer');
+const stateView = document.getElementById('state');
+// What survives a reload: the text so far and the id of its last event, saved together.
+let saved = JSON.parse(localStorage.getItem('nest-llm') || 'null');
+
+function show(state) { stateView.textContent = state; document.body.dataset.state = state; }
+function save() { localStorage.setItem('nest-llm', JSON.stringify(saved)); }
+
+function onEvent(block) {
+  let id = null, data = [];
+  for (const line of block.split('\n')) {
+    if (line.startsWith('id:')) id = line.slice(3).replace(/^ /, '');
+    else if (line.startsWith('data:')) data.push(line.slice(5).replace(/^ /, ''));
+  }
+  const text = data.join('\n');
+  if (text !== '') saved.text += JSON.parse(text);
+  if (id !== null) saved.lastId = id;
+  save();
+  answer.textContent = saved.text;
+}
+
+async function stream() {
+  show('streaming');
+  const headers = { 'content-type': 'application/json' };
+  if (saved.lastId) headers['last-event-id'] = saved.lastId;
+  const res = await fetch('/chat', { method: 'POST', headers, body: JSON.stringify({ prompt: 'SSE?' }) });
+  if (!res.ok) { show('error ' + res.status); return; }
+  const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
+  let buffer = '';
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    buffer += value;
+    let end;
+    while ((end = buffer.indexOf('\n\n')) >= 0) {
+      onEvent(buffer.slice(0, end));
+      buffer = buffer.slice(end + 2);
+    }
+  }
+  saved.done = true;
+  save();
+  show('done');
+}
+
+document.getElementById('ask').onclick = () => {
+  saved = { text: '', lastId: null, done: false };
+  save();
+  answer.textContent = '';
+  stream();
+};
+
+if (saved) {
+  answer.textContent = saved.text;
+  if (saved.done) show('done'); else stream();
+}
+</script>"#;
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let port = std::env::var("PORT").unwrap_or_else(|_| "3003".into());
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse()?;
+    let server = app(Duration::from_millis(120)).bind(addr).await?;
+    println!("nest LLM example: open http://{}/", server.local_addr());
+    tokio::signal::ctrl_c().await?;
+    server.shutdown(Duration::from_secs(5)).await;
+    Ok(())
+}
