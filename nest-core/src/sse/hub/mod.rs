@@ -49,10 +49,14 @@ mod backend;
 pub mod conformance;
 mod error;
 mod memory;
+#[cfg(feature = "redis")]
+mod redis;
 
 pub use backend::{BackendError, BackendTopic, Batch, EncodeWithSeq, HubBackend};
 pub use error::HubError;
 
+#[cfg(feature = "redis")]
+pub use self::redis::{RedisBackend, RedisConfig};
 pub use memory::{MemoryBackend, Retention};
 
 use std::collections::HashMap;

@@ -1,0 +1,416 @@
+//! A hub backend on Redis Streams (feature `redis`), so that several nest instances serve one
+//! resumable stream: an event published on any instance reaches the subscribers of every
+//! instance, with the same id everywhere, and a client that reconnects to another instance with
+//! its `Last-Event-ID` resumes without a gap.
+//!
+//! # Example
+//!
+//! `no_run`: it needs a Redis server at the URL.
+//!
+//! ```no_run
+//! use nest_core::sse::hub::{Hub, HubOptions, RedisBackend, RedisConfig, Retention};
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let config = RedisConfig::new("redis://127.0.0.1:6379/")
+//!     .prefix("chat:")
+//!     .retention(Retention { max_events: 1000, ..Retention::default() });
+//! let hub = Hub::with_backend(RedisBackend::connect(config).await?, HubOptions::new());
+//! // `EPOCH-SEQ`, the same on every instance, and the epoch survives a restart of the app.
+//! let id = hub.publish("room", "hello").await?;
+//! println!("published {id}");
+//! # Ok(())
+//! # }
+//! ```
+
+mod failure;
+mod scripts;
+mod tail;
+mod topic;
+mod window;
+
+use std::collections::hash_map::RandomState;
+use std::collections::HashMap;
+use std::fmt;
+use std::future::Future;
+use std::hash::BuildHasher;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
+
+use super::{BackendError, BackendTopic, HubBackend, Retention};
+use failure::{call, Failure};
+use scripts::Scripts;
+use topic::RedisTopic;
+
+/// How long the wake stream of an instance is kept after its last use.
+const WAKE_TTL: Duration = Duration::from_secs(24 * 3600);
+
+/// How long a read that found Redis unavailable waits before trying again (it tries sooner
+/// when the read loop is connected again).
+const RETRY_READ: Duration = Duration::from_secs(1);
+
+/// The settings of a [`RedisBackend`]: where Redis is, the key prefix, the retention, and how
+/// long a call to Redis may take.
+///
+/// # Example
+///
+/// ```
+/// use std::time::Duration;
+/// use nest_core::sse::hub::{RedisBackend, RedisConfig, Retention};
+///
+/// // The defaults: keys under `nest:hub:`, `Retention::default()`, 2 s per call.
+/// let config = RedisConfig::new("redis://127.0.0.1:6379/");
+/// // Customised: another prefix (several apps on one Redis), 10,000 events, 5 s.
+/// let config = RedisConfig::new("redis://:secret@redis.internal:6379/2")
+///     .prefix("shop:")
+///     .retention(Retention { max_events: 10_000, ..Retention::default() })
+///     .timeout(Duration::from_secs(5));
+/// assert!(!format!("{config:?}").contains("secret"), "Debug hides the password");
+///
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// // A bad URL is reported by `connect`, naming the setting.
+/// let err = RedisBackend::connect(RedisConfig::new("not a url")).await.unwrap_err();
+/// assert!(err.to_string().contains("RedisConfig::new"));
+/// # });
+/// ```
+#[derive(Clone)]
+#[must_use]
+pub struct RedisConfig {
+    url: String,
+    prefix: String,
+    retention: Retention,
+    timeout: Duration,
+}
+
+impl RedisConfig {
+    /// Redis at `url` (`redis://[:password@]host[:port][/db]`, or `rediss://` with TLS when the
+    /// `redis` crate is built with it), keys under `nest:hub:`, [`Retention::default`], 2 s per
+    /// call.
+    pub fn new(url: impl Into<String>) -> Self {
+        Self {
+            url: url.into(),
+            prefix: "nest:hub:".to_owned(),
+            retention: Retention::default(),
+            timeout: failure::DEFAULT_TIMEOUT,
+        }
+    }
+
+    /// The prefix of every key the backend uses (default `nest:hub:`). Instances that share a
+    /// hub share a prefix; different apps on one Redis use different ones.
+    pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = prefix.into();
+        self
+    }
+
+    /// How much of each topic is kept (default [`Retention::default`]). Every instance of one
+    /// hub must use the same.
+    pub fn retention(mut self, retention: Retention) -> Self {
+        self.retention = Retention {
+            max_events: retention.max_events.max(1),
+            ..retention
+        };
+        self
+    }
+
+    /// How long connecting or one call to Redis may take before it counts as unavailable
+    /// (default 2 s): a publish fails after at most about this long when Redis is away.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+}
+
+impl fmt::Debug for RedisConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The URL may hold a password: show what is after the `@` only.
+        let url = match (self.url.split_once("://"), self.url.rsplit_once('@')) {
+            (Some((scheme, _)), Some((_, host))) => format!("{scheme}://…@{host}"),
+            _ => self.url.clone(),
+        };
+        f.debug_struct("RedisConfig")
+            .field("url", &url)
+            .field("prefix", &self.prefix)
+            .field("retention", &self.retention)
+            .field("timeout", &self.timeout)
+            .finish()
+    }
+}
+
+/// A [`HubBackend`] on Redis Streams, shared by every instance that connects to the same Redis
+/// with the same prefix.
+///
+/// **Ids.** Each topic numbers its events 1, 2, 3… in Redis: a Lua script takes the next
+/// number and appends the event under it in one atomic step, so a number means the same event
+/// on every instance, is never reused, and no event is ever stored after a later one. The
+/// epoch (the `EPOCH` of `EPOCH-SEQ`) is kept in Redis under `PREFIX epoch`, made from Redis's
+/// clock when missing, and read by [`connect`](Self::connect).
+///
+/// **History lost.** When Redis loses its data (a restart without persistence, a flush), the
+/// epoch key goes with it. The next call that notices (the read loop reconnecting, or any
+/// script, since each checks the epoch first) makes or adopts the new epoch: the publish that
+/// noticed fails (its event was encoded under the old epoch; publish it again), open streams
+/// end, and their clients come back with an id of the old epoch and get the hub's gap event
+/// (`event: reset`). Numbers then start again from 1 under the new epoch.
+///
+/// **Reading.** One read loop per backend, on its own connection, runs a multi-key
+/// `XREAD BLOCK` over the topics that have local readers and fills a local window per topic,
+/// kept under the same [`Retention`]; local subscribers read that window as they read the
+/// in-process ring (without waiting when something is there, else waiting on a notification).
+/// 10,000 subscribers on an instance cost one read loop, never a Redis command per subscriber
+/// per event. A subscriber that resumes from before the window reads that part from Redis by
+/// range (`XRANGE`) until it reaches the window.
+///
+/// **Retention.** The count, bytes and age of [`Retention`] are kept exactly by a per-topic
+/// low mark that the append script moves (Redis has no byte limit on streams); the stream is
+/// trimmed with `XADD … MAXLEN ~ N` and `XTRIM … MINID ~ low`, so Redis may hold a few entries
+/// more than retained, never fewer. A client that resumes from an id no longer retained gets
+/// the gap event. Ages are measured with Redis's clock when appending and with the instance's
+/// clock when reading the window, so keep clocks in sync when you use `max_age`.
+///
+/// **Failure.** When Redis is unavailable a publish returns an error after at most about
+/// [`RedisConfig::timeout`]; it is never dropped silently. Open streams stay open: the read loop
+/// reconnects with backoff (100 ms doubling to 3 s) and each window goes on after its last
+/// event, so subscribers resume without a gap. New subscriptions fail meanwhile (the hub needs
+/// the head). The loop logs one warning when Redis is lost and one line when it is back.
+///
+/// **Durability.** An acknowledged publish is in Redis's memory. It survives a Redis restart
+/// only with the append-only file and `appendfsync always` (or a clean shutdown, which writes
+/// everything); with `appendfsync everysec` (Redis's default) a crash may lose the last second.
+/// A publish that failed with a timeout may still have been stored (its event then reaches
+/// subscribers); one that failed because Redis was unreachable was not. The tests run Redis
+/// with `--appendonly yes --appendfsync always`.
+///
+/// **Redis.** Redis 6.2 or newer (exclusive ranges), one server or a primary with replicas (the
+/// scripts use keys of several topics' hashes and the epoch, so Redis Cluster is not supported),
+/// with `maxmemory-policy noeviction` (an evicted key would lose numbers). Keys: `PREFIX epoch`,
+/// per topic `PREFIX topic:NAME` (the stream) and `PREFIX meta:NAME` (head, low mark, bytes),
+/// and per instance `PREFIX wake:ID` (wakes the read loop when a topic is added; expires a day
+/// after its last use). Topics stay in Redis after the hub evicts them from memory, bounded by
+/// the retention each.
+pub struct RedisBackend {
+    shared: Arc<Shared>,
+    tail: JoinHandle<()>,
+}
+
+impl fmt::Debug for RedisBackend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisBackend")
+            .field("prefix", &self.shared.prefix)
+            .field("epoch", &self.shared.epoch())
+            .field("retention", &self.shared.retention)
+            .finish()
+    }
+}
+
+impl RedisBackend {
+    /// Connects to Redis, reads (or makes) the epoch, and starts the read loop. Fails when the
+    /// URL is not valid or Redis cannot be reached within the timeout.
+    pub async fn connect(config: RedisConfig) -> Result<Self, BackendError> {
+        let client = redis::Client::open(config.url.as_str()).map_err(|err| {
+            BackendError::with_source("RedisConfig::new: the Redis URL is not valid", err)
+        })?;
+        let manager = ConnectionManagerConfig::new()
+            .set_connection_timeout(config.timeout)
+            .set_response_timeout(config.timeout)
+            .set_number_of_retries(1)
+            .set_max_delay(1000);
+        let mut conn = call(
+            config.timeout,
+            ConnectionManager::new_with_config(client.clone(), manager),
+        )
+        .await
+        .map_err(|failure| {
+            BackendError::with_source("could not connect to Redis", failure.into_error())
+        })?;
+        let scripts = Scripts::new(&config.prefix, config.retention, config.timeout);
+        let epoch = scripts
+            .epoch(&mut conn)
+            .await
+            .map_err(Failure::into_error)?;
+        let random = RandomState::new();
+        let shared = Arc::new(Shared {
+            wake_key: format!("{}wake:{:016x}", config.prefix, random.hash_one(epoch)),
+            prefix: config.prefix,
+            retention: config.retention,
+            timeout: config.timeout,
+            client,
+            conn,
+            scripts,
+            epoch: AtomicU64::new(epoch),
+            topics: Mutex::new(HashMap::new()),
+            wake_sent: AtomicBool::new(false),
+            online: Notify::new(),
+            random,
+            stand_ins: AtomicU64::new(0),
+        });
+        let tail = tokio::spawn(tail::run(shared.clone()));
+        Ok(Self { shared, tail })
+    }
+}
+
+impl HubBackend for RedisBackend {
+    fn epoch(&self) -> u64 {
+        self.shared.epoch()
+    }
+
+    fn topic(&self, name: &str) -> Arc<dyn BackendTopic> {
+        self.shared
+            .topics()
+            .entry(name.to_owned())
+            .or_insert_with(|| Arc::new(RedisTopic::new(self.shared.clone(), name)))
+            .clone()
+    }
+
+    /// Forgets the topic's local window (the read loop stops following it); its events stay
+    /// in Redis, so its numbers go on where they were.
+    fn evict(&self, name: &str) {
+        self.shared.topics().remove(name);
+    }
+}
+
+impl Drop for RedisBackend {
+    fn drop(&mut self) {
+        self.tail.abort();
+        // The topics hold the shared state: let it go with the last of them.
+        self.shared.topics().clear();
+    }
+}
+
+/// What the backend, its topics and its read loop share.
+struct Shared {
+    prefix: String,
+    retention: Retention,
+    timeout: Duration,
+    client: redis::Client,
+    /// Commands (appends, range reads); reconnects by itself.
+    conn: ConnectionManager,
+    scripts: Scripts,
+    epoch: AtomicU64,
+    topics: Mutex<HashMap<String, Arc<RedisTopic>>>,
+    /// This instance's wake stream, in the read loop's `XREAD`.
+    wake_key: String,
+    /// A wake was sent since the read loop last built its `XREAD`.
+    wake_sent: AtomicBool,
+    /// Notified when the read loop is connected again.
+    online: Notify,
+    random: RandomState,
+    stand_ins: AtomicU64,
+}
+
+impl fmt::Debug for Shared {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Shared")
+            .field("prefix", &self.prefix)
+            .field("epoch", &self.epoch())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Shared {
+    fn epoch(&self) -> u64 {
+        self.epoch.load(Ordering::Acquire)
+    }
+
+    fn conn(&self) -> ConnectionManager {
+        self.conn.clone()
+    }
+
+    fn topics(&self) -> MutexGuard<'_, HashMap<String, Arc<RedisTopic>>> {
+        self.topics.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The followed topics with their read cursor: (topic, head, window generation).
+    fn followed(&self) -> Vec<(Arc<RedisTopic>, u64, u64)> {
+        self.topics()
+            .values()
+            .filter_map(|topic| {
+                let (head, generation) = topic.cursor()?;
+                Some((topic.clone(), head, generation))
+            })
+            .collect()
+    }
+
+    /// A number that stands in for the sequence number while encoding: 20 random digits, so
+    /// that it is found where the number goes and nowhere else.
+    fn stand_in(&self) -> u64 {
+        const LOW: u64 = 10_000_000_000_000_000_000;
+        let n = self.stand_ins.fetch_add(1, Ordering::Relaxed);
+        LOW + self.random.hash_one(n) % (u64::MAX - LOW)
+    }
+
+    /// Wakes the read loop so that it adds a newly followed topic to its `XREAD`.
+    async fn wake(&self) {
+        if self.wake_sent.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let mut wake = redis::pipe();
+        wake.cmd("XADD")
+            .arg(&self.wake_key)
+            .arg("MAXLEN")
+            .arg(1)
+            .arg("*")
+            .arg("w")
+            .arg(1)
+            .ignore()
+            .cmd("PEXPIRE")
+            .arg(&self.wake_key)
+            .arg(WAKE_TTL.as_millis() as u64)
+            .ignore();
+        // When this fails the loop is reconnecting or its `XREAD` times out soon: either way
+        // its next `XREAD` has the topic.
+        let _ = call(self.timeout, wake.query_async::<()>(&mut self.conn())).await;
+    }
+
+    /// Waits until the read loop is connected again, or [`RETRY_READ`].
+    async fn until_online(&self) {
+        let _ = tokio::time::timeout(RETRY_READ, self.online.notified()).await;
+    }
+
+    /// Takes the epoch in Redis (made now when missing) after a script found it changed.
+    async fn history_lost(&self) {
+        match self.scripts.epoch(&mut self.conn()).await {
+            Ok(epoch) => self.adopt_epoch(epoch),
+            Err(failure) => {
+                tracing::debug!(error = %failure.into_error(), "redis hub: epoch not read")
+            }
+        }
+    }
+
+    /// Makes `epoch` the backend's; when it is a new one, every window is forgotten and the
+    /// reads waiting on them fail (their numbers belong to the old epoch).
+    fn adopt_epoch(&self, epoch: u64) {
+        let old = self.epoch.swap(epoch, Ordering::AcqRel);
+        if old == epoch {
+            return;
+        }
+        tracing::warn!(
+            old,
+            new = epoch,
+            "redis hub: Redis lost its data (new epoch): open streams end and their clients \
+             resync through the gap event"
+        );
+        for topic in self.topics().values() {
+            topic.reset();
+        }
+    }
+
+    /// Runs `call` with the epoch; when Redis has another epoch, adopts it and runs it again
+    /// (for reads that carry no event of the old epoch).
+    async fn retry_epoch<T, F, Fut>(&self, call: F) -> Result<T, BackendError>
+    where
+        F: Fn(u64) -> Fut,
+        Fut: Future<Output = Result<T, Failure>>,
+    {
+        match call(self.epoch()).await {
+            Err(Failure::Epoch) => {
+                self.history_lost().await;
+                call(self.epoch()).await.map_err(Failure::into_error)
+            }
+            result => result.map_err(Failure::into_error),
+        }
+    }
+}

@@ -1,0 +1,461 @@
+//! The Redis Streams hub backend against a real Redis (Debian's `redis-server`).
+//!
+//! What is checked:
+//! - the backend conformance suite (`hub::conformance::run`), unchanged, each check on a fresh
+//!   key prefix;
+//! - two nest servers, each with its own hub and backend, on one Redis: events published
+//!   concurrently on either reach the subscribers of both, every event once, in the same order,
+//!   under the same ids;
+//! - a subscriber that moves to the other instance mid-stream with `Last-Event-ID` loses
+//!   nothing, whether that instance already follows the topic or reads it from Redis first;
+//! - Redis killed (SIGKILL) and started again on its directory while streams are open:
+//!   publishing fails meanwhile (never a silent drop), no acknowledged publish is lost (AOF with
+//!   `appendfsync always`), and the same streams go on;
+//! - Redis losing its data (`FLUSHALL`): the publish that notices fails, open streams end, and a
+//!   client coming back with an old id gets the gap event under the new epoch.
+//!
+//! Redis is an external program, so it runs once for this test binary: one test starts it and
+//! runs the scenarios in order (the data loss last). It gets its own free port, directory and
+//! log (`redis/server.rs`) and is stopped by its pid on drop, also on panic. Without
+//! `redis-server` (looked up in `REDIS_SERVER`, `PATH` and `/usr/bin`) the test prints a loud
+//! `SKIPPED` and passes, unless `CI` is set: then it fails. `scripts/test` installs it.
+//!
+//! Every wait on the network has a deadline and fails saying what it waited for; nothing is
+//! asserted about timing.
+//!
+//! Run: `cargo test -p nest-core --features redis,test-util --test redis -- --nocapture`.
+
+#[path = "redis/server.rs"]
+mod server;
+
+use std::error::Error as _;
+use std::future::Future;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use nest_core::prelude::*;
+use nest_core::sse::hub::{conformance, Hub, HubOptions, RedisBackend, RedisConfig, Retention};
+use nest_core::test_util::TestServer;
+
+use server::RedisServer;
+
+/// How long any one expected thing may take to arrive on a loaded machine.
+const DEADLINE: Duration = Duration::from_secs(20);
+
+/// Awaits `future` for at most [`DEADLINE`], failing with what was awaited.
+async fn within<T>(what: &str, future: impl Future<Output = T>) -> T {
+    match tokio::time::timeout(DEADLINE, future).await {
+        Ok(value) => value,
+        Err(_) => panic!("timed out after {DEADLINE:?}: {what}"),
+    }
+}
+
+#[test]
+fn redis_backend() {
+    let Some(binary) = server::binary() else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "redis-server is missing under CI: scripts/test installs it (as root)"
+        );
+        eprintln!(
+            "\n*** SKIPPED: redis-server not found (REDIS_SERVER, PATH, /usr/bin); \
+             scripts/test installs it as root ***\n"
+        );
+        return;
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut redis = RedisServer::start(&binary);
+    // On a worker thread, so that the conformance suite's synchronous `make` may block in place.
+    let scenarios = runtime.spawn(async move {
+        redis.ready().await;
+        conformance_suite(&redis).await;
+        two_instances(&redis).await;
+        switch_instance(&redis).await;
+        restart(&mut redis).await;
+        history_lost(&redis).await;
+    });
+    if let Err(err) = runtime.block_on(scenarios) {
+        std::panic::resume_unwind(err.into_panic());
+    }
+}
+
+/// `hub::conformance::run`, each backend on a fresh prefix.
+async fn conformance_suite(redis: &RedisServer) {
+    let url = redis.url();
+    let made = AtomicUsize::new(0);
+    conformance::run(|retention| {
+        let config = RedisConfig::new(url.as_str())
+            .prefix(format!(
+                "conformance{}:",
+                made.fetch_add(1, Ordering::Relaxed)
+            ))
+            .retention(retention);
+        tokio::task::block_in_place(|| {
+            tokio::runtime::Handle::current()
+                .block_on(within("connect", RedisBackend::connect(config)))
+        })
+        .expect("connect to Redis")
+    })
+    .await;
+    eprintln!("conformance suite: passed");
+}
+
+// ===== two instances =====
+
+/// `GET /events/:topic`: the hub's stream of the topic, resumed after `Last-Event-ID`.
+struct Events {
+    hub: Hub,
+}
+
+impl Events {
+    async fn events(
+        self: Arc<Self>,
+        Path(topic): Path<String>,
+        last: LastEventId,
+    ) -> Result<SseBody, HttpException> {
+        self.hub
+            .subscribe(&topic, &last)
+            .await
+            .map_err(|e| HttpException::service_unavailable(e.to_string()))
+    }
+}
+
+impl Controller for Events {
+    fn routes(r: &mut Routes<Self>) {
+        r.sse("/events/:topic", Self::events);
+    }
+}
+
+/// One nest instance: a server whose hub is on its own Redis backend.
+struct Instance {
+    hub: Hub,
+    server: TestServer,
+}
+
+impl Instance {
+    async fn start(redis: &RedisServer, prefix: &str) -> Self {
+        let config = RedisConfig::new(redis.url())
+            .prefix(prefix)
+            .retention(Retention {
+                max_events: 1000,
+                max_age: None,
+                max_bytes: 1024 * 1024,
+            })
+            .timeout(Duration::from_secs(1));
+        let backend = within("connect", RedisBackend::connect(config))
+            .await
+            .expect("connect to Redis");
+        let hub = Hub::with_backend(backend, HubOptions::new().keep_alive(None));
+        let server =
+            TestServer::start(NestApp::new().controller(Events { hub: hub.clone() })).await;
+        Self { hub, server }
+    }
+
+    /// Publishes `data` to `topic`; returns the id.
+    async fn publish(&self, topic: &str, data: &str) -> String {
+        within("publish", self.hub.publish(topic, data.to_owned()))
+            .await
+            .unwrap_or_else(|err| panic!("publish {data:?}: {err} ({:?})", err.source()))
+    }
+
+    /// A subscriber of `topic`, resuming after `last` when given.
+    async fn subscribe(&self, topic: &str, last: Option<&str>) -> Subscriber {
+        let mut request = reqwest::Client::new().get(self.server.url(&format!("/events/{topic}")));
+        if let Some(id) = last {
+            request = request.header("last-event-id", id);
+        }
+        let response = within("the stream's response head", request.send())
+            .await
+            .expect("subscribe");
+        assert_eq!(response.status(), 200, "subscribe to {topic}");
+        Subscriber {
+            response,
+            buf: Vec::new(),
+        }
+    }
+}
+
+/// An event as received: id, type (`message` when none), data.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Received {
+    id: String,
+    event: String,
+    data: String,
+}
+
+/// One subscriber's event stream, read block by block (the hub writes one-line data).
+struct Subscriber {
+    response: reqwest::Response,
+    buf: Vec<u8>,
+}
+
+impl Subscriber {
+    /// The next event, or `None` when the server ended the stream.
+    async fn next(&mut self) -> Option<Received> {
+        loop {
+            if let Some(end) = self.buf.windows(2).position(|w| w == b"\n\n") {
+                let block = String::from_utf8(self.buf.drain(..end + 2).collect()).unwrap();
+                let field = |name: &str| {
+                    block
+                        .lines()
+                        .find_map(|line| line.strip_prefix(name))
+                        .map(str::to_owned)
+                };
+                if let Some(data) = field("data: ") {
+                    return Some(Received {
+                        id: field("id: ").unwrap_or_default(),
+                        event: field("event: ").unwrap_or_else(|| "message".to_owned()),
+                        data,
+                    });
+                }
+                continue; // a `retry:` or a comment
+            }
+            let chunk = within("the next event", self.response.chunk())
+                .await
+                .expect("read the stream")?;
+            self.buf.extend_from_slice(&chunk);
+        }
+    }
+
+    /// The next `n` events; fails if the stream ends first.
+    async fn take(&mut self, n: usize) -> Vec<Received> {
+        let mut events = Vec::with_capacity(n);
+        while events.len() < n {
+            match self.next().await {
+                Some(event) => events.push(event),
+                None => panic!("the stream ended after {events:?}"),
+            }
+        }
+        events
+    }
+}
+
+/// The number of an `EPOCH-SEQ` id.
+fn seq(id: &str) -> u64 {
+    id.split_once('-').unwrap().1.parse().unwrap()
+}
+
+/// The epoch of an `EPOCH-SEQ` id.
+fn epoch(id: &str) -> &str {
+    id.split_once('-').unwrap().0
+}
+
+/// Publish on either instance at once; subscribers on both get every event once, in order.
+async fn two_instances(redis: &RedisServer) {
+    let a = Instance::start(redis, "two:").await;
+    let b = Instance::start(redis, "two:").await;
+    let mut subscribers = Vec::new();
+    for instance in [&a, &b, &a, &b] {
+        subscribers.push(instance.subscribe("room", None).await);
+    }
+    let publish_25 = |instance: &'static str, on: &Instance| {
+        let hub = on.hub.clone();
+        async move {
+            let mut ids = Vec::new();
+            for n in 0..25 {
+                let data = format!("{instance}{n}");
+                let id = within("publish", hub.publish("room", data.clone()))
+                    .await
+                    .expect("publish");
+                ids.push((id, data));
+            }
+            ids
+        }
+    };
+    let (on_a, on_b) = tokio::join!(
+        tokio::spawn(publish_25("a", &a)),
+        tokio::spawn(publish_25("b", &b))
+    );
+    let mut published: Vec<(String, String)> =
+        on_a.unwrap().into_iter().chain(on_b.unwrap()).collect();
+    published.sort_by_key(|(id, _)| seq(id));
+    let numbers: Vec<u64> = published.iter().map(|(id, _)| seq(id)).collect();
+    assert_eq!(
+        numbers,
+        (1..=50).collect::<Vec<_>>(),
+        "50 publishes, numbers 1 to 50, each once"
+    );
+    let first_epoch = epoch(&published[0].0);
+    assert!(
+        published.iter().all(|(id, _)| epoch(id) == first_epoch),
+        "both instances use the epoch in Redis: {published:?}"
+    );
+    for (n, subscriber) in subscribers.iter_mut().enumerate() {
+        let received: Vec<(String, String)> = subscriber
+            .take(50)
+            .await
+            .into_iter()
+            .map(|event| (event.id, event.data))
+            .collect();
+        assert_eq!(
+            received,
+            published,
+            "subscriber {n} (on instance {})",
+            ["a", "b"][n % 2]
+        );
+    }
+    eprintln!("two instances: 4 subscribers got 50 events each, once, in order");
+}
+
+/// A subscriber moves between instances with `Last-Event-ID` and loses nothing.
+async fn switch_instance(redis: &RedisServer) {
+    let a = Instance::start(redis, "switch:").await;
+    let b = Instance::start(redis, "switch:").await;
+    let mut on_a = a.subscribe("move", None).await;
+    let mut ids = Vec::new();
+    for n in 1..=5 {
+        ids.push(a.publish("move", &format!("m{n}")).await);
+    }
+    let seen = on_a.take(3).await;
+    let last = seen[2].id.clone();
+    drop(on_a);
+    // Published while the client is away, on the other instance.
+    for n in 6..=8 {
+        ids.push(b.publish("move", &format!("m{n}")).await);
+    }
+    // b has never followed the topic: it reads 4..=8 from Redis, then follows it live.
+    let mut on_b = b.subscribe("move", Some(&last)).await;
+    let resumed = on_b.take(5).await;
+    assert_eq!(
+        resumed.iter().map(|e| e.data.as_str()).collect::<Vec<_>>(),
+        ["m4", "m5", "m6", "m7", "m8"],
+        "resumed on the other instance after {last}: {resumed:?}"
+    );
+    assert!(resumed.iter().all(|e| e.event == "message"), "no gap event");
+    for n in 9..=10 {
+        ids.push(a.publish("move", &format!("m{n}")).await);
+    }
+    let live = on_b.take(2).await;
+    assert_eq!(
+        [&live[0].id, &live[1].id],
+        [&ids[8], &ids[9]],
+        "live after the resume"
+    );
+    // And back to a, which follows the topic since the start: read from its window.
+    drop(on_b);
+    let mut back = a.subscribe("move", Some(&ids[6])).await;
+    let events = back.take(3).await;
+    assert_eq!(
+        events.iter().map(|e| e.id.clone()).collect::<Vec<_>>(),
+        ids[7..10].to_vec(),
+        "resumed on the first instance after {}",
+        ids[6]
+    );
+    eprintln!("switch instance: resumed on either instance without a gap");
+}
+
+/// Publishes `data`, trying again while Redis is coming back (each failure is an error, never
+/// a silent drop); returns the id.
+async fn publish_retrying(hub: &Hub, topic: &str, data: &str) -> String {
+    within("a publish to succeed once Redis is back", async {
+        loop {
+            match hub.publish(topic, data.to_owned()).await {
+                Ok(id) => return id,
+                Err(err) => {
+                    assert!(err.is_backend(), "{err}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            }
+        }
+    })
+    .await
+}
+
+/// Redis is killed and started again while streams are open.
+async fn restart(redis: &mut RedisServer) {
+    let a = Instance::start(redis, "restart:").await;
+    let b = Instance::start(redis, "restart:").await;
+    let mut subscribers = [
+        a.subscribe("live", None).await,
+        b.subscribe("live", None).await,
+    ];
+    let mut acknowledged = Vec::new();
+    for n in 1..=5 {
+        let on = if n % 2 == 0 { &b } else { &a };
+        acknowledged.push(on.publish("live", &format!("r{n}")).await);
+    }
+    for subscriber in &mut subscribers {
+        let got: Vec<String> = subscriber.take(5).await.into_iter().map(|e| e.id).collect();
+        assert_eq!(got, acknowledged, "before the restart");
+    }
+
+    redis.kill();
+    for instance in [&a, &b] {
+        let err = within(
+            "a publish to fail while Redis is down",
+            instance.hub.publish("live", "lost"),
+        )
+        .await
+        .expect_err("a publish while Redis is down must fail");
+        assert!(err.is_backend(), "{err}");
+    }
+    redis.restart().await;
+
+    for n in 6..=10 {
+        let on = if n % 2 == 0 { &b } else { &a };
+        acknowledged.push(publish_retrying(&on.hub, "live", &format!("r{n}")).await);
+    }
+    assert!(
+        acknowledged
+            .iter()
+            .all(|id| epoch(id) == epoch(&acknowledged[0])),
+        "the epoch survived the restart (append-only file): {acknowledged:?}"
+    );
+    for (n, subscriber) in subscribers.iter_mut().enumerate() {
+        let got: Vec<String> = subscriber.take(5).await.into_iter().map(|e| e.id).collect();
+        assert_eq!(
+            got,
+            acknowledged[5..],
+            "subscriber {n}, on the same stream, after the restart"
+        );
+    }
+    // Every acknowledged event is in the restarted Redis.
+    let replay = format!("{}-0", epoch(&acknowledged[0]));
+    let mut late = b.subscribe("live", Some(&replay)).await;
+    let got: Vec<String> = late.take(10).await.into_iter().map(|e| e.id).collect();
+    assert_eq!(got, acknowledged, "replayed from the restarted Redis");
+    eprintln!("restart: no acknowledged publish lost, open streams resumed");
+}
+
+/// Redis loses its data: a new epoch, old ids are unknown.
+async fn history_lost(redis: &RedisServer) {
+    let a = Instance::start(redis, "lost:").await;
+    let mut subscriber = a.subscribe("gone", None).await;
+    let before = [a.publish("gone", "x1").await, a.publish("gone", "x2").await];
+    assert_eq!(subscriber.take(2).await[1].id, before[1]);
+
+    let client = redis::Client::open(redis.url()).unwrap();
+    let mut conn = within("a connection", client.get_multiplexed_async_connection())
+        .await
+        .unwrap();
+    let () = within("FLUSHALL", redis::cmd("FLUSHALL").query_async(&mut conn))
+        .await
+        .unwrap();
+
+    let err = within("a publish after the loss", a.hub.publish("gone", "x3"))
+        .await
+        .expect_err("the publish that notices the loss fails");
+    let source = err.source().map(ToString::to_string).unwrap_or_default();
+    assert!(source.contains("history"), "{err}: {source}");
+    assert_eq!(
+        within("the open stream to end", subscriber.next()).await,
+        None,
+        "the open stream ends"
+    );
+    let after = a.publish("gone", "x3").await;
+    assert_ne!(epoch(&after), epoch(&before[0]), "a new epoch");
+    assert_eq!(seq(&after), 1, "numbers start again under it");
+
+    let mut back = a.subscribe("gone", Some(&before[1])).await;
+    let gap = back.next().await.expect("the gap event");
+    assert_eq!(gap.event, "reset", "{gap:?}");
+    assert_eq!(gap.id, after, "the gap names where the stream goes on");
+    let next = a.publish("gone", "x4").await;
+    assert_eq!(back.next().await.expect("a live event").id, next);
+    eprintln!("history lost: the stream ended, the client resynced through the gap event");
+}
