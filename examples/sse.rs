@@ -17,6 +17,8 @@ use serde_json::json;
 pub struct AppController {
     /// How often each stream writes (the seed's `setInterval(…, 1000)`).
     pub period: Duration,
+    /// The `retry:` of `/sse2`'s events (the seed's 5,000 ms).
+    pub retry: Duration,
 }
 
 #[controller("")] // @Controller('')
@@ -47,11 +49,12 @@ impl AppController {
             .as_u64()
             .and_then(|id| id.checked_add(1))
             .unwrap_or(1);
+        let retry = self.retry;
         let st = tokio::spawn(every(self.period, move || {
             let event = SseEvent::json(&json!({ "hello": "world" }))
                 .event("myEvent")
                 .id(event_id)
-                .retry_ms(5000);
+                .retry(retry);
             event_id = event_id.checked_add(1).unwrap_or(1);
             write.write(event).is_ok()
         }));
@@ -72,8 +75,13 @@ async fn every(period: Duration, mut tick: impl FnMut() -> bool + Send) {
 
 /// The app: the controller, with CORS on as the seed advises for cross-origin `EventSource`.
 pub fn app(period: Duration) -> NestApp {
+    app_with(period, Duration::from_millis(5000))
+}
+
+/// As [`app`], with another `retry:` on `/sse2` (tests reconnect without waiting 5 s).
+pub fn app_with(period: Duration, retry: Duration) -> NestApp {
     NestApp::new()
-        .controller(AppController { period })
+        .controller(AppController { period, retry })
         .layer(CorsLayer::new())
 }
 
