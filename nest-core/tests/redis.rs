@@ -64,6 +64,11 @@ fn redis_backend() {
         );
         return;
     };
+    // `RUST_LOG=nest_core=info` shows the backend's outage lines.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

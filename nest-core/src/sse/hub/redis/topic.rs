@@ -200,10 +200,11 @@ impl BackendTopic for RedisTopic {
         after: u64,
         max_bytes: usize,
     ) -> BoxFuture<'static, Result<Batch, BackendError>> {
+        // Before reading: a reset from now on makes this read fail.
+        let generation = self.window().generation();
         if let Some(batch) = self.try_read(after, max_bytes) {
             return Box::pin(std::future::ready(batch));
         }
-        let generation = self.window().generation();
         Box::pin(self.read_waiting(after, max_bytes, generation))
     }
 
