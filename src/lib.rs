@@ -7,7 +7,9 @@
 //!   the server, and the SSE stream.
 //! - [`cors`] ([`nest_cors`]): the CORS tower layer.
 //! - [`sse_client`] ([`nest_sse_client`]): the spec-exact parser, the `EventSource` client and
-//!   test helpers.
+//!   test helpers; its HTTP client is `nest::sse_client::reqwest`.
+//! - [`http`]: status codes, headers and methods, so a first app and its tests need one
+//!   dependency.
 //!
 //! # Example
 //!
@@ -34,6 +36,9 @@ pub use nest_core::*;
 
 pub use nest_cors as cors;
 pub use nest_sse_client as sse_client;
+
+/// The `http` crate nest is built on: `nest::http::StatusCode`, `nest::http::header`.
+pub use http;
 
 /// What most apps need, in one import: nest-core's prelude and the CORS layer.
 pub mod prelude {

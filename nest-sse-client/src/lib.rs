@@ -78,7 +78,6 @@
 //! `None`, and the error that stops the stream is the one `?` sees.
 //!
 //! ```no_run
-//! use futures_util::StreamExt;
 //! use nest_sse_client::EventSource;
 //!
 //! # async fn run() -> Result<(), nest_sse_client::Error> {

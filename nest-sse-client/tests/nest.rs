@@ -5,7 +5,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use futures_util::StreamExt;
 use nest_core::prelude::*;
 use nest_core::test_util::TestServer;
 use nest_sse_client::reqwest::StatusCode;

@@ -25,7 +25,6 @@ use crate::event::Event;
 /// # Example
 ///
 /// ```no_run
-/// use futures_util::StreamExt;
 /// use nest_sse_client::EventSource;
 ///
 /// # async fn run() -> Result<(), nest_sse_client::Error> {
@@ -46,6 +45,12 @@ pub struct Events {
 impl Events {
     pub(super) fn new(source: EventSource) -> Self {
         Self { source }
+    }
+
+    /// The next event, `None` after a clean end: `StreamExt::next` without
+    /// importing it.
+    pub async fn next(&mut self) -> Option<Result<Event>> {
+        StreamExt::next(self).await
     }
 
     /// The source (its `ready_state()`, `last_event_id()`, `response()`).
