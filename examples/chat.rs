@@ -5,6 +5,9 @@
 //! (default 127.0.0.1) and `PORT` (default 3001) choose the address. `GET /metrics` shows nest's
 //! metrics in Prometheus's format (`nest_sse_streams_open{route="/events"}` counts the open
 //! pages), `GET /ready` answers 503 once shutdown starts.
+//!
+//! Several instances, one chat: `NEST_REDIS_URL=redis://127.0.0.1:6379/ PORT=3002 cargo run
+//! --example chat --features redis` (and again with another `PORT`) puts the hub on Redis.
 #![allow(clippy::print_stdout, reason = "an example prints its URL")]
 
 use std::sync::Arc;
@@ -84,14 +87,18 @@ impl Controller for ChatController {
     }
 }
 
-/// The hub the example uses: the last 1,000 messages, a [`RETRY`] reconnection time.
+/// What the hub keeps: the last 1,000 messages, at most 1 MiB of them.
+pub const RETENTION: Retention = Retention {
+    max_events: 1000,
+    max_age: None,
+    max_bytes: 1024 * 1024,
+};
+
+/// The hub the example uses: in process, [`RETENTION`], a [`RETRY`] reconnection time (`main`
+/// puts it on Redis when `NEST_REDIS_URL` is set).
 pub fn hub() -> Hub {
     Hub::with_backend(
-        MemoryBackend::new(Retention {
-            max_events: 1000,
-            max_age: None,
-            max_bytes: 1024 * 1024,
-        }),
+        MemoryBackend::new(RETENTION),
         HubOptions::new().retry(RETRY),
     )
 }
@@ -201,10 +208,36 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let host = std::env::var("HOST").unwrap_or_else(|_| "127.0.0.1".into());
     let port = std::env::var("PORT").unwrap_or_else(|_| "3001".into());
     let addr: std::net::SocketAddr = format!("{host}:{port}").parse()?;
-    let server = app_with_metrics(hub(), Some(install_prometheus()?))
+    // With `NEST_REDIS_URL` (and `--features redis`) the hub is on Redis: instances on several
+    // ports share one chat, and a page moved from one to another resumes without a gap.
+    let hub = match std::env::var("NEST_REDIS_URL") {
+        Ok(url) => redis_hub(&url).await?,
+        Err(_) => hub(),
+    };
+    let server = app_with_metrics(hub, Some(install_prometheus()?))
         .bind(addr)
         .await?;
     println!("nest chat example: open http://{}/", server.local_addr());
     server.run_until_signal().await;
     Ok(())
+}
+
+/// The example's hub on the Redis at `url`: the same retention and options, keys under
+/// `nest-chat:`.
+#[cfg(feature = "redis")]
+async fn redis_hub(url: &str) -> Result<Hub, Box<dyn std::error::Error>> {
+    use nest::sse::hub::{RedisBackend, RedisConfig};
+    let config = RedisConfig::new(url)
+        .prefix("nest-chat:")
+        .retention(RETENTION);
+    let backend = RedisBackend::connect(config).await?;
+    Ok(Hub::with_backend(backend, HubOptions::new().retry(RETRY)))
+}
+
+#[cfg(not(feature = "redis"))]
+async fn redis_hub(_url: &str) -> Result<Hub, Box<dyn std::error::Error>> {
+    Err(
+        "NEST_REDIS_URL is set, but the example was built without Redis: add --features redis"
+            .into(),
+    )
 }
