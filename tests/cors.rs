@@ -187,3 +187,27 @@ async fn regex_of_subdomains_matches_whole_origins_only() {
         assert_cors(&res, CorsHeaders::allow_if(allowed, origin).vary("Origin"));
     }
 }
+
+/// A configured origin must be what a browser sends in `Origin`, at the edges of that grammar: a
+/// scheme starts with a letter, a bracketed IPv6 host is followed by nothing or `:port`, a port
+/// has no leading zero (0 itself is a port).
+#[test]
+fn configured_origins_are_checked_at_the_edges_of_the_origin_grammar() {
+    for (origin, valid) in [
+        ("h1+.-://app.example", true),
+        ("1http://app.example", false),
+        ("+http://app.example", false),
+        ("http://[::1]:8080", true),
+        ("http://[::1]", true),
+        ("http://[::1]x8080", false),
+        ("http://localhost:0", true),
+        ("http://localhost:8080", true),
+        ("http://localhost:080", false),
+        ("http://localhost:00", false),
+    ] {
+        let built = CorsLayer::builder()
+            .origin(nest::cors::AllowOrigin::exact(origin))
+            .build();
+        assert_eq!(built.is_ok(), valid, "{origin}: {:?}", built.err());
+    }
+}

@@ -209,9 +209,23 @@ async fn resume_is_exact_across_100_cuts_while_publishing() {
     server.shutdown(Duration::from_secs(1)).await;
 }
 
+/// This process's soft open-file limit (`/proc/self/limits`), when it can be read.
+fn open_file_limit() -> Option<usize> {
+    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
+    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
+    line.split_whitespace().nth(3)?.parse().ok()
+}
+
+/// A thousand subscribers, or as many as the open-file limit allows at two sockets each (client
+/// and server are in this process), leaving room for the tests that run alongside.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_thousand_subscribers_receive_every_event_in_order() {
-    const SUBSCRIBERS: usize = 1000;
+    const ROOM: usize = 256;
+    let fits = open_file_limit().map_or(1000, |limit| limit.saturating_sub(ROOM) / 2);
+    if fits < 1000 {
+        eprintln!("the open-file limit allows {fits} subscribers, not 1,000");
+    }
+    let subscribers = fits.min(1000);
     const EVENTS: usize = 50;
     let hub = big_hub();
     let server = chat::app(hub.clone())
@@ -220,12 +234,12 @@ async fn a_thousand_subscribers_receive_every_event_in_order() {
         .unwrap();
     let addr = server.local_addr();
     let mut subs = Vec::new();
-    for _ in 0..SUBSCRIBERS {
+    for _ in 0..subscribers {
         subs.push(RawSubscriber::connect(addr, None).await);
     }
     // Every subscriber is registered before publishing starts.
     tokio::time::timeout(Duration::from_secs(30), async {
-        while hub.stats("chat").subscribers < SUBSCRIBERS {
+        while hub.stats("chat").subscribers < subscribers {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
     })
@@ -252,14 +266,62 @@ async fn a_thousand_subscribers_receive_every_event_in_order() {
     }
     let expected: Vec<String> = (0..EVENTS).map(|i| i.to_string()).collect();
     for reader in readers {
-        assert_eq!(reader.await.unwrap(), expected);
+        let texts = tokio::time::timeout(Duration::from_secs(30), reader)
+            .await
+            .expect("every subscriber reads every event");
+        assert_eq!(texts.unwrap(), expected);
     }
     assert_eq!(hub.stats("chat").published, EVENTS as u64);
     server.shutdown(Duration::from_secs(1)).await;
 }
 
+/// Plain text with line breaks of every kind, published on the hub, reaches the client as one
+/// event: the encoder splits it into `data:` lines, so no line of it starts a field or ends the
+/// event.
 #[tokio::test]
-async fn a_message_cannot_forge_an_event() {
+async fn published_text_cannot_forge_an_event() {
+    let hub = chat::hub();
+    let server = chat::app(hub.clone())
+        .bind(([127, 0, 0, 1], 0))
+        .await
+        .unwrap();
+    let mut sub = RawSubscriber::connect(server.local_addr(), None).await;
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while hub.stats("chat").subscribers == 0 {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    })
+    .await
+    .expect("the subscriber is registered");
+    let forged = "hi\n\nevent: admin\rid: 99\r\n\r\ndata: x\nretry: 1";
+    let id = hub
+        .publish("chat", SseEvent::data(forged).event("message"))
+        .await
+        .unwrap();
+    hub.publish("chat", SseEvent::data("after").event("message"))
+        .await
+        .unwrap();
+    // Everything up to the next event published: nothing in between.
+    let mut events = Vec::new();
+    while !events.iter().any(|e: &Event| e.data == "after") {
+        events.extend(sub.read_events().await);
+    }
+    assert_eq!(events.len(), 2, "one event, then the next one: {events:?}");
+    let event = &events[0];
+    assert_eq!(event.event, "message");
+    assert_eq!(event.id, id, "the hub's id, not the forged one");
+    assert_eq!(event.retry, None, "no forged retry");
+    // Every line break came through as a line of data (the parser reads each as LF).
+    assert_eq!(
+        event.data,
+        "hi\n\nevent: admin\nid: 99\n\ndata: x\nretry: 1"
+    );
+    server.shutdown(Duration::from_secs(1)).await;
+}
+
+/// The chat's own route: a message posted as JSON arrives as the same JSON.
+#[tokio::test]
+async fn a_posted_message_arrives_as_the_same_json() {
     let server = chat::app(chat::hub())
         .bind(([127, 0, 0, 1], 0))
         .await
