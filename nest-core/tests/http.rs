@@ -977,6 +977,10 @@ async fn listen_serves_until_sigterm_and_then_returns() {
 #[cfg(unix)]
 #[tokio::test]
 #[ignore = "the child process of listen_serves_until_sigterm_and_then_returns"]
+#[allow(
+    clippy::print_stdout,
+    reason = "the child process reports to the parent test on stdout"
+)]
 async fn listen_child() {
     if std::env::var_os("NEST_LISTEN_CHILD").is_none() {
         return;
