@@ -506,12 +506,14 @@ async fn close_ends_the_stream() {
     .await;
     let mut es = EventSource::new(server.url("/")).unwrap();
     assert_eq!(es.ready_state(), ReadyState::Connecting);
-    assert_eq!(es.next().await.unwrap().unwrap(), SseItem::Open);
+    let open = within("the open", es.next()).await;
+    assert_eq!(open.unwrap().unwrap(), SseItem::Open);
     assert_eq!(es.ready_state(), ReadyState::Open);
-    assert!(matches!(es.next().await, Some(Ok(SseItem::Message(_)))));
+    let message = within("an event", es.next()).await;
+    assert!(matches!(message, Some(Ok(SseItem::Message(_)))));
     es.close();
     assert_eq!(es.ready_state(), ReadyState::Closed);
-    assert!(es.next().await.is_none());
+    assert!(within("the end", es.next()).await.is_none());
 }
 
 #[tokio::test(start_paused = true)]
