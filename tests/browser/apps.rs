@@ -10,6 +10,7 @@ use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use nest::prelude::*;
 use nest::server::Server;
 use nest::sse::EndReason;
+use serde::Deserialize;
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
@@ -89,6 +90,8 @@ pub(crate) struct Seen {
     pub(crate) ping_hits: AtomicUsize,
     /// PUT requests that reached the `/echo` handler.
     pub(crate) echo_hits: AtomicUsize,
+    /// Each request to `/brief`, in order: its `name` and its `Last-Event-ID`.
+    pub(crate) briefs: Mutex<Vec<(String, Option<String>)>>,
     cancels: mpsc::UnboundedSender<EndReason>,
 }
 
@@ -104,6 +107,7 @@ impl Seen {
             empty_hits: AtomicUsize::new(0),
             ping_hits: AtomicUsize::new(0),
             echo_hits: AtomicUsize::new(0),
+            briefs: Mutex::new(Vec::new()),
             cancels,
         };
         (Arc::new(seen), rx)
@@ -118,6 +122,18 @@ impl Seen {
     pub(crate) fn cookies(&self) -> Vec<Option<String>> {
         self.cookies.lock().expect("not poisoned").clone()
     }
+
+    /// The requests to `/brief` seen so far, in order.
+    pub(crate) fn briefs(&self) -> Vec<(String, Option<String>)> {
+        self.briefs.lock().expect("not poisoned").clone()
+    }
+}
+
+/// The query of `/brief`.
+#[derive(Debug, Deserialize)]
+pub(crate) struct Brief {
+    name: String,
+    retry: u64,
 }
 
 /// The stream server's controller.
@@ -170,6 +186,27 @@ impl StreamApp {
         })
     }
 
+    /// `/brief?name=…&retry=MS`: `retry: MS`, one event (id: one more than `Last-Event-ID`, data:
+    /// `name`), and the end of the stream, so the browser reconnects after `retry`.
+    async fn brief(
+        self: Arc<Self>,
+        Query(brief): Query<Brief>,
+        last_event_id: LastEventId,
+    ) -> SseBody {
+        self.seen
+            .briefs
+            .lock()
+            .expect("not poisoned")
+            .push((brief.name.clone(), last_event_id.0.clone()));
+        let options = SseOptions::new().retry(Duration::from_millis(brief.retry));
+        let (writer, body) = get_sse_stream(options);
+        let id = last_event_id.as_u64().map_or(1, |id| id + 1);
+        let written = writer.write(SseEvent::data(brief.name).id(id));
+        assert!(written.is_ok(), "a fresh stream takes an event");
+        writer.close();
+        body
+    }
+
     /// `/forbidden`: refuses before streaming.
     async fn forbidden(self: Arc<Self>) -> Result<SseBody, HttpException> {
         self.seen.forbidden_hits.fetch_add(1, Ordering::SeqCst);
@@ -219,6 +256,7 @@ impl StreamApp {
 impl Controller for StreamApp {
     fn routes(routes: &mut Routes<Self>) {
         routes.sse("/stream", Self::stream);
+        routes.sse("/brief", Self::brief);
         routes.sse("/forbidden", Self::forbidden);
         routes.sse("/empty", Self::empty);
         routes.get("/ping", Self::ping);

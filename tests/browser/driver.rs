@@ -62,7 +62,7 @@ fn find_binary(var: &str, names: &[&str]) -> Option<PathBuf> {
         .find(|candidate| candidate.is_file())
 }
 
-/// The skip policy: `None` (after a loud message) when chromium or chromedriver is missing and
+/// The skip policy: `None` (after [`report_skip`]) when chromium or chromedriver is missing and
 /// `CI` is not set; a panic when they are missing in CI.
 fn binaries() -> Option<(PathBuf, PathBuf)> {
     let chromium = find_binary("CHROMIUM", &["chromium", "chromium-browser"]);
@@ -81,16 +81,35 @@ fn binaries() -> Option<(PathBuf, PathBuf)> {
                 "CI is set but the browser tests cannot run ({missing}); \
                  install Debian's chromium and chromium-driver (scripts/test does it as root)"
             );
-            eprintln!(
-                "\n\
-                 ************************************************************\n\
-                 *  SKIPPED: chromium/chromedriver not installed            *\n\
-                 *  ({missing})\n\
-                 *  Install Debian's chromium and chromium-driver, or run   *\n\
-                 *  scripts/test as root, to run the real-browser tests.    *\n\
-                 ************************************************************\n"
-            );
+            report_skip(&missing);
             None
+        }
+    }
+}
+
+/// Makes a skip visible. The test harness captures what a passing test prints with `eprintln!`,
+/// so the line goes to the process's stderr directly (the harness does not capture that), and
+/// to the file named by `NEST_SKIP_LOG`, which `scripts/test` reads to report every skip at the
+/// end of its run. Runtime "ignored" does not exist in the harness: a skipped test shows `ok`.
+fn report_skip(missing: &str) {
+    use std::io::Write;
+    let test = std::thread::current()
+        .name()
+        .unwrap_or("a browser test")
+        .to_owned();
+    let line = format!(
+        "SKIPPED: {test}: chromium/chromedriver not installed ({missing}); install Debian's \
+         chromium and chromium-driver, or run scripts/test as root"
+    );
+    let _ = writeln!(std::io::stderr(), "\n{line}");
+    if let Some(path) = std::env::var_os("NEST_SKIP_LOG") {
+        let appended = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .and_then(|mut log| writeln!(log, "{line}"));
+        if let Err(err) = appended {
+            let _ = writeln!(std::io::stderr(), "cannot append to NEST_SKIP_LOG: {err}");
         }
     }
 }
