@@ -3,9 +3,12 @@
 //! What is checked:
 //! - the backend conformance suite (`hub::conformance::run`), unchanged, each check on a fresh
 //!   key prefix;
+//! - retention by bytes, the same in Redis and in another instance's local window;
 //! - two nest servers, each with its own hub and backend, on one Redis: events published
 //!   concurrently on either reach the subscribers of both, every event once, in the same order,
 //!   under the same ids;
+//! - 100 subscribers on one instance cost no Redis command: a publish is one script call, and
+//!   one read loop brings it to all (`INFO commandstats`);
 //! - a subscriber that moves to the other instance mid-stream with `Last-Event-ID` loses
 //!   nothing, whether that instance already follows the topic or reads it from Redis first;
 //! - Redis killed (SIGKILL) and started again on its directory while streams are open:
@@ -28,6 +31,7 @@
 #[path = "redis/server.rs"]
 mod server;
 
+use std::collections::HashMap;
 use std::error::Error as _;
 use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -35,7 +39,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use nest_core::prelude::*;
-use nest_core::sse::hub::{conformance, Hub, HubOptions, RedisBackend, RedisConfig, Retention};
+use nest_core::sse::hub::{
+    conformance, Batch, Hub, HubBackend, HubOptions, RedisBackend, RedisConfig, Retention,
+};
 use nest_core::test_util::TestServer;
 
 use server::RedisServer;
@@ -79,7 +85,9 @@ fn redis_backend() {
     let scenarios = runtime.spawn(async move {
         redis.ready().await;
         conformance_suite(&redis).await;
+        retention_by_bytes(&redis).await;
         two_instances(&redis).await;
+        fan_out_cost(&redis).await;
         switch_instance(&redis).await;
         restart(&mut redis).await;
         history_lost(&redis).await;
@@ -108,6 +116,66 @@ async fn conformance_suite(redis: &RedisServer) {
     })
     .await;
     eprintln!("conformance suite: passed");
+}
+
+/// Retention by bytes (which Redis streams lack): the oldest events go once the bytes pass the
+/// bound, in Redis and in the local window of an instance that follows the topic.
+async fn retention_by_bytes(redis: &RedisServer) {
+    let retention = Retention {
+        max_events: 100,
+        max_age: None,
+        max_bytes: 10,
+    };
+    let connect = || {
+        let config = RedisConfig::new(redis.url())
+            .prefix("bytes:")
+            .retention(retention);
+        async {
+            within("connect", RedisBackend::connect(config))
+                .await
+                .unwrap()
+        }
+    };
+    let (writer, follower) = (connect().await, connect().await);
+    let followed = follower.topic("t");
+    // The follower waits at the head, so its read loop follows the topic from there.
+    let waiting = tokio::spawn(followed.clone().read_after(0, usize::MAX));
+    let topic = writer.topic("t");
+    for _ in 0..5 {
+        // Four bytes each: two fit in ten.
+        topic
+            .clone()
+            .append(Box::new(|_| bytes::Bytes::from_static(b"four")))
+            .await
+            .unwrap();
+    }
+    // Events, or the gap when the read loop brought them after two were gone already.
+    within("the follower's first read", waiting)
+        .await
+        .unwrap()
+        .unwrap();
+    for (name, topic) in [("Redis", &topic), ("the window", &followed)] {
+        // Waits until the fifth is there (the window gets it from the read loop).
+        let fifth = within("the fifth event", topic.clone().read_after(4, usize::MAX)).await;
+        assert!(
+            matches!(fifth, Ok(Batch::Events { last: 5, .. })),
+            "{name}: {fifth:?}"
+        );
+        assert_eq!(
+            topic.clone().read_after(3, usize::MAX).await.unwrap(),
+            Batch::Events {
+                bytes: "fourfour".into(),
+                last: 5
+            },
+            "{name}"
+        );
+        assert_eq!(
+            topic.clone().read_after(1, usize::MAX).await.unwrap(),
+            Batch::Gap { oldest: 4 },
+            "{name}: 12 bytes would pass the bound of 10"
+        );
+    }
+    eprintln!("retention by bytes: the same gap in Redis and in a local window");
 }
 
 // ===== two instances =====
@@ -305,6 +373,91 @@ async fn two_instances(redis: &RedisServer) {
         );
     }
     eprintln!("two instances: 4 subscribers got 50 events each, once, in order");
+}
+
+/// How many times Redis ran each command, from `INFO commandstats`.
+async fn command_calls(redis: &RedisServer) -> HashMap<String, u64> {
+    let client = redis::Client::open(redis.url()).unwrap();
+    let mut conn = within("a connection", client.get_multiplexed_async_connection())
+        .await
+        .unwrap();
+    let info: String = within(
+        "INFO",
+        redis::cmd("INFO")
+            .arg("commandstats")
+            .query_async(&mut conn),
+    )
+    .await
+    .unwrap();
+    info.lines()
+        .filter_map(|line| {
+            let (name, stats) = line.strip_prefix("cmdstat_")?.split_once(':')?;
+            let calls = stats.split(',').find_map(|kv| kv.strip_prefix("calls="))?;
+            Some((name.to_owned(), calls.parse().ok()?))
+        })
+        .collect()
+}
+
+/// 100 subscribers on one instance: a publish costs one script call, and the instance's one
+/// read loop brings it to all of them; no command per subscriber.
+async fn fan_out_cost(redis: &RedisServer) {
+    const SUBSCRIBERS: usize = 100;
+    const EVENTS: u64 = 20;
+    let a = Instance::start(redis, "fanout:").await;
+    let mut subscribers = Vec::new();
+    for _ in 0..SUBSCRIBERS {
+        subscribers.push(a.subscribe("many", None).await);
+    }
+    // Every subscriber reads one event first: all of them are then at the head, waiting.
+    let first = a.publish("many", "warm-up").await;
+    for subscriber in &mut subscribers {
+        assert_eq!(subscriber.take(1).await[0].id, first);
+    }
+    let before = command_calls(redis).await;
+    let mut ids = Vec::new();
+    for n in 0..EVENTS {
+        ids.push(a.publish("many", &format!("e{n}")).await);
+    }
+    for subscriber in &mut subscribers {
+        let got: Vec<String> = subscriber
+            .take(ids.len())
+            .await
+            .into_iter()
+            .map(|e| e.id)
+            .collect();
+        assert_eq!(got, ids);
+    }
+    let after = command_calls(redis).await;
+    let delta = |name: &str| after.get(name).unwrap_or(&0) - before.get(name).unwrap_or(&0);
+    assert_eq!(
+        delta("evalsha"),
+        EVENTS,
+        "one script call per publish, none per subscriber"
+    );
+    // At most one `XREAD` per event (fewer when events arrive together), plus a few of the
+    // loop's periodic ones: never one per subscriber.
+    assert!(
+        delta("xread") <= EVENTS + 5,
+        "xread calls: {} for {EVENTS} events and {SUBSCRIBERS} subscribers",
+        delta("xread")
+    );
+    // Every command Redis ran, the ones inside the append script included: a bounded number
+    // per event, whatever the number of subscribers.
+    let total: u64 = after
+        .iter()
+        .filter(|(name, _)| name.as_str() != "info")
+        .map(|(name, calls)| calls - before.get(name).unwrap_or(&0))
+        .sum();
+    assert!(
+        total <= 10 * EVENTS,
+        "{total} commands for {EVENTS} events and {SUBSCRIBERS} subscribers: {after:?}"
+    );
+    eprintln!(
+        "fan-out cost: {EVENTS} events to {SUBSCRIBERS} subscribers: {} script calls, {} xread, \
+         {total} commands in all",
+        delta("evalsha"),
+        delta("xread")
+    );
 }
 
 /// A subscriber moves between instances with `Last-Event-ID` and loses nothing.

@@ -46,6 +46,7 @@ local seq = head + 1
 local data = table.concat({ unpack(ARGV, 5) }, string.format('%d', seq))
 local now = now_ms()
 local bytes = (tonumber(meta[3]) or 0) + #data
+local moved = false
 while lo < seq do
   local over = seq - lo + 1 > max_events or bytes > max_bytes
   if not over and max_age == 0 then break end
@@ -58,9 +59,11 @@ while lo < seq do
   if not over and oldest_ms >= now - max_age then break end
   bytes = bytes - #oldest[2][2]
   lo = oldest_seq + 1
+  moved = true
 end
 redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[2], string.format('%d-%d', seq, now), 'd', data)
-if lo > seq - max_events + 1 then
+-- MAXLEN trims what the count drops; bytes and age may drop more.
+if moved and lo > math.max(1, seq - max_events + 1) then
   redis.call('XTRIM', KEYS[3], 'MINID', '~', string.format('%d-0', lo))
 end
 redis.call('HSET', KEYS[2], 'seq', string.format('%d', seq), 'lo', string.format('%d', lo),
