@@ -87,9 +87,9 @@ pub struct RedisConfig {
 }
 
 impl RedisConfig {
-    /// Redis at `url` (`redis://[:password@]host[:port][/db]`, or `rediss://` with TLS when the
-    /// `redis` crate is built with it), keys under `nest:hub:`, [`Retention::default`], 2 s per
-    /// call.
+    /// Redis at `url` (`redis://[[user]:password@]host[:port][/db]`; `rediss://` needs one of the
+    /// `redis` crate's TLS features, enabled in the app's own `Cargo.toml`), keys under
+    /// `nest:hub:`, [`Retention::default`], 2 s per call.
     pub fn new(url: impl Into<String>) -> Self {
         Self {
             url: url.into(),
@@ -142,6 +142,29 @@ impl fmt::Debug for RedisConfig {
 
 /// A [`HubBackend`] on Redis Streams, shared by every instance that connects to the same Redis
 /// with the same prefix.
+///
+/// # Example
+///
+/// `no_run`: it needs a Redis server at the URL.
+///
+/// ```no_run
+/// use nest_core::sse::hub::{Hub, HubOptions, RedisBackend, RedisConfig};
+/// use nest_core::sse::LastEventId;
+///
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// let config = RedisConfig::new("redis://127.0.0.1:6379/").prefix("demo:");
+/// // Two instances (two processes, usually) on one Redis.
+/// let a = Hub::with_backend(RedisBackend::connect(config.clone()).await?, HubOptions::new());
+/// let b = Hub::with_backend(RedisBackend::connect(config).await?, HubOptions::new());
+/// let first = a.publish("room", "one").await?;
+/// let second = b.publish("room", "two").await?;
+/// assert_eq!(first.split('-').next(), second.split('-').next(), "one epoch");
+/// // A client that saw `first` from `a` resumes on `b` with `two`, then live events.
+/// let stream = b.subscribe("room", &LastEventId(Some(first))).await?;
+/// # drop(stream);
+/// # Ok(())
+/// # }
+/// ```
 ///
 /// **Ids.** Each topic numbers its events 1, 2, 3… in Redis: a Lua script takes the next
 /// number and appends the event under it in one atomic step, so a number means the same event
