@@ -14,6 +14,8 @@
 //! - Redis killed (SIGKILL) and started again on its directory while streams are open:
 //!   publishing fails meanwhile (never a silent drop), no acknowledged publish is lost (AOF with
 //!   `appendfsync always`), and the same streams go on;
+//! - Redis coming back without events it had acknowledged (as after a crash without
+//!   `appendfsync always`): a new epoch, so their numbers never name other events;
 //! - Redis losing its data (`FLUSHALL`): the publish that notices fails, open streams end, and a
 //!   client coming back with an old id gets the gap event under the new epoch.
 //!
@@ -90,6 +92,7 @@ fn redis_backend() {
         fan_out_cost(&redis).await;
         switch_instance(&redis).await;
         restart(&mut redis).await;
+        rewind(&redis).await;
         history_lost(&redis).await;
     });
     if let Err(err) = runtime.block_on(scenarios) {
@@ -377,10 +380,7 @@ async fn two_instances(redis: &RedisServer) {
 
 /// How many times Redis ran each command, from `INFO commandstats`.
 async fn command_calls(redis: &RedisServer) -> HashMap<String, u64> {
-    let client = redis::Client::open(redis.url()).unwrap();
-    let mut conn = within("a connection", client.get_multiplexed_async_connection())
-        .await
-        .unwrap();
+    let mut conn = admin(redis).await;
     let info: String = within(
         "INFO",
         redis::cmd("INFO")
@@ -580,17 +580,78 @@ async fn restart(redis: &mut RedisServer) {
     eprintln!("restart: no acknowledged publish lost, open streams resumed");
 }
 
+/// A connection to the test's Redis, for the commands that play a failure.
+async fn admin(redis: &RedisServer) -> redis::aio::MultiplexedConnection {
+    let client = redis::Client::open(redis.url()).unwrap();
+    within("a connection", client.get_multiplexed_async_connection())
+        .await
+        .unwrap()
+}
+
+/// An instance whose subscriber of `topic` has read two events; their ids.
+async fn two_events_seen(
+    redis: &RedisServer,
+    prefix: &str,
+    topic: &str,
+) -> (Instance, Subscriber, [String; 2]) {
+    let instance = Instance::start(redis, prefix).await;
+    let mut subscriber = instance.subscribe(topic, None).await;
+    let seen = [
+        instance.publish(topic, "one").await,
+        instance.publish(topic, "two").await,
+    ];
+    assert_eq!(subscriber.take(2).await[1].id, seen[1]);
+    (instance, subscriber, seen)
+}
+
+/// Redis comes back with a topic's last events lost (what a crash does to writes the
+/// append-only file had not synced): the instance that saw them moves everyone to a new epoch.
+async fn rewind(redis: &RedisServer) {
+    let (a, mut subscriber, before) = two_events_seen(redis, "rewind:", "rw").await;
+
+    // The topic's events vanish, the epoch stays; then every connection drops, as in a restart.
+    let mut conn = admin(redis).await;
+    let () = within(
+        "DEL",
+        redis::cmd("DEL")
+            .arg("rewind:topic:rw")
+            .arg("rewind:meta:rw")
+            .query_async(&mut conn),
+    )
+    .await
+    .unwrap();
+    let _: u64 = within(
+        "CLIENT KILL",
+        redis::cmd("CLIENT")
+            .arg("KILL")
+            .arg("TYPE")
+            .arg("normal")
+            .query_async(&mut conn),
+    )
+    .await
+    .unwrap();
+
+    assert_eq!(
+        within("the open stream to end", subscriber.next()).await,
+        None,
+        "the open stream ends: its numbers would be given again"
+    );
+    let after = publish_retrying(&a.hub, "rw", "y3").await;
+    assert_ne!(epoch(&after), epoch(&before[0]), "a new epoch");
+    let mut back = a.subscribe("rw", Some(&before[1])).await;
+    let gap = back.next().await.expect("the gap event");
+    assert_eq!(
+        (gap.event.as_str(), gap.id.as_str()),
+        ("reset", after.as_str())
+    );
+    eprintln!("rewind: events lost after their acknowledgement moved the hub to a new epoch");
+}
+
 /// Redis loses its data: a new epoch, old ids are unknown.
 async fn history_lost(redis: &RedisServer) {
-    let a = Instance::start(redis, "lost:").await;
-    let mut subscriber = a.subscribe("gone", None).await;
-    let before = [a.publish("gone", "x1").await, a.publish("gone", "x2").await];
-    assert_eq!(subscriber.take(2).await[1].id, before[1]);
+    let (a, mut subscriber, before) = two_events_seen(redis, "lost:", "gone").await;
 
-    let client = redis::Client::open(redis.url()).unwrap();
-    let mut conn = within("a connection", client.get_multiplexed_async_connection())
-        .await
-        .unwrap();
+    let mut conn = admin(redis).await;
     let () = within("FLUSHALL", redis::cmd("FLUSHALL").query_async(&mut conn))
         .await
         .unwrap();

@@ -177,7 +177,12 @@ impl fmt::Debug for RedisConfig {
 /// script, since each checks the epoch first) makes or adopts the new epoch: the publish that
 /// noticed fails (its event was encoded under the old epoch; publish it again), open streams
 /// end, and their clients come back with an id of the old epoch and get the hub's gap event
-/// (`event: reset`). Numbers then start again from 1 under the new epoch.
+/// (`event: reset`). Numbers then start again from 1 under the new epoch. When Redis comes back
+/// with only its last writes lost (a crash with the append-only file on but not
+/// `appendfsync always`), the epoch survives but the lost numbers would be given again to other
+/// events: an instance that saw a number higher than Redis's head (it appended it, or its read
+/// loop read it) notices when its read loop reconnects and replaces the epoch, with the same
+/// effects. Numbers nobody alive saw cannot be noticed; `appendfsync always` avoids the case.
 ///
 /// **Reading.** One read loop per backend, on its own connection, runs a multi-key
 /// `XREAD BLOCK` over the topics that have local readers and fills a local window per topic,

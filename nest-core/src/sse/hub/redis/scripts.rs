@@ -124,16 +124,25 @@ while true do
 end
 ";
 
-/// The epoch (`KEYS[1]`), made from Redis's clock in ms when there is none: on first use, and
-/// after Redis lost its data.
-const EPOCH: &str = r"
-local epoch = redis.call('GET', KEYS[1])
-if not epoch then
+/// Makes a new epoch (`KEYS[1]`) from Redis's clock in ms; prefixes the epoch scripts.
+const NEW_EPOCH: &str = r"
+local function new_epoch()
   local t = redis.call('TIME')
-  epoch = t[1] .. string.format('%03d', math.floor(tonumber(t[2]) / 1000))
+  local epoch = t[1] .. string.format('%03d', math.floor(tonumber(t[2]) / 1000))
   redis.call('SET', KEYS[1], epoch)
+  return epoch
 end
-return epoch
+";
+
+/// The epoch, made when there is none: on first use, and after Redis lost its data.
+const EPOCH: &str = "return redis.call('GET', KEYS[1]) or new_epoch()";
+
+/// A new epoch in place of `ARGV[1]` (unless another instance replaced it already): Redis
+/// came back without events it had acknowledged, whose numbers it would give again.
+const RENEW_EPOCH: &str = r"
+local epoch = redis.call('GET', KEYS[1])
+if epoch and epoch ~= ARGV[1] then return epoch end
+return new_epoch()
 ";
 
 /// At most this many entries per range read (then the reader reads again).
@@ -174,6 +183,7 @@ pub(super) struct Scripts {
     head: Script,
     after_age: Script,
     epoch: Script,
+    renew_epoch: Script,
     /// The epoch's key.
     epoch_key: String,
     retention: Retention,
@@ -189,7 +199,8 @@ impl Scripts {
             read: topic(READ),
             head: topic(HEAD),
             after_age: topic(AFTER_AGE),
-            epoch: Script::new(EPOCH),
+            epoch: Script::new(&format!("{NEW_EPOCH}{EPOCH}")),
+            renew_epoch: Script::new(&format!("{NEW_EPOCH}{RENEW_EPOCH}")),
             epoch_key: format!("{prefix}epoch"),
             retention,
             timeout,
@@ -198,14 +209,33 @@ impl Scripts {
 
     /// The epoch in Redis, made now if there is none.
     pub(super) async fn epoch(&self, conn: &mut impl ConnectionLike) -> Result<u64, Failure> {
-        let epoch: String = call(
-            self.timeout,
-            self.epoch.key(&self.epoch_key).invoke_async(conn),
-        )
-        .await?;
-        epoch.parse().map_err(|_| {
-            Failure::failed(format!("the hub epoch in Redis is not a number: {epoch:?}"))
-        })
+        let epoch = self.epoch.key(&self.epoch_key);
+        parse_epoch(call(self.timeout, epoch.invoke_async(conn)).await?)
+    }
+
+    /// A new epoch in place of `old` (or the one another instance made already).
+    pub(super) async fn renew_epoch(
+        &self,
+        conn: &mut impl ConnectionLike,
+        old: u64,
+    ) -> Result<u64, Failure> {
+        let mut renew = self.renew_epoch.key(&self.epoch_key);
+        renew.arg(old);
+        parse_epoch(call(self.timeout, renew.invoke_async(conn)).await?)
+    }
+
+    /// The heads of these topics in Redis, in one round trip.
+    pub(super) async fn heads(
+        &self,
+        conn: &mut impl ConnectionLike,
+        topics: &[&TopicKeys],
+    ) -> Result<Vec<u64>, Failure> {
+        let mut heads = redis::pipe();
+        for keys in topics {
+            heads.cmd("HGET").arg(&keys.meta).arg("seq");
+        }
+        let heads: Vec<Option<u64>> = call(self.timeout, heads.query_async(conn)).await?;
+        Ok(heads.into_iter().map(Option::unwrap_or_default).collect())
     }
 
     /// A call of a topic script: the epoch's key, the topic's keys, the epoch.
@@ -302,6 +332,12 @@ impl Scripts {
         after_age.arg(age_ms);
         call(self.timeout, after_age.invoke_async(conn)).await
     }
+}
+
+fn parse_epoch(epoch: String) -> Result<u64, Failure> {
+    epoch
+        .parse()
+        .map_err(|_| Failure::failed(format!("the hub epoch in Redis is not a number: {epoch:?}")))
 }
 
 /// An age in ms for the scripts, 0 for none.

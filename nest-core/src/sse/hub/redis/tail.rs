@@ -81,6 +81,7 @@ async fn connect(shared: &Shared) -> Result<MultiplexedConnection, BackendError>
         .await
         .map_err(Failure::into_error)?;
     shared.adopt_epoch(epoch);
+    check_rewind(shared, &mut conn).await?;
     // Have the command connection reconnect now rather than on the next publish.
     let _ = call(
         shared.timeout,
@@ -88,6 +89,44 @@ async fn connect(shared: &Shared) -> Result<MultiplexedConnection, BackendError>
     )
     .await;
     Ok(conn)
+}
+
+/// A Redis that came back with fewer events than this instance saw it give lost acknowledged
+/// writes (no append-only file, or not `appendfsync always`, and a crash): it would give their
+/// numbers again, to other events. A new epoch makes every id from before unknown instead.
+async fn check_rewind(
+    shared: &Shared,
+    conn: &mut MultiplexedConnection,
+) -> Result<(), BackendError> {
+    // What this instance knows first, then Redis's heads (which only grow, unless lost).
+    let known: Vec<(Arc<RedisTopic>, u64)> = shared
+        .topics()
+        .values()
+        .map(|topic| (topic.clone(), topic.known()))
+        .filter(|(_, known)| *known > 0)
+        .collect();
+    if known.is_empty() {
+        return Ok(());
+    }
+    let keys: Vec<_> = known.iter().map(|(topic, _)| topic.keys()).collect();
+    let heads = shared
+        .scripts
+        .heads(conn, &keys)
+        .await
+        .map_err(Failure::into_error)?;
+    if known
+        .iter()
+        .zip(heads)
+        .any(|((_, known), head)| head < *known)
+    {
+        let epoch = shared
+            .scripts
+            .renew_epoch(conn, shared.epoch())
+            .await
+            .map_err(Failure::into_error)?;
+        shared.adopt_epoch(epoch);
+    }
+    Ok(())
 }
 
 /// Reads until the connection fails; returns why.
@@ -109,7 +148,7 @@ async fn tail(
             .arg(BLOCK.as_millis() as u64)
             .arg("STREAMS");
         for (topic, _, _) in &followed {
-            xread.arg(topic.stream_key());
+            xread.arg(&topic.keys().stream);
         }
         xread.arg(&shared.wake_key);
         for (_, head, _) in &followed {
@@ -124,7 +163,7 @@ async fn tail(
         *backoff = BACKOFF_MIN;
         let by_key: HashMap<&[u8], &(Arc<RedisTopic>, u64, u64)> = followed
             .iter()
-            .map(|entry| (entry.0.stream_key().as_bytes(), entry))
+            .map(|entry| (entry.0.keys().stream.as_bytes(), entry))
             .collect();
         for (key, entries) in streams(reply) {
             if key == shared.wake_key.as_bytes() {

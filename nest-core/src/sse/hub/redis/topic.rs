@@ -26,6 +26,8 @@ pub(super) struct RedisTopic {
     head: AtomicU64,
     /// Notified when the read loop added events, or when the window was reset.
     appended: Notify,
+    /// The highest number this instance knows Redis gave (appended here, or read by the loop).
+    known: AtomicU64,
 }
 
 impl RedisTopic {
@@ -37,6 +39,7 @@ impl RedisTopic {
             window: Mutex::new(Window::default()),
             head: AtomicU64::new(0),
             appended: Notify::new(),
+            known: AtomicU64::new(0),
         }
     }
 
@@ -44,9 +47,14 @@ impl RedisTopic {
         self.window.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// The stream's key.
-    pub(super) fn stream_key(&self) -> &str {
-        &self.keys.stream
+    /// The topic's keys.
+    pub(super) fn keys(&self) -> &TopicKeys {
+        &self.keys
+    }
+
+    /// The highest number this instance saw Redis give, 0 for none (or since a reset).
+    pub(super) fn known(&self) -> u64 {
+        self.known.load(Ordering::Acquire)
     }
 
     /// For the read loop: the number to read after and the window's generation, while the
@@ -69,8 +77,9 @@ impl RedisTopic {
             for (seq, ms, bytes) in events {
                 window.push(seq, ms, bytes, &self.shared.retention);
             }
-            self.head
-                .store(window.followed_head().unwrap_or(0), Ordering::Release);
+            let head = window.followed_head().unwrap_or(0);
+            self.head.store(head, Ordering::Release);
+            self.known.fetch_max(head, Ordering::AcqRel);
         }
         self.appended.notify_waiters();
     }
@@ -81,6 +90,7 @@ impl RedisTopic {
             let mut window = self.window();
             window.reset();
             self.head.store(0, Ordering::Release);
+            self.known.store(0, Ordering::Release);
         }
         self.appended.notify_waiters();
     }
@@ -182,7 +192,10 @@ impl BackendTopic for RedisTopic {
                 .append(&mut shared.conn(), &self.keys, epoch, parts)
                 .await
             {
-                Ok(seq) => Ok(seq),
+                Ok(seq) => {
+                    self.known.fetch_max(seq, Ordering::AcqRel);
+                    Ok(seq)
+                }
                 Err(Failure::Epoch) => {
                     shared.history_lost().await;
                     Err(BackendError::new(
