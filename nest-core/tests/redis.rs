@@ -104,7 +104,7 @@ fn redis_backend() {
 async fn conformance_suite(redis: &RedisServer) {
     let url = redis.url();
     let made = AtomicUsize::new(0);
-    conformance::run(|retention| {
+    let suite = conformance::run(|retention| {
         let config = RedisConfig::new(url.as_str())
             .prefix(format!(
                 "conformance{}:",
@@ -116,8 +116,8 @@ async fn conformance_suite(redis: &RedisServer) {
                 .block_on(within("connect", RedisBackend::connect(config)))
         })
         .expect("connect to Redis")
-    })
-    .await;
+    });
+    within("the conformance suite", suite).await;
     eprintln!("conformance suite: passed");
 }
 
@@ -146,11 +146,10 @@ async fn retention_by_bytes(redis: &RedisServer) {
     let topic = writer.topic("t");
     for _ in 0..5 {
         // Four bytes each: two fit in ten.
-        topic
+        let append = topic
             .clone()
-            .append(Box::new(|_| bytes::Bytes::from_static(b"four")))
-            .await
-            .unwrap();
+            .append(Box::new(|_| bytes::Bytes::from_static(b"four")));
+        within("an append", append).await.unwrap();
     }
     // Events, or the gap when the read loop brought them after two were gone already.
     within("the follower's first read", waiting)
@@ -165,7 +164,9 @@ async fn retention_by_bytes(redis: &RedisServer) {
             "{name}: {fifth:?}"
         );
         assert_eq!(
-            topic.clone().read_after(3, usize::MAX).await.unwrap(),
+            within("a read", topic.clone().read_after(3, usize::MAX))
+                .await
+                .unwrap(),
             Batch::Events {
                 bytes: "fourfour".into(),
                 last: 5
@@ -173,7 +174,9 @@ async fn retention_by_bytes(redis: &RedisServer) {
             "{name}"
         );
         assert_eq!(
-            topic.clone().read_after(1, usize::MAX).await.unwrap(),
+            within("a read", topic.clone().read_after(1, usize::MAX))
+                .await
+                .unwrap(),
             Batch::Gap { oldest: 4 },
             "{name}: 12 bytes would pass the bound of 10"
         );
