@@ -23,7 +23,8 @@
 //! runs the scenarios in order (the data loss last). It gets its own free port, directory and
 //! log (`redis/server.rs`) and is stopped by its pid on drop, also on panic. Without
 //! `redis-server` (looked up in `REDIS_SERVER`, `PATH` and `/usr/bin`) the test prints a loud
-//! `SKIPPED` and passes, unless `CI` is set: then it fails. `scripts/test` installs it.
+//! `SKIPPED` (also to `NEST_SKIP_LOG`, which `scripts/test` repeats at the end) and passes,
+//! unless `CI` is set: then it fails. `scripts/test` installs it.
 //!
 //! Every wait on the network has a deadline and fails saying what it waited for; nothing is
 //! asserted about timing.
@@ -66,10 +67,7 @@ fn redis_backend() {
             std::env::var_os("CI").is_none(),
             "redis-server is missing under CI: scripts/test installs it (as root)"
         );
-        eprintln!(
-            "\n*** SKIPPED: redis-server not found (REDIS_SERVER, PATH, /usr/bin); \
-             scripts/test installs it as root ***\n"
-        );
+        server::report_skip();
         return;
     };
     // `RUST_LOG=nest_core=info` shows the backend's outage lines.

@@ -25,6 +25,25 @@ pub(crate) fn binary() -> Option<PathBuf> {
         .find(|candidate| candidate.is_file())
 }
 
+/// Makes the skip visible: on the process's stderr (the harness captures `eprintln!` of a
+/// passing test) and in the file named by `NEST_SKIP_LOG`, which `scripts/test` reports.
+pub(crate) fn report_skip() {
+    use std::io::Write;
+    let line = "SKIPPED: redis_backend: redis-server not found (REDIS_SERVER, PATH, /usr/bin); \
+                install Debian's redis-server, or run scripts/test as root";
+    let _ = writeln!(std::io::stderr(), "\n{line}");
+    if let Some(path) = std::env::var_os("NEST_SKIP_LOG") {
+        let appended = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .and_then(|mut log| writeln!(log, "{line}"));
+        if let Err(err) = appended {
+            let _ = writeln!(std::io::stderr(), "cannot append to NEST_SKIP_LOG: {err}");
+        }
+    }
+}
+
 /// A running `redis-server`.
 pub(crate) struct RedisServer {
     binary: PathBuf,
