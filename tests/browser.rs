@@ -212,10 +212,7 @@ async fn expect_events(browser: &Browser, page: SocketAddr, src: &str, credentia
             |v| len(&v["messages"]) >= 2,
         )
         .await;
-    assert!(
-        observed["opened"].as_u64() >= Some(1),
-        "open fired: {observed}"
-    );
+    assert_eq!(observed["opened"], 1, "open fired once: {observed}");
     let first = &messages(&observed)[..2];
     assert_eq!(first[0]["id"], "1", "{observed}");
     assert_eq!(first[0]["data"], json!({ "n": 1 }), "{observed}");

@@ -22,8 +22,12 @@ use reqwest::{Method, StatusCode};
 
 const PAGE: &str = "http://127.0.0.1:9000";
 
+/// A client whose every request fails after 10 s instead of hanging.
 fn client() -> reqwest::Client {
-    reqwest::Client::new()
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap()
 }
 
 async fn preflight(

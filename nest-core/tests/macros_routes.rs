@@ -180,9 +180,12 @@ fn app() -> NestApp {
         .controller(Admin)
 }
 
+/// A client whose every request, body included, fails after 10 s instead of hanging (the error
+/// names the URL): a stream that should end but does not is a failure, not a stuck test.
 fn client() -> reqwest::Client {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
+        .timeout(std::time::Duration::from_secs(10))
         .build()
         .unwrap()
 }

@@ -10,8 +10,14 @@ use http_body_util::BodyExt;
 use super::lifecycle::LOSS_LOG_INTERVAL;
 use super::*;
 
+/// The next frame, `None` at the end of the stream. Every test here runs on tokio's paused
+/// clock, so a stream that never yields fails at once (the clock jumps to the timeout) instead
+/// of hanging, and one that waits for a timer (keep-alive, lifetime) gets it first.
 async fn next(body: &mut SseBody) -> Option<Bytes> {
-    body.frame().await.map(|f| f.unwrap().into_data().unwrap())
+    tokio::time::timeout(Duration::from_secs(3600), body.frame())
+        .await
+        .expect("the stream yielded no frame (an hour of paused time)")
+        .map(|f| f.unwrap().into_data().unwrap())
 }
 
 /// Whether the body has a frame ready right now (without letting time pass).
@@ -52,7 +58,7 @@ async fn keep_alive_off_sends_nothing() {
     assert!(ready(&mut body).is_none());
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn queued_events_are_coalesced_into_one_frame() {
     let (writer, mut body) = get_sse_stream(SseOptions::new().keep_alive(None));
     for i in 0..3 {
@@ -64,7 +70,7 @@ async fn queued_events_are_coalesced_into_one_frame() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn overflow_error_refuses_and_counts() {
     let (writer, mut body) = get_sse_stream(SseOptions::new().keep_alive(None).buffer(2, 1 << 20));
     writer.write("a").unwrap();
@@ -75,14 +81,14 @@ async fn overflow_error_refuses_and_counts() {
     writer.write("d").unwrap();
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn overflow_by_bytes() {
     let (writer, _body) = get_sse_stream(SseOptions::new().keep_alive(None).buffer(100, 20));
     writer.write("0123456789").unwrap(); // 18 bytes on the wire
     assert!(writer.write("x").unwrap_err().is_full());
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn overflow_drop_oldest() {
     let (writer, mut body) = get_sse_stream(
         SseOptions::new()
@@ -97,7 +103,7 @@ async fn overflow_drop_oldest() {
     assert_eq!(next(&mut body).await.unwrap(), "data: c\n\ndata: d\n\n");
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn send_waits_for_room() {
     let (writer, mut body) = get_sse_stream(SseOptions::new().keep_alive(None).buffer(1, 1 << 20));
     writer.write("a").unwrap();
@@ -113,7 +119,7 @@ async fn send_waits_for_room() {
     assert_eq!(writer.lost_events(), 0);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn auto_ids_grow_and_explicit_ids_are_kept() {
     let (writer, mut body) = get_sse_stream(SseOptions::new().keep_alive(None).auto_id(42));
     writer.write("a").unwrap();
@@ -125,7 +131,7 @@ async fn auto_ids_grow_and_explicit_ids_are_kept() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn write_encoded_shares_bytes() {
     let encoded = SseEvent::data("shared").encode().unwrap();
     let (w1, mut b1) = get_sse_stream(SseOptions::new().keep_alive(None));
@@ -137,7 +143,7 @@ async fn write_encoded_shares_bytes() {
     assert_eq!(f1.as_ptr(), f2.as_ptr(), "one encoding, no copy");
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn hook_registered_after_the_end_runs_at_once_exactly_once() {
     let (writer, body) = get_sse_stream(SseOptions::new());
     drop(writer);
@@ -151,7 +157,7 @@ async fn hook_registered_after_the_end_runs_at_once_exactly_once() {
     assert_eq!(runs.load(Ordering::SeqCst), 1);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn options_hook_runs_on_drop_of_the_body() {
     let runs = Arc::new(AtomicUsize::new(0));
     let r = runs.clone();
@@ -164,7 +170,7 @@ async fn options_hook_runs_on_drop_of_the_body() {
     assert_eq!(runs.load(Ordering::SeqCst), 1);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn closed_resolves_with_the_reason() {
     let (writer, body) = get_sse_stream(SseOptions::new());
     let w = writer.clone();
@@ -187,7 +193,7 @@ fn counting_hook(
     }
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_hook_in_the_options_and_one_on_the_body_both_run_once() {
     let (first, second) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
     let held = Arc::new(());
@@ -203,7 +209,7 @@ async fn a_hook_in_the_options_and_one_on_the_body_both_run_once() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_hook_attached_after_the_hooked_end_runs_at_once_with_the_reason() {
     let runs = Arc::new(AtomicUsize::new(0));
     let held = Arc::new(());
@@ -222,7 +228,7 @@ async fn a_hook_attached_after_the_hooked_end_runs_at_once_with_the_reason() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn close_releases_the_hook_and_what_it_captured() {
     let runs = Arc::new(AtomicUsize::new(0));
     let held = Arc::new(());
@@ -238,7 +244,7 @@ async fn close_releases_the_hook_and_what_it_captured() {
     assert_eq!(runs.load(Ordering::SeqCst), 0);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_hook_that_captures_its_own_writer_is_freed_by_close() {
     // The usual cycle: the hook holds a writer, the stream holds the hook.
     let (writer, body) = get_sse_stream(SseOptions::new());
@@ -251,7 +257,7 @@ async fn a_hook_that_captures_its_own_writer_is_freed_by_close() {
     assert!(weak.upgrade().is_none(), "the stream's state must be freed");
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_panicking_hook_is_caught_and_the_other_hook_still_runs() {
     let runs = Arc::new(AtomicUsize::new(0));
     let held = Arc::new(());
@@ -427,7 +433,7 @@ impl tracing::field::Visit for Fields {
     }
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_stream_span_lasts_as_long_as_the_stream_and_records_its_end() {
     use tracing_subscriber::layer::SubscriberExt;
     let spans = StreamSpans::default();

@@ -253,13 +253,12 @@ async fn idle_topics_are_evicted_and_their_old_ids_never_match_new_events() {
     for i in 0..100 {
         hub.publish(&format!("new-{i}"), "hi").await.unwrap();
     }
-    let topics = hub.topics();
-    assert!(topics.contains(&"room-0".to_owned()));
-    assert!(
-        !topics.contains(&"room-1".to_owned()),
-        "idle topics are evicted"
-    );
-    assert!(topics.len() <= 101, "{} topics", topics.len());
+    let mut topics = hub.topics();
+    topics.sort();
+    let mut kept: Vec<String> = (0..100).map(|i| format!("new-{i}")).collect();
+    kept.push("room-0".to_owned());
+    kept.sort();
+    assert_eq!(topics, kept, "every idle topic went, the others stayed");
     // room-1 again: its new events never reuse a number given before the eviction, so the old
     // id is not taken for a position in the new topic.
     let new_id = hub.publish("room-1", "again").await.unwrap();
