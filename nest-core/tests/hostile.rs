@@ -146,9 +146,9 @@ fn report(figure: &str) {
     let _ = writeln!(std::io::stderr(), "RELIABILITY {figure}");
 }
 
-/// The documented bound per HTTP/2 connection whose client never reads: 100 streams × 360 KiB
+/// The documented bound per HTTP/2 connection whose client never reads: 100 streams × 400 KiB
 /// (see `SseBody`'s memory bound).
-const H2_CONNECTION_BOUND: usize = 100 * 360 * 1024;
+const H2_CONNECTION_BOUND: usize = 100 * 400 * 1024;
 
 /// The documented bound per HTTP/1.1 connection whose client never reads (see `SseBody`).
 const H1_CONNECTION_BOUND: usize = 480 * 1024;

@@ -59,9 +59,10 @@ pub(crate) trait FrameSource: Send + 'static {
 ///   frame it took (up to 64 KiB), and its 8 KiB read buffer: at most **480 KiB per HTTP/1.1
 ///   connection** (measured: 432 KiB);
 /// - HTTP/2: h2's send buffer (`ServerConfig::http2_max_send_buf_size`, 16 KiB) plus one 16 KiB
-///   frame per stream, at most **360 KiB per HTTP/2 stream**, and at most `http2_max_streams`
-///   (100) streams at once: at most **36 MiB per HTTP/2 connection** (measured: 34.4 MiB). What
-///   a client sends is bounded by h2's receive windows (1 MiB per connection).
+///   frame per stream and the allocator's overhead: at most **400 KiB per HTTP/2 stream**, and
+///   at most `http2_max_streams` (100) streams at once: at most **40 MiB per HTTP/2 connection**
+///   (measured: 34.4–35.2 MiB). What a client sends is bounded by h2's receive windows (1 MiB
+///   per connection).
 ///
 /// The kernel's socket send buffer comes on top (on Linux autotuned up to the third value of
 /// `net.ipv4.tcp_wmem`, 4 MiB by default). A hub subscriber has no queue of its own: it reads
