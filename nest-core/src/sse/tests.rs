@@ -14,10 +14,16 @@ use super::*;
 /// clock, so a stream that never yields fails at once (the clock jumps to the timeout) instead
 /// of hanging, and one that waits for a timer (keep-alive, lifetime) gets it first.
 async fn next(body: &mut SseBody) -> Option<Bytes> {
-    tokio::time::timeout(Duration::from_secs(3600), body.frame())
+    within("a frame", body.frame())
         .await
-        .expect("the stream yielded no frame (an hour of paused time)")
         .map(|f| f.unwrap().into_data().unwrap())
+}
+
+/// Awaits `fut` for at most an hour of paused time: at once, when nothing else can happen.
+async fn within<T>(what: &str, fut: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(Duration::from_secs(3600), fut)
+        .await
+        .unwrap_or_else(|_| panic!("waited in vain for {what}"))
 }
 
 /// Whether the body has a frame ready right now (without letting time pass).
@@ -114,7 +120,7 @@ async fn send_waits_for_room() {
     tokio::task::yield_now().await;
     assert!(!sender.is_finished());
     assert_eq!(next(&mut body).await.unwrap(), "data: a\n\n");
-    sender.await.unwrap().unwrap();
+    within("the send", sender).await.unwrap().unwrap();
     assert_eq!(next(&mut body).await.unwrap(), "data: b\n\n");
     assert_eq!(writer.lost_events(), 0);
 }
@@ -177,7 +183,10 @@ async fn closed_resolves_with_the_reason() {
     let waiter = tokio::spawn(async move { w.closed().await });
     tokio::task::yield_now().await;
     drop(body);
-    assert_eq!(waiter.await.unwrap(), EndReason::ClientGone);
+    assert_eq!(
+        within("closed()", waiter).await.unwrap(),
+        EndReason::ClientGone
+    );
 }
 
 /// A hook that counts its runs and holds `held` (to see when the stream frees it).

@@ -22,6 +22,14 @@ fn encoded(tag: &'static str) -> super::EncodeWithSeq {
     Box::new(move |seq| Bytes::from(format!("{tag}:{seq}")))
 }
 
+/// Awaits a read, failing after 10 s with the rule it checks: a backend whose read never answers
+/// fails the suite instead of hanging it.
+async fn read<T>(rule: &str, call: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(Duration::from_secs(10), call)
+        .await
+        .unwrap_or_else(|_| panic!("no answer within 10 s, checking: {rule}"))
+}
+
 /// The concatenated bytes of a batch of events, as text.
 fn texts(batch: &Batch) -> String {
     match batch {
@@ -57,7 +65,10 @@ pub async fn run<B: HubBackend>(make: impl Fn(Retention) -> B) {
     assert_eq!(topic.clone().head().await.unwrap(), 3);
 
     // Reads return the events after a number, in order.
-    let batch = topic.clone().read_after(0, usize::MAX).await.unwrap();
+    let rule = "read_after(0) returns everything, in order";
+    let batch = read(rule, topic.clone().read_after(0, usize::MAX))
+        .await
+        .unwrap();
     assert_eq!(
         texts(&batch),
         "a:1a:2a:3",
@@ -67,9 +78,13 @@ pub async fn run<B: HubBackend>(make: impl Fn(Retention) -> B) {
         matches!(batch, Batch::Events { last: 3, .. }),
         "last is the number of the last event"
     );
-    let batch = topic.clone().read_after(2, usize::MAX).await.unwrap();
-    assert_eq!(texts(&batch), "a:3", "read_after(n) starts after n");
-    let batch = topic.clone().read_after(0, 1).await.unwrap();
+    let rule = "read_after(n) starts after n";
+    let batch = read(rule, topic.clone().read_after(2, usize::MAX))
+        .await
+        .unwrap();
+    assert_eq!(texts(&batch), "a:3", "{rule}");
+    let rule = "max_bytes bounds a read";
+    let batch = read(rule, topic.clone().read_after(0, 1)).await.unwrap();
     assert_eq!(
         texts(&batch),
         "a:1",
@@ -97,8 +112,9 @@ pub async fn run<B: HubBackend>(make: impl Fn(Retention) -> B) {
     tokio::task::yield_now().await;
     assert!(!reader.is_finished(), "a read at the head waits");
     topic.clone().append(encoded("a")).await.unwrap();
-    let batch = reader.await.unwrap().unwrap();
-    assert_eq!(texts(&batch), "a:4", "the waiting read gets the new event");
+    let rule = "the waiting read gets the new event";
+    let batch = read(rule, reader).await.unwrap().unwrap();
+    assert_eq!(texts(&batch), "a:4", "{rule}");
 
     // Topics are independent, and the same name is the same topic.
     let other = backend.topic("b");
@@ -126,15 +142,19 @@ pub async fn run<B: HubBackend>(make: impl Fn(Retention) -> B) {
     for _ in 0..5 {
         topic.clone().append(encoded("r")).await.unwrap();
     }
+    let rule = "a read after an event that is gone reports the oldest retained number";
     assert_eq!(
-        topic.clone().read_after(0, usize::MAX).await.unwrap(),
+        read(rule, topic.clone().read_after(0, usize::MAX))
+            .await
+            .unwrap(),
         Batch::Gap { oldest: 4 },
-        "a read after an event that is gone reports the oldest retained number"
+        "{rule}"
     );
-    assert_eq!(
-        texts(&topic.clone().read_after(3, usize::MAX).await.unwrap()),
-        "r:4r:5"
-    );
+    let rule = "a read from the oldest retained event gets the retained ones";
+    let batch = read(rule, topic.clone().read_after(3, usize::MAX))
+        .await
+        .unwrap();
+    assert_eq!(texts(&batch), "r:4r:5", "{rule}");
 
     // History by age (`History::Since`): every retained event is younger than an hour, so the
     // answer is the one before the oldest retained; an empty topic answers its head.
