@@ -276,28 +276,60 @@ async fn a_panicking_hook_is_caught_and_the_other_hook_still_runs() {
     assert_eq!(runs.load(Ordering::SeqCst), 1);
 }
 
-/// Counts WARN events (the loss reports) seen by the subscriber of this thread.
+/// The loss reports (WARN lines) seen by the subscriber of this thread: `(lost, total_lost)`.
 #[derive(Clone, Default)]
-struct WarnCounter(Arc<AtomicUsize>);
+struct LossLines(Arc<std::sync::Mutex<Vec<(u64, u64)>>>);
 
-impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for WarnCounter {
+impl LossLines {
+    fn get(&self) -> Vec<(u64, u64)> {
+        self.0.lock().unwrap().clone()
+    }
+}
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for LossLines {
     fn on_event(
         &self,
         event: &tracing::Event<'_>,
         _ctx: tracing_subscriber::layer::Context<'_, S>,
     ) {
         if *event.metadata().level() == tracing::Level::WARN {
-            self.0.fetch_add(1, Ordering::SeqCst);
+            let mut fields = LossFields::default();
+            event.record(&mut fields);
+            let line = (
+                fields.lost.expect("lost"),
+                fields.total.expect("total_lost"),
+            );
+            self.0.lock().unwrap().push(line);
         }
     }
+}
+
+#[derive(Default)]
+struct LossFields {
+    lost: Option<u64>,
+    total: Option<u64>,
+}
+
+impl tracing::field::Visit for LossFields {
+    fn record_u64(&mut self, field: &tracing::field::Field, value: u64) {
+        match field.name() {
+            "lost" => self.lost = Some(value),
+            "total_lost" => self.total = Some(value),
+            _ => {}
+        }
+    }
+
+    fn record_debug(&mut self, _: &tracing::field::Field, _: &dyn std::fmt::Debug) {}
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_flood_of_losses_logs_one_line_per_stream_per_interval() {
     use tracing_subscriber::layer::SubscriberExt;
-    let warns = WarnCounter::default();
+    let lines = LossLines::default();
     let _guard =
-        tracing::subscriber::set_default(tracing_subscriber::registry().with(warns.clone()));
+        tracing::subscriber::set_default(tracing_subscriber::registry().with(lines.clone()));
+    // Late in the process's life: the interval is counted from a large clock value.
+    tokio::time::advance(Duration::from_secs(3600)).await;
     let (writer, body) = get_sse_stream(
         SseOptions::new()
             .buffer(1, 1024)
@@ -308,25 +340,58 @@ async fn a_flood_of_losses_logs_one_line_per_stream_per_interval() {
     }
     assert_eq!(writer.lost_events(), 9_999);
     assert_eq!(
-        warns.0.load(Ordering::SeqCst),
-        1,
-        "one line for the first interval"
+        lines.get(),
+        [(1, 1)],
+        "one line for the first interval, at its first loss"
     );
     tokio::time::advance(LOSS_LOG_INTERVAL).await;
     for i in 0..10_000 {
         writer.write(format!("{i}")).unwrap();
     }
     assert_eq!(
-        warns.0.load(Ordering::SeqCst),
-        2,
-        "one more line in the next interval"
+        lines.get(),
+        [(1, 1), (9_999, 10_000)],
+        "one more line in the next interval, with the losses in between"
     );
     drop(body);
     assert_eq!(
-        warns.0.load(Ordering::SeqCst),
-        3,
+        lines.get(),
+        [(1, 1), (9_999, 10_000), (9_999, 19_999)],
         "the unreported losses, once, at the end"
     );
+}
+
+/// `Overflow::Close` ends the stream with its queue: what was queued is lost, not flushed.
+#[tokio::test(start_paused = true)]
+async fn overflow_close_drops_the_queue_with_the_stream() {
+    let reason = Arc::new(std::sync::Mutex::new(None));
+    let r = reason.clone();
+    let (writer, mut body) = get_sse_stream(
+        SseOptions::new()
+            .keep_alive(None)
+            .buffer(1, 1 << 20)
+            .overflow(Overflow::Close)
+            .on_cancel(move |why| *r.lock().unwrap() = Some(why)),
+    );
+    writer.write("queued").unwrap();
+    let err = writer.write("refused").unwrap_err();
+    assert_eq!(err.end_reason(), Some(EndReason::Overflow));
+    assert_eq!(
+        writer.lost_events(),
+        2,
+        "the queued event and the refused one"
+    );
+    assert_eq!(next(&mut body).await, None, "nothing is flushed");
+    assert_eq!(*reason.lock().unwrap(), Some(EndReason::Overflow));
+}
+
+#[test]
+fn an_encoded_event_gives_its_bytes_and_their_length() {
+    let encoded = SseEvent::data("x").event("e").encode().unwrap();
+    assert_eq!(encoded.as_bytes(), b"event: e\ndata: x\n\n");
+    assert_eq!(encoded.len(), 18);
+    assert!(!encoded.is_empty());
+    assert!(EncodedEvent(Bytes::new()).is_empty());
 }
 
 #[tokio::test(start_paused = true)]
