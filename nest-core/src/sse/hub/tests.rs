@@ -487,3 +487,117 @@ async fn a_failing_backend_ends_the_stream_as_failed_and_runs_the_hook_once() {
     assert_eq!(*reasons.lock().unwrap(), [EndReason::Failed], "once");
     assert_eq!(hub.stats("t").subscribers, 0);
 }
+
+// --- the memory backend at its boundaries (what cargo-mutants found unchecked) -----------------
+
+/// An event of exactly five bytes, always the same static bytes.
+fn five_bytes() -> EncodeWithSeq {
+    Box::new(|_| Bytes::from_static(b"12345"))
+}
+
+fn keep(max_events: usize, max_age: Option<Duration>, max_bytes: usize) -> MemoryBackend {
+    MemoryBackend::new(Retention {
+        max_events,
+        max_age,
+        max_bytes,
+    })
+}
+
+fn events(bytes: &'static [u8], last: u64) -> Batch {
+    Batch::Events {
+        bytes: Bytes::from_static(bytes),
+        last,
+    }
+}
+
+#[tokio::test]
+async fn memory_retention_by_bytes_keeps_exactly_what_fits() {
+    let topic = keep(100, None, 10).topic("t");
+    for _ in 0..4 {
+        topic.clone().append(five_bytes()).await.unwrap();
+    }
+    // Two events are exactly the 10-byte bound: the newest two stay, the others went.
+    assert_eq!(
+        topic.clone().read_after(0, usize::MAX).await.unwrap(),
+        Batch::Gap { oldest: 3 }
+    );
+    assert_eq!(
+        topic.clone().read_after(2, usize::MAX).await.unwrap(),
+        events(b"1234512345", 4)
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn memory_retention_by_age_keeps_an_event_exactly_as_old_as_the_limit() {
+    let topic = keep(100, Some(Duration::from_secs(60)), 1024).topic("t");
+    for _ in 0..2 {
+        topic.clone().append(five_bytes()).await.unwrap();
+    }
+    tokio::time::advance(Duration::from_secs(60)).await;
+    assert_eq!(
+        topic.clone().read_after(0, usize::MAX).await.unwrap(),
+        events(b"1234512345", 2),
+        "exactly 60 s old: kept"
+    );
+    tokio::time::advance(Duration::from_millis(1)).await;
+    assert_eq!(
+        topic.clone().read_after(0, usize::MAX).await.unwrap(),
+        Batch::Gap { oldest: 3 },
+        "older: gone, and nothing is left"
+    );
+}
+
+#[tokio::test]
+async fn a_memory_read_takes_the_events_that_fit_in_max_bytes_and_shares_a_single_one() {
+    let topic = keep(100, None, 1024).topic("t");
+    for _ in 0..3 {
+        topic.clone().append(five_bytes()).await.unwrap();
+    }
+    let read = |max_bytes| topic.clone().read_after(0, max_bytes);
+    assert_eq!(read(10).await.unwrap(), events(b"1234512345", 2));
+    assert_eq!(read(14).await.unwrap(), events(b"1234512345", 2));
+    assert_eq!(read(15).await.unwrap(), events(b"123451234512345", 3));
+    // Without waiting too, as an in-process backend can.
+    assert_eq!(
+        topic.try_read(0, 15).map(Result::unwrap),
+        Some(events(b"123451234512345", 3))
+    );
+    // A single event is handed out as stored (one encoding, shared), not copied.
+    let Batch::Events { bytes, .. } = topic.clone().read_after(2, usize::MAX).await.unwrap() else {
+        panic!("an event");
+    };
+    assert_eq!(bytes.as_ptr(), b"12345".as_ptr());
+}
+
+#[tokio::test]
+async fn an_evicted_memory_topic_comes_back_empty_and_numbers_after_its_old_head() {
+    let backend = keep(100, None, 1024);
+    let topic = backend.topic("t");
+    for _ in 0..3 {
+        topic.clone().append(five_bytes()).await.unwrap();
+    }
+    backend.evict("t");
+    let again = backend.topic("t");
+    assert_eq!(again.clone().head().await.unwrap(), 3, "numbers go on");
+    assert_eq!(
+        again.clone().read_after(0, usize::MAX).await.unwrap(),
+        Batch::Gap { oldest: 4 },
+        "its history went with it"
+    );
+    assert_eq!(again.clone().append(five_bytes()).await.unwrap(), 4);
+}
+
+/// Every subscriber of a topic gets the same bytes for an event: encoded once, never copied.
+#[tokio::test]
+async fn one_event_reaches_every_subscriber_as_the_same_bytes() {
+    let hub = Hub::with_backend(MemoryBackend::default(), quiet());
+    let mut a = hub.subscribe("t", &LastEventId(None)).await.unwrap();
+    let mut b = hub.subscribe("t", &LastEventId(None)).await.unwrap();
+    hub.publish("t", "once").await.unwrap();
+    let frame = |body: &mut SseBody| {
+        ready(body)
+            .map(|bytes| bytes.as_ptr())
+            .expect("a frame ready")
+    };
+    assert_eq!(frame(&mut a), frame(&mut b));
+}
