@@ -325,11 +325,20 @@ impl tracing::field::Visit for LossFields {
 #[tokio::test(start_paused = true)]
 async fn a_flood_of_losses_logs_one_line_per_stream_per_interval() {
     use tracing_subscriber::layer::SubscriberExt;
+    // The losses' clock starts at the first loss in the process: one on another stream, then an
+    // hour later this stream's intervals are counted from a large clock value.
+    let (other, _body) = get_sse_stream(
+        SseOptions::new()
+            .buffer(1, 1024)
+            .overflow(Overflow::DropOldest),
+    );
+    for i in 0..2 {
+        other.write(format!("{i}")).unwrap();
+    }
+    tokio::time::advance(Duration::from_secs(3600)).await;
     let lines = LossLines::default();
     let _guard =
         tracing::subscriber::set_default(tracing_subscriber::registry().with(lines.clone()));
-    // Late in the process's life: the interval is counted from a large clock value.
-    tokio::time::advance(Duration::from_secs(3600)).await;
     let (writer, body) = get_sse_stream(
         SseOptions::new()
             .buffer(1, 1024)
