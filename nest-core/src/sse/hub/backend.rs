@@ -28,6 +28,57 @@ pub trait HubBackend: Send + Sync + 'static {
     fn evict(&self, name: &str) {
         let _ = name;
     }
+
+    /// Stores `value` under `key` for `ttl` unless a record lives there already; returns whether
+    /// it stored. Atomic: of several callers (on several instances) racing for one key, exactly
+    /// one gets `true`. Records are small shared state beside the topics (which resumable
+    /// streams exist, and in what state), seen alike by every instance on the backend; a record
+    /// is gone once its ttl has passed. The default fails: a backend without records cannot
+    /// serve [`Resumable`](crate::sse::resumable::Resumable) streams.
+    fn create_record(
+        &self,
+        key: &str,
+        value: Bytes,
+        ttl: Duration,
+    ) -> BoxFuture<'static, Result<bool, BackendError>> {
+        let _ = (key, value, ttl);
+        Box::pin(std::future::ready(Err(no_records())))
+    }
+
+    /// The record under `key` with the time it still lives, `None` when there is none (never
+    /// stored, or expired).
+    fn record(&self, key: &str) -> BoxFuture<'static, Result<Option<Record>, BackendError>> {
+        let _ = key;
+        Box::pin(std::future::ready(Err(no_records())))
+    }
+
+    /// Replaces the record under `key` by `value` for `ttl` when its value is `expected` (an
+    /// atomic compare-and-set: a change made meanwhile by another instance is never
+    /// overwritten); a `ttl` of zero removes it. Returns whether it replaced; a record that is
+    /// gone is not replaced.
+    fn replace_record(
+        &self,
+        key: &str,
+        expected: Bytes,
+        value: Bytes,
+        ttl: Duration,
+    ) -> BoxFuture<'static, Result<bool, BackendError>> {
+        let _ = (key, expected, value, ttl);
+        Box::pin(std::future::ready(Err(no_records())))
+    }
+}
+
+fn no_records() -> BackendError {
+    BackendError::new("this hub backend keeps no records: resumable streams are not available")
+}
+
+/// A record of a [`HubBackend`]: its value, and how long it still lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    /// The value stored.
+    pub value: Bytes,
+    /// The time left before it expires.
+    pub ttl: Duration,
 }
 
 /// One topic of a backend: an append-only log with bounded retention.

@@ -169,4 +169,68 @@ pub async fn run<B: HubBackend>(make: impl Fn(Retention) -> B) {
     );
     let empty = backend.topic("never-used");
     assert_eq!(empty.after_age(Duration::from_secs(3600)).await.unwrap(), 0);
+
+    records(&make(wide)).await;
+}
+
+/// Records: create if absent (exactly one of racing creators wins), read back with the time
+/// left, compare-and-set, removal.
+async fn records(backend: &impl HubBackend) {
+    let ttl = Duration::from_secs(60);
+    let creates = (0..8).map(|_| backend.create_record("k", Bytes::from("one"), ttl));
+    let created = futures_util::future::join_all(creates).await;
+    let won = created.into_iter().filter(|c| *c.as_ref().unwrap()).count();
+    assert_eq!(won, 1, "of racing creates of one key, exactly one stores");
+    let record = backend
+        .record("k")
+        .await
+        .unwrap()
+        .expect("a created record is there");
+    assert_eq!(record.value, "one", "a record reads back as created");
+    assert!(
+        record.ttl <= ttl && record.ttl > ttl / 2,
+        "a record's time left is about its ttl: {:?}",
+        record.ttl
+    );
+    assert_eq!(
+        backend.record("none").await.unwrap(),
+        None,
+        "no record, none"
+    );
+
+    let replace = |expected: &'static str, value: &'static str, ttl| {
+        backend.replace_record("k", Bytes::from(expected), Bytes::from(value), ttl)
+    };
+    assert!(
+        !replace("other", "two", ttl).await.unwrap(),
+        "a replace expecting another value does nothing"
+    );
+    assert!(
+        replace("one", "two", ttl * 2).await.unwrap(),
+        "compare-and-set"
+    );
+    let record = backend.record("k").await.unwrap().unwrap();
+    assert_eq!(record.value, "two", "a replaced record has the new value");
+    assert!(record.ttl > ttl, "a replace sets the new ttl");
+    assert!(
+        !backend
+            .replace_record("none", Bytes::new(), Bytes::from("x"), ttl)
+            .await
+            .unwrap(),
+        "a record that is not there is not replaced"
+    );
+    assert_eq!(backend.record("none").await.unwrap(), None, "nor created");
+    assert!(replace("two", "", Duration::ZERO).await.unwrap(), "removal");
+    assert_eq!(
+        backend.record("k").await.unwrap(),
+        None,
+        "a removed record is gone"
+    );
+    assert!(
+        backend
+            .create_record("k", Bytes::from("again"), ttl)
+            .await
+            .unwrap(),
+        "a removed record's key can be created again"
+    );
 }

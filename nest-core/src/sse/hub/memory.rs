@@ -11,7 +11,7 @@ use futures_util::future::BoxFuture;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
-use super::backend::{BackendError, BackendTopic, Batch, EncodeWithSeq, HubBackend};
+use super::backend::{BackendError, BackendTopic, Batch, EncodeWithSeq, HubBackend, Record};
 
 /// How much of a topic is kept for replay (and for slow subscribers to catch up from).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,14 +39,24 @@ impl Default for Retention {
 /// How many slots remember the last sequence number of evicted topics (by a hash of the name).
 const EVICTED_SLOTS: usize = 1024;
 
+/// How many records a [`MemoryBackend`] holds at most (as many as a hub's default
+/// [`max_topics`](super::HubOptions::max_topics)).
+const MAX_RECORDS: usize = 100_000;
+
 /// The in-process backend: each topic is a ring of its last events, bounded by a [`Retention`].
 /// Its epoch is the time it was created (with a random part), so ids from before a restart, or
 /// from another instance, are recognised as unknown.
+///
+/// Its records (see [`HubBackend::create_record`]) live in a map beside the topics, at most
+/// 100,000 of them: expired ones are dropped when the map grows, and past the bound creating
+/// one fails. Their ttl is measured with tokio's clock, so a test may run them under the
+/// paused clock.
 #[derive(Debug)]
 pub struct MemoryBackend {
     epoch: u64,
     retention: Retention,
     topics: Mutex<HashMap<String, Arc<MemoryTopic>>>,
+    records: Mutex<Records>,
     /// The highest sequence number of any evicted topic whose name hashes to the slot: a topic
     /// created again numbers its events after it, so an id from before the eviction never
     /// names a new event (fixed memory, whatever the number of names).
@@ -88,9 +98,69 @@ impl MemoryBackend {
                 ..retention
             },
             topics: Mutex::new(HashMap::new()),
+            records: Mutex::new(Records {
+                map: HashMap::new(),
+                sweep_at: 0,
+                max: MAX_RECORDS,
+            }),
             evicted: (0..EVICTED_SLOTS).map(|_| AtomicU64::new(0)).collect(),
             hasher: Default::default(),
         }
+    }
+}
+
+/// The records of a [`MemoryBackend`]: value and expiry by key.
+#[derive(Debug)]
+struct Records {
+    map: HashMap<String, (Bytes, Instant)>,
+    /// Expired records are dropped when a new one would make the map this large (doubling, so
+    /// the sweep costs O(1) per record).
+    sweep_at: usize,
+    max: usize,
+}
+
+impl Records {
+    /// The live record under `key`.
+    fn live(&self, key: &str, now: Instant) -> Option<&(Bytes, Instant)> {
+        self.map.get(key).filter(|(_, until)| *until > now)
+    }
+
+    fn create(&mut self, key: &str, value: Bytes, ttl: Duration) -> Result<bool, BackendError> {
+        let now = Instant::now();
+        if self.live(key, now).is_some() {
+            return Ok(false);
+        }
+        if self.map.len() >= self.sweep_at.min(self.max) {
+            self.map.retain(|_, (_, until)| *until > now);
+            self.sweep_at = (self.map.len() * 2).max(64);
+        }
+        if self.map.len() >= self.max && !self.map.contains_key(key) {
+            return Err(BackendError::new(format!(
+                "the in-process hub holds {} records, its most",
+                self.max
+            )));
+        }
+        self.map.insert(key.to_owned(), (value, now + ttl));
+        Ok(true)
+    }
+
+    fn replace(&mut self, key: &str, expected: &[u8], value: Bytes, ttl: Duration) -> bool {
+        let now = Instant::now();
+        if self.live(key, now).is_none_or(|(old, _)| old != expected) {
+            return false;
+        }
+        if ttl.is_zero() {
+            self.map.remove(key);
+        } else {
+            self.map.insert(key.to_owned(), (value, now + ttl));
+        }
+        true
+    }
+}
+
+impl MemoryBackend {
+    fn records(&self) -> std::sync::MutexGuard<'_, Records> {
+        self.records.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 
@@ -133,6 +203,35 @@ impl HubBackend for MemoryBackend {
             self.slot(name)
                 .fetch_max(topic.head.load(Ordering::Acquire), Ordering::Relaxed);
         }
+    }
+
+    fn create_record(
+        &self,
+        key: &str,
+        value: Bytes,
+        ttl: Duration,
+    ) -> BoxFuture<'static, Result<bool, BackendError>> {
+        Box::pin(ready(self.records().create(key, value, ttl)))
+    }
+
+    fn record(&self, key: &str) -> BoxFuture<'static, Result<Option<Record>, BackendError>> {
+        let now = Instant::now();
+        let record = self.records().live(key, now).map(|(value, until)| Record {
+            value: value.clone(),
+            ttl: *until - now,
+        });
+        Box::pin(ready(Ok(record)))
+    }
+
+    fn replace_record(
+        &self,
+        key: &str,
+        expected: Bytes,
+        value: Bytes,
+        ttl: Duration,
+    ) -> BoxFuture<'static, Result<bool, BackendError>> {
+        let replaced = self.records().replace(key, &expected, value, ttl);
+        Box::pin(ready(Ok(replaced)))
     }
 }
 
@@ -297,5 +396,50 @@ impl BackendTopic for MemoryTopic {
     fn head(self: Arc<Self>) -> BoxFuture<'static, Result<u64, BackendError>> {
         let head = self.head.load(Ordering::Acquire);
         Box::pin(ready(Ok(head)))
+    }
+}
+
+#[cfg(test)]
+mod record_tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn records_expire_by_the_tokio_clock() {
+        let backend = MemoryBackend::default();
+        let ttl = Duration::from_secs(10);
+        assert!(backend.create_record("k", "v".into(), ttl).await.unwrap());
+        tokio::time::advance(Duration::from_secs(4)).await;
+        let record = backend.record("k").await.unwrap().unwrap();
+        assert_eq!(record.ttl, Duration::from_secs(6));
+        tokio::time::advance(Duration::from_secs(6)).await;
+        assert_eq!(backend.record("k").await.unwrap(), None, "gone at its ttl");
+        let replaced = backend.replace_record("k", "v".into(), "w".into(), ttl);
+        assert!(
+            !replaced.await.unwrap(),
+            "an expired record is not replaced"
+        );
+        assert!(
+            backend.create_record("k", "w".into(), ttl).await.unwrap(),
+            "an expired record's key can be created again"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn records_are_bounded_and_expired_ones_make_room() {
+        let backend = MemoryBackend::default();
+        backend.records().max = 3;
+        let short = Duration::from_secs(1);
+        for key in ["a", "b", "c"] {
+            assert!(backend.create_record(key, "v".into(), short).await.unwrap());
+        }
+        let err = backend
+            .create_record("d", "v".into(), short)
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("3 records"), "{err}");
+        tokio::time::advance(short).await;
+        // At the bound, the expired ones are dropped first.
+        assert!(backend.create_record("d", "v".into(), short).await.unwrap());
+        assert_eq!(backend.records().map.len(), 1);
     }
 }

@@ -52,7 +52,7 @@ mod memory;
 #[cfg(feature = "redis")]
 mod redis;
 
-pub use backend::{BackendError, BackendTopic, Batch, EncodeWithSeq, HubBackend};
+pub use backend::{BackendError, BackendTopic, Batch, EncodeWithSeq, HubBackend, Record};
 pub use error::HubError;
 
 #[cfg(feature = "redis")]
@@ -477,6 +477,37 @@ impl Hub {
                 gaps: t.counters.gaps.load(Ordering::Relaxed),
                 lag_closes: t.counters.lag_closes.load(Ordering::Relaxed),
             })
+    }
+
+    /// Stores a record under `key` for `ttl` unless one lives there; whether it stored (see
+    /// [`HubBackend::create_record`]: atomic across instances).
+    pub(crate) async fn create_record(
+        &self,
+        key: &str,
+        value: Bytes,
+        ttl: Duration,
+    ) -> Result<bool, HubError> {
+        Ok(self.inner.backend.create_record(key, value, ttl).await?)
+    }
+
+    /// The record under `key` and the time it still lives.
+    pub(crate) async fn record(&self, key: &str) -> Result<Option<Record>, HubError> {
+        Ok(self.inner.backend.record(key).await?)
+    }
+
+    /// Replaces the record under `key` when its value is `expected` (a `ttl` of zero removes it).
+    pub(crate) async fn replace_record(
+        &self,
+        key: &str,
+        expected: Bytes,
+        value: Bytes,
+        ttl: Duration,
+    ) -> Result<bool, HubError> {
+        Ok(self
+            .inner
+            .backend
+            .replace_record(key, expected, value, ttl)
+            .await?)
     }
 
     /// The names of the topics the hub holds now (idle ones are evicted; see

@@ -55,11 +55,32 @@
 //! - The topic's [`Retention`](super::hub::Retention) must hold a whole stream, and the hub's
 //!   `idle_topic_ttl` (10 min by default) must be longer than `ttl` (5 min by default): a reader
 //!   of a topic the hub no longer holds would get a gap event.
-//! - Which streams exist (and their state) is known to the process that started them; the
-//!   events themselves live in the hub's backend.
+//!
+//! # Several instances
+//!
+//! Which streams exist, and their state, live in the hub's backend too (a record per stream,
+//! see [`HubBackend::create_record`](super::hub::HubBackend::create_record)), so every instance
+//! on one backend (two [`Resumable`]s on one [`Hub`], or instances on one Redis with
+//! `RedisBackend`) serves every stream: a client resumes on whichever instance it lands, an
+//! unknown or expired id is 404 or 410 on all of them, and an id started on two instances at
+//! once starts on one ([`ResumableError::is_exists`] on the other).
+//!
+//! - The producer runs on the instance that started it, which holds a lease on the stream
+//!   ([`ResumableOptions::lease`], 30 s by default), renewed every third of it. When that
+//!   instance dies without finishing, the lease lapses: subscribers on other instances (which
+//!   read the record every third of the lease while they wait) get `event: error` (`the
+//!   stream's producer was lost`) and a clean end, never a hang, and the id is expired (410) for
+//!   `ttl`, then unknown (404), never an empty 200.
+//! - [`Resumable::cancel_anywhere`] stops a producer from any instance: it marks the record,
+//!   and the producer's instance aborts it at its next renewal (within a third of the lease).
+//!   [`Resumable::cancel`] and [`Resumable::is_running`] concern this instance's producers.
+//! - Every instance must use the same [`ResumableOptions`].
 
 mod error;
+mod producer;
+mod record;
 mod source;
+mod watch;
 
 pub use error::ResumableError;
 
@@ -71,22 +92,24 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use tokio::task::AbortHandle;
-use tokio::time::Instant;
 
-use super::hub::{History, Hub};
+use super::hub::{History, Hub, HubError};
 use super::{LastEventId, SseBody, SseEvent, SseOptions};
+use record::{Phase, State, StreamRecord};
 use source::StreamSource;
+use watch::Watch;
 
 /// The type of the marker event that ends a stream (never delivered to clients).
 const END_EVENT: &str = "nest.end";
 /// The type of the marker event that starts a stream without a priming event (never delivered).
 const START_EVENT: &str = "nest.start";
 
-/// Settings of [`Resumable`].
+/// Settings of [`Resumable`]. Every instance serving the same streams uses the same.
 #[derive(Debug, Clone)]
 #[must_use]
 pub struct ResumableOptions {
     ttl: Duration,
+    lease: Duration,
     priming: bool,
     retry: Option<Duration>,
 }
@@ -95,6 +118,7 @@ impl Default for ResumableOptions {
     fn default() -> Self {
         Self {
             ttl: Duration::from_secs(300),
+            lease: Duration::from_secs(30),
             priming: false,
             retry: None,
         }
@@ -102,7 +126,8 @@ impl Default for ResumableOptions {
 }
 
 impl ResumableOptions {
-    /// The defaults: finished streams readable for 5 minutes, no priming event, no `retry:`.
+    /// The defaults: finished streams readable for 5 minutes, a 30 s lease, no priming event,
+    /// no `retry:`.
     pub fn new() -> Self {
         Self::default()
     }
@@ -110,6 +135,17 @@ impl ResumableOptions {
     /// How long a finished stream can still be read (default 5 minutes).
     pub fn ttl(mut self, ttl: Duration) -> Self {
         self.ttl = ttl;
+        self
+    }
+
+    /// How long a running stream outlives the last sign of life of its producer's instance
+    /// (default 30 s, at least 30 ms): the instance renews it every third of it, and when the
+    /// instance dies, subscribers elsewhere end with `event: error` about a lease later. A
+    /// third of it is also how long a [`Resumable::cancel_anywhere`] from another instance
+    /// may take. Shorter means quicker, at one backend call per running stream (and per
+    /// waiting subscriber) every third of it.
+    pub fn lease(mut self, lease: Duration) -> Self {
+        self.lease = lease.max(Duration::from_millis(30));
         self
     }
 
@@ -126,32 +162,33 @@ impl ResumableOptions {
         self.retry = Some(retry);
         self
     }
+
+    /// How often the lease is renewed, and a waiting subscriber reads the record.
+    fn renew_every(&self) -> Duration {
+        self.lease / 3
+    }
+
+    /// How long a running stream's record lives after a renewal: the lease, then `ttl` expired.
+    fn running_ttl(&self) -> Duration {
+        self.lease + self.ttl
+    }
 }
 
-enum State {
-    Running(AbortHandle),
-    Finished(Instant),
-}
-
-struct Entry {
-    /// The hub id of the stream's first event (the priming or start marker).
-    first: String,
-    state: State,
-}
-
-/// Resumable streams on a [`Hub`]. Cheap to clone; clones share the streams.
+/// Resumable streams on a [`Hub`]. Cheap to clone; clones share the streams, and so do
+/// `Resumable`s on other instances with the same hub backend.
 #[derive(Clone)]
 pub struct Resumable {
     hub: Hub,
     options: ResumableOptions,
-    streams: Arc<Mutex<HashMap<String, Entry>>>,
+    /// The producers running on this instance (the backend's records say which streams exist).
+    producers: Arc<Mutex<HashMap<String, AbortHandle>>>,
 }
 
 impl fmt::Debug for Resumable {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Resumable")
             .field("options", &self.options)
-            .field("streams", &self.lock().len())
+            .field("producers", &self.lock().len())
             .finish()
     }
 }
@@ -214,12 +251,12 @@ impl Resumable {
         Self {
             hub,
             options,
-            streams: Arc::new(Mutex::new(HashMap::new())),
+            producers: Arc::new(Mutex::new(HashMap::new())),
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Entry>> {
-        self.streams.lock().unwrap_or_else(|p| p.into_inner())
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, AbortHandle>> {
+        self.producers.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// The stream a `Last-Event-ID` belongs to (the part before the last `:`).
@@ -230,11 +267,13 @@ impl Resumable {
             .map(|(stream, _)| stream)
     }
 
-    /// Starts the stream `id`: `producer` runs in a task of its own, detached from the request
-    /// (the client going away does not stop it; [`cancel`](Self::cancel) does). When it returns
-    /// `Ok` the stream ends; `Err` or a panic first adds an `event: error` with the message.
+    /// Starts the stream `id`: `producer` runs in a task of its own on this instance, detached
+    /// from the request (the client going away does not stop it; [`cancel`](Self::cancel)
+    /// does). When it returns `Ok` the stream ends; `Err` or a panic first adds an
+    /// `event: error` with the message.
     ///
-    /// An id already started (and not yet forgotten) is [`ResumableError::is_exists`].
+    /// An id already started (and not yet forgotten), on this instance or another one on the
+    /// same backend, is [`ResumableError::is_exists`].
     pub async fn start<F, Fut, E>(&self, id: &str, producer: F) -> Result<(), ResumableError>
     where
         F: FnOnce(ResumableWriter) -> Fut,
@@ -242,20 +281,13 @@ impl Resumable {
         E: fmt::Display + Send + 'static,
     {
         check_id(id)?;
-        {
-            let mut streams = self.lock();
-            self.forget_old(&mut streams);
-            if streams.contains_key(id) {
-                return Err(ResumableError::exists(id));
-            }
-            // Reserve the id while the first event is published.
-            streams.insert(
-                id.to_owned(),
-                Entry {
-                    first: String::new(),
-                    state: State::Finished(Instant::now() + Duration::from_secs(3600)),
-                },
-            );
+        // Reserve the id (atomically, across instances) while the first event is published.
+        let key = record::key(id);
+        let ttl = self.options.running_ttl();
+        let reserved = StreamRecord::new(State::Running, self.options.ttl, None).encode();
+        let created = self.hub.create_record(&key, reserved.clone(), ttl).await;
+        if !created.map_err(ResumableError::hub)? {
+            return Err(ResumableError::exists(id));
         }
         let first = if self.options.priming {
             SseEvent::data("")
@@ -265,88 +297,90 @@ impl Resumable {
         let first = match self.hub.publish(&topic(id), first).await {
             Ok(first) => first,
             Err(err) => {
-                self.lock().remove(id);
+                let released =
+                    self.hub
+                        .replace_record(&key, reserved, Bytes::new(), Duration::ZERO);
+                if let Err(err) = released.await {
+                    tracing::warn!(stream = id, error = %err, "resumable stream: reservation kept");
+                }
                 return Err(ResumableError::hub(err));
             }
         };
+        let running = StreamRecord::new(State::Running, self.options.ttl, Some(&first)).encode();
+        let replaced = self
+            .hub
+            .replace_record(&key, reserved, running.clone(), ttl)
+            .await;
+        if !replaced.map_err(ResumableError::hub)? {
+            return Err(ResumableError::hub(HubError::from(
+                super::hub::BackendError::new("the stream's record was lost while it started"),
+            )));
+        }
         let writer = ResumableWriter {
             hub: self.hub.clone(),
             id: id.into(),
         };
         let task = tokio::spawn(producer(writer));
-        if let Some(entry) = self.lock().get_mut(id) {
-            entry.first = first;
-            entry.state = State::Running(task.abort_handle());
-        }
-        let this = self.clone();
-        let id = id.to_owned();
-        tokio::spawn(async move {
-            let failure = match task.await {
-                Ok(Ok(())) => None,
-                Ok(Err(err)) => Some(err.to_string()),
-                Err(err) if err.is_cancelled() => Some("cancelled".to_owned()),
-                Err(_) => Some("the producer panicked".to_owned()),
-            };
-            this.finish(&id, failure).await;
-        });
+        self.lock().insert(id.to_owned(), task.abort_handle());
+        tokio::spawn(producer::supervise(
+            self.clone(),
+            id.to_owned(),
+            task,
+            running,
+        ));
         Ok(())
     }
 
-    /// Publishes the error event (if any) and the end marker, and marks the stream finished.
-    async fn finish(&self, id: &str, failure: Option<String>) {
-        let topic = topic(id);
-        if let Some(message) = failure {
-            tracing::warn!(stream = id, error = %message, "resumable stream failed");
-            if let Err(err) = self
-                .hub
-                .publish(&topic, SseEvent::data(message).event("error"))
-                .await
-            {
-                tracing::error!(stream = id, error = %err, "resumable stream: error event lost");
-            }
-        }
-        if let Err(err) = self
-            .hub
-            .publish(&topic, SseEvent::new().event(END_EVENT))
-            .await
-        {
-            tracing::error!(stream = id, error = %err, "resumable stream: end marker lost");
-        }
-        if let Some(entry) = self.lock().get_mut(id) {
-            entry.state = State::Finished(Instant::now());
-        }
-    }
-
-    /// Forgets streams that finished more than twice the ttl ago (expired ones answer
-    /// "expired" for one more ttl, then "unknown").
-    fn forget_old(&self, streams: &mut HashMap<String, Entry>) {
-        let now = Instant::now();
-        let keep = self.options.ttl * 2;
-        streams.retain(|_, e| match e.state {
-            State::Finished(at) => now.saturating_duration_since(at) < keep,
-            State::Running(_) => true,
-        });
-    }
-
-    /// Stops the producer of `id` (the app asks: say, from a cancel hook when the client goes
-    /// away). Its subscribers get `event: error` (`cancelled`) and the end. Returns whether a
-    /// running producer was stopped.
+    /// Stops the producer of `id` when it runs on this instance (the app asks: say, from a
+    /// cancel hook when the client goes away). Its subscribers get `event: error`
+    /// (`cancelled`) and the end. Returns whether a running producer was stopped; a producer
+    /// on another instance is not ([`cancel_anywhere`](Self::cancel_anywhere) stops it).
     pub fn cancel(&self, id: &str) -> bool {
-        match self.lock().get(id).map(|e| &e.state) {
-            Some(State::Running(task)) => {
+        match self.lock().get(id) {
+            Some(task) => {
                 task.abort();
                 true
             }
-            _ => false,
+            None => false,
         }
     }
 
-    /// Whether the stream `id` is known and its producer still runs.
+    /// Stops the producer of `id` on whichever instance runs it: at once on this one, else by
+    /// marking the stream's record, which the producer's instance reads at its next lease
+    /// renewal (within a third of [`ResumableOptions::lease`]). Its subscribers get
+    /// `event: error` (`cancelled`) and the end. Returns whether a running stream was asked to
+    /// stop (`false` for an unknown, finished or expired one).
+    pub async fn cancel_anywhere(&self, id: &str) -> Result<bool, ResumableError> {
+        if self.cancel(id) {
+            return Ok(true);
+        }
+        // A renewal may replace the record between the read and the write: read again.
+        for _ in 0..3 {
+            let found = self.hub.record(&record::key(id)).await;
+            let found = found.map_err(ResumableError::hub)?;
+            let ttl = found.as_ref().map(|r| r.ttl).unwrap_or_default();
+            let (stream, value) = match record::phase(found) {
+                Phase::Live(stream, value) if stream.first.is_some() => (stream, value),
+                _ => return Ok(false),
+            };
+            match stream.state {
+                State::Running => {}
+                State::Cancel => return Ok(true),
+                State::Finished => return Ok(false),
+            }
+            let cancel = stream.with_state(State::Cancel).encode();
+            let key = record::key(id);
+            let marked = self.hub.replace_record(&key, value, cancel, ttl).await;
+            if marked.map_err(ResumableError::hub)? {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    /// Whether the producer of `id` runs on this instance.
     pub fn is_running(&self, id: &str) -> bool {
-        matches!(
-            self.lock().get(id).map(|e| &e.state),
-            Some(State::Running(_))
-        )
+        self.lock().contains_key(id)
     }
 
     /// A subscriber of stream `id`: from its start, or after `last_event_id` when that is one of
@@ -368,7 +402,7 @@ impl Resumable {
         last_event_id: &LastEventId,
         options: SseOptions,
     ) -> Result<SseBody, ResumableError> {
-        let first = self.lookup(id)?;
+        let first = self.lookup(id).await?;
         let after = match last_event_id.0.as_deref().map(str::trim) {
             Some(last) => match last.rsplit_once(':') {
                 Some((stream, hub_id)) if stream == id => hub_id.to_owned(),
@@ -398,6 +432,7 @@ impl Resumable {
             hub_body,
             prefix: Bytes::from(format!("{id}:")),
             ended: false,
+            watch: Watch::new(self.hub.clone(), id, first, self.options.renew_every()),
         };
         Ok(SseBody::new(options, Some(Box::new(source))))
     }
@@ -423,20 +458,20 @@ impl Resumable {
         self.subscribe_with(stream, last_event_id, options).await
     }
 
-    /// The hub id of the stream's first event, or why it cannot be read.
-    fn lookup(&self, id: &str) -> Result<String, ResumableError> {
-        let streams = self.lock();
-        let entry = streams.get(id).ok_or_else(|| ResumableError::unknown(id))?;
-        if let State::Finished(at) = entry.state {
-            if Instant::now().saturating_duration_since(at) >= self.options.ttl {
-                return Err(ResumableError::expired(id));
-            }
-        }
-        if entry.first.is_empty() {
+    /// The hub id of the stream's first event, or why it cannot be read: from the backend's
+    /// record, so any instance answers alike.
+    async fn lookup(&self, id: &str) -> Result<String, ResumableError> {
+        match record::lookup(&self.hub, id).await? {
+            Phase::Live(
+                StreamRecord {
+                    first: Some(first), ..
+                },
+                _,
+            ) => Ok(first),
             // Reserved by `start`, first event not published yet.
-            return Err(ResumableError::unknown(id));
+            Phase::Live(..) | Phase::Unknown => Err(ResumableError::unknown(id)),
+            Phase::Expired(_) => Err(ResumableError::expired(id)),
         }
-        Ok(entry.first.clone())
     }
 }
 
@@ -449,3 +484,6 @@ fn before(first: &str) -> Result<String, ResumableError> {
         .ok_or_else(|| ResumableError::invalid_id("the hub gave an id that is not EPOCH-SEQ"))?;
     Ok(format!("{epoch}-{}", seq.saturating_sub(1)))
 }
+
+#[cfg(test)]
+mod tests;

@@ -7,9 +7,10 @@ use std::task::{Context, Poll};
 use bytes::{BufMut, Bytes, BytesMut};
 use http_body::Body as _;
 
+use super::watch::Watch;
 use super::{END_EVENT, START_EVENT};
 use crate::sse::body::FrameSource;
-use crate::sse::{EndReason, SseBody};
+use crate::sse::{encode, EndReason, SseBody, SseEvent};
 
 /// Reads a hub subscriber body. The hub's frames are whole events written by the one encoder
 /// (`comments, event, id, retry, data`, each event ended by a blank line), so an event is found
@@ -19,6 +20,8 @@ pub(super) struct StreamSource {
     /// `"<stream id>:"`, put before every hub id.
     pub(super) prefix: Bytes,
     pub(super) ended: bool,
+    /// Ends the subscriber with an error event when the stream can no longer end by its marker.
+    pub(super) watch: Watch,
 }
 
 impl FrameSource for StreamSource {
@@ -33,7 +36,17 @@ impl FrameSource for StreamSource {
                 return Poll::Ready(Err(EndReason::Closed));
             }
             let frame = match Pin::new(&mut self.hub_body).poll_frame(cx) {
-                Poll::Pending => return Poll::Pending,
+                Poll::Pending => {
+                    let Poll::Ready(why) = self.watch.poll_lost(cx) else {
+                        return Poll::Pending;
+                    };
+                    tracing::warn!(error = why, "resumable stream: ending a subscriber");
+                    self.ended = true;
+                    let error = encode(&SseEvent::data(why).event("error"));
+                    return Poll::Ready(
+                        error.map(|e| (e.bytes(), 1)).map_err(|_| EndReason::Failed),
+                    );
+                }
                 Poll::Ready(Some(Ok(frame))) => frame,
                 // The hub's stream ended without the marker: its backend failed.
                 Poll::Ready(None) => return Poll::Ready(Err(EndReason::Failed)),

@@ -23,6 +23,7 @@
 //! ```
 
 mod failure;
+mod record;
 mod scripts;
 mod tail;
 mod topic;
@@ -37,12 +38,15 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
+use bytes::Bytes;
+use futures_util::future::BoxFuture;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
-use super::{BackendError, BackendTopic, HubBackend, Retention};
+use super::{BackendError, BackendTopic, HubBackend, Record, Retention};
 use failure::{call, Failure};
+use record::Records;
 use scripts::Scripts;
 use topic::RedisTopic;
 
@@ -216,7 +220,8 @@ impl fmt::Debug for RedisConfig {
 /// scripts use keys of several topics' hashes and the epoch, so Redis Cluster is not supported),
 /// with `maxmemory-policy noeviction` (an evicted key would lose numbers). Keys: `PREFIX epoch`,
 /// per topic `PREFIX topic:NAME` (the stream) and `PREFIX meta:NAME` (head, low mark, bytes),
-/// and per instance `PREFIX wake:ID` (wakes the read loop when a topic is added; expires a day
+/// per record `PREFIX record:KEY` (a string with a Redis expiry; resumable streams keep their
+/// state there, so every instance knows them), and per instance `PREFIX wake:ID` (wakes the read loop when a topic is added; expires a day
 /// after its last use). Topics stay in Redis after the hub evicts them from memory, bounded by
 /// the retention each.
 pub struct RedisBackend {
@@ -255,6 +260,7 @@ impl RedisBackend {
             BackendError::with_source("could not connect to Redis", failure.into_error())
         })?;
         let scripts = Scripts::new(&config.prefix, config.retention, config.timeout);
+        let records = Records::new(&config.prefix, config.timeout, conn.clone());
         let epoch = scripts
             .epoch(&mut conn)
             .await
@@ -268,6 +274,7 @@ impl RedisBackend {
             client,
             conn,
             scripts,
+            records,
             epoch: AtomicU64::new(epoch),
             topics: Mutex::new(HashMap::new()),
             wake_sent: AtomicBool::new(false),
@@ -298,6 +305,38 @@ impl HubBackend for RedisBackend {
     fn evict(&self, name: &str) {
         self.shared.topics().remove(name);
     }
+
+    /// `SET PREFIX record:KEY value NX PX ttl`.
+    fn create_record(
+        &self,
+        key: &str,
+        value: Bytes,
+        ttl: Duration,
+    ) -> BoxFuture<'static, Result<bool, BackendError>> {
+        let (shared, key) = (self.shared.clone(), key.to_owned());
+        Box::pin(async move { shared.records.create(&key, &value, ttl).await })
+    }
+
+    /// `GET` and `PTTL` of `PREFIX record:KEY`, in one script.
+    fn record(&self, key: &str) -> BoxFuture<'static, Result<Option<Record>, BackendError>> {
+        let (shared, key) = (self.shared.clone(), key.to_owned());
+        Box::pin(async move { shared.records.get(&key).await })
+    }
+
+    /// A script compares and sets (or deletes) in one step.
+    fn replace_record(
+        &self,
+        key: &str,
+        expected: Bytes,
+        value: Bytes,
+        ttl: Duration,
+    ) -> BoxFuture<'static, Result<bool, BackendError>> {
+        let (shared, key) = (self.shared.clone(), key.to_owned());
+        Box::pin(async move {
+            let records = &shared.records;
+            records.replace(&key, &expected, &value, ttl).await
+        })
+    }
 }
 
 impl Drop for RedisBackend {
@@ -317,6 +356,8 @@ struct Shared {
     /// Commands (appends, range reads); reconnects by itself.
     conn: ConnectionManager,
     scripts: Scripts,
+    /// The records' commands.
+    records: Records,
     epoch: AtomicU64,
     topics: Mutex<HashMap<String, Arc<RedisTopic>>>,
     /// This instance's wake stream, in the read loop's `XREAD`.

@@ -1,0 +1,147 @@
+//! The producer's side of a stream, on the instance that started it: its lease renewed while
+//! it runs, a cancel asked by another instance carried out, and its end written (error event,
+//! end marker, finished record).
+
+use std::fmt;
+
+use bytes::Bytes;
+use tokio::task::JoinHandle;
+
+use super::record::{self, Phase, State, StreamRecord};
+use super::{topic, Resumable, END_EVENT};
+use crate::sse::SseEvent;
+
+/// What a renewal found.
+enum Renewal {
+    /// The lease runs on; the record's value is unchanged.
+    Renewed,
+    /// Another instance asked the producer to stop; the record's value is now this.
+    Cancel(Bytes),
+    /// The record is gone, expired or another stream's: the stream is lost to its readers.
+    Lost,
+}
+
+/// Waits for the producer, renewing its lease every third of it, then writes its end.
+pub(super) async fn supervise<E: fmt::Display>(
+    streams: Resumable,
+    id: String,
+    mut task: JoinHandle<Result<(), E>>,
+    mut value: Bytes,
+) {
+    let mut lost = false;
+    let outcome = loop {
+        tokio::select! {
+            outcome = &mut task => break outcome,
+            () = tokio::time::sleep(streams.options.renew_every()) => {}
+        }
+        match streams.renew(&id, &value).await {
+            Renewal::Renewed => {}
+            Renewal::Cancel(cancel) => {
+                value = cancel;
+                task.abort();
+            }
+            Renewal::Lost => {
+                lost = true;
+                task.abort();
+            }
+        }
+    };
+    let failure = match outcome {
+        _ if lost => Some("the stream's lease lapsed".to_owned()),
+        Ok(Ok(())) => None,
+        Ok(Err(err)) => Some(err.to_string()),
+        Err(err) if err.is_cancelled() => Some("cancelled".to_owned()),
+        Err(_) => Some("the producer panicked".to_owned()),
+    };
+    // A lapsed lease's record is left to expire: its readers were told the stream was lost.
+    streams.finish(&id, failure, (!lost).then_some(value)).await;
+}
+
+impl Resumable {
+    /// Renews the lease of `id` when its record is still `value` and live.
+    async fn renew(&self, id: &str, value: &Bytes) -> Renewal {
+        let key = record::key(id);
+        let found = match self.hub.record(&key).await {
+            Ok(found) => found,
+            Err(err) => {
+                // Tried again at the next renewal; past the lease, readers end.
+                tracing::warn!(stream = id, error = %err, "resumable stream: lease not renewed");
+                return Renewal::Renewed;
+            }
+        };
+        match record::phase(found) {
+            Phase::Live(_, found) if found == value => {}
+            Phase::Live(stream, found) if stream.state == State::Cancel => {
+                return Renewal::Cancel(found)
+            }
+            _ => return Renewal::Lost,
+        }
+        let ttl = self.options.running_ttl();
+        // Not replaced: changed since the read (a cancel, most likely), seen at the next one.
+        let renewed = self
+            .hub
+            .replace_record(&key, value.clone(), value.clone(), ttl);
+        if let Err(err) = renewed.await {
+            tracing::warn!(stream = id, error = %err, "resumable stream: lease not renewed");
+        }
+        Renewal::Renewed
+    }
+
+    /// Publishes the error event (if any) and the end marker, and marks the stream finished
+    /// (when its record, `value`, is still there).
+    async fn finish(&self, id: &str, failure: Option<String>, value: Option<Bytes>) {
+        let topic = topic(id);
+        if let Some(message) = failure {
+            tracing::warn!(stream = id, error = %message, "resumable stream failed");
+            if let Err(err) = self
+                .hub
+                .publish(&topic, SseEvent::data(message).event("error"))
+                .await
+            {
+                tracing::error!(stream = id, error = %err, "resumable stream: error event lost");
+            }
+        }
+        if let Err(err) = self
+            .hub
+            .publish(&topic, SseEvent::new().event(END_EVENT))
+            .await
+        {
+            tracing::error!(stream = id, error = %err, "resumable stream: end marker lost");
+        }
+        if let Some(value) = value {
+            self.mark_finished(id, &value).await;
+        }
+        self.lock().remove(id);
+    }
+
+    /// Replaces the stream's record (`value`, or its cancel-asked form) by the finished one,
+    /// readable for `ttl`, then expired for another `ttl`.
+    async fn mark_finished(&self, id: &str, value: &[u8]) {
+        let Some(stream) = StreamRecord::decode(value) else {
+            return;
+        };
+        let finished = stream.with_state(State::Finished).encode();
+        let key = record::key(id);
+        let ttl = self.options.ttl * 2;
+        // A cancel may have been asked since `value` was read.
+        for state in [State::Running, State::Cancel] {
+            let expected = stream.with_state(state).encode();
+            match self
+                .hub
+                .replace_record(&key, expected, finished.clone(), ttl)
+                .await
+            {
+                Ok(true) => return,
+                Ok(false) => {}
+                Err(err) => {
+                    tracing::error!(stream = id, error = %err, "resumable stream: not marked finished");
+                    return;
+                }
+            }
+        }
+        tracing::warn!(
+            stream = id,
+            "resumable stream: its record was gone when it finished"
+        );
+    }
+}

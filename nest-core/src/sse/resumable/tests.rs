@@ -1,0 +1,239 @@
+//! Two instances on one backend (two `Resumable`s on one `Hub`): a stream started on one is
+//! served, expired, forgotten and cancelled alike on the other, and a stream whose producer's
+//! instance died ends its readers with an error. Under tokio's paused clock.
+
+use std::time::Duration;
+
+use http_body_util::BodyExt;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use super::record::{self, State, StreamRecord};
+use super::*;
+
+/// Longer than anything here may take (the paused clock runs ahead when all tasks wait).
+const DEADLINE: Duration = Duration::from_secs(3600);
+
+fn two_instances(options: ResumableOptions) -> (Hub, Resumable, Resumable) {
+    let hub = Hub::new();
+    let a = Resumable::with_options(hub.clone(), options.clone());
+    let b = Resumable::with_options(hub.clone(), options);
+    (hub, a, b)
+}
+
+/// Starts `id` on `on` with a producer that sends what the test feeds it, ending when the
+/// sender is dropped.
+async fn fed(on: &Resumable, id: &str) -> mpsc::UnboundedSender<&'static str> {
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    on.start(id, |out| async move {
+        while let Some(text) = rx.recv().await {
+            out.send(text).await?;
+        }
+        Ok::<_, ResumableError>(())
+    })
+    .await
+    .unwrap();
+    tx
+}
+
+/// The next frame's text; fails when none comes or the body ends.
+async fn next(body: &mut SseBody, what: &str) -> String {
+    let frame = tokio::time::timeout(DEADLINE, body.frame())
+        .await
+        .unwrap_or_else(|_| panic!("no frame: {what}"))
+        .unwrap_or_else(|| panic!("the body ended: {what}"))
+        .unwrap();
+    String::from_utf8(frame.into_data().unwrap().to_vec()).unwrap()
+}
+
+/// Everything until the body ends; fails when it does not end.
+async fn to_end(body: SseBody, what: &str) -> String {
+    let all = tokio::time::timeout(DEADLINE, body.collect())
+        .await
+        .unwrap_or_else(|_| panic!("the body did not end: {what}"))
+        .unwrap();
+    String::from_utf8(all.to_bytes().to_vec()).unwrap()
+}
+
+fn last_id(text: &str) -> String {
+    text.lines()
+        .filter_map(|l| l.strip_prefix("id: "))
+        .last()
+        .expect("an id")
+        .to_owned()
+}
+
+/// Waits (yielding) until `on` no longer runs the producer of `id`.
+async fn until_finished(on: &Resumable, id: &str) {
+    tokio::time::timeout(DEADLINE, async {
+        while on.is_running(id) {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect("the producer finishes");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_stream_started_on_one_instance_is_read_and_resumed_on_another() {
+    let (_hub, a, b) = two_instances(ResumableOptions::new());
+    let tx = fed(&a, "s1").await;
+    tx.send("one").unwrap();
+    let mut live = b.subscribe("s1", &LastEventId(None)).await.unwrap();
+    let first = next(&mut live, "the first event on b").await;
+    assert!(first.contains("data: one\n"), "{first}");
+    assert!(a.is_running("s1") && !b.is_running("s1"));
+    // Resumed on b mid-stream, after "one".
+    let after_one = LastEventId(Some(last_id(&first)));
+    let mut resumed = b.resume(&after_one).await.unwrap();
+    tx.send("two").unwrap();
+    assert!(next(&mut resumed, "the second event")
+        .await
+        .contains("data: two\n"));
+    drop(tx);
+    let rest = to_end(resumed, "the resumed stream on b").await;
+    assert!(!rest.contains("data:"), "{rest}");
+    assert!(to_end(live, "the live stream on b")
+        .await
+        .contains("data: two\n"));
+    // And after the end: from the start, and from "one".
+    until_finished(&a, "s1").await;
+    let all = to_end(b.subscribe("s1", &LastEventId(None)).await.unwrap(), "all").await;
+    assert_eq!(all.matches("data: ").count(), 2, "{all}");
+    let rest = to_end(b.resume(&after_one).await.unwrap(), "the rest").await;
+    assert!(
+        rest.contains("data: two\n") && !rest.contains("data: one"),
+        "{rest}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn expiry_and_forgetting_are_the_same_on_every_instance() {
+    let options = ResumableOptions::new().ttl(Duration::from_secs(60));
+    let (_hub, a, b) = two_instances(options);
+    drop(fed(&a, "e1").await);
+    until_finished(&a, "e1").await;
+    tokio::time::advance(Duration::from_secs(59)).await;
+    assert!(b.subscribe("e1", &LastEventId(None)).await.is_ok());
+    tokio::time::advance(Duration::from_secs(2)).await;
+    for on in [&a, &b] {
+        let err = on.subscribe("e1", &LastEventId(None)).await.unwrap_err();
+        assert!(err.is_expired(), "{err}");
+    }
+    // Another ttl later the id is forgotten everywhere (nothing else has to happen).
+    tokio::time::advance(Duration::from_secs(60)).await;
+    let err = b
+        .resume(&LastEventId(Some("e1:1-1".into())))
+        .await
+        .unwrap_err();
+    assert!(err.is_unknown(), "{err}");
+    let err = b.subscribe("never", &LastEventId(None)).await.unwrap_err();
+    assert!(err.is_unknown(), "{err}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn one_id_started_on_two_instances_starts_once() {
+    let (_hub, a, b) = two_instances(ResumableOptions::new());
+    let producer = |_| async { Ok::<_, ResumableError>(()) };
+    let (on_a, on_b) = tokio::join!(a.start("x1", producer), b.start("x1", producer));
+    let errors: Vec<_> = [on_a, on_b].into_iter().filter_map(Result::err).collect();
+    assert_eq!(errors.len(), 1, "exactly one start fails: {errors:?}");
+    assert!(errors[0].is_exists(), "{:?}", errors[0]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn cancel_anywhere_stops_a_producer_on_another_instance() {
+    let lease = Duration::from_secs(3);
+    let (_hub, a, b) = two_instances(ResumableOptions::new().lease(lease));
+    let _tx = fed(&a, "c1").await;
+    let reader = b.subscribe("c1", &LastEventId(None)).await.unwrap();
+    assert!(
+        !b.cancel("c1"),
+        "cancel stops this instance's producers only"
+    );
+    let asked = Instant::now();
+    assert!(b.cancel_anywhere("c1").await.unwrap());
+    let text = to_end(reader, "the cancelled stream").await;
+    assert!(
+        text.contains("event: error\n") && text.contains("data: cancelled\n"),
+        "{text}"
+    );
+    assert!(asked.elapsed() <= lease / 3, "seen at the next renewal");
+    until_finished(&a, "c1").await;
+    assert!(!b.cancel_anywhere("c1").await.unwrap(), "finished");
+    assert!(!b.cancel_anywhere("nope").await.unwrap(), "unknown");
+}
+
+/// The state a producer's instance leaves when it dies mid-stream: a running record that is
+/// no longer renewed, the start marker and an event, no end.
+async fn orphan(hub: &Hub, options: &ResumableOptions, id: &str, state: State) {
+    let first = hub
+        .publish(&topic(id), SseEvent::new().event(START_EVENT))
+        .await
+        .unwrap();
+    let value = StreamRecord::new(state, options.ttl, Some(&first)).encode();
+    let ttl = match state {
+        State::Finished => options.ttl * 2,
+        _ => options.running_ttl(),
+    };
+    assert!(hub
+        .create_record(&record::key(id), value, ttl)
+        .await
+        .unwrap());
+    hub.publish(&topic(id), "partial").await.unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_lapsed_lease_ends_readers_with_an_error_and_the_id_expires() {
+    let lease = Duration::from_secs(3);
+    let options = ResumableOptions::new()
+        .lease(lease)
+        .ttl(Duration::from_secs(60));
+    let (hub, _a, b) = two_instances(options.clone());
+    orphan(&hub, &options, "l1", State::Running).await;
+    let since = Instant::now();
+    let reader = b.subscribe("l1", &LastEventId(None)).await.unwrap();
+    let text = to_end(reader, "a reader of a stream whose producer died").await;
+    assert!(text.contains("data: partial\n"), "{text}");
+    assert!(
+        text.ends_with(&format!("event: error\ndata: {}\n\n", watch::LOST)),
+        "{text}"
+    );
+    let waited = since.elapsed();
+    assert!(waited >= lease && waited <= lease + lease / 3, "{waited:?}");
+    let err = b.subscribe("l1", &LastEventId(None)).await.unwrap_err();
+    assert!(err.is_expired(), "never an empty 200: {err}");
+    tokio::time::advance(Duration::from_secs(60)).await;
+    let err = b.subscribe("l1", &LastEventId(None)).await.unwrap_err();
+    assert!(err.is_unknown(), "{err}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_finished_stream_without_its_end_marker_ends_its_readers() {
+    let options = ResumableOptions::new().lease(Duration::from_secs(3));
+    let (hub, _a, b) = two_instances(options.clone());
+    orphan(&hub, &options, "m1", State::Finished).await;
+    let reader = b.subscribe("m1", &LastEventId(None)).await.unwrap();
+    let text = to_end(reader, "a reader of a stream whose end marker was lost").await;
+    assert!(
+        text.ends_with("event: error\ndata: the stream's end was lost\n\n"),
+        "{text}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_long_stream_keeps_its_lease() {
+    let lease = Duration::from_secs(3);
+    let (_hub, a, b) = two_instances(ResumableOptions::new().lease(lease));
+    let tx = fed(&a, "k1").await;
+    let mut reader = b.subscribe("k1", &LastEventId(None)).await.unwrap();
+    // Many leases pass while the reader waits: the renewals keep the stream alive.
+    tokio::time::sleep(lease * 10).await;
+    tx.send("late").unwrap();
+    assert!(next(&mut reader, "an event after ten leases")
+        .await
+        .contains("data: late\n"));
+    drop(tx);
+    let rest = to_end(reader, "the end").await;
+    assert!(!rest.contains("error"), "{rest}");
+}
