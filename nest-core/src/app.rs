@@ -264,6 +264,11 @@ where
 }
 
 impl NestService {
+    /// Whether `GET path` reaches an SSE route (the direct HTTP/1.1 SSE path's first test).
+    pub(crate) fn is_sse_get(&self, path: &str) -> bool {
+        self.router.is_sse_get(path)
+    }
+
     /// Handles one request; `call` without `&mut`, so the server calls it directly (no
     /// `Oneshot`, no clone of the service per request).
     pub(crate) fn handle<B>(&self, req: http::Request<B>) -> ResponseFuture

@@ -36,6 +36,7 @@ pub struct ServerConfig {
     pub(crate) max_tls_handshakes: usize,
     pub(crate) drain_delay: Duration,
     pub(crate) shutdown_grace: Duration,
+    pub(crate) direct_sse: bool,
 }
 
 impl Default for ServerConfig {
@@ -55,6 +56,7 @@ impl Default for ServerConfig {
             max_tls_handshakes: 256,
             drain_delay: Duration::ZERO,
             shutdown_grace: Duration::from_secs(10),
+            direct_sse: direct_sse_default(),
         }
     }
 }
@@ -162,6 +164,25 @@ impl ServerConfig {
         self
     }
 
+    /// Writes HTTP/1.1 SSE responses straight to the socket (default on).
+    ///
+    /// When a connection's first request is a `GET` with no body for an SSE route (or one that
+    /// accepts `text/event-stream`), the server parses its head itself (with `httparse`, hyper's
+    /// parser), runs the app exactly as for any request, and, when the response is a
+    /// `200 text/event-stream` stream, writes its head and then each frame to the socket, the body
+    /// ended by closing the connection (RFC 9112 §6.3), with `connection: close`. Nothing else is
+    /// kept per connection: an idle stream costs about a quarter of what hyper's connection
+    /// state costs (its 8 KiB read and write buffers). Every other request, a first request
+    /// whose head is incomplete, invalid or over a limit, and any other response, go to hyper
+    /// exactly as with this off. HTTP/2 and TLS connections always go to hyper.
+    ///
+    /// What changes on the wire: the stream is not chunked and the connection is not reused
+    /// after the stream ends (an `EventSource` opens a new one to reconnect anyway).
+    pub fn direct_sse(mut self, on: bool) -> Self {
+        self.direct_sse = on;
+        self
+    }
+
     pub(crate) fn validate(&self) -> Result<(), Error> {
         if self.max_head_size < 8192 {
             return Err(Error::config(format!(
@@ -215,4 +236,15 @@ impl ServerConfig {
         }
         Ok(())
     }
+}
+
+/// On, unless the test suite runs its second pass: `NEST_TEST_DIRECT_SSE=0` turns the default
+/// off in builds with the `test-util` feature (never in an app's build without it), so the same
+/// tests check both paths (`scripts/test` runs the SSE suites both ways).
+fn direct_sse_default() -> bool {
+    #[cfg(any(test, feature = "test-util"))]
+    if std::env::var_os("NEST_TEST_DIRECT_SSE").is_some_and(|v| v == "0") {
+        return false;
+    }
+    true
 }

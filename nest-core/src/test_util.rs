@@ -78,3 +78,22 @@ impl Drop for TestServer {
         }
     }
 }
+
+/// The head parser of the server's direct HTTP/1.1 SSE path (see
+/// [`ServerConfig::direct_sse`](crate::ServerConfig::direct_sse)), for fuzzing: parses `head` as
+/// a bodiless HTTP/1.1 `GET` with at most `max_headers` headers and returns the request and the
+/// length of its head, or `None` when the server would hand the connection to hyper.
+///
+/// ```
+/// let (parts, len) = nest_core::test_util::parse_direct_head(
+///     b"GET /events?x=1 HTTP/1.1\r\nAccept: text/event-stream\r\n\r\nrest",
+///     100,
+/// )
+/// .unwrap();
+/// assert_eq!((parts.uri.path(), len), ("/events", 55));
+/// assert_eq!(parts.headers["accept"], "text/event-stream");
+/// assert!(nest_core::test_util::parse_direct_head(b"POST / HTTP/1.1\r\n\r\n", 100).is_none());
+/// ```
+pub fn parse_direct_head(head: &[u8], max_headers: usize) -> Option<(http::request::Parts, usize)> {
+    crate::server::parse_direct_head(head, max_headers)
+}

@@ -48,6 +48,8 @@ mod route;
 #[derive(Clone)]
 struct Endpoint {
     call: Call,
+    /// Registered as an SSE route (`Routes::sse`, `.sse()`).
+    sse: bool,
 }
 
 /// Everything registered for one path pattern.
@@ -171,8 +173,10 @@ impl Router {
                 )));
             }
             let method = route.method.clone();
+            let sse = matches!(route.kind, RouteKind::Sse { .. });
             let endpoint = Endpoint {
                 call: route_call(route),
+                sse,
             };
             match method {
                 Some(m) => entry.methods.push((m, endpoint)),
@@ -186,6 +190,19 @@ impl Router {
                 app,
             }),
         })
+    }
+}
+
+impl Router {
+    /// Whether `GET path` reaches an SSE route: the server's direct HTTP/1.1 SSE path takes
+    /// such a request (see `ServerConfig::direct_sse`).
+    pub(crate) fn is_sse_get(&self, path: &str) -> bool {
+        self.inner
+            .matcher
+            .at(path)
+            .ok()
+            .and_then(|m| self.inner.entries[*m.value].find(&Method::GET))
+            .is_some_and(|e| e.sse)
     }
 }
 

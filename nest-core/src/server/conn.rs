@@ -3,7 +3,7 @@
 use std::convert::Infallible;
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::task::Poll;
 
 use bytes::{Bytes, BytesMut};
@@ -15,9 +15,11 @@ use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use super::direct;
 use super::rewind::Rewind;
 use crate::app::NestService;
 use crate::config::ServerConfig;
+use crate::Response;
 
 /// hyper's default limit on the number of request headers.
 const HYPER_MAX_HEADERS: usize = 100;
@@ -69,11 +71,11 @@ async fn sniff(stream: &mut TcpStream, config: &ServerConfig) -> Option<(Bytes, 
 #[derive(Debug)]
 pub(crate) struct Stop {
     /// Set before `token` is cancelled: the cheap check a connection makes on each wake.
-    fired: AtomicBool,
+    pub(super) fired: AtomicBool,
     /// The app's shutdown token: finish in-flight requests and close.
     pub(super) token: CancellationToken,
     /// The grace period is over: close now.
-    deadline: CancellationToken,
+    pub(super) deadline: CancellationToken,
     /// Every connection task and every HTTP/2 stream task of the server.
     pub(crate) tasks: TaskTracker,
 }
@@ -116,15 +118,25 @@ where
 
 /// The app as a hyper service: each request's future is the app's own boxed future, so hyper's
 /// per-connection slot for the in-flight request is one pointer wide.
-struct Hyper(NestService);
+struct Hyper {
+    app: NestService,
+    /// The answer to the connection's first request, when the direct SSE path already ran the
+    /// app on it and the response was not a stream (hyper reads the same head again).
+    first: Option<Box<Mutex<Option<Response>>>>,
+}
 
 impl hyper::service::Service<http::Request<Incoming>> for Hyper {
-    type Response = crate::Response;
+    type Response = Response;
     type Error = Infallible;
     type Future = crate::app::ResponseFuture;
 
     fn call(&self, req: http::Request<Incoming>) -> Self::Future {
-        self.0.handle(req)
+        if let Some(first) = &self.first {
+            if let Some(res) = first.lock().unwrap_or_else(|p| p.into_inner()).take() {
+                return Box::pin(std::future::ready(Ok(res)));
+            }
+        }
+        self.app.handle(req)
     }
 }
 
@@ -147,13 +159,27 @@ pub(crate) async fn serve(
         tracing::debug!("connection closed or stalled before its first request");
         return;
     };
-    serve_io(
+    let mut first = None;
+    if config.direct_sse && !h2 && prefix.is_empty() {
+        // Boxed, as the sniff: the parsed head and the app's future are gone once it is done.
+        match Box::pin(direct::first(&mut stream, &app, &config, &stop)).await {
+            direct::First::Stream(head, body) => {
+                // Inline: this is all an idle SSE connection's task holds.
+                return direct::stream(stream, head, body, &stop).await;
+            }
+            direct::First::Hyper(res) => first = res,
+            direct::First::Closed => return,
+        }
+    }
+    // Boxed: hyper's connection state stays out of the task of a direct SSE connection.
+    Box::pin(serve_io(
         TokioIo::new(Rewind::new(prefix, stream)),
         h2,
         app,
+        first,
         &config,
         &stop,
-    )
+    ))
     .await;
 }
 
@@ -162,13 +188,17 @@ pub(crate) async fn serve_io<I>(
     io: I,
     h2: bool,
     app: NestService,
+    first: Option<Response>,
     config: &ServerConfig,
     stop: &Stop,
 ) where
     I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
 {
     let _open = crate::metrics::ConnectionOpen::new(h2);
-    let svc = Hyper(app);
+    let svc = Hyper {
+        app,
+        first: first.map(|res| Box::new(Mutex::new(Some(res)))),
+    };
     // Not `select!` on the token: that polls it (two locks) on every wake of the connection,
     // i.e. on every SSE event. The token is polled once to register the task's waker (a task's
     // waker always wakes that task), then again only when `stop.fired` says it fired. Once
@@ -308,6 +338,7 @@ mod tests {
             std::sync::Arc::new(super::Stop::new(tokio_util::sync::CancellationToken::new())),
         );
         let size = std::mem::size_of_val(&fut);
+        eprintln!("connection future: {size} bytes");
         assert!(size <= 1100, "the connection future grew to {size} bytes");
     }
 }

@@ -28,6 +28,9 @@
 //! ```
 
 mod conn;
+mod direct;
+#[cfg(feature = "test-util")]
+pub(crate) use direct::parse_head as parse_direct_head;
 mod rewind;
 #[cfg(feature = "tls")]
 mod tls;

@@ -218,5 +218,13 @@ pub(super) async fn serve(
         }
     };
     let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
-    serve_io(hyper_util::rt::TokioIo::new(tls), h2, app, &config, &stop).await;
+    serve_io(
+        hyper_util::rt::TokioIo::new(tls),
+        h2,
+        app,
+        None,
+        &config,
+        &stop,
+    )
+    .await;
 }

@@ -1,0 +1,361 @@
+//! The direct HTTP/1.1 SSE path: an SSE response written straight to the socket.
+//!
+//! hyper keeps an 8 KiB read buffer and an 8 KiB write buffer per HTTP/1.1 connection for its
+//! whole life, and frames every event with chunked encoding. Once an SSE response has started,
+//! nothing more is read from its connection but its close, so neither is needed. For the first
+//! request of a cleartext connection, when it can be an SSE stream (`GET`, HTTP/1.1, no body, an
+//! SSE route or `Accept: text/event-stream`), [`first`] peeks at its head without consuming it,
+//! parses it with `httparse` (the parser hyper uses, with hyper's limits), and runs the app on it
+//! exactly as hyper would. Then:
+//!
+//! - a `200 text/event-stream` response with a streaming body is written here: the head is
+//!   consumed from the socket, the response head written with `connection: close`, then each
+//!   frame as it comes, the body delimited by closing the connection (RFC 9112 §6.3). The
+//!   socket is watched for its end (a read of EOF) while the stream is idle, so the cancel hook
+//!   runs as soon as the client goes away, as with hyper;
+//! - any other response is handed to hyper with the connection untouched: hyper reads the same
+//!   head and answers it with the response already made, then serves the rest of
+//!   the connection as always;
+//! - a head that is incomplete in the first packet, invalid, over a limit, or anything but a
+//!   bodiless `GET` goes to hyper without the app having run, so hyper's answers (400, 431, the
+//!   header read timeout) are unchanged.
+
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::sync::atomic::Ordering;
+use std::task::{Context, Poll};
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::{Method, StatusCode, Version};
+use http_body::Body as _;
+use tokio::io::{AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use super::conn::Stop;
+use crate::app::NestService;
+use crate::body::Body;
+use crate::config::ServerConfig;
+use crate::Response;
+
+/// The most bytes of a first request head looked at (and the most kept while the app runs).
+/// A longer head (rare: large cookies) goes to hyper.
+const PEEK: usize = 8 * 1024;
+
+/// The most reads of unexpected client bytes per wake before yielding: a client that sends
+/// without end cannot hold the thread.
+const READS_PER_WAKE: usize = 16;
+
+/// What the first request of a connection turned into.
+pub(super) enum First {
+    /// An SSE response to write here: its head (already serialized) and its body.
+    Stream(Bytes, Body),
+    /// Serve the connection with hyper, answering its first request with this response when
+    /// there is one (the app already ran on it).
+    Hyper(Option<Response>),
+    /// The connection closed, or the server is closing, before there was anything to answer.
+    Closed,
+}
+
+/// Peeks at the first request and, when it can be an SSE stream, runs the app on it.
+pub(super) async fn first(
+    stream: &mut TcpStream,
+    app: &NestService,
+    config: &ServerConfig,
+    stop: &Stop,
+) -> First {
+    let Some((request, head_len)) = peek(stream, app, config).await else {
+        return First::Hyper(None);
+    };
+    let running = app.handle(request);
+    let res = tokio::select! {
+        res = running => match res {
+            Ok(res) => res,
+            Err(never) => match never {},
+        },
+        // The grace period ended while the app was still answering: close, as hyper would.
+        () = stop.deadline.cancelled() => return First::Closed,
+    };
+    if !is_stream(&res) {
+        return First::Hyper(Some(res));
+    }
+    // The head was peeked, so it is in the socket's receive buffer: consume exactly it.
+    let mut head = vec![0u8; head_len];
+    if stream.read_exact(&mut head).await.is_err() {
+        return First::Closed;
+    }
+    let (parts, body) = res.into_parts();
+    First::Stream(response_head(parts.status, &parts.headers), body)
+}
+
+/// Parses the first request from what the socket holds, without consuming it: the request and
+/// the length of its head. `None`: hyper serves it (see [`parse_head`]), or it is not for an
+/// SSE route and does not accept `text/event-stream`.
+async fn peek(
+    stream: &TcpStream,
+    app: &NestService,
+    config: &ServerConfig,
+) -> Option<(http::Request<Body>, usize)> {
+    let mut buf = vec![0u8; PEEK.min(config.max_head_size)];
+    let n = stream.peek(&mut buf).await.ok()?;
+    let (parts, head_len) = parse_head(&buf[..n], config.max_headers)?;
+    let accepts_events = parts.headers.get_all(header::ACCEPT).iter().any(|v| {
+        v.to_str()
+            .is_ok_and(|v| v.to_ascii_lowercase().contains("text/event-stream"))
+    });
+    if !accepts_events && !app.is_sse_get(parts.uri.path()) {
+        return None;
+    }
+    Some((http::Request::from_parts(parts, Body::empty()), head_len))
+}
+
+/// Parses `buf` as the head of a bodiless HTTP/1.1 `GET` with at most `max_headers` headers:
+/// the request and the length of its head. `None` for anything else: an incomplete or invalid
+/// head, too many headers, another method or version, or a head that announces a body, an
+/// upgrade or an expectation (hyper's business).
+pub(crate) fn parse_head(buf: &[u8], max_headers: usize) -> Option<(http::request::Parts, usize)> {
+    let mut headers = vec![httparse::EMPTY_HEADER; max_headers];
+    let mut req = httparse::Request::new(&mut headers);
+    let head_len = match req.parse(buf) {
+        Ok(httparse::Status::Complete(len)) => len,
+        _ => return None,
+    };
+    if req.method != Some("GET") || req.version != Some(1) {
+        return None;
+    }
+    let (mut parts, ()) = http::Request::new(()).into_parts();
+    parts.method = Method::GET;
+    parts.version = Version::HTTP_11;
+    parts.uri = req.path?.parse().ok()?;
+    parts.headers.reserve(req.headers.len());
+    for h in req.headers.iter() {
+        let name = HeaderName::from_bytes(h.name.as_bytes()).ok()?;
+        let value = HeaderValue::from_bytes(h.value).ok()?;
+        parts.headers.append(name, value);
+    }
+    let hyper_only = [
+        header::CONTENT_LENGTH,
+        header::TRANSFER_ENCODING,
+        header::UPGRADE,
+        header::EXPECT,
+    ];
+    if hyper_only.iter().any(|h| parts.headers.contains_key(h)) {
+        return None;
+    }
+    Some((parts, head_len))
+}
+
+/// A response this path writes: `200`, `text/event-stream`, no length, a body still to come.
+fn is_stream(res: &Response) -> bool {
+    let headers = res.headers();
+    res.status() == StatusCode::OK
+        && headers
+            .get(header::CONTENT_TYPE)
+            .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"))
+        && !headers.contains_key(header::CONTENT_LENGTH)
+        && !headers.contains_key(header::TRANSFER_ENCODING)
+        && !res.body().is_end_stream()
+}
+
+/// The response head as hyper writes it (lower-case names in the map's order, then `date`),
+/// with `connection: close`: the body ends when the connection does.
+fn response_head(status: StatusCode, headers: &HeaderMap) -> Bytes {
+    let mut head = BytesMut::with_capacity(256);
+    head.put_slice(b"HTTP/1.1 ");
+    head.put_slice(status.as_str().as_bytes());
+    head.put_u8(b' ');
+    head.put_slice(status.canonical_reason().unwrap_or("").as_bytes());
+    head.put_slice(b"\r\n");
+    for (name, value) in headers {
+        if name == header::CONNECTION || name == "keep-alive" {
+            continue;
+        }
+        head.put_slice(name.as_str().as_bytes());
+        head.put_slice(b": ");
+        head.put_slice(value.as_bytes());
+        head.put_slice(b"\r\n");
+    }
+    if !headers.contains_key(header::DATE) {
+        head.put_slice(b"date: ");
+        head.put_slice(httpdate::fmt_http_date(std::time::SystemTime::now()).as_bytes());
+        head.put_slice(b"\r\n");
+    }
+    head.put_slice(b"connection: close\r\n\r\n");
+    head.freeze()
+}
+
+/// How a directly written stream ended.
+#[derive(Debug, PartialEq, Eq)]
+enum End {
+    /// The body ended: close after the last byte.
+    Done,
+    /// The client closed or reset the connection.
+    Gone,
+    /// The body failed: reset the connection, so the client sees an error and not an end.
+    Failed,
+    /// The grace period of a shutdown is over.
+    Deadline,
+}
+
+/// Writes `head`, then the body's frames, until the body ends, the client goes away or the
+/// grace period of a shutdown is over. The connection is this task's only state: the socket,
+/// the body, the bytes being written and the stop signal.
+pub(super) async fn stream(mut sock: TcpStream, head: Bytes, mut body: Body, stop: &Stop) {
+    let _open = crate::metrics::ConnectionOpen::new(false);
+    let mut pending = head;
+    // The stop token is polled once to register this task's waker, then only when
+    // `stop.fired` says it fired (as hyper's connections do); once it has, the same slot waits
+    // for the end of the grace period. The body itself ends at the shutdown (it holds the token).
+    let signal = stop.token.cancelled();
+    tokio::pin!(signal);
+    let mut registered = false;
+    let mut closing = false;
+    let end = std::future::poll_fn(|cx| {
+        if !closing && (!registered || stop.fired.load(Ordering::Acquire)) {
+            registered = true;
+            if signal.as_mut().poll(cx).is_ready() {
+                closing = true;
+                signal.set(stop.deadline.cancelled());
+            }
+        }
+        if closing && signal.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(End::Deadline);
+        }
+        if let Poll::Ready(end) = watch_reads(&sock, cx) {
+            return Poll::Ready(end);
+        }
+        write_frames(&mut sock, &mut pending, &mut body, cx)
+    })
+    .await;
+    match end {
+        End::Done => {
+            // FIN after the last byte; the drop closes.
+            let _ = sock.shutdown().await;
+        }
+        End::Failed => {
+            // SO_LINGER 0: the close resets (it does not block), so a client cannot take a
+            // failure for an end.
+            let _ = socket2::SockRef::from(&sock).set_linger(Some(std::time::Duration::ZERO));
+        }
+        End::Gone => tracing::trace!("client closed its SSE connection"),
+        End::Deadline => tracing::debug!("grace period over: connection closed"),
+    }
+    // The body is dropped before the socket: its cancel hook runs now, with the reason it knows.
+    drop(body);
+}
+
+/// Reads (and drops) whatever the client sends after its request, to notice its end: a read of
+/// EOF, or an error. Pending while the client is silent.
+fn watch_reads(sock: &TcpStream, cx: &mut Context<'_>) -> Poll<End> {
+    let mut scratch = [0u8; 256];
+    for _ in 0..READS_PER_WAKE {
+        match sock.poll_read_ready(cx) {
+            Poll::Pending => return Poll::Pending,
+            Poll::Ready(Err(_)) => return Poll::Ready(End::Gone),
+            Poll::Ready(Ok(())) => match sock.try_read(&mut scratch) {
+                Ok(0) => return Poll::Ready(End::Gone),
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(_) => return Poll::Ready(End::Gone),
+            },
+        }
+    }
+    // Still more to read: come back after the others had their turn.
+    cx.waker().wake_by_ref();
+    Poll::Pending
+}
+
+/// Writes what is pending, then the body's next frames, until the socket or the body is not
+/// ready. Ready when the body ended or failed, or the client is gone.
+fn write_frames(
+    sock: &mut TcpStream,
+    pending: &mut Bytes,
+    body: &mut Body,
+    cx: &mut Context<'_>,
+) -> Poll<End> {
+    loop {
+        while !pending.is_empty() {
+            match Pin::new(&mut *sock).poll_write(cx, pending) {
+                Poll::Ready(Ok(0)) | Poll::Ready(Err(_)) => return Poll::Ready(End::Gone),
+                Poll::Ready(Ok(n)) => pending.advance(n),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+        match Pin::new(&mut *body).poll_frame(cx) {
+            Poll::Ready(Some(Ok(frame))) => {
+                // Trailers have no place in a close-delimited body.
+                if let Ok(data) = frame.into_data() {
+                    *pending = data;
+                }
+            }
+            Poll::Ready(Some(Err(err))) => {
+                tracing::debug!(error = %err, "SSE body failed");
+                return Poll::Ready(End::Failed);
+            }
+            Poll::Ready(None) => return Poll::Ready(End::Done),
+            Poll::Pending => return Poll::Pending,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::convert::Infallible;
+
+    use super::*;
+
+    #[test]
+    fn the_head_is_hypers_with_connection_close() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/event-stream"),
+        );
+        headers.insert(header::CONNECTION, HeaderValue::from_static("keep-alive"));
+        headers.append("x-a", HeaderValue::from_static("1"));
+        headers.append("x-a", HeaderValue::from_static("2"));
+        let head = response_head(StatusCode::OK, &headers);
+        let text = std::str::from_utf8(&head).unwrap();
+        assert!(
+            text.starts_with(
+                "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\nx-a: 1\r\nx-a: 2\r\ndate: "
+            ),
+            "{text}"
+        );
+        assert!(
+            text.ends_with(" GMT\r\nconnection: close\r\n\r\n"),
+            "{text}"
+        );
+        assert_eq!(text.matches("connection").count(), 1, "{text}");
+    }
+
+    #[test]
+    fn only_a_streaming_event_stream_is_written_directly() {
+        let sse = || {
+            http::Response::builder()
+                .header(header::CONTENT_TYPE, "text/event-stream")
+                .body(Body::from_stream(futures_util::stream::pending::<
+                    Result<Bytes, Infallible>,
+                >()))
+                .unwrap()
+        };
+        assert!(is_stream(&sse()));
+        let mut forbidden = sse();
+        *forbidden.status_mut() = StatusCode::FORBIDDEN;
+        assert!(!is_stream(&forbidden));
+        let mut sized = sse();
+        sized
+            .headers_mut()
+            .insert(header::CONTENT_LENGTH, HeaderValue::from(0));
+        assert!(!is_stream(&sized));
+        let mut empty = sse();
+        *empty.body_mut() = Body::empty();
+        assert!(!is_stream(&empty));
+        let json = http::Response::builder()
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from("{}"))
+            .unwrap();
+        assert!(!is_stream(&json));
+    }
+}

@@ -1,0 +1,297 @@
+//! The direct HTTP/1.1 SSE path (`ServerConfig::direct_sse`) over raw sockets: what it writes,
+//! what it hands to hyper, how a stream ends. The other SSE suites run with it on (the default)
+//! and, in `scripts/test`'s second pass, off (`NEST_TEST_DIRECT_SSE=0`).
+
+use std::future::Future;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use nest_core::prelude::*;
+use nest_core::sse::EndReason;
+use nest_core::test_util::TestServer;
+use nest_core::{Response, ServerConfig};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+
+/// How often the guard of `/guarded` ran.
+static GUARD_RUNS: AtomicUsize = AtomicUsize::new(0);
+
+const WAIT: Duration = Duration::from_secs(10);
+
+/// Awaits `fut`, failing (not hanging) after [`WAIT`] with what was awaited.
+async fn within<T>(what: &str, fut: impl Future<Output = T>) -> T {
+    tokio::time::timeout(WAIT, fut)
+        .await
+        .unwrap_or_else(|_| panic!("timed out after {WAIT:?} waiting for {what}"))
+}
+
+#[derive(Clone)]
+struct Probe {
+    writers: mpsc::UnboundedSender<SseWriter>,
+    ended: mpsc::UnboundedSender<EndReason>,
+}
+
+struct Streams {
+    probe: Arc<Mutex<Probe>>,
+}
+
+impl Streams {
+    async fn events(self: Arc<Self>) -> SseBody {
+        let probe = self.probe.lock().unwrap().clone();
+        let (writer, body) = get_sse_stream(SseOptions::new().keep_alive(None));
+        let _ = probe.writers.send(writer);
+        body.on_cancel(move |reason| {
+            let _ = probe.ended.send(reason);
+        })
+    }
+
+    async fn json(self: Arc<Self>) -> Json<serde_json::Value> {
+        Json(serde_json::json!({"ok": true}))
+    }
+
+    /// A hand-made event stream (not an `SseBody`) that fails after its first frame.
+    async fn failing(self: Arc<Self>) -> Response {
+        let frames = futures_util::stream::iter([
+            Ok(Bytes::from_static(b"data: one\n\n")),
+            Err(std::io::Error::other("the source broke")),
+        ]);
+        http::Response::builder()
+            .header(http::header::CONTENT_TYPE, "text/event-stream")
+            .body(nest_core::body::Body::from_stream(frames))
+            .unwrap()
+    }
+}
+
+impl Controller for Streams {
+    fn routes(r: &mut Routes<Self>) {
+        r.sse("/events", Self::events);
+        r.sse("/guarded", |_: Arc<Self>| async {
+            get_sse_stream(SseOptions::new()).1
+        })
+        .guard(|_: &http::request::Parts| {
+            GUARD_RUNS.fetch_add(1, Ordering::SeqCst);
+            false
+        });
+        r.get("/json", Self::json);
+        r.get("/failing", Self::failing);
+    }
+}
+
+struct Harness {
+    server: TestServer,
+    writers: mpsc::UnboundedReceiver<SseWriter>,
+    ended: mpsc::UnboundedReceiver<EndReason>,
+}
+
+async fn start(direct: bool) -> Harness {
+    let (wtx, writers) = mpsc::unbounded_channel();
+    let (etx, ended) = mpsc::unbounded_channel();
+    let probe = Arc::new(Mutex::new(Probe {
+        writers: wtx,
+        ended: etx,
+    }));
+    let app = NestApp::new()
+        .config(ServerConfig::default().direct_sse(direct))
+        .controller(Streams { probe });
+    Harness {
+        server: TestServer::start(app).await,
+        writers,
+        ended,
+    }
+}
+
+impl Harness {
+    async fn writer(&mut self) -> SseWriter {
+        within("the stream's writer", self.writers.recv())
+            .await
+            .expect("the app is gone")
+    }
+
+    async fn ended(&mut self) -> EndReason {
+        within("the cancel hook", self.ended.recv())
+            .await
+            .expect("the app is gone")
+    }
+
+    async fn connect(&self, request: &str) -> TcpStream {
+        let mut sock = TcpStream::connect(self.server.addr()).await.unwrap();
+        sock.write_all(request.as_bytes()).await.unwrap();
+        sock
+    }
+}
+
+/// Reads from `sock` until `buf` holds `until`, failing after [`WAIT`].
+async fn read_until(sock: &mut TcpStream, buf: &mut Vec<u8>, until: &str) {
+    within(&format!("{until:?} on the socket"), async {
+        while !String::from_utf8_lossy(buf).contains(until) {
+            let mut chunk = [0u8; 4096];
+            let n = sock.read(&mut chunk).await.expect("a read");
+            assert!(
+                n > 0,
+                "closed before {until:?}: {:?}",
+                String::from_utf8_lossy(buf)
+            );
+            buf.extend_from_slice(&chunk[..n]);
+        }
+    })
+    .await;
+}
+
+/// The response head in `buf` (through the blank line), lower-cased, and what follows it.
+fn split_head(buf: &[u8]) -> (String, Vec<u8>) {
+    let end = buf
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("a complete head")
+        + 4;
+    (
+        String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase(),
+        buf[end..].to_vec(),
+    )
+}
+
+const EVENTS: &str = "GET /events HTTP/1.1\r\nhost: test\r\n\r\n";
+
+/// On: the head says `connection: close` and nothing of chunks, and each event is on the wire
+/// as the encoder wrote it. Off: hyper's chunked stream. Same headers otherwise.
+#[tokio::test]
+async fn an_sse_stream_is_written_straight_to_the_socket_unless_turned_off() {
+    for direct in [true, false] {
+        let mut h = start(direct).await;
+        let mut sock = h.connect(EVENTS).await;
+        let writer = h.writer().await;
+        writer.write(SseEvent::data("hello").id("1")).unwrap();
+        let mut buf = Vec::new();
+        read_until(&mut sock, &mut buf, "data: hello\n\n").await;
+        let (head, body) = split_head(&buf);
+        assert!(head.starts_with("http/1.1 200 ok\r\n"), "{head}");
+        assert!(
+            head.contains("content-type: text/event-stream\r\n"),
+            "{head}"
+        );
+        assert!(head.contains("cache-control: no-cache\r\n"), "{head}");
+        assert!(head.contains("\r\ndate: "), "{head}");
+        if direct {
+            assert!(head.contains("connection: close\r\n"), "{head}");
+            assert!(!head.contains("transfer-encoding"), "{head}");
+            assert_eq!(String::from_utf8_lossy(&body), "id: 1\ndata: hello\n\n");
+        } else {
+            assert!(head.contains("transfer-encoding: chunked\r\n"), "{head}");
+            assert!(!head.contains("connection: close"), "{head}");
+        }
+        drop(sock);
+        assert_eq!(h.ended().await, EndReason::ClientGone, "direct: {direct}");
+    }
+}
+
+/// The stream ends: the last bytes arrive, then the connection closes cleanly (EOF), which is
+/// how a close-delimited body ends.
+#[tokio::test]
+async fn a_finished_stream_closes_the_connection_after_its_last_bytes() {
+    let mut h = start(true).await;
+    let mut sock = h.connect(EVENTS).await;
+    let writer = h.writer().await;
+    writer.write(SseEvent::data("last")).unwrap();
+    writer.close();
+    let mut buf = Vec::new();
+    within("the end of the stream", sock.read_to_end(&mut buf))
+        .await
+        .expect("a clean end, not a reset");
+    let (_, body) = split_head(&buf);
+    assert_eq!(String::from_utf8_lossy(&body), "data: last\n\n");
+}
+
+/// A refused stream (a guard's 403) and a path that is not a stream (404) are answered by
+/// hyper with the response the app already made (the app ran once: the guard once), and the
+/// connection goes on: the next request on it is served as usual.
+#[tokio::test]
+async fn a_response_that_is_not_a_stream_is_hypers_and_the_connection_is_kept() {
+    let h = start(true).await;
+    for (path, status) in [("/guarded", "403"), ("/nowhere", "404")] {
+        let mut sock = h
+            .connect(&format!(
+                "GET {path} HTTP/1.1\r\nhost: test\r\naccept: text/event-stream\r\n\r\n"
+            ))
+            .await;
+        let mut buf = Vec::new();
+        read_until(&mut sock, &mut buf, "\r\n\r\n").await;
+        let (head, _) = split_head(&buf);
+        assert!(
+            head.starts_with(&format!("http/1.1 {status} ")),
+            "{path}: {head}"
+        );
+        assert!(head.contains("content-length: "), "{path}: {head}");
+        assert!(!head.contains("connection: close"), "{path}: {head}");
+        if path == "/guarded" {
+            assert_eq!(GUARD_RUNS.load(Ordering::SeqCst), 1, "the app ran twice");
+        }
+        sock.write_all(b"GET /json HTTP/1.1\r\nhost: test\r\n\r\n")
+            .await
+            .unwrap();
+        read_until(&mut sock, &mut buf, "{\"ok\":true}").await;
+    }
+}
+
+/// Bytes a client sends after its request (a pipelined request, garbage) are read and dropped:
+/// the stream goes on, and the client's close is still noticed at once.
+#[tokio::test]
+async fn bytes_after_the_request_are_dropped_and_the_close_is_noticed() {
+    let mut h = start(true).await;
+    let pipelined = format!("{EVENTS}GET /json HTTP/1.1\r\nhost: test\r\n\r\n");
+    let mut sock = h.connect(&pipelined).await;
+    let writer = h.writer().await;
+    sock.write_all(&[b'x'; 100_000]).await.unwrap();
+    writer.write(SseEvent::data("still here")).unwrap();
+    let mut buf = Vec::new();
+    read_until(&mut sock, &mut buf, "data: still here\n\n").await;
+    let (_, body) = split_head(&buf);
+    assert_eq!(String::from_utf8_lossy(&body), "data: still here\n\n");
+    drop(sock);
+    assert_eq!(h.ended().await, EndReason::ClientGone);
+}
+
+/// A body that fails mid-stream resets the connection: the client reads the frames sent before
+/// and then an error, never a clean end it could take for the stream's.
+#[tokio::test]
+async fn a_failing_body_resets_the_connection() {
+    let h = start(true).await;
+    let mut sock = h
+        .connect("GET /failing HTTP/1.1\r\nhost: test\r\naccept: text/event-stream\r\n\r\n")
+        .await;
+    let mut buf = Vec::new();
+    read_until(&mut sock, &mut buf, "data: one\n\n").await;
+    let (head, _) = split_head(&buf);
+    assert!(head.contains("connection: close"), "{head}");
+    let end = within("the reset", async {
+        let mut chunk = [0u8; 1024];
+        loop {
+            match sock.read(&mut chunk).await {
+                Ok(0) => return Ok(()),
+                Ok(_) => {}
+                Err(err) => return Err(err),
+            }
+        }
+    })
+    .await;
+    let err = end.expect_err("a reset, not a clean end");
+    assert_eq!(err.kind(), std::io::ErrorKind::ConnectionReset, "{err}");
+}
+
+/// Not a bodiless `GET`: a `GET` with a body, and HTTP/1.0, go to hyper (chunked or not, but
+/// never the direct path's `connection: close` head on a keep-alive HTTP/1.1 request).
+#[tokio::test]
+async fn requests_with_a_body_go_to_hyper() {
+    let mut h = start(true).await;
+    let mut sock = h
+        .connect("GET /events HTTP/1.1\r\nhost: test\r\ncontent-length: 2\r\n\r\nhi")
+        .await;
+    let writer = h.writer().await;
+    writer.write(SseEvent::data("x")).unwrap();
+    let mut buf = Vec::new();
+    read_until(&mut sock, &mut buf, "data: x\n").await;
+    let (head, _) = split_head(&buf);
+    assert!(head.contains("transfer-encoding: chunked"), "{head}");
+}
