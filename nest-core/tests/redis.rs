@@ -62,12 +62,7 @@ async fn within<T>(what: &str, future: impl Future<Output = T>) -> T {
 
 #[test]
 fn redis_backend() {
-    let Some(binary) = server::binary() else {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "redis-server is missing under CI: scripts/test installs it (as root)"
-        );
-        server::report_skip();
+    let Some(binary) = server::binary_or_skip("redis_backend") else {
         return;
     };
     // `RUST_LOG=nest_core=info` shows the backend's outage lines.
@@ -75,11 +70,7 @@ fn redis_backend() {
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .with_test_writer()
         .try_init();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = server::runtime();
     let mut redis = RedisServer::start(&binary);
     // On a worker thread, so that the conformance suite's synchronous `make` may block in place.
     let scenarios = runtime.spawn(async move {

@@ -14,7 +14,7 @@ use tokio::net::TcpStream;
 const START: Duration = Duration::from_secs(20);
 
 /// Where `redis-server` is: `REDIS_SERVER`, then `PATH`, then `/usr/bin`.
-pub(crate) fn binary() -> Option<PathBuf> {
+fn binary() -> Option<PathBuf> {
     if let Some(path) = std::env::var_os("REDIS_SERVER") {
         return Some(PathBuf::from(path));
     }
@@ -25,12 +25,22 @@ pub(crate) fn binary() -> Option<PathBuf> {
         .find(|candidate| candidate.is_file())
 }
 
-/// Makes the skip visible: on the process's stderr (the harness captures `eprintln!` of a
-/// passing test) and in the file named by `NEST_SKIP_LOG`, which `scripts/test` reports.
-pub(crate) fn report_skip() {
+/// `redis-server`, or `None` after reporting that `test` skips: loudly, on the process's
+/// stderr (the harness captures `eprintln!` of a passing test) and in the file named by
+/// `NEST_SKIP_LOG`, which `scripts/test` reports. Under `CI` a missing server fails instead.
+pub(crate) fn binary_or_skip(test: &str) -> Option<PathBuf> {
     use std::io::Write;
-    let line = "SKIPPED: redis_backend: redis-server not found (REDIS_SERVER, PATH, /usr/bin); \
-                install Debian's redis-server, or run scripts/test as root";
+    if let Some(binary) = binary() {
+        return Some(binary);
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "redis-server is missing under CI: scripts/test installs it (as root)"
+    );
+    let line = format!(
+        "SKIPPED: {test}: redis-server not found (REDIS_SERVER, PATH, /usr/bin); \
+         install Debian's redis-server, or run scripts/test as root"
+    );
     let _ = writeln!(std::io::stderr(), "\n{line}");
     if let Some(path) = std::env::var_os("NEST_SKIP_LOG") {
         let appended = std::fs::OpenOptions::new()
@@ -42,6 +52,16 @@ pub(crate) fn report_skip() {
             let _ = writeln!(std::io::stderr(), "cannot append to NEST_SKIP_LOG: {err}");
         }
     }
+    None
+}
+
+/// The runtime a Redis test runs on: two workers, so that a scenario may block one in place.
+pub(crate) fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a tokio runtime")
 }
 
 /// A running `redis-server`.

@@ -58,7 +58,7 @@ async fn to_end(body: SseBody, what: &str) -> String {
 fn last_id(text: &str) -> String {
     text.lines()
         .filter_map(|l| l.strip_prefix("id: "))
-        .last()
+        .next_back()
         .expect("an id")
         .to_owned()
 }
