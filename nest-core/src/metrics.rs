@@ -10,7 +10,7 @@
 //! | `nest_http_request_duration_seconds` | histogram | `route`, `method`, `status` | until the response head (for SSE: until the stream starts) |
 //! | `nest_sse_streams_open` | gauge | `route` | SSE streams open |
 //! | `nest_sse_streams_ended_total` | counter | `reason` (`EndReason`: `client_gone`, `closed`, `writers_dropped`, `shutdown`, `overflow`, `failed`, `lifetime`) | SSE streams ended |
-//! | `nest_sse_events_total` | counter | | events accepted by writers and delivered by the hub (per subscriber) |
+//! | `nest_sse_events_total` | counter | | events handed to connections, counted per frame (per subscriber: an event to 1,000 streams counts 1,000) |
 //! | `nest_sse_bytes_total` | counter | | bytes of SSE frames handed to connections |
 //! | `nest_sse_events_lost_total` | counter | `why` (`refused`, `dropped`, `closed`) | events lost to a stream's overflow policy |
 //! | `nest_hub_gaps_total` | counter | `reason` (`lagged`, `unknown-id`) | gap events the hub sent |

@@ -295,3 +295,27 @@ async fn requests_with_a_body_go_to_hyper() {
     let (head, _) = split_head(&buf);
     assert!(head.contains("transfer-encoding: chunked"), "{head}");
 }
+
+/// The default follows the test switch: with `NEST_TEST_DIRECT_SSE=0` (`scripts/test`'s second
+/// pass) a default server streams through hyper (chunked), otherwise directly; so the second
+/// pass really runs every SSE suite on the other path.
+#[tokio::test]
+async fn the_default_follows_the_test_switch() {
+    let off = std::env::var_os("NEST_TEST_DIRECT_SSE").is_some_and(|v| v == "0");
+    let (wtx, mut writers) = mpsc::unbounded_channel();
+    let (etx, _ended) = mpsc::unbounded_channel();
+    let probe = Arc::new(Mutex::new(Probe {
+        writers: wtx,
+        ended: etx,
+    }));
+    let server = TestServer::start(NestApp::new().controller(Streams { probe })).await;
+    let mut sock = TcpStream::connect(server.addr()).await.unwrap();
+    sock.write_all(EVENTS.as_bytes()).await.unwrap();
+    let writer = within("the stream's writer", writers.recv()).await.unwrap();
+    writer.write(SseEvent::data("x")).unwrap();
+    let mut buf = Vec::new();
+    read_until(&mut sock, &mut buf, "data: x\n").await;
+    let (head, _) = split_head(&buf);
+    assert_eq!(head.contains("transfer-encoding: chunked"), off, "{head}");
+    assert_eq!(head.contains("connection: close"), !off, "{head}");
+}

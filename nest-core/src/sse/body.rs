@@ -166,9 +166,10 @@ fn jittered(jitter: Duration) -> Duration {
     Duration::from_millis(random % jitter_ms.saturating_add(1))
 }
 
-fn drain(st: &mut State) -> Option<Bytes> {
+fn drain(st: &mut State) -> Option<(Bytes, u64)> {
     let max_frame = st.max_frame;
     let first = st.queue.pop_front()?;
+    let mut events = 1;
     let frame = if st.queue.is_empty() || first.len() >= max_frame {
         first
     } else {
@@ -180,11 +181,12 @@ fn drain(st: &mut State) -> Option<Bytes> {
             }
             buf.extend_from_slice(next);
             st.queue.pop_front();
+            events += 1;
         }
         buf.freeze()
     };
     st.queued_bytes -= frame.len();
-    Some(frame)
+    Some((frame, events))
 }
 
 impl http_body::Body for SseBody {
@@ -209,11 +211,13 @@ impl http_body::Body for SseBody {
                         this.shutdown = Some(Box::pin(token.clone().cancelled_owned()));
                     }
                 }
-                if let Some(frame) = drain(&mut st) {
+                if let Some((frame, events)) = drain(&mut st) {
                     if let Some(span) = &mut st.span {
                         span.bytes += frame.len() as u64;
                     }
                     drop(st);
+                    // Per frame, not per event and writer: one call for all the events in it.
+                    crate::metrics::sse_events(events);
                     crate::metrics::sse_bytes(frame.len());
                     shared.room.notify_waiters();
                     this.wrote();

@@ -201,9 +201,6 @@ impl Pushed {
         if let Some((count, loss)) = self.lost {
             shared.report_loss(count, loss);
         }
-        if self.result.is_ok() {
-            crate::metrics::sse_events(1);
-        }
         finish(self.ending);
         self.result
     }
