@@ -26,8 +26,6 @@ struct RawSubscriber {
     sock: TcpStream,
     parser: Parser,
     in_body: bool,
-    /// The body is chunked (hyper), or ends with the connection (the direct SSE path).
-    chunked: bool,
     head: Vec<u8>,
 }
 
@@ -45,7 +43,6 @@ impl RawSubscriber {
             sock,
             parser: Parser::new(),
             in_body: false,
-            chunked: false,
             head: Vec::new(),
         }
     }
@@ -72,12 +69,11 @@ impl RawSubscriber {
                 };
                 let head = String::from_utf8_lossy(&self.head[..end]).to_string();
                 assert!(head.starts_with("HTTP/1.1 200"), "{head}");
-                // HTTP/1.1 streaming: chunked (strip the framing), or delimited by the close.
-                let lower = head.to_ascii_lowercase();
-                self.chunked = lower.contains("transfer-encoding: chunked");
+                // The body is chunked (HTTP/1.1 streaming); strip the chunk framing.
                 assert!(
-                    self.chunked || lower.contains("connection: close"),
-                    "neither chunked nor delimited by the close: {head}"
+                    head.to_ascii_lowercase()
+                        .contains("transfer-encoding: chunked"),
+                    "{head}"
                 );
                 self.in_body = true;
                 self.head = self.head[end + 4..].to_vec();
@@ -85,13 +81,6 @@ impl RawSubscriber {
             }
             self.head.extend_from_slice(data);
             let mut events = Vec::new();
-            if !self.chunked {
-                let body = std::mem::take(&mut self.head);
-                events.extend(self.parser.feed(&body).filter_map(|item| match item {
-                    Item::Event(e) => Some(e),
-                    _ => None,
-                }));
-            }
             while let Some((chunk, rest)) = dechunk(&self.head) {
                 events.extend(self.parser.feed(&chunk).filter_map(|item| match item {
                     Item::Event(e) => Some(e),

@@ -155,8 +155,8 @@ fn split_head(buf: &[u8]) -> (String, Vec<u8>) {
 
 const EVENTS: &str = "GET /events HTTP/1.1\r\nhost: test\r\n\r\n";
 
-/// On: the head says `connection: close` and nothing of chunks, and each event is on the wire
-/// as the encoder wrote it. Off: hyper's chunked stream. Same headers otherwise.
+/// On: hyper's head and chunks, plus `connection: close`; each event is one chunk. Off: hyper's
+/// stream, kept alive. Same headers otherwise.
 #[tokio::test]
 async fn an_sse_stream_is_written_straight_to_the_socket_unless_turned_off() {
     for direct in [true, false] {
@@ -174,21 +174,18 @@ async fn an_sse_stream_is_written_straight_to_the_socket_unless_turned_off() {
         );
         assert!(head.contains("cache-control: no-cache\r\n"), "{head}");
         assert!(head.contains("\r\ndate: "), "{head}");
-        if direct {
-            assert!(head.contains("connection: close\r\n"), "{head}");
-            assert!(!head.contains("transfer-encoding"), "{head}");
-            assert_eq!(String::from_utf8_lossy(&body), "id: 1\ndata: hello\n\n");
-        } else {
-            assert!(head.contains("transfer-encoding: chunked\r\n"), "{head}");
-            assert!(!head.contains("connection: close"), "{head}");
-        }
+        assert!(head.contains("transfer-encoding: chunked\r\n"), "{head}");
+        assert_eq!(head.contains("connection: close\r\n"), direct, "{head}");
+        assert_eq!(
+            String::from_utf8_lossy(&body),
+            "13\r\nid: 1\ndata: hello\n\n\r\n"
+        );
         drop(sock);
         assert_eq!(h.ended().await, EndReason::ClientGone, "direct: {direct}");
     }
 }
 
-/// The stream ends: the last bytes arrive, then the connection closes cleanly (EOF), which is
-/// how a close-delimited body ends.
+/// The stream ends: the last event, the last chunk, then the connection closes cleanly (EOF).
 #[tokio::test]
 async fn a_finished_stream_closes_the_connection_after_its_last_bytes() {
     let mut h = start(true).await;
@@ -201,7 +198,10 @@ async fn a_finished_stream_closes_the_connection_after_its_last_bytes() {
         .await
         .expect("a clean end, not a reset");
     let (_, body) = split_head(&buf);
-    assert_eq!(String::from_utf8_lossy(&body), "data: last\n\n");
+    assert_eq!(
+        String::from_utf8_lossy(&body),
+        "c\r\ndata: last\n\n\r\n0\r\n\r\n"
+    );
 }
 
 /// A refused stream (a guard's 403) and a path that is not a stream (404) are answered by
@@ -246,15 +246,18 @@ async fn bytes_after_the_request_are_dropped_and_the_close_is_noticed() {
     sock.write_all(&[b'x'; 100_000]).await.unwrap();
     writer.write(SseEvent::data("still here")).unwrap();
     let mut buf = Vec::new();
-    read_until(&mut sock, &mut buf, "data: still here\n\n").await;
+    read_until(&mut sock, &mut buf, "data: still here\n\n\r\n").await;
     let (_, body) = split_head(&buf);
-    assert_eq!(String::from_utf8_lossy(&body), "data: still here\n\n");
+    assert_eq!(
+        String::from_utf8_lossy(&body),
+        "12\r\ndata: still here\n\n\r\n"
+    );
     drop(sock);
     assert_eq!(h.ended().await, EndReason::ClientGone);
 }
 
-/// A body that fails mid-stream resets the connection: the client reads the frames sent before
-/// and then an error, never a clean end it could take for the stream's.
+/// A body that fails mid-stream resets the connection: the client reads the chunks sent before
+/// and then an error, never a last chunk or a clean close.
 #[tokio::test]
 async fn a_failing_body_resets_the_connection() {
     let h = start(true).await;
@@ -280,8 +283,7 @@ async fn a_failing_body_resets_the_connection() {
     assert_eq!(err.kind(), std::io::ErrorKind::ConnectionReset, "{err}");
 }
 
-/// Not a bodiless `GET`: a `GET` with a body, and HTTP/1.0, go to hyper (chunked or not, but
-/// never the direct path's `connection: close` head on a keep-alive HTTP/1.1 request).
+/// Not a bodiless `GET`: a `GET` with a body goes to hyper (no `connection: close`).
 #[tokio::test]
 async fn requests_with_a_body_go_to_hyper() {
     let mut h = start(true).await;
@@ -294,10 +296,11 @@ async fn requests_with_a_body_go_to_hyper() {
     read_until(&mut sock, &mut buf, "data: x\n").await;
     let (head, _) = split_head(&buf);
     assert!(head.contains("transfer-encoding: chunked"), "{head}");
+    assert!(!head.contains("connection: close"), "{head}");
 }
 
 /// The default follows the test switch: with `NEST_TEST_DIRECT_SSE=0` (`scripts/test`'s second
-/// pass) a default server streams through hyper (chunked), otherwise directly; so the second
+/// pass) a default server streams through hyper (kept alive), otherwise directly; so the second
 /// pass really runs every SSE suite on the other path.
 #[tokio::test]
 async fn the_default_follows_the_test_switch() {
@@ -316,6 +319,6 @@ async fn the_default_follows_the_test_switch() {
     let mut buf = Vec::new();
     read_until(&mut sock, &mut buf, "data: x\n").await;
     let (head, _) = split_head(&buf);
-    assert_eq!(head.contains("transfer-encoding: chunked"), off, "{head}");
+    assert!(head.contains("transfer-encoding: chunked"), "{head}");
     assert_eq!(head.contains("connection: close"), !off, "{head}");
 }

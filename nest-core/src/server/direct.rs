@@ -9,10 +9,13 @@
 //! exactly as hyper would. Then:
 //!
 //! - a `200 text/event-stream` response with a streaming body is written here: the head is
-//!   consumed from the socket, the response head written with `connection: close`, then each
-//!   frame as it comes, the body delimited by closing the connection (RFC 9112 §6.3). The
-//!   socket is watched for its end (a read of EOF) while the stream is idle, so the cancel hook
-//!   runs as soon as the client goes away, as with hyper;
+//!   consumed from the socket, the response head written as hyper writes it plus
+//!   `connection: close`, then each frame as it comes, chunked as hyper chunks it (one chunk per
+//!   frame, so a proxy that passes chunks on passes each event on, and a client tells a
+//!   finished stream from a broken connection). The socket is watched for its end (a read of
+//!   EOF) while the stream is idle, so the cancel hook runs as soon as the client goes away, as
+//!   with hyper. The connection closes after the stream: bytes the client sent after its
+//!   request were dropped, not kept for a next request;
 //! - any other response is handed to hyper with the connection untouched: hyper reads the same
 //!   head and answers it with the response already made, then serves the rest of
 //!   the connection as always;
@@ -158,8 +161,9 @@ fn is_stream(res: &Response) -> bool {
         && !res.body().is_end_stream()
 }
 
-/// The response head as hyper writes it (lower-case names in the map's order, then `date`),
-/// with `connection: close`: the body ends when the connection does.
+/// The response head as hyper writes it (lower-case names in the map's order, then
+/// `transfer-encoding: chunked` and `date`), with `connection: close`: the connection is not
+/// reused after the stream.
 fn response_head(status: StatusCode, headers: &HeaderMap) -> Bytes {
     let mut head = BytesMut::with_capacity(256);
     head.put_slice(b"HTTP/1.1 ");
@@ -171,11 +175,15 @@ fn response_head(status: StatusCode, headers: &HeaderMap) -> Bytes {
         if name == header::CONNECTION || name == "keep-alive" {
             continue;
         }
+        if name == header::TRANSFER_ENCODING {
+            continue;
+        }
         head.put_slice(name.as_str().as_bytes());
         head.put_slice(b": ");
         head.put_slice(value.as_bytes());
         head.put_slice(b"\r\n");
     }
+    head.put_slice(b"transfer-encoding: chunked\r\n");
     if !headers.contains_key(header::DATE) {
         head.put_slice(b"date: ");
         head.put_slice(httpdate::fmt_http_date(std::time::SystemTime::now()).as_bytes());
@@ -188,7 +196,7 @@ fn response_head(status: StatusCode, headers: &HeaderMap) -> Bytes {
 /// How a directly written stream ended.
 #[derive(Debug, PartialEq, Eq)]
 enum End {
-    /// The body ended: close after the last byte.
+    /// The body ended and its last chunk is written: close.
     Done,
     /// The client closed or reset the connection.
     Gone,
@@ -203,7 +211,7 @@ enum End {
 /// the body, the bytes being written and the stop signal.
 pub(super) async fn stream(mut sock: TcpStream, head: Bytes, mut body: Body, stop: &Stop) {
     let _open = crate::metrics::ConnectionOpen::new(false);
-    let mut pending = head;
+    let mut pending = Out::raw(head);
     // The stop token is polled once to register this task's waker, then only when
     // `stop.fired` says it fired (as hyper's connections do); once it has, the same slot waits
     // for the end of the grace period. The body itself ends at the shutdown (it holds the token).
@@ -230,7 +238,7 @@ pub(super) async fn stream(mut sock: TcpStream, head: Bytes, mut body: Body, sto
     .await;
     match end {
         End::Done => {
-            // FIN after the last byte; the drop closes.
+            // FIN after the last chunk; the drop closes.
             let _ = sock.shutdown().await;
         }
         End::Failed => {
@@ -266,34 +274,129 @@ fn watch_reads(sock: &TcpStream, cx: &mut Context<'_>) -> Poll<End> {
     Poll::Pending
 }
 
-/// Writes what is pending, then the body's next frames, until the socket or the body is not
-/// ready. Ready when the body ended or failed, or the client is gone.
+/// Bytes on their way to the socket: a chunk's size line, its data and its CRLF (or raw bytes:
+/// the head, the last chunk), written with one vectored write.
+struct Out {
+    /// The chunk-size line (`1a\r\n`); `size[at..len]` is still to write.
+    size: [u8; 18],
+    size_len: u8,
+    size_at: u8,
+    data: Bytes,
+    /// How much of the CRLF after the data is still to write (0 for raw bytes).
+    crlf_left: u8,
+}
+
+impl Out {
+    fn raw(data: Bytes) -> Self {
+        Self {
+            size: [0; 18],
+            size_len: 0,
+            size_at: 0,
+            data,
+            crlf_left: 0,
+        }
+    }
+
+    /// `data` as one HTTP/1.1 chunk (never empty: an empty chunk would end the body).
+    fn chunk(data: Bytes) -> Self {
+        let mut size = [0u8; 18];
+        let line = format_size(data.len(), &mut size);
+        Self {
+            size,
+            size_len: line,
+            size_at: 0,
+            data,
+            crlf_left: 2,
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.size_at == self.size_len && self.data.is_empty() && self.crlf_left == 0
+    }
+
+    /// Writes as much as the socket takes; Ready(Ok) once all is written.
+    fn poll_write(&mut self, sock: &mut TcpStream, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        const CRLF: &[u8] = b"\r\n";
+        while !self.is_empty() {
+            let crlf = &CRLF[2 - usize::from(self.crlf_left)..];
+            let parts = [
+                io::IoSlice::new(&self.size[usize::from(self.size_at)..usize::from(self.size_len)]),
+                io::IoSlice::new(&self.data),
+                io::IoSlice::new(crlf),
+            ];
+            let mut n = match Pin::new(&mut *sock).poll_write_vectored(cx, &parts) {
+                Poll::Ready(Ok(0)) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
+                Poll::Ready(Ok(n)) => n,
+                Poll::Ready(Err(err)) => return Poll::Ready(Err(err)),
+                Poll::Pending => return Poll::Pending,
+            };
+            let size_left = usize::from(self.size_len - self.size_at);
+            let step = n.min(size_left);
+            // Both below 18: the casts cannot truncate.
+            self.size_at += step as u8;
+            n -= step;
+            let step = n.min(self.data.len());
+            self.data.advance(step);
+            n -= step;
+            self.crlf_left -= n.min(usize::from(self.crlf_left)) as u8;
+        }
+        Poll::Ready(Ok(()))
+    }
+}
+
+/// Writes `len` in hex followed by CRLF into `buf`; returns the line's length.
+fn format_size(len: usize, buf: &mut [u8; 18]) -> u8 {
+    let digits = if len == 0 {
+        1
+    } else {
+        (usize::BITS - len.leading_zeros()).div_ceil(4) as usize
+    };
+    for i in 0..digits {
+        let nibble = (len >> (4 * (digits - 1 - i))) & 0xf;
+        buf[i] = b"0123456789abcdef"[nibble];
+    }
+    buf[digits] = b'\r';
+    buf[digits + 1] = b'\n';
+    (digits + 2) as u8
+}
+
+/// The chunk that ends a chunked body.
+const LAST_CHUNK: &[u8] = b"0\r\n\r\n";
+
+/// Writes what is pending, then the body's next frames (one chunk each), until the socket or
+/// the body is not ready. Ready when the body ended (its last chunk written) or failed, or the
+/// client is gone.
 fn write_frames(
     sock: &mut TcpStream,
-    pending: &mut Bytes,
+    pending: &mut Out,
     body: &mut Body,
     cx: &mut Context<'_>,
 ) -> Poll<End> {
+    let mut ended = false;
     loop {
-        while !pending.is_empty() {
-            match Pin::new(&mut *sock).poll_write(cx, pending) {
-                Poll::Ready(Ok(0)) | Poll::Ready(Err(_)) => return Poll::Ready(End::Gone),
-                Poll::Ready(Ok(n)) => pending.advance(n),
-                Poll::Pending => return Poll::Pending,
-            }
+        match pending.poll_write(sock, cx) {
+            Poll::Ready(Ok(())) if ended => return Poll::Ready(End::Done),
+            Poll::Ready(Ok(())) => {}
+            Poll::Ready(Err(_)) => return Poll::Ready(End::Gone),
+            Poll::Pending => return Poll::Pending,
         }
         match Pin::new(&mut *body).poll_frame(cx) {
             Poll::Ready(Some(Ok(frame))) => {
-                // Trailers have no place in a close-delimited body.
+                // Trailers are not sent (hyper sends them only when the request allowed them).
                 if let Ok(data) = frame.into_data() {
-                    *pending = data;
+                    if !data.is_empty() {
+                        *pending = Out::chunk(data);
+                    }
                 }
             }
             Poll::Ready(Some(Err(err))) => {
                 tracing::debug!(error = %err, "SSE body failed");
                 return Poll::Ready(End::Failed);
             }
-            Poll::Ready(None) => return Poll::Ready(End::Done),
+            Poll::Ready(None) => {
+                *pending = Out::raw(Bytes::from_static(LAST_CHUNK));
+                ended = true;
+            }
             Poll::Pending => return Poll::Pending,
         }
     }
@@ -319,7 +422,8 @@ mod tests {
         let text = std::str::from_utf8(&head).unwrap();
         assert!(
             text.starts_with(
-                "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\nx-a: 1\r\nx-a: 2\r\ndate: "
+                "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\nx-a: 1\r\nx-a: 2\r\n\
+                 transfer-encoding: chunked\r\ndate: "
             ),
             "{text}"
         );
@@ -328,6 +432,22 @@ mod tests {
             "{text}"
         );
         assert_eq!(text.matches("connection").count(), 1, "{text}");
+    }
+
+    #[test]
+    fn chunk_size_lines_are_lower_case_hex() {
+        for (len, line) in [
+            (0, "0\r\n"),
+            (1, "1\r\n"),
+            (15, "f\r\n"),
+            (16, "10\r\n"),
+            (0x1a2b, "1a2b\r\n"),
+            (usize::MAX, "ffffffffffffffff\r\n"),
+        ] {
+            let mut buf = [0u8; 18];
+            let n = format_size(len, &mut buf);
+            assert_eq!(std::str::from_utf8(&buf[..usize::from(n)]).unwrap(), line);
+        }
     }
 
     #[test]
