@@ -12,6 +12,7 @@
 //! | `roundtrip`    | events with any `data`, `event`, `id`, `retry`    | nest-core → client|
 //! | `path_query`   | any method and any URI `http::Uri` accepts         | nest-core         |
 //! | `cors_headers` | any `Origin` and `Access-Control-Request-*` values | nest-cors         |
+//! | `direct_head`  | any bytes as a first request head                  | nest-core, httparse |
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -24,7 +25,8 @@ use http::header::{
     ACCESS_CONTROL_ALLOW_CREDENTIALS, ACCESS_CONTROL_ALLOW_HEADERS, ACCESS_CONTROL_ALLOW_ORIGIN,
     ACCESS_CONTROL_REQUEST_HEADERS, ACCESS_CONTROL_REQUEST_METHOD, ORIGIN,
 };
-use http::{HeaderName, HeaderValue, Method, Request, Response, StatusCode, Uri};
+use http::header::{CONTENT_LENGTH, EXPECT, TRANSFER_ENCODING, UPGRADE};
+use http::{HeaderName, HeaderValue, Method, Request, Response, StatusCode, Uri, Version};
 use nest_core::extract::{Path, Query};
 use nest_core::sse::SseEvent;
 use nest_core::{Controller, NestApp, NestService, Routes};
@@ -685,4 +687,197 @@ pub fn cors_headers(data: &[u8]) {
             assert_eq!(echoed, request_headers.as_ref(), "{context}");
         }
     });
+}
+
+// ===== direct_head =====
+
+/// Headers as names (lower-case) and value bytes.
+type Headers = Vec<(String, Vec<u8>)>;
+
+/// What `parse_direct_head` made of a head, in a comparable form: the head's length, the URI,
+/// and the headers in the map's order.
+type DirectHead = (usize, Uri, Headers);
+
+/// The headers a head that the direct path takes must not have: they announce a body, an
+/// upgrade or an expectation, which are hyper's business.
+const HYPER_ONLY: [HeaderName; 4] = [CONTENT_LENGTH, TRANSFER_ENCODING, UPGRADE, EXPECT];
+
+/// `parse_direct_head` on `bytes`, checked to be a bodiless `GET` in HTTP/1.1 with at most
+/// `max_headers` headers, a head length within `bytes` and none of [`HYPER_ONLY`].
+fn parse_direct(bytes: &[u8], max_headers: usize) -> Option<DirectHead> {
+    let (parts, len) = nest_core::test_util::parse_direct_head(bytes, max_headers)?;
+    assert!(len <= bytes.len(), "head of {len} in {} bytes", bytes.len());
+    assert_eq!(parts.method, Method::GET, "{bytes:?}");
+    assert_eq!(parts.version, Version::HTTP_11, "{bytes:?}");
+    assert!(parts.headers.len() <= max_headers, "{bytes:?}");
+    for name in &HYPER_ONLY {
+        assert!(!parts.headers.contains_key(name), "{name} in {bytes:?}");
+    }
+    let headers = parts
+        .headers
+        .iter()
+        .map(|(name, value)| (name.as_str().to_owned(), value.as_bytes().to_vec()))
+        .collect();
+    Some((len, parts.uri, headers))
+}
+
+/// What the direct path must make of a head that httparse parses as complete, as hyper would
+/// take it: the head's length and its request target when it is a bodiless `GET` in HTTP/1.1
+/// whose headers (at most `max_headers`) are all valid `http` names and values and none of
+/// [`HYPER_ONLY`]; `Err` when httparse does not see a complete head.
+fn httparse_head(bytes: &[u8], max_headers: usize) -> Result<Option<(usize, String)>, ()> {
+    let mut headers = vec![httparse::EMPTY_HEADER; max_headers];
+    let mut req = httparse::Request::new(&mut headers);
+    let Ok(httparse::Status::Complete(len)) = req.parse(bytes) else {
+        return Err(());
+    };
+    let valid = req.method == Some("GET")
+        && req.version == Some(1)
+        && req.headers.iter().all(|h| {
+            HeaderName::from_bytes(h.name.as_bytes()).is_ok_and(|name| !HYPER_ONLY.contains(&name))
+                && HeaderValue::from_bytes(h.value).is_ok()
+        });
+    let path = req.path.expect("a complete request has a target");
+    Ok(valid.then(|| (len, path.to_owned())))
+}
+
+/// The header lines of `head` read naively (split at LF, an optional CR before it, the name
+/// up to the first `:`, the value without the spaces and tabs around it), the empty lines
+/// before the request line skipped: the request line, the headers, and the length up to the
+/// end of the first empty line after the request line (`None` when there is none).
+fn read_head(head: &[u8]) -> (Vec<u8>, Headers, Option<usize>) {
+    let mut lines = Vec::new();
+    let mut start = 0;
+    while let Some(lf) = head[start..].iter().position(|&b| b == b'\n') {
+        let line = &head[start..start + lf];
+        lines.push((line.strip_suffix(b"\r").unwrap_or(line), start + lf + 1));
+        start += lf + 1;
+    }
+    let mut lines = lines.into_iter().skip_while(|(line, _)| line.is_empty());
+    let request_line = lines
+        .next()
+        .map(|(line, _)| line.to_vec())
+        .unwrap_or_default();
+    let mut headers = Vec::new();
+    for (line, end) in lines {
+        if line.is_empty() {
+            return (request_line, headers, Some(end));
+        }
+        let colon = line.iter().position(|&b| b == b':').unwrap_or(line.len());
+        let name = String::from_utf8_lossy(&line[..colon]).to_ascii_lowercase();
+        let value = line.get(colon + 1..).unwrap_or_default();
+        let ows = |b: &u8| *b == b' ' || *b == b'\t';
+        let first = value.iter().position(|b| !ows(b)).unwrap_or(value.len());
+        let last = value.iter().rposition(|b| !ows(b)).map_or(first, |i| i + 1);
+        headers.push((name, value[first..last].to_vec()));
+    }
+    (request_line, headers, None)
+}
+
+/// Headers in the order a `HeaderMap` iterates them: each name's values together, the names
+/// in the order they first appear.
+fn grouped(headers: &[(String, Vec<u8>)]) -> Headers {
+    let mut names: Vec<&String> = Vec::new();
+    for (name, _) in headers {
+        if !names.contains(&name) {
+            names.push(name);
+        }
+    }
+    names
+        .into_iter()
+        .flat_map(|name| headers.iter().filter(move |(n, _)| n == name).cloned())
+        .collect()
+}
+
+/// The direct HTTP/1.1 SSE path's head parser (`parse_direct_head`, httparse underneath) on any
+/// bytes: it never panics; what it takes is a bodiless `GET` in HTTP/1.1 with at most
+/// `max_headers` headers and none that announces a body, an upgrade or an expectation, its
+/// head ends with the input's first empty line after the request line (CRLF or bare LF),
+/// and its headers are that head's header lines (lower-case names, values without the
+/// spaces around them), in order for each name. The result depends on the head only (the
+/// same without what follows it, and with garbage after it). Re-serialized
+/// (`GET <uri> HTTP/1.1`, `name: value` lines, CRLF), the request parses back the same.
+/// And it takes every head httparse parses as complete and hyper would serve as such a
+/// `GET` (valid `http` header names and values), except the ones whose target `http::Uri`
+/// rejects (hyper answers those 400 itself): otherwise an SSE request would go to hyper.
+///
+/// Input: a byte for `max_headers` (1 + the byte modulo 120), then the bytes of the head
+/// and whatever follows it.
+///
+/// `fuzz/regressions/direct_head/lf-line-then-crlf-empty-line` is the first finding, in this
+/// check: a head whose last header line ends with a bare LF and whose empty line is CRLF.
+pub fn direct_head(data: &[u8]) {
+    let mut u = Unstructured::new(data);
+    let max_headers = 1 + usize::from(u.arbitrary::<u8>().unwrap_or_default()) % 120;
+    let bytes = u.take_rest();
+
+    let parsed = parse_direct(bytes, max_headers);
+    let with_garbage = |head: &[u8]| [head, b"\r\n\r\nPOST / HTTP/1.1\r\n\xff\0\n\n"].concat();
+    match httparse_head(bytes, max_headers) {
+        Err(()) => assert!(
+            parsed.is_none(),
+            "taken, httparse says incomplete: {bytes:?}"
+        ),
+        Ok(expected) => {
+            let expected = expected.filter(|(_, target)| Uri::try_from(target.as_str()).is_ok());
+            assert_eq!(
+                parsed.as_ref().map(|(len, uri, _)| (*len, uri.clone())),
+                expected.map(|(len, target)| (len, Uri::try_from(target).expect("a URI"))),
+                "vs httparse (max_headers {max_headers}): {bytes:?}"
+            );
+        }
+    }
+    let Some((len, uri, headers)) = parsed else {
+        return;
+    };
+    let head = &bytes[..len];
+    assert_eq!(
+        parse_direct(head, max_headers),
+        Some((len, uri.clone(), headers.clone()))
+    );
+    assert_eq!(
+        parse_direct(&with_garbage(head), max_headers),
+        Some((len, uri.clone(), headers.clone())),
+        "with garbage after {head:?}"
+    );
+    assert_eq!(
+        parse_direct(&with_garbage(bytes), max_headers),
+        Some((len, uri.clone(), headers.clone())),
+        "with garbage after {bytes:?}"
+    );
+
+    let (request_line, raw_headers, end) = read_head(head);
+    // The last header line may end with LF and the empty line with CRLF, or the other way.
+    assert!(
+        head.ends_with(b"\n\r\n") || head.ends_with(b"\n\n"),
+        "{head:?}"
+    );
+    assert_eq!(
+        end,
+        Some(len),
+        "the head ends at its first empty line: {head:?}"
+    );
+    let target = request_line
+        .strip_prefix(b"GET ")
+        .and_then(|rest| rest.strip_suffix(b" HTTP/1.1"))
+        .unwrap_or_else(|| panic!("a GET HTTP/1.1 request line: {request_line:?}"));
+    assert_eq!(Uri::try_from(target).ok(), Some(uri.clone()), "{head:?}");
+    assert_eq!(
+        headers,
+        grouped(&raw_headers),
+        "the head's header lines: {head:?}"
+    );
+
+    let mut again = format!("GET {uri} HTTP/1.1\r\n").into_bytes();
+    for (name, value) in &headers {
+        again.extend_from_slice(format!("{name}: ").as_bytes());
+        again.extend_from_slice(value);
+        again.extend_from_slice(b"\r\n");
+    }
+    again.extend_from_slice(b"\r\n");
+    assert_eq!(
+        parse_direct(&again, max_headers),
+        Some((again.len(), uri, headers)),
+        "re-serialized {head:?} as {again:?}"
+    );
 }

@@ -63,4 +63,4 @@ macro_rules! replay_tests {
     )*};
 }
 
-replay_tests!(parser, roundtrip, path_query, cors_headers);
+replay_tests!(parser, roundtrip, path_query, cors_headers, direct_head);
