@@ -351,9 +351,9 @@ fn format_size(len: usize, buf: &mut [u8; 18]) -> u8 {
     } else {
         (usize::BITS - len.leading_zeros()).div_ceil(4) as usize
     };
-    for i in 0..digits {
+    for (i, digit) in buf[..digits].iter_mut().enumerate() {
         let nibble = (len >> (4 * (digits - 1 - i))) & 0xf;
-        buf[i] = b"0123456789abcdef"[nibble];
+        *digit = b"0123456789abcdef"[nibble];
     }
     buf[digits] = b'\r';
     buf[digits + 1] = b'\n';
