@@ -259,10 +259,7 @@ pub(crate) fn run(args: &SuiteArgs) -> crate::Result<()> {
         cancel(&launcher, &plan, "nest")?,
         cancel(&launcher, &plan, "axum")?,
     ];
-    let json = vec![
-        json(&launcher, &plan, Framework::Nest)?,
-        json(&launcher, &plan, Framework::Axum)?,
-    ];
+    let json = json_rounds(&launcher, &plan, &[Framework::Nest, Framework::Axum])?;
     let micro = args
         .criterion
         .as_deref()
@@ -599,45 +596,67 @@ fn cancel(
     Ok(result)
 }
 
-fn json(launcher: &Launcher, plan: &Plan, framework: Framework) -> crate::Result<JsonResult> {
-    let (server, addr) = serve(launcher, framework, 1)?;
-    let mut result = JsonResult {
-        framework,
-        connections: plan.json_connections,
-        requests_per_sec: Vec::new(),
-        cpu_percent: Vec::new(),
-    };
-    for run in 0..plan.runs {
-        log(&format!("json {} run {}", framework.name(), run + 1));
-        let start = CpuSample::take(server.pid());
-        let mut load = launcher.spawn(
-            1,
-            &args(&[
-                "json",
-                "--addr",
-                &addr,
-                "--connections",
-                &plan.json_connections.to_string(),
-                "--warmup",
-                &plan.warmup.to_string(),
-                "--duration",
-                &plan.duration.to_string(),
-            ]),
-        )?;
-        let line = load.next_json()?;
-        let end = CpuSample::take(server.pid());
-        load.wait()?;
-        let rps = line["requests_per_sec"].as_f64().unwrap_or(0.0);
-        if rps <= 0.0 || line["errors"].as_u64() != Some(0) {
-            return Err(format!("json {}: {line}", framework.name()));
-        }
-        result.requests_per_sec.push(rps);
-        if let (Some(a), Some(b)) = (start, end) {
-            result
-                .cpu_percent
-                .push(a.percent_until(&b, launcher.ticks()));
+/// Requests/s of each contender, round by round (as the latency rounds: every contender once
+/// per round, in turn, each with a fresh server), so a ratio can be taken within a round.
+fn json_rounds(
+    launcher: &Launcher,
+    plan: &Plan,
+    frameworks: &[Framework],
+) -> crate::Result<Vec<JsonResult>> {
+    let mut results: Vec<JsonResult> = frameworks
+        .iter()
+        .map(|&framework| JsonResult {
+            framework,
+            connections: plan.json_connections,
+            requests_per_sec: Vec::new(),
+            cpu_percent: Vec::new(),
+        })
+        .collect();
+    for round in 0..plan.latency_runs {
+        for result in &mut results {
+            log(&format!(
+                "json {} round {}",
+                result.framework.name(),
+                round + 1
+            ));
+            json_run(launcher, plan, result)?;
         }
     }
+    Ok(results)
+}
+
+/// One measured run of `json` against a fresh server of `result.framework`.
+fn json_run(launcher: &Launcher, plan: &Plan, result: &mut JsonResult) -> crate::Result<()> {
+    let framework = result.framework;
+    let (server, addr) = serve(launcher, framework, 1)?;
+    let start = CpuSample::take(server.pid());
+    let mut load = launcher.spawn(
+        1,
+        &args(&[
+            "json",
+            "--addr",
+            &addr,
+            "--connections",
+            &plan.json_connections.to_string(),
+            "--warmup",
+            &plan.warmup.to_string(),
+            "--duration",
+            &plan.duration.to_string(),
+        ]),
+    )?;
+    let line = load.next_json()?;
+    let end = CpuSample::take(server.pid());
+    load.wait()?;
+    let rps = line["requests_per_sec"].as_f64().unwrap_or(0.0);
+    if rps <= 0.0 || line["errors"].as_u64() != Some(0) {
+        return Err(format!("json {}: {line}", framework.name()));
+    }
+    result.requests_per_sec.push(rps);
+    if let (Some(a), Some(b)) = (start, end) {
+        result
+            .cpu_percent
+            .push(a.percent_until(&b, launcher.ticks()));
+    }
     drop(server);
-    Ok(result)
+    Ok(())
 }

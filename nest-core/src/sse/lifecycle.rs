@@ -131,6 +131,8 @@ pub(super) struct Shared {
     pub(super) shutdown_fired: AtomicBool,
     /// Whether `State::span` is set: the body counts a hub frame under the lock only then.
     pub(super) traced: AtomicBool,
+    /// How many `SseWriter`s of this stream exist (0 for a hub stream, which has none).
+    pub(super) writers: AtomicUsize,
 }
 
 /// The waker the shutdown future is polled with: records that it fired, then wakes the task
@@ -201,6 +203,7 @@ impl Shared {
             auto_id: options.auto_id.is_some(),
             shutdown_fired: AtomicBool::new(false),
             traced: AtomicBool::new(false),
+            writers: AtomicUsize::new(0),
         }
     }
 

@@ -15,10 +15,9 @@ use super::{encode, EncodedEvent, SseError, SseEvent};
 /// (the seed's `getSSEStream`).
 pub fn get_sse_stream(options: SseOptions) -> (SseWriter, SseBody) {
     let body = SseBody::new(options, None);
+    body.shared.writers.store(1, Ordering::Relaxed);
     let writer = SseWriter {
-        guard: Arc::new(WriterGuard {
-            shared: body.shared.clone(),
-        }),
+        shared: body.shared.clone(),
     };
     (writer, body)
 }
@@ -47,18 +46,28 @@ enum Mode {
 /// drop(body); // the client went away
 /// assert!(writer.write("late").unwrap_err().is_closed());
 /// ```
-#[derive(Clone)]
 pub struct SseWriter {
-    guard: Arc<WriterGuard>,
-}
-
-struct WriterGuard {
+    /// The stream itself, one pointer away: a write to many streams in a loop (the seed's one
+    /// writer per client) touches each stream's state and nothing else. The clones are counted
+    /// in `Shared::writers`; the last one dropped ends the stream (`WritersDropped`).
     shared: Arc<Shared>,
 }
 
-impl Drop for WriterGuard {
+impl Clone for SseWriter {
+    fn clone(&self) -> Self {
+        self.shared.writers.fetch_add(1, Ordering::Relaxed);
+        Self {
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+impl Drop for SseWriter {
     fn drop(&mut self) {
-        self.shared.end_now(EndReason::WritersDropped);
+        // AcqRel: the last writer's drop sees every other writer's writes before it ends.
+        if self.shared.writers.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.shared.end_now(EndReason::WritersDropped);
+        }
     }
 }
 
@@ -73,7 +82,7 @@ impl fmt::Debug for SseWriter {
 
 impl SseWriter {
     fn shared(&self) -> &Shared {
-        &self.guard.shared
+        &self.shared
     }
 
     /// Queues an event; never blocks, never panics. Fails when a field would break the stream
