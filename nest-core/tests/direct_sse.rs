@@ -322,3 +322,75 @@ async fn the_default_follows_the_test_switch() {
     assert!(head.contains("transfer-encoding: chunked"), "{head}");
     assert_eq!(head.contains("connection: close"), !off, "{head}");
 }
+
+/// A client that reads late: the socket's buffers fill, writes are cut short and resumed, and
+/// once it reads, the chunked stream decodes to every event in order, none torn or repeated.
+#[tokio::test]
+async fn writes_cut_short_by_a_full_socket_resume_exactly() {
+    const EVENTS_SENT: usize = 100_000;
+    let mut h = start(true).await;
+    // A small receive window, so the server's socket fills after a few hundred KiB at most.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let mut sock = socket.connect(h.server.addr()).await.unwrap();
+    sock.write_all(EVENTS.as_bytes()).await.unwrap();
+    let writer = h.writer().await;
+    let probe = writer.clone();
+    // `send` waits for room: the stream's buffer fills once the socket's do.
+    let sending = tokio::spawn(async move {
+        for i in 0..EVENTS_SENT {
+            writer
+                .send(SseEvent::data(format!("{i:0>40}")))
+                .await
+                .unwrap();
+        }
+        writer.close();
+    });
+    // Nothing is read until the stream's buffer (1,024 events) is full: the socket took all it
+    // could, and the server's writes are waiting on it.
+    within("the stream's buffer to fill", async {
+        while probe.queued() < 1024 {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await;
+    drop(probe);
+    let mut buf = Vec::new();
+    within("the whole stream", sock.read_to_end(&mut buf))
+        .await
+        .expect("a clean end");
+    within("the writer task", sending).await.unwrap();
+    let (_, mut body) = split_head(&buf);
+    let mut data = Vec::new();
+    loop {
+        let line_end = body
+            .windows(2)
+            .position(|w| w == b"\r\n")
+            .expect("a size line");
+        let size = usize::from_str_radix(std::str::from_utf8(&body[..line_end]).unwrap(), 16)
+            .expect("a hex size");
+        if size == 0 {
+            assert_eq!(
+                &body[line_end..],
+                b"\r\n\r\n",
+                "the last chunk ends the body"
+            );
+            break;
+        }
+        let start = line_end + 2;
+        data.extend_from_slice(&body[start..start + size]);
+        assert_eq!(
+            &body[start + size..start + size + 2],
+            b"\r\n",
+            "chunk ends with CRLF"
+        );
+        body.drain(..start + size + 2);
+    }
+    let text = String::from_utf8(data).unwrap();
+    let got: Vec<usize> = text
+        .split("\n\n")
+        .filter(|e| !e.is_empty())
+        .map(|e| e.strip_prefix("data: ").unwrap().parse().unwrap())
+        .collect();
+    assert_eq!(got, (0..EVENTS_SENT).collect::<Vec<_>>());
+}

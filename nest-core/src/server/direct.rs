@@ -360,6 +360,36 @@ fn format_size(len: usize, buf: &mut [u8; 18]) -> u8 {
     (digits + 2) as u8
 }
 
+/// The largest frame written as one contiguous chunk from the stack (one `send`, no iovecs).
+const SMALL_CHUNK: usize = 2048;
+
+/// Writes `data` as one chunk assembled on the stack: one plain write, which costs the kernel
+/// less than a three-part vectored one (`writev` goes through the VFS and imports an iovec).
+/// What the socket does not take now becomes `pending`. `Some` only when the client is gone.
+fn write_small(
+    sock: &mut TcpStream,
+    data: &[u8],
+    pending: &mut Out,
+    cx: &mut Context<'_>,
+) -> Option<End> {
+    let mut buf = [0u8; SMALL_CHUNK + 20];
+    let mut size = [0u8; 18];
+    let line = usize::from(format_size(data.len(), &mut size));
+    let len = line + data.len() + 2;
+    buf[..line].copy_from_slice(&size[..line]);
+    buf[line..line + data.len()].copy_from_slice(data);
+    buf[len - 2..len].copy_from_slice(b"\r\n");
+    let written = match Pin::new(&mut *sock).poll_write(cx, &buf[..len]) {
+        Poll::Ready(Ok(0)) | Poll::Ready(Err(_)) => return Some(End::Gone),
+        Poll::Ready(Ok(n)) => n,
+        Poll::Pending => 0,
+    };
+    if written < len {
+        *pending = Out::raw(Bytes::copy_from_slice(&buf[written..len]));
+    }
+    None
+}
+
 /// The chunk that ends a chunked body.
 const LAST_CHUNK: &[u8] = b"0\r\n\r\n";
 
@@ -383,9 +413,14 @@ fn write_frames(
         match Pin::new(&mut *body).poll_frame(cx) {
             Poll::Ready(Some(Ok(frame))) => {
                 // Trailers are not sent (hyper sends them only when the request allowed them).
-                if let Ok(data) = frame.into_data() {
-                    if !data.is_empty() {
-                        *pending = Out::chunk(data);
+                let Ok(data) = frame.into_data() else {
+                    continue;
+                };
+                if data.len() > SMALL_CHUNK {
+                    *pending = Out::chunk(data);
+                } else if !data.is_empty() {
+                    if let Some(end) = write_small(sock, &data, pending, cx) {
+                        return Poll::Ready(end);
                     }
                 }
             }
