@@ -251,8 +251,15 @@ pub(crate) fn run(args: &SuiteArgs) -> crate::Result<()> {
     let cert = tls::CertFile::new();
     let tls_fanout = tls::fan_out(&launcher, &plan, &cert)?;
     let mut memory = Vec::new();
-    for framework in FANOUT {
-        memory.push(idle_memory(&launcher, &plan, framework)?);
+    // At the suite's count (10,000), then at a tenth of it (1,000), where fixed costs show more.
+    let mut counts = vec![plan.idle_clients];
+    if plan.idle_clients >= 1_000 {
+        counts.push(plan.idle_clients / 10);
+    }
+    for clients in counts {
+        for framework in FANOUT {
+            memory.push(idle_memory(&launcher, &plan, framework, clients)?);
+        }
     }
     let tls_memory = tls::idle_memory(&launcher, &plan, &cert)?;
     let cancel = vec![
@@ -485,16 +492,19 @@ fn idle_memory(
     launcher: &Launcher,
     plan: &Plan,
     framework: Framework,
+    clients: usize,
 ) -> crate::Result<MemoryResult> {
-    idle_memory_over(launcher, plan, framework, Wire::PLAIN, &[], &[])
+    idle_memory_over(launcher, plan, framework, clients, Wire::PLAIN, &[], &[])
 }
 
 /// Memory per idle stream over `wire`: `serve_more` and `idle_more` are the server's and the
 /// client's transport arguments.
-fn idle_memory_over(
+#[allow(clippy::too_many_arguments)] // The suite's plain parameters, each used once.
+pub(crate) fn idle_memory_over(
     launcher: &Launcher,
     plan: &Plan,
     framework: Framework,
+    clients: usize,
     wire: Wire,
     serve_more: &[String],
     idle_more: &[String],
@@ -502,8 +512,8 @@ fn idle_memory_over(
     let mut result = MemoryResult {
         framework,
         wire,
-        streams: plan.idle_clients,
-        connections: plan.idle_clients,
+        streams: clients,
+        connections: clients,
         kib_per_connection: Vec::new(),
         delta_mib: Vec::new(),
         tls: None,
@@ -513,20 +523,14 @@ fn idle_memory_over(
             "memory {}{} idle={} run {}",
             framework.name(),
             wire.suffix(),
-            plan.idle_clients,
+            clients,
             run + 1
         ));
         // One event a second on /bench (nobody listens): no busy publisher.
         let (server, addr) = serve_with(launcher, framework, 1, serve_more)?;
         std::thread::sleep(Duration::from_millis(300));
         let before = rss_kib(server.pid()).ok_or("no VmRSS")?;
-        let mut list = args(&[
-            "idle",
-            "--addr",
-            &addr,
-            "--clients",
-            &plan.idle_clients.to_string(),
-        ]);
+        let mut list = args(&["idle", "--addr", &addr, "--clients", &clients.to_string()]);
         list.extend_from_slice(idle_more);
         let mut idle = launcher.spawn(1, &list)?;
         let line = idle.next_json()?;
@@ -539,14 +543,14 @@ fn idle_memory_over(
         }
         // A connect that failed (rarely, one in 10,000 after many runs back to back) is
         // logged; the figure is per open connection. Most of them failing is an error.
-        if open < plan.idle_clients {
-            if open * 100 < plan.idle_clients * 99 {
+        if open < clients {
+            if open * 100 < clients * 99 {
                 return Err(format!("idle {}: {line}", framework.name()));
             }
             log(&format!(
                 "memory {}: {open} of {} connections open, measuring those",
                 framework.name(),
-                plan.idle_clients
+                clients
             ));
         }
         std::thread::sleep(Duration::from_millis(500));

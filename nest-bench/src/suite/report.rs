@@ -144,7 +144,7 @@ pub(super) fn render(r: &Results, args: &SuiteArgs) -> String {
     cancel_section(&mut md, r, &mut targets);
     micro_sections(&mut md, r, &mut targets);
     json_section(&mut md, r, &mut targets);
-    let _ = writeln!(md, "## Targets (issue 9)\n");
+    let _ = writeln!(md, "## Targets (issues 9 and 17)\n");
     let _ = writeln!(md, "| target | figure | met |\n|---|---|---|");
     for t in targets {
         let met = match t.met {
@@ -201,6 +201,18 @@ fn fanout_section(md: &mut String, r: &Results, targets: &mut Vec<Target>) {
                 spread(res.spread(|l| l.p99_ms), 1.0, 1),
                 spread(res.spread(|l| l.cpu_percent), 1.0, 0),
             );
+        }
+        if clients >= 1_000 {
+            let stream = find(&r.fanout, Framework::NestStream, clients)
+                .and_then(|x| x.spread(|l| l.events_per_sec));
+            let x = ratio(stream, raw);
+            targets.push(Target {
+                what: format!(
+                    "issue 17: one writer per client ≥ 0.5× raw, {clients} clients (nest-stream)"
+                ),
+                figure: ratio_text(x),
+                met: x.map(|x| x >= 0.5),
+            });
         }
         if clients <= 1_000 {
             let nest = find(&r.fanout, Framework::Nest, clients)
@@ -259,6 +271,15 @@ fn latency_section(md: &mut String, r: &Results, targets: &mut Vec<Target>) {
                 figure: diff.map_or_else(|| "–".to_owned(), |d| signed_spread(Some(d)) + " ms"),
                 met: diff.map(|d| d.median <= 1.0),
             });
+            let cpu = raw.and_then(|raw| paired(res, raw, |l| l.cpu_percent));
+            targets.push(Target {
+                what: format!(
+                    "issue 17: server CPU at {} events/s to {} clients ≤ 1.1× raw (nest hub, paired by round)",
+                    r.plan.latency_rate, r.plan.latency_clients
+                ),
+                figure: ratio_spread(cpu),
+                met: cpu.map(|c| c.median <= 1.1),
+            });
         }
     }
     let _ = writeln!(md);
@@ -278,19 +299,25 @@ fn memory_section(md: &mut String, r: &Results, targets: &mut Vec<Target>) {
         md,
         "## 2. Memory per idle SSE connection\n\n\
          Server RSS (VmRSS) with N connections open on `GET /idle` minus before, divided by N.\n\n\
-         | contender | connections | RSS delta MiB | KiB per connection |\n|---|---:|---:|---:|"
+         | contender | connections | RSS delta MiB | KiB per connection | × raw |\n|---|---:|---:|---:|---:|"
     );
     for m in &r.memory {
         let per = Spread::of(&m.kib_per_connection);
+        let raw = r
+            .memory
+            .iter()
+            .find(|x| x.framework == Framework::Raw && x.connections == m.connections)
+            .and_then(|x| Spread::of(&x.kib_per_connection));
         let _ = writeln!(
             md,
-            "| {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} |",
             m.framework.name(),
             m.connections,
             spread(Spread::of(&m.delta_mib), 1.0, 1),
             spread(per, 1.0, 1),
+            ratio_text(ratio(per, raw)),
         );
-        if m.framework == Framework::Nest {
+        if m.framework == Framework::Nest && m.connections == r.plan.idle_clients {
             targets.push(Target {
                 what: format!(
                     "memory per idle connection ≤ 11 KiB at {} connections (nest hub)",
@@ -298,6 +325,15 @@ fn memory_section(md: &mut String, r: &Results, targets: &mut Vec<Target>) {
                 ),
                 figure: spread(per, 1.0, 1) + " KiB",
                 met: per.map(|p| p.median <= 11.0),
+            });
+            let x = ratio(per, raw);
+            targets.push(Target {
+                what: format!(
+                    "issue 17: idle stream ≤ 3 KiB and ≤ 1.6× raw at {} connections, HTTP/1.1 (nest hub)",
+                    m.connections
+                ),
+                figure: format!("{} KiB, {}", spread(per, 1.0, 1), ratio_text(x)),
+                met: per.zip(x).map(|(p, x)| p.median <= 3.0 && x <= 1.6),
             });
         }
     }

@@ -173,6 +173,7 @@ pub(crate) fn idle_memory(
                 launcher,
                 plan,
                 Framework::Nest,
+                plan.idle_clients,
                 wire,
                 &wire.serve_args(cert),
                 &wire.client_args(cert, plan),
