@@ -9,9 +9,13 @@ use std::time::Duration;
 use nest_core::prelude::*;
 use nest_core::sse::{EndReason, Overflow};
 use nest_core::test_util::TestServer;
+use open_files::streams_within_the_open_file_limit;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
+
+#[path = "support/open_files.rs"]
+mod open_files;
 
 /// What the test observes of the server: each stream's writer and its end reason.
 #[derive(Clone, Default)]
@@ -152,25 +156,6 @@ async fn next_chunk(res: &mut reqwest::Response) -> String {
         .expect("stream error")
         .expect("stream ended");
     String::from_utf8(chunk.to_vec()).unwrap()
-}
-
-/// Raises this process's soft open-file limit as far as the hard limit allows (the default is
-/// often 1,024) and returns how many of `wanted` streams fit in it, at two sockets each (client
-/// and server in one process) plus room for the tests that run alongside.
-fn streams_within_the_open_file_limit(wanted: u64) -> u64 {
-    use rlimit::Resource;
-    const ROOM: u64 = 256;
-    let needed = wanted * 2 + ROOM;
-    let (soft, hard) = Resource::NOFILE.get().expect("getrlimit");
-    if soft < needed {
-        let _ = Resource::NOFILE.set(needed.min(hard), hard);
-    }
-    let (soft, _) = Resource::NOFILE.get().expect("getrlimit");
-    let fits = soft.saturating_sub(ROOM) / 2;
-    if fits < wanted {
-        eprintln!("open-file limit {soft} (hard {hard}): {fits} streams instead of {wanted}");
-    }
-    wanted.min(fits)
 }
 
 #[tokio::test]
