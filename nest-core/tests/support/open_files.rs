@@ -3,7 +3,7 @@
 /// Raises this process's soft open-file limit as far as the hard limit allows (the default is
 /// often 1,024) and returns how many of `wanted` streams fit in it, at two sockets each (client
 /// and server in one process) plus room for the tests that run alongside.
-pub fn streams_within_the_open_file_limit(wanted: u64) -> u64 {
+pub(crate) fn streams_within_the_open_file_limit(wanted: u64) -> u64 {
     use rlimit::Resource;
     const ROOM: u64 = 256;
     let needed = wanted * 2 + ROOM;
