@@ -26,8 +26,9 @@
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
-use std::sync::atomic::Ordering;
-use std::task::{Context, Poll};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll, Wake, Waker};
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
@@ -219,6 +220,10 @@ pub(super) async fn stream(mut sock: TcpStream, head: Bytes, mut body: Body, sto
     tokio::pin!(signal);
     let mut registered = false;
     let mut closing = false;
+    // The socket's read interest is registered with a waker of its own, so a wake for an
+    // event (the common case) does not poll the read side again (a lock in tokio's
+    // registration per poll); only a wake from the socket itself does.
+    let mut reads: Option<Arc<ReadWake>> = None;
     let end = std::future::poll_fn(|cx| {
         if !closing && (!registered || stop.fired.load(Ordering::Acquire)) {
             registered = true;
@@ -230,8 +235,20 @@ pub(super) async fn stream(mut sock: TcpStream, head: Bytes, mut body: Body, sto
         if closing && signal.as_mut().poll(cx).is_ready() {
             return Poll::Ready(End::Deadline);
         }
-        if let Poll::Ready(end) = watch_reads(&sock, cx) {
-            return Poll::Ready(end);
+        let watch = match &reads {
+            Some(wake) if wake.task.will_wake(cx.waker()) => wake
+                .fired
+                .swap(false, Ordering::AcqRel)
+                .then(|| wake.clone()),
+            // First poll, or the task's waker changed: a fresh registration.
+            _ => Some(ReadWake::new(cx.waker())),
+        };
+        if let Some(wake) = watch {
+            let waker = Waker::from(wake.clone());
+            reads = Some(wake);
+            if let Poll::Ready(end) = watch_reads(&sock, &mut Context::from_waker(&waker)) {
+                return Poll::Ready(end);
+            }
         }
         write_frames(&mut sock, &mut pending, &mut body, cx)
     })
@@ -251,6 +268,33 @@ pub(super) async fn stream(mut sock: TcpStream, head: Bytes, mut body: Body, sto
     }
     // The body is dropped before the socket: its cancel hook runs now, with the reason it knows.
     drop(body);
+}
+
+/// The waker the socket's read interest is registered with: records that the socket woke the
+/// task, then wakes it.
+struct ReadWake {
+    fired: AtomicBool,
+    task: Waker,
+}
+
+impl ReadWake {
+    fn new(task: &Waker) -> Arc<Self> {
+        Arc::new(Self {
+            fired: AtomicBool::new(false),
+            task: task.clone(),
+        })
+    }
+}
+
+impl Wake for ReadWake {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.fired.store(true, Ordering::Release);
+        self.task.wake_by_ref();
+    }
 }
 
 /// Reads (and drops) whatever the client sends after its request, to notice its end: a read of

@@ -4,7 +4,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use tokio::time::{Instant, Sleep};
@@ -14,6 +14,15 @@ pub(super) struct KeepAlive {
     interval: Duration,
     sleep: Option<Pin<Box<Sleep>>>,
     last_write: Option<Instant>,
+    /// A write since the last `poll_due`: the timer need not be polled (see there).
+    wrote: bool,
+    /// The waker the timer was last polled with (its data and vtable addresses, compared as
+    /// `Waker::will_wake` does), so a skipped poll never leaves it with a stale one.
+    polled_with: (usize, usize),
+}
+
+fn identity(waker: &Waker) -> (usize, usize) {
+    (waker.data() as usize, waker.vtable() as *const _ as usize)
 }
 
 impl KeepAlive {
@@ -22,16 +31,32 @@ impl KeepAlive {
             interval,
             sleep: None,
             last_write: None,
+            wrote: false,
+            polled_with: (0, 0),
         }
     }
 
     /// Records that the stream just wrote something.
     pub(super) fn wrote(&mut self) {
         self.last_write = Some(Instant::now());
+        self.wrote = true;
     }
 
     /// Ready when the stream has been silent for a whole interval: send a keep-alive comment.
     pub(super) fn poll_due(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        // Right after a write (the poll that follows each delivery), a timer set before it
+        // cannot be due: it already holds the task's waker from an earlier poll, so polling it
+        // again (a timer-entry registration per event) is skipped. If it fires in between, the
+        // wake comes back here with `wrote` cleared.
+        let waker = identity(cx.waker());
+        if std::mem::take(&mut self.wrote) && waker == self.polled_with {
+            if let (Some(sleep), Some(last)) = (&self.sleep, self.last_write) {
+                if last < sleep.deadline() {
+                    return Poll::Pending;
+                }
+            }
+        }
+        self.polled_with = waker;
         let last = *self.last_write.get_or_insert_with(Instant::now);
         let interval = self.interval;
         let sleep = self

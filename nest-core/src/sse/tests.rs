@@ -57,6 +57,39 @@ async fn keep_alive_fires_only_after_a_whole_idle_interval() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn keep_alive_reaches_a_new_waker_after_a_write() {
+    let (writer, mut body) =
+        get_sse_stream(SseOptions::new().keep_alive(Some(Duration::from_secs(15))));
+    // The timer is first polled with a no-op waker, and the event is taken with one too.
+    assert!(ready(&mut body).is_none());
+    writer.write("event").unwrap();
+    assert_eq!(ready(&mut body).unwrap(), "data: event\n\n");
+    // Polled by this task now: the keep-alive wakes it a whole interval after the write.
+    let start = tokio::time::Instant::now();
+    assert_eq!(next(&mut body).await.unwrap(), ":\n\n");
+    assert_eq!(start.elapsed(), Duration::from_secs(15));
+}
+
+#[tokio::test(start_paused = true)]
+async fn keep_alive_set_before_a_write_at_its_deadline_waits_a_whole_interval() {
+    let (writer, mut body) =
+        get_sse_stream(SseOptions::new().keep_alive(Some(Duration::from_secs(15))));
+    let start = tokio::time::Instant::now();
+    let first = tokio::spawn(async move {
+        let frame = next(&mut body).await.unwrap();
+        (frame, next(&mut body).await.unwrap(), body)
+    });
+    tokio::task::yield_now().await; // the body's task polls the timer: due at 15 s
+    tokio::time::advance(Duration::from_secs(15)).await;
+    // A write at the very instant the timer fires: the event, then silence for 15 s.
+    writer.write("event").unwrap();
+    let (frame, keep_alive, _body) = within("the keep-alive", first).await.unwrap();
+    assert_eq!(frame, "data: event\n\n");
+    assert_eq!(keep_alive, ":\n\n");
+    assert_eq!(start.elapsed(), Duration::from_secs(30));
+}
+
+#[tokio::test(start_paused = true)]
 async fn keep_alive_off_sends_nothing() {
     let (_writer, mut body) = get_sse_stream(SseOptions::new().keep_alive(None));
     assert!(ready(&mut body).is_none());

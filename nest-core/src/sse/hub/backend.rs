@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::future::BoxFuture;
+use tokio::sync::Notify;
 
 /// Encodes an event once its sequence number is known (the id is part of its wire bytes).
 pub type EncodeWithSeq = Box<dyn FnOnce(u64) -> Bytes + Send>;
@@ -104,6 +105,14 @@ pub trait BackendTopic: Send + Sync + 'static {
     /// in-process backend delivers without allocating a future per read.
     fn try_read(&self, after: u64, max_bytes: usize) -> Option<Result<Batch, BackendError>> {
         let _ = (after, max_bytes);
+        None
+    }
+
+    /// For an in-process backend: the [`Notify`] whose `notify_waiters` wakes readers after
+    /// each append. With it a subscriber waits without a future per read (it registers, tries
+    /// [`try_read`](Self::try_read) and sleeps until the next append); `None`, the default,
+    /// makes it wait with [`read_after`](Self::read_after).
+    fn appended(&self) -> Option<&Arc<Notify>> {
         None
     }
 

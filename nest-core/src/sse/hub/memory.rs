@@ -185,7 +185,7 @@ impl HubBackend for MemoryBackend {
                         events: VecDeque::new(),
                         bytes: 0,
                     }),
-                    appended: Notify::new(),
+                    appended: Arc::new(Notify::new()),
                     head: AtomicU64::new(self.slot(name).load(Ordering::Relaxed)),
                     retention: self.retention,
                 })
@@ -238,7 +238,7 @@ impl HubBackend for MemoryBackend {
 #[derive(Debug)]
 struct MemoryTopic {
     ring: Mutex<Ring>,
-    appended: Notify,
+    appended: Arc<Notify>,
     /// The sequence number of the newest event (0: none yet). Written only under the ring's
     /// lock, so it is consistent with the ring there; read without the lock, it lets a
     /// subscriber with nothing new to read (the poll after each delivery) skip the lock.
@@ -378,6 +378,10 @@ impl BackendTopic for MemoryTopic {
 
     fn try_read(&self, after: u64, max_bytes: usize) -> Option<Result<Batch, BackendError>> {
         self.read_now(after, max_bytes).map(Ok)
+    }
+
+    fn appended(&self) -> Option<&Arc<Notify>> {
+        Some(&self.appended)
     }
 
     fn after_age(self: Arc<Self>, age: Duration) -> BoxFuture<'static, Result<u64, BackendError>> {

@@ -61,6 +61,8 @@ pub use memory::{MemoryBackend, Retention};
 
 use std::collections::HashMap;
 use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
@@ -68,6 +70,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::future::BoxFuture;
+use tokio::sync::futures::OwnedNotified;
 
 use super::body::FrameSource;
 use super::{encode, EndReason, LastEventId, SseBody, SseEvent, SseOptions};
@@ -440,6 +443,8 @@ impl Hub {
             history: resume.is_none() && after < head,
             pending: gap,
             read: None,
+            wait: None,
+            waiting: false,
         };
         Ok(SseBody::new(options, Some(Box::new(cursor))))
     }
@@ -537,6 +542,10 @@ struct Cursor {
     history: bool,
     pending: Option<Bytes>,
     read: Option<BoxFuture<'static, Result<Batch, BackendError>>>,
+    /// On an in-process topic, the registration for the next append, reused from wait to wait
+    /// (no future per read); `waiting` while it is registered and not yet woken.
+    wait: Option<Pin<Box<OwnedNotified>>>,
+    waiting: bool,
 }
 
 impl FrameSource for Cursor {
@@ -585,6 +594,9 @@ impl Cursor {
             // Try without waiting first (no future, no allocation), then wait.
             None => match self.topic.log.try_read(self.after, max_frame) {
                 Some(batch) => batch,
+                None if self.topic.log.appended().is_some() => {
+                    return self.wait_in_process(cx, max_frame);
+                }
                 None => {
                     let mut read = self.topic.log.clone().read_after(self.after, max_frame);
                     match read.as_mut().poll(cx) {
@@ -598,6 +610,45 @@ impl Cursor {
             },
         };
         Poll::Ready(batch)
+    }
+
+    /// Waits for the next append on an in-process topic: registers (once per wake-up, reusing
+    /// the registration's allocation), then reads again, so an append between the last read
+    /// and the registration is not missed.
+    fn wait_in_process(
+        &mut self,
+        cx: &mut Context<'_>,
+        max_frame: usize,
+    ) -> Poll<Result<Batch, BackendError>> {
+        let log = &self.topic.log;
+        let Some(appended) = log.appended() else {
+            return Poll::Pending; // not reached: the caller checked
+        };
+        loop {
+            if self.waiting {
+                let wait = self.wait.as_mut().map(|wait| wait.as_mut().poll(cx));
+                if let Some(Poll::Pending) = wait {
+                    return Poll::Pending;
+                }
+                self.waiting = false;
+            } else {
+                let notified = appended.clone().notified_owned();
+                let wait = match &mut self.wait {
+                    Some(wait) => {
+                        wait.set(notified);
+                        wait
+                    }
+                    None => self.wait.insert(Box::pin(notified)),
+                };
+                self.waiting = wait.as_mut().poll(cx).is_pending();
+            }
+            if let Some(batch) = log.try_read(self.after, max_frame) {
+                return Poll::Ready(batch);
+            }
+            if self.waiting {
+                return Poll::Pending;
+            }
+        }
     }
 
     /// What a read gives the stream: its events, a gap event, or the end.
