@@ -92,7 +92,13 @@ pub(crate) fn sse_bytes(count: usize) {
 }
 
 pub(crate) fn sse_events_lost(count: u64, why: &'static str) {
-    counter!("nest_sse_events_lost_total", "why" => why).increment(count);
+    // Literal labels: a static key, no allocation per lost event.
+    match why {
+        "refused" => counter!("nest_sse_events_lost_total", "why" => "refused").increment(count),
+        "dropped" => counter!("nest_sse_events_lost_total", "why" => "dropped").increment(count),
+        "closed" => counter!("nest_sse_events_lost_total", "why" => "closed").increment(count),
+        why => counter!("nest_sse_events_lost_total", "why" => why).increment(count),
+    }
 }
 
 pub(crate) fn hub_gap(reason: &'static str) {

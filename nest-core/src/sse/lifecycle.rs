@@ -7,7 +7,7 @@
 use std::collections::VecDeque;
 use std::fmt;
 use std::panic::AssertUnwindSafe;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::task::{Wake, Waker};
 use std::time::Duration;
@@ -113,11 +113,6 @@ pub(super) struct Shared {
     state: Mutex<State>,
     pub(super) room: Notify,
     pub(super) ended: Notify,
-    pub(super) lost: AtomicU64,
-    /// Losses not reported in a log line yet.
-    unlogged: AtomicU64,
-    /// When the next loss may be logged, in ms on [`clock_ms`]'s clock (0: at once).
-    next_loss_log: AtomicU64,
     pub(super) max_events: usize,
     pub(super) max_bytes: usize,
     pub(super) overflow: Overflow,
@@ -168,6 +163,13 @@ pub(super) struct State {
     pub(super) span: Option<Box<StreamSpan>>,
     /// The body was dropped: the stream is over and must not be counted as live.
     pub(super) body_dropped: bool,
+    /// Events lost to the overflow policy (counted under the lock the loss happens under: no
+    /// atomic per lost event).
+    pub(super) lost: u64,
+    /// Losses not reported in a log line yet.
+    unlogged: u64,
+    /// When the next loss may be logged, in ms on [`clock_ms`]'s clock (0: at once).
+    next_loss_log: u64,
     /// The largest frame handed to the connection ([`H2_MAX_FRAME`] on HTTP/2).
     pub(super) max_frame: usize,
 }
@@ -189,13 +191,13 @@ impl Shared {
                 open_gauge: None,
                 span: None,
                 body_dropped: false,
+                lost: 0,
+                unlogged: 0,
+                next_loss_log: 0,
                 max_frame: MAX_FRAME,
             }),
             room: Notify::new(),
             ended: Notify::new(),
-            lost: AtomicU64::new(0),
-            unlogged: AtomicU64::new(0),
-            next_loss_log: AtomicU64::new(0),
             max_events: options.max_events,
             max_bytes: options.max_bytes,
             overflow: options.overflow,
@@ -236,8 +238,8 @@ impl Shared {
             reason,
             span: st.span.take(),
             hook: st.hook.take(),
-            unlogged: self.unlogged.swap(0, Ordering::Relaxed),
-            lost: self.lost.load(Ordering::Relaxed),
+            unlogged: std::mem::take(&mut st.unlogged),
+            lost: st.lost,
         })
     }
 
@@ -271,35 +273,58 @@ impl Shared {
         }
     }
 
-    /// Counts events lost to the overflow policy and logs it, at most once per stream per
+    /// Logs losses counted by [`State::lose`], at most once per stream per
     /// [`LOSS_LOG_INTERVAL`] (losses in between are summed into the next line, or the line at
-    /// the end of the stream). Called after the lock is released.
-    pub(super) fn report_loss(&self, count: u64, loss: Loss) {
-        crate::metrics::sse_events_lost(count, loss.label());
-        let why = loss.message();
-        let total = self.lost.fetch_add(count, Ordering::Relaxed) + count;
-        self.unlogged.fetch_add(count, Ordering::Relaxed);
+    /// the end of the stream), and counts them in the metric. Called after the lock is
+    /// released: only a loss that finds a line due takes it again.
+    pub(super) fn report_loss(&self, lost: Lost) {
+        crate::metrics::sse_events_lost(lost.count, lost.loss.label());
         let now = clock_ms();
-        let due = self.next_loss_log.load(Ordering::Relaxed);
-        if now < due {
+        if now < lost.due {
             return;
         }
-        let next = now + LOSS_LOG_INTERVAL.as_millis() as u64;
-        if self
-            .next_loss_log
-            .compare_exchange(due, next, Ordering::Relaxed, Ordering::Relaxed)
-            .is_err()
-        {
-            return; // another writer logs this interval
+        let (unlogged, total) = {
+            let mut st = self.lock();
+            if st.next_loss_log != lost.due {
+                return; // another writer logged this interval
+            }
+            st.next_loss_log = now + LOSS_LOG_INTERVAL.as_millis() as u64;
+            (std::mem::take(&mut st.unlogged), st.lost)
+        };
+        if unlogged == 0 {
+            return; // the stream's end reported them
         }
-        let lost = self.unlogged.swap(0, Ordering::Relaxed);
+        let why = lost.loss.message();
         tracing::warn!(
-            lost,
+            lost = unlogged,
             total_lost = total,
             "SSE events lost: {why} (logged at most once per {}s per stream)",
             LOSS_LOG_INTERVAL.as_secs()
         );
     }
+}
+
+impl State {
+    /// Counts `count` events lost to the overflow policy; what to report once the lock is
+    /// released.
+    pub(super) fn lose(&mut self, count: u64, loss: Loss) -> Lost {
+        self.lost += count;
+        self.unlogged += count;
+        Lost {
+            count,
+            loss,
+            due: self.next_loss_log,
+        }
+    }
+}
+
+/// Events lost under the lock, to report after it ([`Shared::report_loss`]).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Lost {
+    count: u64,
+    loss: Loss,
+    /// When the stream's next loss line was due at the time of the loss.
+    due: u64,
 }
 
 /// The tracing span of one stream (`sse_stream`, with `route`): it lasts as long as the stream

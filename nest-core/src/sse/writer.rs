@@ -7,7 +7,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use super::body::SseBody;
-use super::lifecycle::{finish, EndReason, Ending, Loss, Shared, State};
+use super::lifecycle::{finish, EndReason, Ending, Loss, Lost, Shared, State};
 use super::options::{Overflow, SseOptions};
 use super::{encode, EncodedEvent, SseError, SseEvent};
 
@@ -179,7 +179,7 @@ impl SseWriter {
 
     /// How many events this stream lost to its overflow policy (refused or dropped).
     pub fn lost_events(&self) -> u64 {
-        self.shared().lost.load(Ordering::Relaxed)
+        self.shared().lock().lost
     }
 
     /// How many events are queued, not yet handed to the connection.
@@ -192,7 +192,7 @@ impl SseWriter {
 #[must_use]
 struct Pushed {
     result: Result<(), SseError>,
-    lost: Option<(u64, Loss)>,
+    lost: Option<Lost>,
     ending: Option<Ending>,
 }
 
@@ -207,8 +207,8 @@ impl Pushed {
 
     /// Called once the lock is released.
     fn finish(self, shared: &Shared) -> Result<(), SseError> {
-        if let Some((count, loss)) = self.lost {
-            shared.report_loss(count, loss);
+        if let Some(lost) = self.lost {
+            shared.report_loss(lost);
         }
         finish(self.ending);
         self.result
@@ -230,7 +230,7 @@ fn push_locked(shared: &Shared, st: &mut State, bytes: Bytes, mode: Mode) -> Pus
             (Mode::Wait, _) => return Pushed::done(Err(SseError::full())),
             (Mode::Policy, Overflow::Error) => {
                 return Pushed {
-                    lost: Some((1, Loss::Refused)),
+                    lost: Some(st.lose(1, Loss::Refused)),
                     ..Pushed::done(Err(SseError::full()))
                 };
             }
@@ -242,13 +242,14 @@ fn push_locked(shared: &Shared, st: &mut State, bytes: Bytes, mode: Mode) -> Pus
                         dropped += 1;
                     }
                 }
-                lost = Some((dropped, Loss::Dropped));
+                lost = Some(st.lose(dropped, Loss::Dropped));
             }
             (Mode::Policy, Overflow::Close) => {
-                let count = st.queue.len() as u64 + 1;
+                // Counted before the end, whose line reports them.
+                let lost = st.lose(st.queue.len() as u64 + 1, Loss::Closed);
                 return Pushed {
                     result: Err(SseError::closed(EndReason::Overflow)),
-                    lost: Some((count, Loss::Closed)),
+                    lost: Some(lost),
                     ending: shared.end(st, EndReason::Overflow),
                 };
             }
