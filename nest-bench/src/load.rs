@@ -337,6 +337,13 @@ async fn measure(args: &LoadArgs, transport: &Transport) -> serde_json::Value {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     let connect_secs = started.elapsed().as_secs_f64();
+    crate::emit(
+        &serde_json::json!({
+            "phase": "connected",
+            "connected": totals.connected.load(Ordering::Relaxed),
+        })
+        .to_string(),
+    );
     tokio::time::sleep(Duration::from_secs_f64(args.warmup)).await;
     totals.measuring.store(true, Ordering::Relaxed);
     let t0 = Instant::now();

@@ -374,7 +374,7 @@ fn fan_out(
     framework: Framework,
     client_counts: &[usize],
 ) -> crate::Result<Vec<LoadResult>> {
-    let (server, addr) = serve(launcher, framework, 0)?;
+    let (server, addr) = serve_with(launcher, framework, 0, &args(&["--gated"]))?;
     let mut results = Vec::new();
     for &clients in client_counts {
         let mut runs = Vec::new();
@@ -438,12 +438,16 @@ fn load_run(
     let result = loop {
         let line = load.next_json()?;
         match line["phase"].as_str() {
+            // Every client is connected: a gated server (`serve --gated`) starts publishing.
+            Some("connected") => gate(server, "USR1"),
             Some("measuring") => start = sample(load.pid()),
             Some("measured") => end = sample(load.pid()),
             _ => break line,
         }
     };
     load.wait()?;
+    // Quiet again until the next run's clients are connected.
+    gate(server, "USR2");
     let (cpu, client_cpu) = match (start, end) {
         (Some(a), Some(b)) => (
             a.0.percent_until(&b.0, launcher.ticks()),
@@ -454,6 +458,22 @@ fn load_run(
     let mut run = check_load(framework, clients, &result, cpu)?;
     run.client_cpu_percent = client_cpu;
     Ok(run)
+}
+
+/// Opens (`USR1`) or closes (`USR2`) a server's publishing gate; a server started without
+/// `--gated` ignores both (the signals' default action is replaced by its handler only then,
+/// so the suite signals only gated servers).
+fn gate(server: &proc::Proc, signal: &str) {
+    if !server.gated() {
+        return;
+    }
+    let sent = std::process::Command::new("kill")
+        .arg(format!("-{signal}"))
+        .arg(server.pid().to_string())
+        .status();
+    if !sent.is_ok_and(|status| status.success()) {
+        log(&format!("could not send SIG{signal} to the server"));
+    }
 }
 
 fn check_load(

@@ -60,6 +60,7 @@ impl Launcher {
         Ok(Proc {
             child,
             lines: BufReader::new(stdout),
+            gated: args.iter().any(|arg| arg == "--gated"),
         })
     }
 }
@@ -69,6 +70,8 @@ impl Launcher {
 pub(crate) struct Proc {
     child: Child,
     lines: BufReader<ChildStdout>,
+    /// A `serve --gated`: it publishes between SIGUSR1 and SIGUSR2.
+    gated: bool,
 }
 
 impl Proc {
@@ -94,6 +97,11 @@ impl Proc {
     /// Its process id (taskset execs, so it is the benchmark's own).
     pub(crate) fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// Whether it was started with `--gated` (see [`crate::serve::ServeArgs`]).
+    pub(crate) fn gated(&self) -> bool {
+        self.gated
     }
 
     /// Waits for it to exit; an error unless it succeeded.

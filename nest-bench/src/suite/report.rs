@@ -127,7 +127,11 @@ pub(super) fn render(r: &Results, args: &SuiteArgs) -> String {
         "- Servers: tokio multi-thread runtime with 1 worker; nest with `ServerConfig::default()` \
          (64 KiB max head = hyper's read buffer, writev on); every SSE stream has a 15 s keep-alive; \
          each subscriber may have 1,024 events pending (broadcast capacity, hub retention, stream buffer). \
-         Events are ~100-byte JSON with `\"t\"` = send time; at rate 0 the publisher sends 32 events, then yields.\n"
+         Events are ~100-byte JSON with `\"t\"` = send time; at rate 0 the publisher sends 32 events, then yields \
+         (nest-stream's also yields every 32,000 writes: 32 events to 1,000 writers). \
+         In the fan-out runs the publisher starts once every client is connected (`serve --gated`: \
+         the suite opens the gate on the load generator's `connected` line and closes it after the run), \
+         so a server busy publishing does not starve the connects and every row measures all its clients.\n"
     );
     let _ = writeln!(
         md,

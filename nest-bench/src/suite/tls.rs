@@ -140,7 +140,9 @@ pub(crate) fn fan_out(
                 plan.tls_clients,
                 round + 1
             ));
-            let (server, addr) = serve_with(launcher, framework, 0, &wire.serve_args(cert))?;
+            let mut serve_args = wire.serve_args(cert);
+            serve_args.push("--gated".to_owned());
+            let (server, addr) = serve_with(launcher, framework, 0, &serve_args)?;
             let run = load_run(
                 launcher,
                 plan,
