@@ -384,6 +384,9 @@ impl Out {
             n -= step;
             self.crlf_left -= n.min(usize::from(self.crlf_left)) as u8;
         }
+        // An advanced-to-the-end `Bytes` still holds its allocation: the response head (256
+        // bytes) or the last large frame (up to 64 KiB) would stay with an idle stream.
+        self.data = Bytes::new();
         Poll::Ready(Ok(()))
     }
 }
@@ -486,6 +489,27 @@ mod tests {
     use std::convert::Infallible;
 
     use super::*;
+
+    #[tokio::test]
+    async fn written_bytes_are_released_at_once() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let client = TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (mut sock, _) = listener.accept().await.unwrap();
+        let probe = Bytes::from(vec![b'x'; 256]);
+        let outs: [fn(Bytes) -> Out; 2] = [Out::raw, Out::chunk];
+        for make in outs {
+            let mut out = make(probe.clone());
+            std::future::poll_fn(|cx| out.poll_write(&mut sock, cx))
+                .await
+                .unwrap();
+            // Nothing of the written bytes stays with the (idle) stream.
+            assert!(out.is_empty());
+            assert!(probe.is_unique(), "the written bytes are still held");
+        }
+        drop(client);
+    }
 
     #[test]
     fn the_head_is_hypers_with_connection_close() {
