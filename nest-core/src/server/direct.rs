@@ -34,8 +34,9 @@ use bytes::{Buf, BufMut, Bytes, BytesMut};
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Method, StatusCode, Version};
 use http_body::Body as _;
-use tokio::io::{AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncReadExt, AsyncWrite};
 use tokio::net::TcpStream;
+use tokio_util::sync::WaitForCancellationFuture;
 
 use super::conn::Stop;
 use crate::app::NestService;
@@ -207,67 +208,113 @@ enum End {
     Deadline,
 }
 
-/// Writes `head`, then the body's frames, until the body ends, the client goes away or the
-/// grace period of a shutdown is over. The connection is this task's only state: the socket,
-/// the body, the bytes being written and the stop signal.
-pub(super) async fn stream(mut sock: TcpStream, head: Bytes, mut body: Body, stop: &Stop) {
-    let _open = crate::metrics::ConnectionOpen::new(false);
-    let mut pending = Out::raw(head);
-    // The stop token is polled once to register this task's waker, then only when
-    // `stop.fired` says it fired (as hyper's connections do); once it has, the same slot waits
-    // for the end of the grace period. The body itself ends at the shutdown (it holds the token).
-    let signal = stop.token.cancelled();
-    tokio::pin!(signal);
-    let mut registered = false;
-    let mut closing = false;
-    // The socket's read interest is registered with a waker of its own, so a wake for an
-    // event (the common case) does not poll the read side again (a lock in tokio's
-    // registration per poll); only a wake from the socket itself does.
-    let mut reads: Option<Arc<ReadWake>> = None;
-    let end = std::future::poll_fn(|cx| {
-        if !closing && (!registered || stop.fired.load(Ordering::Acquire)) {
-            registered = true;
-            if signal.as_mut().poll(cx).is_ready() {
-                closing = true;
-                signal.set(stop.deadline.cancelled());
-            }
-        }
-        if closing && signal.as_mut().poll(cx).is_ready() {
-            return Poll::Ready(End::Deadline);
-        }
-        let watch = match &reads {
-            Some(wake) if wake.task.will_wake(cx.waker()) => wake
-                .fired
-                .swap(false, Ordering::AcqRel)
-                .then(|| wake.clone()),
-            // First poll, or the task's waker changed: a fresh registration.
-            _ => Some(ReadWake::new(cx.waker())),
-        };
-        if let Some(wake) = watch {
-            let waker = Waker::from(wake.clone());
-            reads = Some(wake);
-            if let Poll::Ready(end) = watch_reads(&sock, &mut Context::from_waker(&waker)) {
-                return Poll::Ready(end);
-            }
-        }
-        write_frames(&mut sock, &mut pending, &mut body, cx)
-    })
-    .await;
-    match end {
-        End::Done => {
-            // FIN after the last chunk; the drop closes.
-            let _ = sock.shutdown().await;
-        }
-        End::Failed => {
-            // SO_LINGER 0: the close resets (it does not block), so a client cannot take a
-            // failure for an end.
-            let _ = socket2::SockRef::from(&sock).set_linger(Some(std::time::Duration::ZERO));
-        }
-        End::Gone => tracing::trace!("client closed its SSE connection"),
-        End::Deadline => tracing::debug!("grace period over: connection closed"),
+pin_project_lite::pin_project! {
+    /// Writes the response head, then the body's frames, until the body ends, the client goes
+    /// away or the grace period of a shutdown is over.
+    ///
+    /// A future written by hand, not an `async fn`: it is the connection task's whole state
+    /// for the stream's life, and an `async fn` keeps its arguments and every local that lives
+    /// across an await in slots of their own (the head, the references a polling closure
+    /// captures): here each field exists once.
+    pub(super) struct Stream<'a> {
+        // Dropped first when the task ends early: the cancel hook runs with the reason the
+        // body knows, while the socket is still open.
+        body: Option<Body>,
+        sock: TcpStream,
+        pending: Out,
+        stop: &'a Stop,
+        // The stop token, polled once to register this task's waker, then only when
+        // `stop.fired` says it fired (as hyper's connections do); once it has, the same slot
+        // waits for the end of the grace period. The body itself ends at the shutdown (it
+        // holds the token).
+        #[pin]
+        signal: WaitForCancellationFuture<'a>,
+        registered: bool,
+        closing: bool,
+        // The socket's read interest is registered with a waker of its own, so a wake for an
+        // event (the common case) does not poll the read side again (a lock in tokio's
+        // registration per poll); only a wake from the socket itself does.
+        reads: Option<Arc<ReadWake>>,
+        _open: crate::metrics::ConnectionOpen,
     }
-    // The body is dropped before the socket: its cancel hook runs now, with the reason it knows.
-    drop(body);
+}
+
+impl<'a> Stream<'a> {
+    /// The stream of `body` on `sock`, after `head` (the response head, not written yet).
+    pub(super) fn new(sock: TcpStream, head: Bytes, body: Body, stop: &'a Stop) -> Self {
+        Self {
+            body: Some(body),
+            sock,
+            pending: Out::raw(head),
+            stop,
+            signal: stop.token.cancelled(),
+            registered: false,
+            closing: false,
+            reads: None,
+            _open: crate::metrics::ConnectionOpen::new(false),
+        }
+    }
+}
+
+impl Future for Stream<'_> {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let mut this = self.project();
+        let Some(body) = this.body.as_mut() else {
+            return Poll::Ready(());
+        };
+        let stop = *this.stop;
+        let end = 'end: {
+            if !*this.closing && (!*this.registered || stop.fired.load(Ordering::Acquire)) {
+                *this.registered = true;
+                if this.signal.as_mut().poll(cx).is_ready() {
+                    *this.closing = true;
+                    this.signal.set(stop.deadline.cancelled());
+                }
+            }
+            if *this.closing && this.signal.as_mut().poll(cx).is_ready() {
+                break 'end End::Deadline;
+            }
+            let watch = match &*this.reads {
+                Some(wake) if wake.task.will_wake(cx.waker()) => wake
+                    .fired
+                    .swap(false, Ordering::AcqRel)
+                    .then(|| wake.clone()),
+                // First poll, or the task's waker changed: a fresh registration.
+                _ => Some(ReadWake::new(cx.waker())),
+            };
+            if let Some(wake) = watch {
+                let waker = Waker::from(wake.clone());
+                *this.reads = Some(wake);
+                if let Poll::Ready(end) = watch_reads(this.sock, &mut Context::from_waker(&waker)) {
+                    break 'end end;
+                }
+            }
+            match write_frames(this.sock, this.pending, body, cx) {
+                Poll::Ready(end) => end,
+                Poll::Pending => return Poll::Pending,
+            }
+        };
+        match end {
+            End::Done => {
+                // FIN after the last chunk (a socket's shutdown does not wait); the drop closes.
+                let _ = Pin::new(&mut *this.sock).poll_shutdown(cx);
+            }
+            End::Failed => {
+                // SO_LINGER 0: the close resets (it does not block), so a client cannot take a
+                // failure for an end.
+                let _ =
+                    socket2::SockRef::from(&*this.sock).set_linger(Some(std::time::Duration::ZERO));
+            }
+            End::Gone => tracing::trace!("client closed its SSE connection"),
+            End::Deadline => tracing::debug!("grace period over: connection closed"),
+        }
+        // The body is dropped before the socket: its cancel hook runs now, with the reason it
+        // knows.
+        *this.body = None;
+        Poll::Ready(())
+    }
 }
 
 /// The waker the socket's read interest is registered with: records that the socket woke the

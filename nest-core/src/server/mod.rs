@@ -233,14 +233,14 @@ async fn accept_loop(
     transport: Transport,
     mut grace_rx: watch::Receiver<Option<Duration>>,
 ) {
-    let stop = Arc::new(conn::Stop::new(app.shutdown_token()));
+    let stop = Arc::new(conn::Stop::with_limit(
+        app.shutdown_token(),
+        config.max_connections,
+    ));
     // A tracker, not a JoinSet: no list entry allocated per connection, nothing to reap.
     // Connections close themselves when the grace period ends (`Stop::force`); HTTP/2 stream
     // tasks are on the same tracker, so shutdown returns after every stream's body ended.
     let conns = stop.tasks.clone();
-    let limit = config
-        .max_connections
-        .map(|n| Arc::new(tokio::sync::Semaphore::new(n)));
     // Resolves with the grace period once a shutdown is requested and the drain delay (still
     // serving, readiness already false) is over.
     let stopping = async {
@@ -258,13 +258,17 @@ async fn accept_loop(
     let grace = loop {
         // At the connection limit, stop accepting: new connections wait in the kernel's
         // backlog until one closes (its permit goes back when its task ends).
-        let permit = match &limit {
-            None => None,
-            Some(limit) => tokio::select! {
+        if let Some(limit) = &stop.limit {
+            tokio::select! {
                 grace = &mut stopping => break grace,
-                permit = limit.clone().acquire_owned() => permit.ok(),
-            },
-        };
+                // Given back by the connection's `Slot` (the semaphore is never closed).
+                permit = limit.acquire() => {
+                    if let Ok(permit) = permit {
+                        permit.forget();
+                    }
+                }
+            }
+        }
         tokio::select! {
             grace = &mut stopping => break grace,
             accepted = listener.accept() => match accepted {
@@ -272,23 +276,26 @@ async fn accept_loop(
                     configure_socket(&stream, &config);
                     let app = app.clone();
                     let config = config.clone();
-                    let stop = stop.clone();
+                    let slot = conn::Slot(stop.clone());
                     // The peer is logged here rather than kept in the task for a log line at
                     // the end: every byte of the task stays for the connection's life.
                     tracing::trace!(%peer, "connection accepted");
                     let transport = transport.clone();
-                    conns.spawn(async move {
-                        match transport {
-                            Transport::Plain => conn::serve(stream, app, config, stop).await,
-                            #[cfg(feature = "tls")]
-                            // Boxed: a TLS connection's state is large, and inline it would
-                            // grow every plain connection's task too.
-                            Transport::Tls(accept) => {
-                                Box::pin(tls::serve(stream, accept, app, config, stop)).await;
-                            }
+                    // The task's future is the connection's future itself (a wrapping
+                    // `async` block would keep its captures beside it for the connection's
+                    // life).
+                    match transport {
+                        Transport::Plain => {
+                            conns.spawn(conn::serve(stream, app, config, slot));
                         }
-                        drop(permit);
-                    });
+                        #[cfg(feature = "tls")]
+                        Transport::Tls(accept) => {
+                            conns.spawn(async move {
+                                tls::serve(stream, accept, app, config, slot.0.clone()).await;
+                                drop(slot);
+                            });
+                        }
+                    }
                 }
                 Err(err) => {
                     // EMFILE and friends: back off instead of spinning; the loop goes on
