@@ -207,6 +207,7 @@ pub(crate) fn serve(
 
 /// Moves a value out of its box and frees the box (`*boxed` in a match arm keeps the
 /// allocation until the arm ends: for a stream, its whole life).
+#[allow(clippy::boxed_local)] // The box is the point: it is freed on return.
 fn unbox<T>(boxed: Box<T>) -> T {
     *boxed
 }
