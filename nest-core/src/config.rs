@@ -169,15 +169,17 @@ impl ServerConfig {
     /// When a connection's first request is a `GET` with no body for an SSE route (or one that
     /// accepts `text/event-stream`), the server parses its head itself (with `httparse`, hyper's
     /// parser), runs the app exactly as for any request, and, when the response is a
-    /// `200 text/event-stream` stream, writes its head and then each frame to the socket, the body
-    /// ended by closing the connection (RFC 9112 §6.3), with `connection: close`. Nothing else is
-    /// kept per connection: an idle stream costs about a quarter of what hyper's connection
-    /// state costs (its 8 KiB read and write buffers). Every other request, a first request
-    /// whose head is incomplete, invalid or over a limit, and any other response, go to hyper
-    /// exactly as with this off. HTTP/2 and TLS connections always go to hyper.
+    /// `200 text/event-stream` stream, writes hyper's head (plus `connection: close`) and then
+    /// each frame to the socket as one chunk, as hyper would, ending with the last chunk.
+    /// Nothing else is kept per connection (not hyper's 8 KiB read and write buffers): an idle
+    /// stream costs a small fraction of what it costs through hyper (BENCHMARKS.md has the
+    /// figures). Every other request, a first request whose head
+    /// is incomplete, invalid or over a limit, and any other response, go to hyper exactly as
+    /// with this off. HTTP/2 and TLS connections always go to hyper.
     ///
-    /// What changes on the wire: the stream is not chunked and the connection is not reused
-    /// after the stream ends (an `EventSource` opens a new one to reconnect anyway).
+    /// What changes on the wire: `connection: close` in the stream's head, and the connection
+    /// is not reused after the stream ends (an `EventSource` opens a new one to reconnect
+    /// anyway); bytes the client sends after its request are read and dropped.
     pub fn direct_sse(mut self, on: bool) -> Self {
         self.direct_sse = on;
         self
