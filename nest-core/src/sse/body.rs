@@ -124,7 +124,7 @@ impl SseBody {
         SseAttach(self.shared.clone())
     }
 
-    fn shutdown_frame(&self) -> Option<Bytes> {
+    fn shutdown_frame(&self) -> Option<Arc<Bytes>> {
         let (base, jitter) = self.shared.shutdown_retry?;
         let retry = base + jittered(jitter);
         encode(&SseEvent::new().retry(retry)).ok().map(|e| e.0)
@@ -171,7 +171,9 @@ fn drain(st: &mut State) -> Option<(Bytes, u64)> {
     let first = st.queue.pop_front()?;
     let mut events = 1;
     let frame = if st.queue.is_empty() || first.len() >= max_frame {
-        first
+        // Handed on without a copy (the `Bytes` itself when this stream held the only
+        // pointer, as for a plain `write`).
+        Arc::try_unwrap(first).unwrap_or_else(|shared| Bytes::clone(&shared))
     } else {
         let mut buf = BytesMut::with_capacity(st.queued_bytes.min(max_frame));
         buf.extend_from_slice(&first);

@@ -1,11 +1,15 @@
 //! The one SSE encoder: `SseEvent` → wire bytes, validated, encoded once and shareable.
 
+use std::sync::Arc;
+
 use bytes::{BufMut, Bytes, BytesMut};
 
 use super::{SseError, SseEvent};
 
 /// An event's wire bytes, encoded once. Cloning is cheap (reference-counted), so one encoded
-/// event can be written to any number of streams without re-encoding.
+/// event can be written to any number of streams without re-encoding: each stream's queue holds
+/// one pointer to it (an 8-byte slot, so a loop writing it to many streams touches few cache
+/// lines per stream).
 ///
 /// # Example
 ///
@@ -18,7 +22,7 @@ use super::{SseError, SseEvent};
 /// assert_eq!(shared.as_bytes().as_ptr(), encoded.as_bytes().as_ptr());
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EncodedEvent(pub(crate) Bytes);
+pub struct EncodedEvent(pub(crate) Arc<Bytes>);
 
 impl EncodedEvent {
     /// The wire bytes.
@@ -28,7 +32,7 @@ impl EncodedEvent {
 
     /// The wire bytes as shared `Bytes`.
     pub fn bytes(&self) -> Bytes {
-        self.0.clone()
+        Bytes::clone(&self.0)
     }
 
     /// The length in bytes.
@@ -147,7 +151,7 @@ pub fn encode(event: &SseEvent) -> Result<EncodedEvent, SseError> {
         }
     }
     buf.put_u8(b'\n');
-    Ok(EncodedEvent(buf.freeze()))
+    Ok(EncodedEvent(Arc::new(buf.freeze())))
 }
 
 /// The keep-alive comment.

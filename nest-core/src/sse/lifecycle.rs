@@ -147,7 +147,8 @@ impl Wake for Shared {
 }
 
 pub(super) struct State {
-    pub(super) queue: VecDeque<Bytes>,
+    /// The queued events, one pointer each (see [`EncodedEvent`](super::EncodedEvent)).
+    pub(super) queue: VecDeque<Arc<Bytes>>,
     pub(super) queued_bytes: usize,
     pub(super) end: Option<EndReason>,
     pub(super) waker: Option<Waker>,
@@ -176,8 +177,8 @@ pub(super) struct State {
 
 impl Shared {
     /// The state of a new stream: the initial `retry:` (if any) queued.
-    pub(super) fn new(options: SseOptions, first: Option<Bytes>) -> Self {
-        let queued_bytes = first.as_ref().map_or(0, Bytes::len);
+    pub(super) fn new(options: SseOptions, first: Option<Arc<Bytes>>) -> Self {
+        let queued_bytes = first.as_ref().map_or(0, |first| first.len());
         Shared {
             state: Mutex::new(State {
                 queue: first.into_iter().collect(),

@@ -433,7 +433,7 @@ fn an_encoded_event_gives_its_bytes_and_their_length() {
     assert_eq!(encoded.as_bytes(), b"event: e\ndata: x\n\n");
     assert_eq!(encoded.len(), 18);
     assert!(!encoded.is_empty());
-    assert!(EncodedEvent(Bytes::new()).is_empty());
+    assert!(EncodedEvent(Arc::new(Bytes::new())).is_empty());
 }
 
 #[tokio::test(start_paused = true)]

@@ -143,7 +143,7 @@ impl SseWriter {
         self.push(bytes, mode)
     }
 
-    fn push(&self, bytes: Bytes, mode: Mode) -> Result<(), SseError> {
+    fn push(&self, bytes: Arc<Bytes>, mode: Mode) -> Result<(), SseError> {
         let shared = self.shared();
         let pushed = push_locked(shared, &mut shared.lock(), bytes, mode);
         pushed.finish(shared)
@@ -215,7 +215,7 @@ impl Pushed {
     }
 }
 
-fn push_locked(shared: &Shared, st: &mut State, bytes: Bytes, mode: Mode) -> Pushed {
+fn push_locked(shared: &Shared, st: &mut State, bytes: Arc<Bytes>, mode: Mode) -> Pushed {
     if let Some(reason) = st.end {
         return Pushed::done(Err(SseError::closed(reason)));
     }
