@@ -53,8 +53,10 @@ pub(crate) trait FrameSource: Send + 'static {
 /// What one stream whose client never reads can pin, in user space, with the defaults (measured
 /// by `nest-core/tests/hostile.rs`, quoted in RELIABILITY.md):
 ///
-/// - its queue: [`SseOptions::buffer`], 256 KiB of encoded events by default (their allocations
-///   take up to ~10 % more);
+/// - its queue: [`SseOptions::buffer`], 1,024 events and 256 KiB of encoded events by default,
+///   plus up to ~80 bytes of bookkeeping per queued event (its slot, the shared handle and the
+///   allocator's headers: at most ~80 KiB at 1,024 events; an event written to many streams
+///   with [`SseWriter::write_encoded`](super::SseWriter::write_encoded) is stored once);
 /// - HTTP/1.1: hyper's write queue, up to the server's `max_head_size` (64 KiB) plus the last
 ///   frame it took (up to 64 KiB), and its 8 KiB read buffer: at most **480 KiB per HTTP/1.1
 ///   connection** (measured: 432 KiB);
