@@ -443,8 +443,7 @@ impl Hub {
             history: resume.is_none() && after < head,
             pending: gap,
             read: None,
-            wait: None,
-            waiting: false,
+            wait: AppendWait::default(),
         };
         Ok(SseBody::new(options, Some(Box::new(cursor))))
     }
@@ -542,10 +541,57 @@ struct Cursor {
     history: bool,
     pending: Option<Bytes>,
     read: Option<BoxFuture<'static, Result<Batch, BackendError>>>,
-    /// On an in-process topic, the registration for the next append, reused from wait to wait
-    /// (no future per read); `waiting` while it is registered and not yet woken.
-    wait: Option<Pin<Box<OwnedNotified>>>,
+    /// On an in-process topic, how the cursor waits for the next append.
+    wait: AppendWait,
+}
+
+/// Waiting for the next append on an in-process topic ([`BackendTopic::appended`]): one
+/// registration, reused from wait to wait (no future per read).
+#[derive(Default)]
+struct AppendWait {
+    registration: Option<Pin<Box<OwnedNotified>>>,
+    /// Registered and not yet woken.
     waiting: bool,
+}
+
+impl AppendWait {
+    /// The events after `after` in `log`, or `Pending` until `appended` wakes the task: it
+    /// registers, then reads again, so an append between the last read and the registration is
+    /// not missed.
+    fn poll_read(
+        &mut self,
+        log: &dyn BackendTopic,
+        appended: &Arc<tokio::sync::Notify>,
+        after: u64,
+        max_frame: usize,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<Batch, BackendError>> {
+        loop {
+            if self.waiting {
+                let woken = self.registration.as_mut().map(|r| r.as_mut().poll(cx));
+                if let Some(Poll::Pending) = woken {
+                    return Poll::Pending;
+                }
+                self.waiting = false;
+            } else {
+                let notified = appended.clone().notified_owned();
+                let registration = match &mut self.registration {
+                    Some(registration) => {
+                        registration.set(notified);
+                        registration
+                    }
+                    None => self.registration.insert(Box::pin(notified)),
+                };
+                self.waiting = registration.as_mut().poll(cx).is_pending();
+            }
+            if let Some(batch) = log.try_read(after, max_frame) {
+                return Poll::Ready(batch);
+            }
+            if self.waiting {
+                return Poll::Pending;
+            }
+        }
+    }
 }
 
 impl FrameSource for Cursor {
@@ -594,10 +640,13 @@ impl Cursor {
             // Try without waiting first (no future, no allocation), then wait.
             None => match self.topic.log.try_read(self.after, max_frame) {
                 Some(batch) => batch,
-                None if self.topic.log.appended().is_some() => {
-                    return self.wait_in_process(cx, max_frame);
-                }
                 None => {
+                    let log = &*self.topic.log;
+                    if let Some(appended) = log.appended() {
+                        return self
+                            .wait
+                            .poll_read(log, appended, self.after, max_frame, cx);
+                    }
                     let mut read = self.topic.log.clone().read_after(self.after, max_frame);
                     match read.as_mut().poll(cx) {
                         Poll::Pending => {
@@ -610,45 +659,6 @@ impl Cursor {
             },
         };
         Poll::Ready(batch)
-    }
-
-    /// Waits for the next append on an in-process topic: registers (once per wake-up, reusing
-    /// the registration's allocation), then reads again, so an append between the last read
-    /// and the registration is not missed.
-    fn wait_in_process(
-        &mut self,
-        cx: &mut Context<'_>,
-        max_frame: usize,
-    ) -> Poll<Result<Batch, BackendError>> {
-        let log = &self.topic.log;
-        let Some(appended) = log.appended() else {
-            return Poll::Pending; // not reached: the caller checked
-        };
-        loop {
-            if self.waiting {
-                let wait = self.wait.as_mut().map(|wait| wait.as_mut().poll(cx));
-                if let Some(Poll::Pending) = wait {
-                    return Poll::Pending;
-                }
-                self.waiting = false;
-            } else {
-                let notified = appended.clone().notified_owned();
-                let wait = match &mut self.wait {
-                    Some(wait) => {
-                        wait.set(notified);
-                        wait
-                    }
-                    None => self.wait.insert(Box::pin(notified)),
-                };
-                self.waiting = wait.as_mut().poll(cx).is_pending();
-            }
-            if let Some(batch) = log.try_read(self.after, max_frame) {
-                return Poll::Ready(batch);
-            }
-            if self.waiting {
-                return Poll::Pending;
-            }
-        }
     }
 
     /// What a read gives the stream: its events, a gap event, or the end.
