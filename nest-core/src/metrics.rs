@@ -6,7 +6,7 @@
 //! | metric | kind | labels | what |
 //! |---|---|---|---|
 //! | `nest_connections_open` | gauge | `protocol` (`http1`, `http2`) | connections being served (over TLS too) |
-//! | `nest_http_requests_total` | counter | `route`, `method`, `status` | requests answered (`route` is the pattern, `/users/:id`; `<unmatched>` for 404s) |
+//! | `nest_http_requests_total` | counter | `route`, `method`, `status` | requests answered (`route` is the pattern, `/users/:id`; `<unmatched>` for 404s; `method` is one of the nine standard methods or `OTHER`) |
 //! | `nest_http_request_duration_seconds` | histogram | `route`, `method`, `status` | until the response head (for SSE: until the stream starts) |
 //! | `nest_sse_streams_open` | gauge | `route` | SSE streams open |
 //! | `nest_sse_streams_ended_total` | counter | `reason` (`EndReason`: `client_gone`, `closed`, `writers_dropped`, `shutdown`, `overflow`, `failed`, `lifetime`) | SSE streams ended |
@@ -14,6 +14,12 @@
 //! | `nest_sse_bytes_total` | counter | | bytes of SSE frames handed to connections |
 //! | `nest_sse_events_lost_total` | counter | `why` (`refused`, `dropped`, `closed`) | events lost to a stream's overflow policy |
 //! | `nest_hub_gaps_total` | counter | `reason` (`lagged`, `unknown-id`) | gap events the hub sent |
+//!
+//! Every label value comes from a bounded set the app fixes when it is built (its route patterns,
+//! the nine standard methods and `OTHER`, the status codes 100–599, the reasons above): no
+//! client can add a series. The SSE series of every SSE route, and the counters with a fixed
+//! label set, are exported at 0 when the app is built, so a dashboard and a `rate()` see them
+//! before the first stream (Prometheus's advice for labels known in advance).
 //!
 //! # Example
 //!
@@ -138,9 +144,31 @@ fn method_label(method: &Method) -> SharedString {
     const NAMES: [&str; 9] = [
         "GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "CONNECT", "TRACE",
     ];
+    // Any other method (a client may invent one per request) shares one label: a label value
+    // per method would let clients add series without end.
     match KNOWN.iter().position(|m| m == method) {
         Some(i) => SharedString::const_str(NAMES[i]),
-        None => SharedString::from(method.as_str().to_owned()),
+        None => SharedString::const_str("OTHER"),
+    }
+}
+
+/// Exports the series whose labels are known when the app is built at 0: the open-stream gauge
+/// of each SSE route, and the SSE and hub counters over their fixed label sets.
+pub(crate) fn register(sse_routes: &[Arc<str>]) {
+    for route in sse_routes {
+        gauge!("nest_sse_streams_open", "route" => SharedString::from(route.clone()))
+            .increment(0.0);
+    }
+    for reason in crate::sse::EndReason::ALL {
+        counter!("nest_sse_streams_ended_total", "reason" => reason.label()).absolute(0);
+    }
+    counter!("nest_sse_events_total").absolute(0);
+    counter!("nest_sse_bytes_total").absolute(0);
+    for why in ["refused", "dropped", "closed"] {
+        counter!("nest_sse_events_lost_total", "why" => why).absolute(0);
+    }
+    for reason in ["lagged", "unknown-id"] {
+        counter!("nest_hub_gaps_total", "reason" => reason).absolute(0);
     }
 }
 

@@ -243,7 +243,8 @@ async fn bytes_after_the_request_are_dropped_and_the_close_is_noticed() {
     let pipelined = format!("{EVENTS}GET /json HTTP/1.1\r\nhost: test\r\n\r\n");
     let mut sock = h.connect(&pipelined).await;
     let writer = h.writer().await;
-    sock.write_all(&[b'x'; 100_000]).await.unwrap();
+    // Up to the allowance (16 KiB after the request, the pipelined request included).
+    sock.write_all(&[b'x'; 12_000]).await.unwrap();
     writer.write(SseEvent::data("still here")).unwrap();
     let mut buf = Vec::new();
     read_until(&mut sock, &mut buf, "data: still here\n\n\r\n").await;
@@ -254,6 +255,50 @@ async fn bytes_after_the_request_are_dropped_and_the_close_is_noticed() {
     );
     drop(sock);
     assert_eq!(h.ended().await, EndReason::ClientGone);
+}
+
+/// A client that keeps sending after its request (1.76 GB in 10 s in the issue, the server
+/// discarding it at 65 % of a core) is reset once it passed the 16 KiB allowance: the stream
+/// ends (hook `ClientGone`), the client sees a reset, not a clean end.
+#[tokio::test]
+async fn a_client_that_sends_without_end_after_its_request_is_reset() {
+    let mut h = start(true).await;
+    let mut sock = h.connect(EVENTS).await;
+    let writer = h.writer().await;
+    writer.write(SseEvent::data("first")).unwrap();
+    let mut buf = Vec::new();
+    read_until(&mut sock, &mut buf, "data: first\n\n\r\n").await;
+    // 16 KiB and one byte more, then the server resets; later writes may fail (that is the point).
+    let (mut reader, mut writer_half) = sock.into_split();
+    let flood = tokio::spawn(async move {
+        let chunk = [b'x'; 4096];
+        let mut sent = 0usize;
+        while sent < 64 * 1024 * 1024 {
+            if writer_half.write_all(&chunk).await.is_err() {
+                return sent;
+            }
+            sent += chunk.len();
+        }
+        sent
+    });
+    assert_eq!(h.ended().await, EndReason::ClientGone);
+    let end = within("the reset", async {
+        let mut chunk = [0u8; 1024];
+        loop {
+            match reader.read(&mut chunk).await {
+                Ok(0) => return Ok(()),
+                Ok(_) => {}
+                Err(err) => return Err(err),
+            }
+        }
+    })
+    .await;
+    let err = end.expect_err("a reset, not a clean end");
+    assert_eq!(err.kind(), std::io::ErrorKind::ConnectionReset, "{err}");
+    let sent = within("the flood to stop", flood).await.unwrap();
+    eprintln!("RELIABILITY direct path flood: reset after the client sent {sent} bytes (allowance 16 KiB)");
+    assert!(sent < 64 * 1024 * 1024, "the server kept reading");
+    drop(writer);
 }
 
 /// A body that fails mid-stream resets the connection: the client reads the chunks sent before

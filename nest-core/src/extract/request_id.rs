@@ -63,17 +63,15 @@ impl RequestId {
         }
     }
 
-    /// A new id: a random per-process prefix and a counter, 24 hex digits.
+    /// A new id: 24 hex digits, a random per-process prefix and a counter passed through a keyed
+    /// permutation. Unique within the process (the permutation is one to one), random across
+    /// processes, and the ids of consecutive requests look unrelated: they do not reveal how
+    /// many requests the server answered.
     pub fn new() -> Self {
-        static PREFIX: OnceLock<u32> = OnceLock::new();
         static NEXT: AtomicU64 = AtomicU64::new(0);
-        let prefix = *PREFIX.get_or_init(|| {
-            use std::hash::{BuildHasher, Hasher};
-            std::collections::hash_map::RandomState::new()
-                .build_hasher()
-                .finish() as u32
-        });
-        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let keys = keys();
+        let n = permute(&keys.rounds, NEXT.fetch_add(1, Ordering::Relaxed));
+        let prefix = keys.prefix;
         let mut buf = BytesMut::with_capacity(24);
         const HEX: &[u8; 16] = b"0123456789abcdef";
         for shift in (0..8).rev() {
@@ -101,6 +99,38 @@ impl Default for RequestId {
     fn default() -> Self {
         Self::new()
     }
+}
+
+/// The process's keys for new ids, made once from the OS's randomness (through std's
+/// `RandomState`, whose SipHash keys are random per process).
+struct Keys {
+    prefix: u32,
+    rounds: std::collections::hash_map::RandomState,
+}
+
+fn keys() -> &'static Keys {
+    static KEYS: OnceLock<Keys> = OnceLock::new();
+    KEYS.get_or_init(|| {
+        use std::hash::BuildHasher;
+        let rounds = std::collections::hash_map::RandomState::new();
+        Keys {
+            prefix: rounds.hash_one(u64::MAX) as u32,
+            rounds,
+        }
+    })
+}
+
+/// A keyed permutation of the 64-bit numbers: a four-round Feistel network on 32-bit halves
+/// whose round function is SipHash under the process's keys (one to one by construction, and
+/// without the keys the next output cannot be told from the last).
+fn permute(keys: &std::collections::hash_map::RandomState, n: u64) -> u64 {
+    use std::hash::BuildHasher;
+    let (mut left, mut right) = ((n >> 32) as u32, n as u32);
+    for round in 0..4u64 {
+        let f = keys.hash_one((round << 32) | u64::from(right)) as u32;
+        (left, right) = (right, left ^ f);
+    }
+    (u64::from(left) << 32) | u64::from(right)
 }
 
 fn acceptable(id: &[u8]) -> bool {
@@ -133,6 +163,27 @@ mod tests {
         for bad in ["", "has space", "ünï", "a\"b", "<script>", &"x".repeat(129)] {
             assert!(!acceptable(bad.as_bytes()), "{bad}");
         }
+    }
+
+    /// Consecutive ids differ in about half their bits, not in the last digit: the count of
+    /// requests answered cannot be read off them. And the permutation is one to one.
+    #[test]
+    fn new_ids_do_not_count_requests() {
+        let ids: Vec<RequestId> = (0..64).map(|_| RequestId::new()).collect();
+        let counters: Vec<u64> = ids
+            .iter()
+            .map(|id| u64::from_str_radix(&id.as_str()[8..], 16).unwrap())
+            .collect();
+        let mut differing_bits = 0;
+        for pair in counters.windows(2) {
+            differing_bits += (pair[0] ^ pair[1]).count_ones();
+        }
+        let mean = f64::from(differing_bits) / 63.0;
+        assert!((20.0..44.0).contains(&mean), "mean differing bits {mean}");
+        let keys = keys();
+        let outputs: std::collections::HashSet<u64> =
+            (0..10_000).map(|n| permute(&keys.rounds, n)).collect();
+        assert_eq!(outputs.len(), 10_000);
     }
 
     #[test]

@@ -183,6 +183,14 @@ impl Router {
                 None => entry.any = Some(endpoint),
             }
         }
+        let sse_routes: Vec<Arc<str>> = entries
+            .iter()
+            .filter(|e| {
+                e.methods.iter().any(|(_, e)| e.sse) || e.any.as_ref().is_some_and(|e| e.sse)
+            })
+            .map(|e| e.route.clone())
+            .collect();
+        crate::metrics::register(&sse_routes);
         Ok(Self {
             inner: Arc::new(RouterInner {
                 matcher,

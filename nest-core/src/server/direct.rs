@@ -52,6 +52,12 @@ const PEEK: usize = 8 * 1024;
 /// without end cannot hold the thread.
 const READS_PER_WAKE: usize = 16;
 
+/// The most bytes a client may send after its request while its stream runs (read and
+/// dropped: stray bytes, a pipelined request that will never be served since the stream ends the
+/// connection). Past it the connection is reset: a client that sends without end would
+/// otherwise keep the server reading and discarding for the stream's life.
+pub(super) const DISCARD_LIMIT: u32 = 16 * 1024;
+
 /// What the first request of a connection turned into.
 pub(super) enum First {
     /// An SSE response to write here: its head (already serialized) and its body.
@@ -206,6 +212,8 @@ enum End {
     Failed,
     /// The grace period of a shutdown is over.
     Deadline,
+    /// The client sent more than [`DISCARD_LIMIT`] bytes after its request: reset.
+    Flooded,
 }
 
 pin_project_lite::pin_project! {
@@ -231,6 +239,8 @@ pin_project_lite::pin_project! {
         signal: WaitForCancellationFuture<'a>,
         registered: bool,
         closing: bool,
+        // Bytes the client sent after its request, read and dropped (at most `DISCARD_LIMIT`).
+        discarded: u32,
         // The socket's read interest is registered with a waker of its own, so a wake for an
         // event (the common case) does not poll the read side again (a lock in tokio's
         // registration per poll); only a wake from the socket itself does.
@@ -250,6 +260,7 @@ impl<'a> Stream<'a> {
             signal: stop.token.cancelled(),
             registered: false,
             closing: false,
+            discarded: 0,
             reads: None,
             _open: crate::metrics::ConnectionOpen::new(false),
         }
@@ -287,7 +298,8 @@ impl Future for Stream<'_> {
             if let Some(wake) = watch {
                 let waker = Waker::from(wake.clone());
                 *this.reads = Some(wake);
-                if let Poll::Ready(end) = watch_reads(this.sock, &mut Context::from_waker(&waker)) {
+                let mut cx = Context::from_waker(&waker);
+                if let Poll::Ready(end) = watch_reads(this.sock, this.discarded, &mut cx) {
                     break 'end end;
                 }
             }
@@ -301,7 +313,10 @@ impl Future for Stream<'_> {
                 // FIN after the last chunk (a socket's shutdown does not wait); the drop closes.
                 let _ = Pin::new(&mut *this.sock).poll_shutdown(cx);
             }
-            End::Failed => {
+            End::Failed | End::Flooded => {
+                if matches!(end, End::Flooded) {
+                    tracing::debug!("client sent too much after its SSE request: reset");
+                }
                 // SO_LINGER 0: the close resets (it does not block), so a client cannot take a
                 // failure for an end.
                 let _ =
@@ -345,8 +360,9 @@ impl Wake for ReadWake {
 }
 
 /// Reads (and drops) whatever the client sends after its request, to notice its end: a read of
-/// EOF, or an error. Pending while the client is silent.
-fn watch_reads(sock: &TcpStream, cx: &mut Context<'_>) -> Poll<End> {
+/// EOF, or an error. Pending while the client is silent; `Flooded` once it sent more than
+/// [`DISCARD_LIMIT`] bytes (counted in `discarded`).
+fn watch_reads(sock: &TcpStream, discarded: &mut u32, cx: &mut Context<'_>) -> Poll<End> {
     let mut scratch = [0u8; 256];
     for _ in 0..READS_PER_WAKE {
         match sock.poll_read_ready(cx) {
@@ -354,7 +370,13 @@ fn watch_reads(sock: &TcpStream, cx: &mut Context<'_>) -> Poll<End> {
             Poll::Ready(Err(_)) => return Poll::Ready(End::Gone),
             Poll::Ready(Ok(())) => match sock.try_read(&mut scratch) {
                 Ok(0) => return Poll::Ready(End::Gone),
-                Ok(_) => {}
+                Ok(n) => {
+                    // n <= 256: no overflow before the limit is seen.
+                    *discarded += n as u32;
+                    if *discarded > DISCARD_LIMIT {
+                        return Poll::Ready(End::Flooded);
+                    }
+                }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                 Err(_) => return Poll::Ready(End::Gone),
             },

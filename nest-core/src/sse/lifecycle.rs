@@ -56,6 +56,17 @@ pub enum EndReason {
 }
 
 impl EndReason {
+    /// Every reason, for metrics exported before the first stream ends.
+    pub(crate) const ALL: [EndReason; 7] = [
+        EndReason::ClientGone,
+        EndReason::Closed,
+        EndReason::WritersDropped,
+        EndReason::Shutdown,
+        EndReason::Overflow,
+        EndReason::Failed,
+        EndReason::Lifetime,
+    ];
+
     pub(super) fn runs_hook(self) -> bool {
         self != EndReason::Closed
     }
