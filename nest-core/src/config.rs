@@ -90,7 +90,9 @@ impl ServerConfig {
     }
 
     /// How long a new connection may take to send its first bytes, and to show which protocol it
-    /// speaks (default 10 s). A client that connects and stalls is dropped after it.
+    /// speaks (default 10 s). A client that connects and stalls is dropped after it. Over TLS it
+    /// bounds the ClientHello (read before a handshake slot is taken), and, once ALPN chose
+    /// `h2`, HTTP/2's connection preface after the handshake.
     pub fn first_byte_timeout(mut self, timeout: Duration) -> Self {
         self.first_byte_timeout = timeout;
         self
@@ -141,8 +143,11 @@ impl ServerConfig {
         self
     }
 
-    /// The most TLS handshakes in progress at once (default 256; feature `tls`): a handshake
+    /// The most TLS handshakes computing at once (default 256; feature `tls`): a handshake
     /// costs CPU, so a flood of new connections waits for a slot instead of taking every core.
+    /// A slot is held only for the cryptographic work (rustls computing the server's first
+    /// flight from the ClientHello): a connection that stays silent, or stalls before or after
+    /// its ClientHello, holds none.
     pub fn max_tls_handshakes(mut self, count: usize) -> Self {
         self.max_tls_handshakes = count;
         self

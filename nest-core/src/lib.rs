@@ -124,6 +124,7 @@ mod error;
 pub mod extract;
 pub mod handler;
 pub mod health;
+pub mod id;
 pub mod metrics;
 pub mod response;
 mod routing;

@@ -162,6 +162,98 @@ async fn a_client_that_never_finishes_its_handshake_is_dropped() {
     server.shutdown(Duration::from_secs(1)).await;
 }
 
+/// A rustls client configuration that trusts only `cert_pem` and offers `alpn`.
+fn raw_client_config(cert_pem: &str, alpn: &[&[u8]]) -> Arc<rustls::ClientConfig> {
+    use rustls_pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(rustls_pki_types::CertificateDer::from_pem_slice(cert_pem.as_bytes()).unwrap())
+        .unwrap();
+    let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    Arc::new(config)
+}
+
+/// A TLS client that negotiates `h2` and never sends HTTP/2's preface is closed after the
+/// first-byte timeout (before: never; 1,000 of them stayed open after 76 s, and 50 locked a
+/// server with a connection cap of 50 for good). The timeouts differ, so the one that acts is
+/// the one named: first byte 300 ms, head read 60 s, handshake 30 s.
+#[tokio::test]
+async fn an_h2_client_that_never_sends_the_preface_is_closed_after_the_first_byte_timeout() {
+    let (cert, key) = certificate();
+    let config = ServerConfig::default()
+        .first_byte_timeout(Duration::from_millis(300))
+        .header_read_timeout(Duration::from_secs(60))
+        .tls_handshake_timeout(Duration::from_secs(30));
+    let server = serve(TlsConfig::from_pem(&cert, &key).unwrap(), config).await;
+    let connector = tokio_rustls::TlsConnector::from(raw_client_config(&cert, &[b"h2"]));
+    let tcp = TcpStream::connect(server.local_addr()).await.unwrap();
+    let name = rustls_pki_types::ServerName::try_from("localhost").unwrap();
+    let mut tls = connector.connect(name, tcp).await.expect("the handshake");
+    assert_eq!(tls.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
+    let started = tokio::time::Instant::now();
+    let mut all = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(10), tls.read_to_end(&mut all)).await;
+    assert!(read.is_ok(), "the server must close a silent h2 connection");
+    eprintln!(
+        "RELIABILITY TLS h2 without preface: closed after {:?} (first_byte_timeout 300 ms)",
+        started.elapsed()
+    );
+    // And a real HTTP/2 client is served as before.
+    let url = format!("https://localhost:{}/", server.local_addr().port());
+    let res = client(&cert, false).get(&url).send().await.unwrap();
+    assert_eq!(res.version(), http::Version::HTTP_2);
+    server.shutdown(Duration::from_secs(1)).await;
+}
+
+/// Connections that never send a ClientHello, and clients that send one and then stall, hold no
+/// handshake slot: with one slot, 40 of each, and long timeouts (first byte 20 s, handshake
+/// 30 s), a real HTTPS request is answered at once (before: every slot was taken by a silent
+/// TCP connection for the whole handshake timeout; 300 of them made real requests wait 9 s).
+#[tokio::test]
+async fn silent_and_stalled_handshakes_hold_no_handshake_slot() {
+    let (cert, key) = certificate();
+    let config = ServerConfig::default()
+        .max_tls_handshakes(1)
+        .first_byte_timeout(Duration::from_secs(20))
+        .tls_handshake_timeout(Duration::from_secs(30));
+    let server = serve(TlsConfig::from_pem(&cert, &key).unwrap(), config).await;
+    let mut held = Vec::new();
+    for _ in 0..40 {
+        held.push(TcpStream::connect(server.local_addr()).await.unwrap());
+    }
+    let client_config = raw_client_config(&cert, &[b"http/1.1"]);
+    for _ in 0..40 {
+        let name = rustls_pki_types::ServerName::try_from("localhost").unwrap();
+        let mut conn = rustls::ClientConnection::new(client_config.clone(), name).unwrap();
+        let mut hello = Vec::new();
+        conn.write_tls(&mut hello).unwrap();
+        let mut tcp = TcpStream::connect(server.local_addr()).await.unwrap();
+        tcp.write_all(&hello).await.unwrap();
+        // Never reads the server's flight, never finishes.
+        held.push(tcp);
+    }
+    let url = format!("https://localhost:{}/", server.local_addr().port());
+    let started = tokio::time::Instant::now();
+    let res = tokio::time::timeout(Duration::from_secs(8), client(&cert, true).get(&url).send())
+        .await
+        .expect("a real client must not wait for the silent ones' slots")
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    eprintln!(
+        "RELIABILITY TLS slots: 40 silent + 40 stalled handshakes, 1 slot: a real request answered in {:?}",
+        started.elapsed()
+    );
+    drop(held);
+    server.shutdown(Duration::from_secs(1)).await;
+}
+
 #[tokio::test]
 async fn plain_http_on_the_tls_port_is_closed_and_tls_goes_on() {
     let (cert, key) = certificate();

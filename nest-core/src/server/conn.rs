@@ -26,7 +26,7 @@ use crate::Response;
 /// hyper's default limit on the number of request headers.
 const HYPER_MAX_HEADERS: usize = 100;
 
-const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+pub(super) const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
 /// Tells HTTP/2's preface from anything else, under the first-byte timeout. Returns the bytes it
 /// had to consume (empty in the common case) and whether it is HTTP/2, or `None` when the client

@@ -29,16 +29,20 @@ use std::fmt;
 use std::path::Path;
 use std::sync::{Arc, OnceLock, RwLock};
 
+use bytes::{Bytes, BytesMut};
 use rustls::crypto::CryptoProvider;
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
 use tokio::sync::Semaphore;
-use tokio_rustls::TlsAcceptor;
+use tokio::time::Instant;
+use tokio_rustls::LazyConfigAcceptor;
 
-use super::conn::{serve_io, Stop};
+use super::conn::{serve_io, Stop, H2_PREFACE};
+use super::rewind::Rewind;
 use crate::app::NestService;
 use crate::config::ServerConfig;
 use crate::error::Error;
@@ -173,21 +177,98 @@ impl TlsConfig {
             .with_cert_resolver(self.resolver.clone());
         tls.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
         Ok(Accept {
-            acceptor: TlsAcceptor::from(Arc::new(tls)),
+            config: Arc::new(tls),
             handshakes: Arc::new(Semaphore::new(config.max_tls_handshakes)),
         })
     }
 }
 
-/// What the accept loop needs to serve TLS: the acceptor and the handshake slots.
+/// What the accept loop needs to serve TLS: the rustls configuration and the handshake slots.
 #[derive(Clone)]
 pub(super) struct Accept {
-    acceptor: TlsAcceptor,
+    config: Arc<rustls::ServerConfig>,
     handshakes: Arc<Semaphore>,
 }
 
-/// One TLS connection: a handshake under the timeout and the handshake limit, then HTTP/2 or
-/// HTTP/1.1 as ALPN chose (HTTP/1.1 when the client offered none).
+/// Why a connection closed before it served a request (logged at debug: O(1) per client, quiet).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Refused {
+    /// No complete ClientHello within the first-byte timeout (a silent or trickling client).
+    NoHello,
+    /// Not TLS (plain HTTP on the TLS port), or a handshake the server or client refused.
+    Failed,
+    /// The handshake did not complete within `tls_handshake_timeout`.
+    TimedOut,
+    /// ALPN chose `h2` and the client did not send HTTP/2's preface within the first-byte
+    /// timeout, or sent something else.
+    NoPreface,
+    /// The server is shutting down.
+    Closing,
+}
+
+/// The handshake, in three steps, each under its bound:
+///
+/// 1. the ClientHello is read without a slot, within `first_byte_timeout` (and the handshake
+///    timeout): a connection that stays silent, or sends its hello a byte at a time, costs a
+///    task and a socket, never one of the [`ServerConfig::max_tls_handshakes`] slots;
+/// 2. a slot is taken for the cryptographic work only: rustls computes the server's whole first
+///    flight (key exchange and the certificate's signature) when it takes the ClientHello;
+/// 3. the flight is written and the client's answer read without a slot, within what is left
+///    of `tls_handshake_timeout`.
+async fn handshake(
+    stream: TcpStream,
+    accept: &Accept,
+    config: &ServerConfig,
+) -> Result<tokio_rustls::server::TlsStream<TcpStream>, Refused> {
+    let deadline = Instant::now() + config.tls_handshake_timeout;
+    let hello_by = (Instant::now() + config.first_byte_timeout).min(deadline);
+    let hello = LazyConfigAcceptor::new(rustls::server::Acceptor::default(), stream);
+    let start = match tokio::time::timeout_at(hello_by, hello).await {
+        Ok(Ok(start)) => start,
+        Ok(Err(_)) => return Err(Refused::Failed),
+        Err(_) => return Err(Refused::NoHello),
+    };
+    let finishing = {
+        let slot = tokio::time::timeout_at(deadline, accept.handshakes.acquire()).await;
+        let Ok(Ok(_slot)) = slot else {
+            return Err(Refused::TimedOut);
+        };
+        start.into_stream(accept.config.clone())
+    };
+    match tokio::time::timeout_at(deadline, finishing).await {
+        Ok(Ok(tls)) => Ok(tls),
+        Ok(Err(_)) => Err(Refused::Failed),
+        Err(_) => Err(Refused::TimedOut),
+    }
+}
+
+/// Reads HTTP/2's connection preface within the first-byte timeout (hyper's HTTP/2 server waits
+/// for it without a bound: a client that negotiated `h2` and stayed silent held its connection,
+/// and its place under `max_connections`, for good). Returns the bytes read, for replay.
+async fn preface<I: tokio::io::AsyncRead + Unpin>(
+    io: &mut I,
+    config: &ServerConfig,
+) -> Result<Bytes, Refused> {
+    let reading = async {
+        // Capacity exactly the preface's: `read_buf` reads no further.
+        let mut buf = BytesMut::with_capacity(H2_PREFACE.len());
+        while buf.len() < H2_PREFACE.len() {
+            match io.read_buf(&mut buf).await {
+                Ok(0) | Err(_) => return Err(Refused::NoPreface),
+                Ok(_) if !H2_PREFACE.starts_with(&buf) => return Err(Refused::NoPreface),
+                Ok(_) => {}
+            }
+        }
+        Ok(buf.freeze())
+    };
+    tokio::time::timeout(config.first_byte_timeout, reading)
+        .await
+        .unwrap_or(Err(Refused::NoPreface))
+}
+
+/// One TLS connection: the handshake (see [`handshake`]), then, for `h2`, the preface under the
+/// first-byte timeout, then HTTP/2 or HTTP/1.1 as ALPN chose (HTTP/1.1 when the client offered
+/// none).
 pub(super) async fn serve(
     stream: TcpStream,
     accept: Accept,
@@ -195,31 +276,31 @@ pub(super) async fn serve(
     config: Arc<ServerConfig>,
     stop: Arc<Stop>,
 ) {
-    let handshake = async {
-        let _slot = accept.handshakes.acquire().await.ok()?;
-        tokio::select! {
-            tls = accept.acceptor.accept(stream) => tls.ok(),
-            // Shutting down: a connection still in its handshake is closed.
-            () = stop.token.cancelled() => None,
-        }
-    };
     // Boxed, as the sniff is: its state would otherwise stay in the task for the connection's life.
-    let tls = match tokio::time::timeout(config.tls_handshake_timeout, Box::pin(handshake)).await {
-        Ok(Some(tls)) => tls,
-        // A failed handshake (plain HTTP on the TLS port, an unknown CA at the client) or a
-        // client that never finished it: closed, logged at debug (O(1) per client, quiet).
-        Ok(None) => {
-            tracing::debug!("TLS handshake failed");
-            return;
-        }
-        Err(_) => {
-            tracing::debug!("TLS handshake timed out");
+    let opening = Box::pin(async {
+        let mut tls = handshake(stream, &accept, &config).await?;
+        let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
+        let prefix = if h2 {
+            preface(&mut tls, &config).await?
+        } else {
+            Bytes::new()
+        };
+        Ok::<_, Refused>((tls, h2, prefix))
+    });
+    let opened = tokio::select! {
+        opened = opening => opened,
+        // Shutting down: a connection still in its handshake is closed.
+        () = stop.token.cancelled() => Err(Refused::Closing),
+    };
+    let (tls, h2, prefix) = match opened {
+        Ok(opened) => opened,
+        Err(why) => {
+            tracing::debug!(?why, "TLS connection closed before its first request");
             return;
         }
     };
-    let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
     serve_io(
-        hyper_util::rt::TokioIo::new(tls),
+        hyper_util::rt::TokioIo::new(Rewind::new(prefix, tls)),
         h2,
         app,
         None,

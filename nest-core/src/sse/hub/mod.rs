@@ -519,6 +519,22 @@ impl Hub {
     pub fn topics(&self) -> Vec<String> {
         self.lock_topics().map.keys().cloned().collect()
     }
+
+    /// Removes the topic called `name` now, when nobody holds it (no subscriber, no publish in
+    /// progress): a resumable stream's topic once the stream can no longer be read. Returns
+    /// whether it was removed; one still held is left to the idle eviction.
+    pub(crate) fn remove_topic(&self, name: &str) -> bool {
+        let mut topics = self.lock_topics();
+        let free = topics
+            .map
+            .get(name)
+            .is_some_and(|topic| Arc::strong_count(topic) == 1);
+        if free {
+            topics.map.remove(name);
+            self.inner.backend.evict(name);
+        }
+        free
+    }
 }
 
 /// `EPOCH-SEQ` → `SEQ` when the epoch is this backend's.

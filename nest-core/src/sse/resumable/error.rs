@@ -41,6 +41,10 @@ enum Kind {
     Exists,
     InvalidId,
     Hub,
+    /// This instance holds `max_streams` streams.
+    Busy,
+    /// The caller's owner holds `max_streams_per_owner` streams on this instance.
+    OwnerLimit,
 }
 
 impl ResumableError {
@@ -66,6 +70,22 @@ impl ResumableError {
 
     pub(super) fn invalid_id(why: &str) -> Self {
         Self::new(Kind::InvalidId, format!("invalid stream id: {why}"), None)
+    }
+
+    pub(super) fn busy(limit: usize) -> Self {
+        Self::new(
+            Kind::Busy,
+            format!("this server holds its most resumable streams ({limit}); try again later"),
+            None,
+        )
+    }
+
+    pub(super) fn owner_limit(limit: usize) -> Self {
+        Self::new(
+            Kind::OwnerLimit,
+            format!("too many resumable streams for this caller (at most {limit} at once)"),
+            None,
+        )
     }
 
     pub(super) fn hub(err: HubError) -> Self {
@@ -109,6 +129,13 @@ impl ResumableError {
         self.0.kind == Kind::Hub
     }
 
+    /// A stream could not start: this instance holds
+    /// [`max_streams`](super::ResumableOptions::max_streams) streams (503), or the caller's owner
+    /// holds [`max_streams_per_owner`](super::ResumableOptions::max_streams_per_owner) (429).
+    pub fn is_limited(&self) -> bool {
+        matches!(self.0.kind, Kind::Busy | Kind::OwnerLimit)
+    }
+
     /// The HTTP status this error stands for.
     pub fn status(&self) -> StatusCode {
         match self.0.kind {
@@ -116,7 +143,8 @@ impl ResumableError {
             Kind::Expired => StatusCode::GONE,
             Kind::Exists => StatusCode::CONFLICT,
             Kind::InvalidId => StatusCode::BAD_REQUEST,
-            Kind::Hub => StatusCode::SERVICE_UNAVAILABLE,
+            Kind::Hub | Kind::Busy => StatusCode::SERVICE_UNAVAILABLE,
+            Kind::OwnerLimit => StatusCode::TOO_MANY_REQUESTS,
         }
     }
 }

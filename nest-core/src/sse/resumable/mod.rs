@@ -112,6 +112,8 @@ pub struct ResumableOptions {
     lease: Duration,
     priming: bool,
     retry: Option<Duration>,
+    max_streams: usize,
+    max_streams_per_owner: usize,
 }
 
 impl Default for ResumableOptions {
@@ -121,6 +123,8 @@ impl Default for ResumableOptions {
             lease: Duration::from_secs(30),
             priming: false,
             retry: None,
+            max_streams: 10_000,
+            max_streams_per_owner: 100,
         }
     }
 }
@@ -163,6 +167,24 @@ impl ResumableOptions {
         self
     }
 
+    /// The most streams this instance holds at once (default 10,000): running ones, and finished
+    /// ones still readable (for [`ttl`](Self::ttl)), whose topics hold their events. A start
+    /// past it is [`ResumableError::is_limited`] (503), and the hub's other topics go on (before,
+    /// a flood of starts filled the hub's topic limit and every publish to a new topic failed).
+    /// At ~10 KiB per short answer, the default bounds the streams of one instance to ~100 MiB.
+    pub fn max_streams(mut self, max: usize) -> Self {
+        self.max_streams = max;
+        self
+    }
+
+    /// The most streams one owner ([`Resumable::owned_by`]) holds on this instance at once
+    /// (default 100): a start past it is [`ResumableError::is_limited`] (429), so one caller
+    /// cannot take the whole of [`max_streams`](Self::max_streams).
+    pub fn max_streams_per_owner(mut self, max: usize) -> Self {
+        self.max_streams_per_owner = max;
+        self
+    }
+
     /// How often the lease is renewed, and a waiting subscriber reads the record.
     fn renew_every(&self) -> Duration {
         self.lease / 3
@@ -181,7 +203,46 @@ pub struct Resumable {
     hub: Hub,
     options: ResumableOptions,
     /// The producers running on this instance (the backend's records say which streams exist).
-    producers: Arc<Mutex<HashMap<String, AbortHandle>>>,
+    producers: Arc<Mutex<HashMap<String, Producer>>>,
+    /// How many streams this instance holds, in all and per owner.
+    held: Arc<Mutex<Held>>,
+    /// Whom this handle acts for ([`Resumable::owned_by`]).
+    owner: Option<Arc<str>>,
+}
+
+/// A producer running on this instance.
+struct Producer {
+    task: AbortHandle,
+    owner: Option<Arc<str>>,
+}
+
+/// The streams this instance holds (running, or finished and still readable).
+#[derive(Default)]
+struct Held {
+    total: usize,
+    by_owner: HashMap<Arc<str>, usize>,
+}
+
+/// One stream's place under the limits: given back when dropped (when the stream's topic goes,
+/// or when its start fails).
+struct HeldSlot {
+    held: Arc<Mutex<Held>>,
+    owner: Option<Arc<str>>,
+}
+
+impl Drop for HeldSlot {
+    fn drop(&mut self) {
+        let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
+        held.total -= 1;
+        if let Some(owner) = &self.owner {
+            if let Some(count) = held.by_owner.get_mut(owner) {
+                *count -= 1;
+                if *count == 0 {
+                    held.by_owner.remove(owner);
+                }
+            }
+        }
+    }
 }
 
 impl fmt::Debug for Resumable {
@@ -189,9 +250,13 @@ impl fmt::Debug for Resumable {
         f.debug_struct("Resumable")
             .field("options", &self.options)
             .field("producers", &self.lock().len())
+            .field("owner", &self.owner)
             .finish()
     }
 }
+
+/// The longest owner name (see [`Resumable::owned_by`]).
+const MAX_OWNER_LEN: usize = 256;
 
 /// What a producer writes with: each event is published to its stream's topic.
 #[derive(Clone, Debug)]
@@ -252,10 +317,91 @@ impl Resumable {
             hub,
             options,
             producers: Arc::new(Mutex::new(HashMap::new())),
+            held: Arc::new(Mutex::new(Held::default())),
+            owner: None,
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, AbortHandle>> {
+    /// A new stream id: 128 random bits as 32 hex digits ([`crate::id::random_id`]). A stream's
+    /// id is a capability: whoever holds it can read the stream (unless it is bound to an owner,
+    /// see [`owned_by`](Self::owned_by)), so ids must not be guessable; a counter or a time
+    /// (`answer-1`, `answer-2`, …) lets anyone read everyone's answers.
+    pub fn new_id() -> String {
+        crate::id::random_id()
+    }
+
+    /// This handle acting for `owner` (the app's name for the caller: a user id, a session):
+    /// the streams it starts are bound to `owner`, and only a handle acting for the same owner
+    /// can read, resume or cancel them, on any instance (the owner is in the stream's record).
+    /// To anyone else a bound stream is unknown (404), whether or not they hold its id. Streams
+    /// started without an owner stay readable by whoever holds their id. At most 256 bytes; a
+    /// longer owner makes `start` fail with [`ResumableError::is_invalid_id`].
+    ///
+    /// ```
+    /// use nest_core::sse::hub::Hub;
+    /// use nest_core::sse::resumable::{Resumable, ResumableError};
+    /// use nest_core::sse::LastEventId;
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let streams = Resumable::new(Hub::new());
+    /// let id = Resumable::new_id();
+    /// assert_eq!(id.len(), 32);
+    /// let alice = streams.owned_by("alice");
+    /// alice.start(&id, |out| async move { out.send("secret").await.map(drop) }).await.unwrap();
+    /// assert!(alice.subscribe(&id, &LastEventId(None)).await.is_ok());
+    /// // Someone else with the id: unknown, as if it did not exist.
+    /// let mallory = streams.owned_by("mallory").subscribe(&id, &LastEventId(None)).await;
+    /// assert!(mallory.unwrap_err().is_unknown());
+    /// assert!(streams.subscribe(&id, &LastEventId(None)).await.unwrap_err().is_unknown());
+    /// assert!(!streams.owned_by("mallory").cancel(&id));
+    /// # });
+    /// ```
+    pub fn owned_by(&self, owner: impl Into<Arc<str>>) -> Self {
+        Self {
+            owner: Some(owner.into()),
+            ..self.clone()
+        }
+    }
+
+    /// The owner this handle acts for.
+    fn owner(&self) -> Option<&str> {
+        self.owner.as_deref()
+    }
+
+    /// Takes a place for a new stream under [`ResumableOptions::max_streams`] and
+    /// [`ResumableOptions::max_streams_per_owner`].
+    fn hold(&self) -> Result<HeldSlot, ResumableError> {
+        let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
+        if held.total >= self.options.max_streams {
+            drop(held);
+            tracing::warn!(
+                limit = self.options.max_streams,
+                "resumable streams: the instance's limit is reached, a start refused"
+            );
+            return Err(ResumableError::busy(self.options.max_streams));
+        }
+        if let Some(owner) = &self.owner {
+            let count = held.by_owner.entry(owner.clone()).or_default();
+            if *count >= self.options.max_streams_per_owner {
+                return Err(ResumableError::owner_limit(
+                    self.options.max_streams_per_owner,
+                ));
+            }
+            *count += 1;
+        }
+        held.total += 1;
+        Ok(HeldSlot {
+            held: self.held.clone(),
+            owner: self.owner.clone(),
+        })
+    }
+
+    /// How many streams this instance holds now (running, or finished and still readable).
+    pub fn held_streams(&self) -> usize {
+        self.held.lock().unwrap_or_else(|p| p.into_inner()).total
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Producer>> {
         self.producers.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -281,10 +427,22 @@ impl Resumable {
         E: fmt::Display + Send + 'static,
     {
         check_id(id)?;
+        if self
+            .owner()
+            .is_some_and(|o| o.is_empty() || o.len() > MAX_OWNER_LEN)
+        {
+            return Err(ResumableError::invalid_id(
+                "the owner is empty or longer than 256 bytes",
+            ));
+        }
+        let slot = self.hold()?;
         // Reserve the id (atomically, across instances) while the first event is published.
         let key = record::key(id);
         let ttl = self.options.running_ttl();
-        let reserved = StreamRecord::new(State::Running, self.options.ttl, None).encode();
+        let owner = self.owner();
+        let reserved = StreamRecord::new(State::Running, self.options.ttl, None)
+            .owned(owner)
+            .encode();
         let created = self.hub.create_record(&key, reserved.clone(), ttl).await;
         if !created.map_err(ResumableError::hub)? {
             return Err(ResumableError::exists(id));
@@ -306,7 +464,9 @@ impl Resumable {
                 return Err(ResumableError::hub(err));
             }
         };
-        let running = StreamRecord::new(State::Running, self.options.ttl, Some(&first)).encode();
+        let running = StreamRecord::new(State::Running, self.options.ttl, Some(&first))
+            .owned(owner)
+            .encode();
         let replaced = self
             .hub
             .replace_record(&key, reserved, running.clone(), ttl)
@@ -321,12 +481,17 @@ impl Resumable {
             id: id.into(),
         };
         let task = tokio::spawn(producer(writer));
-        self.lock().insert(id.to_owned(), task.abort_handle());
+        let running_here = Producer {
+            task: task.abort_handle(),
+            owner: self.owner.clone(),
+        };
+        self.lock().insert(id.to_owned(), running_here);
         tokio::spawn(producer::supervise(
             self.clone(),
             id.to_owned(),
             task,
             running,
+            slot,
         ));
         Ok(())
     }
@@ -335,13 +500,15 @@ impl Resumable {
     /// cancel hook when the client goes away). Its subscribers get `event: error`
     /// (`cancelled`) and the end. Returns whether a running producer was stopped; a producer
     /// on another instance is not ([`cancel_anywhere`](Self::cancel_anywhere) stops it).
+    ///
+    /// A stream bound to an owner is cancelled only by a handle acting for that owner.
     pub fn cancel(&self, id: &str) -> bool {
         match self.lock().get(id) {
-            Some(task) => {
-                task.abort();
+            Some(producer) if allows(producer.owner.as_deref(), self.owner()) => {
+                producer.task.abort();
                 true
             }
-            None => false,
+            _ => false,
         }
     }
 
@@ -360,7 +527,11 @@ impl Resumable {
             let found = found.map_err(ResumableError::hub)?;
             let ttl = found.as_ref().map(|r| r.ttl).unwrap_or_default();
             let (stream, value) = match record::phase(found) {
-                Phase::Live(stream, value) if stream.first.is_some() => (stream, value),
+                Phase::Live(stream, value)
+                    if stream.first.is_some() && stream.allows(self.owner()) =>
+                {
+                    (stream, value)
+                }
                 _ => return Ok(false),
             };
             match stream.state {
@@ -460,8 +631,14 @@ impl Resumable {
 
     /// The hub id of the stream's first event, or why it cannot be read: from the backend's
     /// record, so any instance answers alike.
+    ///
+    /// A stream bound to another owner is unknown (404), not forbidden: its id's existence is
+    /// not told to someone who guessed or stole it.
     async fn lookup(&self, id: &str) -> Result<String, ResumableError> {
         match record::lookup(&self.hub, id).await? {
+            Phase::Live(stream, _) | Phase::Expired(stream) if !stream.allows(self.owner()) => {
+                Err(ResumableError::unknown(id))
+            }
             Phase::Live(
                 StreamRecord {
                     first: Some(first), ..
@@ -473,6 +650,11 @@ impl Resumable {
             Phase::Expired(_) => Err(ResumableError::expired(id)),
         }
     }
+}
+
+/// Whether a stream bound to `bound` may be read and cancelled by a caller acting for `caller`.
+fn allows(bound: Option<&str>, caller: Option<&str>) -> bool {
+    bound.is_none() || bound == caller
 }
 
 /// The hub id just before `first` (`EPOCH-SEQ` → `EPOCH-(SEQ-1)`): where a reader from the

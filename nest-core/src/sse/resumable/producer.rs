@@ -8,7 +8,7 @@ use bytes::Bytes;
 use tokio::task::JoinHandle;
 
 use super::record::{self, Phase, State, StreamRecord};
-use super::{topic, Resumable, END_EVENT};
+use super::{topic, HeldSlot, Resumable, END_EVENT};
 use crate::sse::SseEvent;
 
 /// What a renewal found.
@@ -21,12 +21,15 @@ enum Renewal {
     Lost,
 }
 
-/// Waits for the producer, renewing its lease every third of it, then writes its end.
+/// Waits for the producer, renewing its lease every third of it, then writes its end; once the
+/// stream has been readable for `ttl`, removes its topic from this instance's hub and gives its
+/// place under the limits back (`slot`).
 pub(super) async fn supervise<E: fmt::Display>(
     streams: Resumable,
     id: String,
     mut task: JoinHandle<Result<(), E>>,
     mut value: Bytes,
+    slot: HeldSlot,
 ) {
     let mut lost = false;
     let outcome = loop {
@@ -55,6 +58,11 @@ pub(super) async fn supervise<E: fmt::Display>(
     };
     // A lapsed lease's record is left to expire: its readers were told the stream was lost.
     streams.finish(&id, failure, (!lost).then_some(value)).await;
+    // Readable for `ttl`, then expired (410): its events are no longer needed here. A reader
+    // still attached keeps the topic; the hub evicts it once idle.
+    tokio::time::sleep(streams.options.ttl).await;
+    streams.hub.remove_topic(&topic(&id));
+    drop(slot);
 }
 
 impl Resumable {

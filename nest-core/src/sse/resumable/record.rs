@@ -1,9 +1,10 @@
 //! A stream's record in the hub's backend (key `resumable:<id>`): what every instance needs to
 //! serve the stream, so that it resumes on whichever instance the client lands.
 //!
-//! The value is a line of text, `STATE TAIL_MS FIRST`: the state (`running`, `cancel` when
-//! another instance asked the producer to stop, `finished`), the length in ms of the record's
-//! last phase, and the hub id of the stream's first event (`-` while it is being published).
+//! The value is a line of text, `STATE TAIL_MS FIRST [OWNER]`: the state (`running`, `cancel`
+//! when another instance asked the producer to stop, `finished`), the length in ms of the
+//! record's last phase, the hub id of the stream's first event (`-` while it is being
+//! published), and, for a stream bound to an owner, the owner in hex.
 //! The phases come from the record's time to live, not from anyone's clock, so instances with
 //! skewed clocks agree: a record with more than `TAIL` left is live; in its last `TAIL` the
 //! stream is expired (410); once the record is gone, the id is unknown (404).
@@ -39,6 +40,9 @@ pub(super) struct StreamRecord {
     pub(super) tail: Duration,
     /// The hub id of the first event; `None` while `start` publishes it.
     pub(super) first: Option<String>,
+    /// Who may read and cancel the stream (see `Resumable::owned_by`); `None`: whoever holds
+    /// its id.
+    pub(super) owner: Option<String>,
 }
 
 /// What a record says about a stream now.
@@ -63,6 +67,24 @@ impl StreamRecord {
             state,
             tail,
             first: first.map(str::to_owned),
+            owner: None,
+        }
+    }
+
+    /// The same record, bound to `owner`.
+    pub(super) fn owned(self, owner: Option<&str>) -> Self {
+        Self {
+            owner: owner.map(str::to_owned),
+            ..self
+        }
+    }
+
+    /// Whether a caller acting for `owner` may read and cancel the stream: an unbound stream
+    /// is anyone's who holds its id; a bound one is its owner's only.
+    pub(super) fn allows(&self, owner: Option<&str>) -> bool {
+        match &self.owner {
+            None => true,
+            Some(own) => owner == Some(own.as_str()),
         }
     }
 
@@ -73,11 +95,18 @@ impl StreamRecord {
             State::Finished => "finished",
         };
         let first = self.first.as_deref().unwrap_or("-");
-        Bytes::from(format!("{state} {} {first}", self.tail.as_millis()))
+        let mut line = format!("{state} {} {first}", self.tail.as_millis());
+        if let Some(owner) = &self.owner {
+            line.push(' ');
+            for byte in owner.bytes() {
+                line.push_str(&format!("{byte:02x}"));
+            }
+        }
+        Bytes::from(line)
     }
 
     pub(super) fn decode(value: &[u8]) -> Option<Self> {
-        let mut fields = std::str::from_utf8(value).ok()?.splitn(3, ' ');
+        let mut fields = std::str::from_utf8(value).ok()?.splitn(4, ' ');
         let state = match fields.next()? {
             "running" => State::Running,
             "cancel" => State::Cancel,
@@ -89,7 +118,16 @@ impl StreamRecord {
             "-" => None,
             first => Some(first.to_owned()),
         };
-        Some(Self { state, tail, first })
+        let owner = match fields.next() {
+            None => None,
+            Some(hex) => Some(unhex(hex)?),
+        };
+        Some(Self {
+            state,
+            tail,
+            first,
+            owner,
+        })
     }
 
     /// The same stream, in `state`.
@@ -99,6 +137,18 @@ impl StreamRecord {
             ..self.clone()
         }
     }
+}
+
+/// `6f77` → `ow`; `None` unless valid hex of UTF-8.
+fn unhex(hex: &str) -> Option<String> {
+    if hex.len() % 2 != 0 {
+        return None;
+    }
+    let bytes = (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok())
+        .collect::<Option<Vec<u8>>>()?;
+    String::from_utf8(bytes).ok()
 }
 
 /// The phase of a stored record.
@@ -140,6 +190,15 @@ mod tests {
             &StreamRecord::new(State::Running, Duration::from_secs(2), Some("1-1")).encode()[..],
             b"running 2000 1-1"
         );
+        let owned = StreamRecord::new(State::Running, Duration::from_secs(2), None)
+            .owned(Some("alice b:ünï"));
+        assert_eq!(StreamRecord::decode(&owned.encode()), Some(owned.clone()));
+        assert!(owned.allows(Some("alice b:ünï")));
+        assert!(!owned.allows(Some("alice")) && !owned.allows(None));
+        let open = StreamRecord::new(State::Running, Duration::from_secs(2), None);
+        assert!(open.allows(None) && open.allows(Some("anyone")));
+        assert_eq!(StreamRecord::decode(b"running 1 1-1 6"), None, "odd hex");
+        assert_eq!(StreamRecord::decode(b"running 1 1-1 zz"), None);
         assert_eq!(StreamRecord::decode(b"paused 1 1-1"), None);
         assert_eq!(StreamRecord::decode(b"running x 1-1"), None);
     }

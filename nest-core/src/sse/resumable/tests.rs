@@ -237,3 +237,108 @@ async fn a_long_stream_keeps_its_lease() {
     let rest = to_end(reader, "the end").await;
     assert!(!rest.contains("error"), "{rest}");
 }
+
+/// Issue 31: an id is a capability. A stream bound to an owner is unknown (404) to anyone else
+/// who holds its id (the LLM example's sequential ids let another client read the victim's
+/// whole answer with `Last-Event-ID: answer-1:<epoch>-0`), on every instance: read, resume and
+/// cancel alike; its owner reads it anywhere.
+#[tokio::test(start_paused = true)]
+async fn a_stream_bound_to_its_owner_is_unknown_to_everyone_else() {
+    let (_hub, a, b) = two_instances(ResumableOptions::new());
+    let id = Resumable::new_id();
+    assert_eq!(id.len(), 32);
+    assert_ne!(id, Resumable::new_id());
+    let tx = fed(&a.owned_by("alice"), &id).await;
+    tx.send("secret").unwrap();
+    let mut mine = b
+        .owned_by("alice")
+        .subscribe(&id, &LastEventId(None))
+        .await
+        .unwrap();
+    let first = next(&mut mine, "the owner reads on the other instance").await;
+    assert!(first.contains("data: secret\n"), "{first}");
+    let stolen = LastEventId(Some(last_id(&first)));
+    for other in [
+        b.owned_by("mallory"),
+        b.clone(),
+        a.owned_by("mallory"),
+        a.clone(),
+    ] {
+        let err = other.subscribe(&id, &LastEventId(None)).await.unwrap_err();
+        assert!(err.is_unknown(), "{err}");
+        let err = other.resume(&stolen).await.unwrap_err();
+        assert!(err.is_unknown(), "{err}");
+        assert!(!other.cancel(&id), "cancelled by someone else");
+        assert!(!other.cancel_anywhere(&id).await.unwrap());
+    }
+    assert!(a.is_running(&id), "still running after the attempts");
+    // Its owner cancels it from the other instance.
+    assert!(b.owned_by("alice").cancel_anywhere(&id).await.unwrap());
+    let rest = to_end(mine, "the owner's stream").await;
+    assert!(rest.contains("event: error\n"), "{rest}");
+    drop(tx);
+}
+
+/// Issue 31: 100,000 starts filled the hub (+1.05 GB) and every publish to a new topic of the
+/// same hub got 503 for ten minutes. Streams held per instance and per owner are capped (a clear
+/// 503 / 429), the hub's other topics go on, and a finished stream's place and topic go back
+/// once it can no longer be read.
+#[tokio::test(start_paused = true)]
+async fn starts_past_the_limits_are_refused_and_finished_streams_give_their_place_back() {
+    let options = ResumableOptions::new()
+        .ttl(Duration::from_secs(60))
+        .max_streams(5)
+        .max_streams_per_owner(2);
+    let (hub, a, _b) = two_instances(options);
+    let mut feeds = Vec::new();
+    for i in 0..2 {
+        feeds.push(fed(&a.owned_by("greedy"), &format!("g{i}")).await);
+    }
+    let err = a
+        .owned_by("greedy")
+        .start("g2", |_| async { Ok::<_, ResumableError>(()) })
+        .await
+        .unwrap_err();
+    assert!(err.is_limited(), "{err}");
+    assert_eq!(err.status(), http::StatusCode::TOO_MANY_REQUESTS);
+    for i in 0..3 {
+        feeds.push(fed(&a, &format!("o{i}")).await);
+    }
+    assert_eq!(a.held_streams(), 5);
+    let err = a
+        .start("o3", |_| async { Ok::<_, ResumableError>(()) })
+        .await
+        .unwrap_err();
+    assert!(err.is_limited(), "{err}");
+    assert_eq!(err.status(), http::StatusCode::SERVICE_UNAVAILABLE);
+    // The refused starts left nothing behind, and the hub serves its other topics.
+    assert!(a
+        .subscribe("o3", &LastEventId(None))
+        .await
+        .unwrap_err()
+        .is_unknown());
+    hub.publish("chat", "still served").await.unwrap();
+    // The streams end; for `ttl` they stay readable and keep their places.
+    drop(feeds);
+    for id in ["g0", "g1", "o0", "o1", "o2"] {
+        until_finished(&a, id).await;
+    }
+    tokio::time::advance(Duration::from_secs(59)).await;
+    assert_eq!(a.held_streams(), 5);
+    assert!(hub.topics().contains(&"resumable:o0".to_owned()));
+    // Past `ttl`: places back, topics gone.
+    tokio::time::advance(Duration::from_secs(2)).await;
+    tokio::time::timeout(DEADLINE, async {
+        while a.held_streams() > 0 {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect("every place given back");
+    let topics = hub.topics();
+    assert!(
+        !topics.iter().any(|t| t.starts_with("resumable:")),
+        "{topics:?}"
+    );
+    drop(fed(&a.owned_by("greedy"), "g3").await);
+}
