@@ -1,5 +1,7 @@
 //! A browser chat on the SSE hub: `POST /messages` publishes, `GET /events` streams them, and a
-//! browser that reconnects resumes from its `Last-Event-ID` without gaps or duplicates.
+//! browser that reconnects resumes from its `Last-Event-ID` without gaps or duplicates. A post
+//! with an `Idempotency-Key` header is stored once however often it is retried (a 503 may come
+//! after the message was stored: retry it with the same key).
 //!
 //! Run with: `cargo run --example chat`, then open the printed URL in two windows. `HOST`
 //! (default 127.0.0.1) and `PORT` (default 3001) choose the address. `GET /metrics` shows nest's
@@ -13,7 +15,7 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use http::StatusCode;
+use http::{HeaderMap, StatusCode};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use nest::prelude::*;
 use nest::sse::hub::{History, Hub, HubOptions, MemoryBackend, Retention};
@@ -49,8 +51,11 @@ impl ChatController {
         Html(PAGE.replace("{RETRY_MS}", &RETRY.as_millis().to_string()))
     }
 
+    /// Publishes a message. With an `Idempotency-Key` header (1 to 128 bytes), a post retried
+    /// with the same key (after a timeout, say) answers the first post's id and stores nothing.
     async fn post(
         self: Arc<Self>,
+        headers: HeaderMap,
         Json(message): Json<NewMessage>,
     ) -> Result<(StatusCode, Json<serde_json::Value>), HttpException> {
         if message.user.trim().is_empty() {
@@ -62,11 +67,22 @@ impl ChatController {
         let event =
             SseEvent::json(&json!({ "user": message.user, "text": message.text, "ts": ts }))
                 .event("message");
-        let id = self
-            .hub
-            .publish("chat", event)
-            .await
-            .map_err(|e| HttpException::internal_server_error(e.to_string()))?;
+        let key = match headers.get("idempotency-key") {
+            Some(key) => Some(
+                key.to_str()
+                    .map_err(|_| HttpException::bad_request("Idempotency-Key must be text"))?,
+            ),
+            None => None,
+        };
+        let published = match key {
+            Some(key) => self.hub.publish_idempotent("chat", key, event).await,
+            None => self.hub.publish("chat", event).await,
+        };
+        let id = published.map_err(|e| match e.is_invalid_event() {
+            true => HttpException::bad_request(e.to_string()),
+            // Redis unreachable or slow: retry (with the same key, stored once).
+            false => HttpException::service_unavailable(e.to_string()),
+        })?;
         Ok((StatusCode::CREATED, Json(json!({ "id": id }))))
     }
 
@@ -225,7 +241,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// The example's hub on the Redis at `url`: the same retention and options, keys under
 /// `nest-chat:`.
 #[cfg(feature = "redis")]
-async fn redis_hub(url: &str) -> Result<Hub, Box<dyn std::error::Error>> {
+pub async fn redis_hub(url: &str) -> Result<Hub, Box<dyn std::error::Error>> {
     use nest::sse::hub::{RedisBackend, RedisConfig};
     let config = RedisConfig::new(url)
         .prefix("nest-chat:")
@@ -235,7 +251,7 @@ async fn redis_hub(url: &str) -> Result<Hub, Box<dyn std::error::Error>> {
 }
 
 #[cfg(not(feature = "redis"))]
-async fn redis_hub(_url: &str) -> Result<Hub, Box<dyn std::error::Error>> {
+pub async fn redis_hub(_url: &str) -> Result<Hub, Box<dyn std::error::Error>> {
     Err(
         "NEST_REDIS_URL is set, but the example was built without Redis: add --features redis"
             .into(),

@@ -632,9 +632,16 @@ async fn rewind(redis: &RedisServer) {
     assert_ne!(epoch(&after), epoch(&before[0]), "a new epoch");
     let mut back = a.subscribe("rw", Some(&before[1])).await;
     let gap = back.next().await.expect("the gap event");
+    let start = format!("{}-0", epoch(&after));
     assert_eq!(
         (gap.event.as_str(), gap.id.as_str()),
-        ("reset", after.as_str())
+        ("reset", start.as_str()),
+        "the stream starts over with the new epoch"
+    );
+    let first = back.next().await.expect("the new epoch's first event");
+    assert_eq!(
+        first.id, after,
+        "what was published after the loss is not skipped"
     );
     eprintln!("rewind: events lost after their acknowledgement moved the hub to a new epoch");
 }
@@ -665,7 +672,17 @@ async fn history_lost(redis: &RedisServer) {
     let mut back = a.subscribe("gone", Some(&before[1])).await;
     let gap = back.next().await.expect("the gap event");
     assert_eq!(gap.event, "reset", "{gap:?}");
-    assert_eq!(gap.id, after, "the gap names where the stream goes on");
+    assert_eq!(
+        gap.id,
+        format!("{}-0", epoch(&after)),
+        "the gap names where the stream goes on: the start of the new epoch"
+    );
+    let first = back.next().await.expect("the new epoch's first event");
+    assert_eq!(
+        (first.id.as_str(), first.data.as_str()),
+        (after.as_str(), "x3"),
+        "what was published after the loss is not skipped (issue 28)"
+    );
     let next = a.publish("gone", "x4").await;
     assert_eq!(back.next().await.expect("a live event").id, next);
     eprintln!("history lost: the stream ended, the client resynced through the gap event");

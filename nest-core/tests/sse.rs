@@ -190,12 +190,19 @@ async fn headers_and_wire_bytes() {
     );
 }
 
+/// The initial `retry:` goes at the head of the first event, never as a block of its own:
+/// httpx-sse yields an empty message for a lone `retry:` block (issue 28).
 #[tokio::test]
-async fn retry_is_sent_first_on_connect() {
+async fn retry_is_sent_first_on_connect_with_the_first_event() {
     let probe = Probe::default();
+    let (mut writers, _) = probe.channels();
     let s = start(&probe).await;
     let mut res = get(&s, "/retry").await;
-    assert_eq!(next_chunk(&mut res).await, "retry: 1500\n\n");
+    let writer = recv(&mut writers, "the stream's writer").await;
+    writer.write(SseEvent::data("first")).unwrap();
+    assert_eq!(next_chunk(&mut res).await, "retry: 1500\ndata: first\n\n");
+    writer.write(SseEvent::data("second")).unwrap();
+    assert_eq!(next_chunk(&mut res).await, "data: second\n\n", "once");
 }
 
 #[tokio::test]

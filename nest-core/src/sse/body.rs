@@ -80,6 +80,9 @@ pub struct SseBody {
     shutdown_registered: bool,
     /// When the stream reaches its maximum lifetime, if it has one.
     lifetime: Option<Pin<Box<Sleep>>>,
+    /// The `retry:` line of [`SseOptions::retry`], sent at the head of the first event: a block
+    /// of its own makes some clients (httpx-sse) yield an empty message.
+    retry: Option<Bytes>,
     finished: bool,
 }
 
@@ -95,21 +98,23 @@ impl SseBody {
     /// A stream with the given options; events come from its writer's queue and, for hub
     /// subscribers, from `source`.
     pub(crate) fn new(options: SseOptions, source: Option<Box<dyn FrameSource>>) -> Self {
+        // `retry: N\n\n` without its blank line: the first event's lines follow it.
         let retry = options
             .retry
             .and_then(|retry| encode(&SseEvent::new().retry(retry)).ok())
-            .map(|encoded| encoded.0);
+            .map(|encoded| encoded.0.slice(..encoded.0.len() - 1));
         let keep_alive = options.keep_alive.map(KeepAlive::new);
         let lifetime = options
             .max_lifetime
             .map(|(lifetime, jitter)| Box::pin(tokio::time::sleep(lifetime + jittered(jitter))));
         SseBody {
-            shared: Arc::new(Shared::new(options, retry)),
+            shared: Arc::new(Shared::new(options)),
             source,
             keep_alive,
             shutdown: None,
             shutdown_registered: false,
             lifetime,
+            retry,
             finished: false,
         }
     }
@@ -135,12 +140,16 @@ impl SseBody {
 
     /// Ends the stream for shutdown or its lifetime: the final `retry:` is queued behind what
     /// is left.
-    fn end_with_retry(&self, reason: EndReason) {
+    fn end_with_retry(&mut self, reason: EndReason) {
         let last = self.shutdown_frame();
         let ending = {
             let mut st = self.shared.lock();
             if st.end.is_none() {
                 if let Some(last) = last {
+                    if st.queue.is_empty() {
+                        // The final `retry:` comes first: it replaces the initial one.
+                        self.retry = None;
+                    }
                     st.queued_bytes += last.len();
                     st.queue.push_back(last);
                 }
@@ -153,6 +162,22 @@ impl SseBody {
     fn wrote(&mut self) {
         if let Some(ka) = &mut self.keep_alive {
             ka.wrote();
+        }
+    }
+}
+
+/// `frame` (whole events) with the initial `retry:` line at its head, the first time.
+fn with_retry(retry: &mut Option<Bytes>, frame: Bytes) -> Bytes {
+    match retry.take() {
+        Some(line) if !frame.is_empty() => {
+            let mut buf = BytesMut::with_capacity(line.len() + frame.len());
+            buf.extend_from_slice(&line);
+            buf.extend_from_slice(&frame);
+            buf.freeze()
+        }
+        line => {
+            *retry = line;
+            frame
         }
     }
 }
@@ -222,6 +247,7 @@ impl http_body::Body for SseBody {
                     }
                 }
                 if let Some((frame, events)) = drain(&mut st) {
+                    let frame = with_retry(&mut this.retry, frame);
                     if let Some(span) = &mut st.span {
                         span.bytes += frame.len() as u64;
                     }
@@ -246,6 +272,7 @@ impl http_body::Body for SseBody {
             if let Some(source) = &mut this.source {
                 match source.poll_frame(cx, max_frame) {
                     Poll::Ready(Ok((frame, events))) => {
+                        let frame = with_retry(&mut this.retry, frame);
                         crate::metrics::sse_bytes(frame.len());
                         if shared.traced.load(Ordering::Relaxed) {
                             if let Some(span) = &mut shared.lock().span {

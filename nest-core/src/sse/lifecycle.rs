@@ -187,13 +187,13 @@ pub(super) struct State {
 }
 
 impl Shared {
-    /// The state of a new stream: the initial `retry:` (if any) queued.
-    pub(super) fn new(options: SseOptions, first: Option<Arc<Bytes>>) -> Self {
-        let queued_bytes = first.as_ref().map_or(0, |first| first.len());
+    /// The state of a new stream (its initial `retry:` is the body's: it goes with the first
+    /// event).
+    pub(super) fn new(options: SseOptions) -> Self {
         Shared {
             state: Mutex::new(State {
-                queue: first.into_iter().collect(),
-                queued_bytes,
+                queue: VecDeque::new(),
+                queued_bytes: 0,
                 end: None,
                 waker: None,
                 next_id: options.auto_id,

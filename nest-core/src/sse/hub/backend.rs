@@ -8,6 +8,17 @@ use bytes::Bytes;
 use futures_util::future::BoxFuture;
 use tokio::sync::Notify;
 
+/// How long a publish's idempotency key is remembered (see [`BackendTopic::append_once`]):
+/// 10 minutes, time enough for a publisher to retry a publish that failed or timed out.
+pub const IDEMPOTENCY_TTL: Duration = Duration::from_secs(600);
+
+/// How many idempotency keys a topic remembers at most (the newest; an older key is forgotten
+/// before its ttl when more publishes carry keys): 1,024.
+pub const IDEMPOTENCY_KEYS: usize = 1024;
+
+/// The longest idempotency key, in bytes: 128.
+pub const MAX_IDEMPOTENCY_KEY: usize = 128;
+
 /// Encodes an event once its sequence number is known (the id is part of its wire bytes).
 pub type EncodeWithSeq = Box<dyn FnOnce(u64) -> Bytes + Send>;
 
@@ -90,6 +101,23 @@ pub trait BackendTopic: Send + Sync + 'static {
         self: Arc<Self>,
         encode: EncodeWithSeq,
     ) -> BoxFuture<'static, Result<u64, BackendError>>;
+
+    /// As [`append`](Self::append), once per idempotency `key`: when an event of this epoch was
+    /// appended under `key` within [`IDEMPOTENCY_TTL`] and among the topic's last
+    /// [`IDEMPOTENCY_KEYS`] keys, returns its number and `false`, and stores nothing;
+    /// otherwise appends and returns the new number and `true`. Atomic: of
+    /// several publishes racing with one key (on several instances), one appends. The default
+    /// fails: a backend without it cannot take idempotency keys.
+    fn append_once(
+        self: Arc<Self>,
+        key: String,
+        encode: EncodeWithSeq,
+    ) -> BoxFuture<'static, Result<(u64, bool), BackendError>> {
+        let _ = (key, encode);
+        Box::pin(std::future::ready(Err(BackendError::new(
+            "this hub backend keeps no idempotency keys",
+        ))))
+    }
 
     /// The events after sequence number `after`, in order, up to about `max_bytes` (at least one);
     /// waits until there is one. When some events after `after` are no longer retained, returns

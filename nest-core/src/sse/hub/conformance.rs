@@ -171,6 +171,57 @@ pub async fn run<B: HubBackend>(make: impl Fn(Retention) -> B) {
     assert_eq!(empty.after_age(Duration::from_secs(3600)).await.unwrap(), 0);
 
     records(&make(wide)).await;
+    idempotency(&make(wide)).await;
+}
+
+/// Idempotency keys: a retried append with a key returns the first number and stores nothing;
+/// racing appends with one key store once; keys are per topic; the newest
+/// [`IDEMPOTENCY_KEYS`](super::IDEMPOTENCY_KEYS) are remembered.
+async fn idempotency(backend: &impl HubBackend) {
+    let topic = backend.topic("once");
+    let first = topic.clone().append_once("k1".into(), encoded("x")).await;
+    assert_eq!(first.unwrap(), (1, true), "a new key appends");
+    let retried = topic.clone().append_once("k1".into(), encoded("x")).await;
+    assert_eq!(
+        retried.unwrap(),
+        (1, false),
+        "a known key returns its number"
+    );
+    assert_eq!(topic.clone().head().await.unwrap(), 1, "and stores nothing");
+    let racing = (0..8).map(|_| topic.clone().append_once("k2".into(), encoded("y")));
+    let results: Vec<_> = futures_util::future::join_all(racing).await;
+    let fresh = results
+        .iter()
+        .filter(|r| matches!(r, Ok((_, true))))
+        .count();
+    assert_eq!(
+        fresh, 1,
+        "of racing appends with one key, one stores: {results:?}"
+    );
+    assert!(
+        results.iter().all(|r| matches!(r, Ok((2, _)))),
+        "{results:?}"
+    );
+    let other = backend.topic("once-other");
+    let elsewhere = other.clone().append_once("k1".into(), encoded("z")).await;
+    assert_eq!(elsewhere.unwrap(), (1, true), "keys are per topic");
+    let plain = topic.clone().append(encoded("p")).await.unwrap();
+    assert_eq!(plain, 3, "an append without a key is never taken for one");
+    for i in 0..super::IDEMPOTENCY_KEYS {
+        let key = format!("fill{i}");
+        topic.clone().append_once(key, encoded("f")).await.unwrap();
+    }
+    let forgotten = topic.clone().append_once("k1".into(), encoded("x")).await;
+    assert!(
+        matches!(forgotten, Ok((_, true))),
+        "past IDEMPOTENCY_KEYS newer keys, the oldest is forgotten: {forgotten:?}"
+    );
+    let newest = format!("fill{}", super::IDEMPOTENCY_KEYS - 1);
+    let kept = topic.clone().append_once(newest, encoded("f")).await;
+    assert!(
+        matches!(kept, Ok((_, false))),
+        "the newest are kept: {kept:?}"
+    );
 }
 
 /// Records: create if absent (exactly one of racing creators wins), read back with the time

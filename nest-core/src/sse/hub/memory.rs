@@ -11,7 +11,10 @@ use futures_util::future::BoxFuture;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
-use super::backend::{BackendError, BackendTopic, Batch, EncodeWithSeq, HubBackend, Record};
+use super::backend::{
+    BackendError, BackendTopic, Batch, EncodeWithSeq, HubBackend, Record, IDEMPOTENCY_KEYS,
+    IDEMPOTENCY_TTL,
+};
 
 /// How much of a topic is kept for replay (and for slow subscribers to catch up from).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -184,6 +187,7 @@ impl HubBackend for MemoryBackend {
                     ring: Mutex::new(Ring {
                         events: VecDeque::new(),
                         bytes: 0,
+                        keys: Keys::default(),
                     }),
                     appended: Arc::new(Notify::new()),
                     head: AtomicU64::new(self.slot(name).load(Ordering::Relaxed)),
@@ -251,6 +255,36 @@ struct Ring {
     events: VecDeque<(u64, Instant, Bytes)>,
     /// The bytes of `events`.
     bytes: usize,
+    /// The idempotency keys of the last publishes that carried one.
+    keys: Keys,
+}
+
+/// A topic's idempotency keys: the number each was appended under, at most
+/// [`IDEMPOTENCY_KEYS`] of them, each for [`IDEMPOTENCY_TTL`] (oldest first in `order`).
+#[derive(Debug, Default)]
+struct Keys {
+    map: HashMap<String, u64>,
+    order: VecDeque<(Instant, String)>,
+}
+
+impl Keys {
+    /// The number appended under `key`, if it is still remembered.
+    fn get(&mut self, key: &str, now: Instant) -> Option<u64> {
+        while let Some((at, _)) = self.order.front() {
+            if now.duration_since(*at) < IDEMPOTENCY_TTL && self.order.len() < IDEMPOTENCY_KEYS {
+                break;
+            }
+            if let Some((_, old)) = self.order.pop_front() {
+                self.map.remove(&old);
+            }
+        }
+        self.map.get(key).copied()
+    }
+
+    fn insert(&mut self, key: String, seq: u64, now: Instant) {
+        self.order.push_back((now, key.clone()));
+        self.map.insert(key, seq);
+    }
 }
 
 impl Ring {
@@ -332,23 +366,50 @@ impl MemoryTopic {
     }
 }
 
+impl MemoryTopic {
+    /// Appends under the ring's lock; the caller wakes the readers.
+    fn append_locked(&self, ring: &mut Ring, encode: EncodeWithSeq) -> u64 {
+        let seq = self.head.load(Ordering::Relaxed) + 1;
+        let bytes = encode(seq);
+        ring.bytes += bytes.len();
+        ring.events.push_back((seq, Instant::now(), bytes));
+        self.head.store(seq, Ordering::Release);
+        ring.prune(&self.retention);
+        seq
+    }
+}
+
 impl BackendTopic for MemoryTopic {
     fn append(
         self: Arc<Self>,
         encode: EncodeWithSeq,
     ) -> BoxFuture<'static, Result<u64, BackendError>> {
-        let seq = {
-            let mut ring = self.lock();
-            let seq = self.head.load(Ordering::Relaxed) + 1;
-            let bytes = encode(seq);
-            ring.bytes += bytes.len();
-            ring.events.push_back((seq, Instant::now(), bytes));
-            self.head.store(seq, Ordering::Release);
-            ring.prune(&self.retention);
-            seq
-        };
+        let seq = self.append_locked(&mut self.lock(), encode);
         self.appended.notify_waiters();
         Box::pin(ready(Ok(seq)))
+    }
+
+    fn append_once(
+        self: Arc<Self>,
+        key: String,
+        encode: EncodeWithSeq,
+    ) -> BoxFuture<'static, Result<(u64, bool), BackendError>> {
+        let now = Instant::now();
+        let appended = {
+            let mut ring = self.lock();
+            match ring.keys.get(&key, now) {
+                Some(seq) => (seq, false),
+                None => {
+                    let seq = self.append_locked(&mut ring, encode);
+                    ring.keys.insert(key, seq, now);
+                    (seq, true)
+                }
+            }
+        };
+        if appended.1 {
+            self.appended.notify_waiters();
+        }
+        Box::pin(ready(Ok(appended)))
     }
 
     fn read_after(

@@ -7,7 +7,8 @@
 //! - Each topic keeps its last events ([`Retention`]). A subscriber that connects with
 //!   `Last-Event-ID` gets exactly the events after it, then live ones. An id that is too old or
 //!   unknown gets a gap event (`event: reset` by default) whose id is where the stream resumes, so
-//!   the client knows to resync.
+//!   the client knows to resync. An id of another epoch (from before a restart) resumes from the
+//!   start of this epoch: what was published while the client reconnected is not skipped.
 //! - There is no queue per subscriber: each reads the topic's buffer at its own pace, so a slow
 //!   one never blocks the publisher or the others. One that falls behind the buffer is handled by
 //!   [`LagPolicy`]: a gap event and go on, or close so that the client resumes through
@@ -52,7 +53,10 @@ mod memory;
 #[cfg(feature = "redis")]
 mod redis;
 
-pub use backend::{BackendError, BackendTopic, Batch, EncodeWithSeq, HubBackend, Record};
+pub use backend::{
+    BackendError, BackendTopic, Batch, EncodeWithSeq, HubBackend, Record, IDEMPOTENCY_KEYS,
+    IDEMPOTENCY_TTL, MAX_IDEMPOTENCY_KEY,
+};
 pub use error::HubError;
 
 #[cfg(feature = "redis")]
@@ -335,28 +339,72 @@ impl Hub {
         topic: &str,
         event: impl Into<SseEvent>,
     ) -> Result<String, HubError> {
-        let event = event.into();
+        let encode = self.encoder(event.into())?;
+        let topic = self.topic(topic)?;
+        let seq = topic.log.clone().append(encode).await?;
+        topic.counters.published.fetch_add(1, Ordering::Relaxed);
+        tracing::trace!(topic = %topic.name, seq, "published");
+        Ok(self.id(seq))
+    }
+
+    /// As [`publish`](Self::publish), once per idempotency `key` (1 to
+    /// [`MAX_IDEMPOTENCY_KEY`] bytes, e.g. from an `Idempotency-Key` header): a publish retried
+    /// with the same key (after a timeout, say, when the first may have been stored) returns
+    /// the id the first got and stores nothing, on every instance of the backend. A topic
+    /// remembers its last [`IDEMPOTENCY_KEYS`] keys for [`IDEMPOTENCY_TTL`]; keys die with the
+    /// epoch (an id of the old epoch is never returned).
+    ///
+    /// ```
+    /// use nest_core::sse::hub::Hub;
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let hub = Hub::new();
+    /// let first = hub.publish_idempotent("chat", "post-17", "hello").await.unwrap();
+    /// let retried = hub.publish_idempotent("chat", "post-17", "hello").await.unwrap();
+    /// assert_eq!(first, retried);
+    /// assert_eq!(hub.stats("chat").published, 1);
+    /// # });
+    /// ```
+    pub async fn publish_idempotent(
+        &self,
+        topic: &str,
+        key: &str,
+        event: impl Into<SseEvent>,
+    ) -> Result<String, HubError> {
+        if key.is_empty() || key.len() > MAX_IDEMPOTENCY_KEY {
+            return Err(HubError::invalid_event(&format!(
+                "an idempotency key has 1 to {MAX_IDEMPOTENCY_KEY} bytes"
+            )));
+        }
+        let encode = self.encoder(event.into())?;
+        let topic = self.topic(topic)?;
+        let (seq, fresh) = topic
+            .log
+            .clone()
+            .append_once(key.to_owned(), encode)
+            .await?;
+        if fresh {
+            topic.counters.published.fetch_add(1, Ordering::Relaxed);
+        }
+        tracing::trace!(topic = %topic.name, seq, fresh, "published with an idempotency key");
+        Ok(self.id(seq))
+    }
+
+    /// Checks `event` and returns how to encode it once its number is known. Validated before
+    /// appending (an event that cannot be sent must not take a number); the one encoding happens
+    /// inside the append, once the id is known.
+    fn encoder(&self, event: SseEvent) -> Result<EncodeWithSeq, HubError> {
         if event.id.is_some() {
             return Err(HubError::invalid_event(
                 "the hub assigns ids; publish events without one",
             ));
         }
-        // Validate before appending (an event that cannot be sent must not take a number); the
-        // one encoding happens inside `append`, once the id is known.
         super::encode::validate(&event)?;
         let epoch = self.inner.backend.epoch();
-        let topic = self.topic(topic)?;
-        let seq = topic
-            .log
-            .clone()
-            .append(Box::new(move |seq| {
-                let with_id = event.id(format!("{epoch}-{seq}"));
-                encode(&with_id).map(|e| e.bytes()).unwrap_or_default()
-            }))
-            .await?;
-        topic.counters.published.fetch_add(1, Ordering::Relaxed);
-        tracing::trace!(topic = %topic.name, seq, "published");
-        Ok(self.id(seq))
+        Ok(Box::new(move |seq| {
+            let with_id = event.id(format!("{epoch}-{seq}"));
+            encode(&with_id).map(|e| e.bytes()).unwrap_or_default()
+        }))
     }
 
     /// A subscriber stream of `topic`: the events after `last_event_id` (when the client sent one
@@ -419,11 +467,19 @@ impl Hub {
         let resume = last_event_id
             .0
             .as_deref()
-            .map(|id| parse_id(id, epoch).filter(|seq| *seq <= head));
+            .map(|id| match parse_id(id, epoch) {
+                Some(seq) if seq <= head => Ok(seq),
+                // Of this epoch but never given (Redis lost its last writes): resume at the head.
+                Some(_) => Err(head),
+                // Another epoch (before a restart, or another in-process instance), or no id of
+                // this hub: the client knows nothing of this epoch, so it gets all of it that is
+                // retained, whatever `history` says (a gap from its start is announced as one).
+                None => Err(0),
+            });
         let (after, gap) = match resume {
             None => (self.history_start(&topic, head, history).await?, None),
-            Some(Some(seq)) => (seq, None),
-            Some(None) => (head, Some(self.gap_event("unknown-id", head)?)),
+            Some(Ok(seq)) => (seq, None),
+            Some(Err(at)) => (at, Some(self.gap_event("unknown-id", at)?)),
         };
         let mut options = options.keep_alive(self.inner.options.keep_alive);
         if let Some(retry) = self.inner.options.retry {

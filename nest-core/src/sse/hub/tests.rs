@@ -86,28 +86,100 @@ async fn unknown_or_old_ids_get_a_gap_event_carrying_the_resume_point() {
     for i in 1..5 {
         hub.publish("t", format!("{i}")).await.unwrap();
     }
-    // From before a restart (another epoch): unknown.
-    let mut sub = hub
+    // From before a restart (another epoch): unknown, so the stream starts over with this
+    // epoch, whose first events are no longer retained (only 4 and 5 are): a second gap says so.
+    let mut restarted = hub
         .subscribe("t", &LastEventId(Some("1-3".into())))
         .await
         .unwrap();
     let epoch = hub.inner.backend.epoch();
     assert_eq!(
-        next(&mut sub).await,
-        format!("event: reset\nid: {epoch}-5\ndata: {{\"reason\":\"unknown-id\"}}\n\n")
+        next(&mut restarted).await,
+        format!("event: reset\nid: {epoch}-0\ndata: {{\"reason\":\"unknown-id\"}}\n\n")
     );
-    assert!(ready(&mut sub).is_none());
-    // Too old for the buffer (only 4 and 5 are kept): a gap, then what is kept.
-    let mut sub = hub.subscribe("t", &LastEventId(Some(first))).await.unwrap();
+    // Too old for the buffer: a gap, then what is kept (the same for the restarted stream).
+    let mut old = hub.subscribe("t", &LastEventId(Some(first))).await.unwrap();
+    for sub in [&mut restarted, &mut old] {
+        assert_eq!(
+            next(sub).await,
+            format!("event: reset\nid: {epoch}-3\ndata: {{\"reason\":\"lagged\"}}\n\n")
+        );
+        assert_eq!(
+            next(sub).await,
+            format!("id: {epoch}-4\ndata: 3\n\nid: {epoch}-5\ndata: 4\n\n")
+        );
+        assert!(ready(sub).is_none());
+    }
+    assert_eq!(hub.stats("t").gaps, 3);
+}
+
+/// Issue 28: the hub's `retry:` heads the first event (published or gap), never a block of its
+/// own (httpx-sse yields an empty message for one), and is sent once.
+#[tokio::test]
+async fn the_hub_retry_heads_the_first_event() {
+    let hub = Hub::with_backend(
+        MemoryBackend::default(),
+        quiet().retry(Duration::from_secs(3)),
+    );
+    let mut live = hub.subscribe("t", &LastEventId(None)).await.unwrap();
+    assert!(ready(&mut live).is_none(), "no lone retry block");
+    let one = hub.publish("t", "one").await.unwrap();
     assert_eq!(
-        next(&mut sub).await,
-        format!("event: reset\nid: {epoch}-3\ndata: {{\"reason\":\"lagged\"}}\n\n")
+        next(&mut live).await,
+        format!("retry: 3000\nid: {one}\ndata: one\n\n")
     );
-    assert_eq!(
-        next(&mut sub).await,
-        format!("id: {epoch}-4\ndata: 3\n\nid: {epoch}-5\ndata: 4\n\n")
+    let two = hub.publish("t", "two").await.unwrap();
+    assert_eq!(next(&mut live).await, format!("id: {two}\ndata: two\n\n"));
+    let mut reset = hub
+        .subscribe("t", &LastEventId(Some("1-1".into())))
+        .await
+        .unwrap();
+    assert!(
+        next(&mut reset)
+            .await
+            .starts_with("retry: 3000\nevent: reset\n"),
+        "the gap event carries it"
     );
-    assert_eq!(hub.stats("t").gaps, 2);
+}
+
+/// Issue 28: a client that comes back after a restart with an id of the old epoch must get what
+/// was published since the restart (while it was reconnecting), whatever the history option.
+#[tokio::test]
+async fn a_client_from_before_a_restart_gets_every_event_of_the_new_epoch() {
+    let before = Hub::with_backend(MemoryBackend::default(), quiet());
+    let old_id = before.publish("t", "before").await.unwrap();
+    drop(before);
+    // The restart: a new in-process hub, and messages posted while the page reconnects.
+    let hub = Hub::with_backend(MemoryBackend::default(), quiet());
+    let mut published = String::new();
+    for text in ["during 1", "during 2"] {
+        let id = hub.publish("t", text).await.unwrap();
+        published.push_str(&format!("id: {id}\ndata: {text}\n\n"));
+    }
+    let epoch = hub.inner.backend.epoch();
+    for history in [History::None, History::Latest, History::Last(1)] {
+        let options = SseOptions::new().keep_alive(None);
+        let last = LastEventId(Some(old_id.clone()));
+        let mut sub = hub
+            .subscribe_with_history("t", &last, history, options)
+            .await
+            .unwrap();
+        assert_eq!(
+            next(&mut sub).await,
+            format!("event: reset\nid: {epoch}-0\ndata: {{\"reason\":\"unknown-id\"}}\n\n"),
+            "{history:?}"
+        );
+        assert_eq!(
+            next(&mut sub).await,
+            published,
+            "{history:?}: nothing posted during the reconnect is lost"
+        );
+        assert!(ready(&mut sub).is_none(), "no duplicates");
+        let live = hub.publish("t", "after").await.unwrap();
+        let live = format!("id: {live}\ndata: after\n\n");
+        assert_eq!(next(&mut sub).await, live);
+        published.push_str(&live);
+    }
 }
 
 #[tokio::test]
@@ -397,9 +469,14 @@ async fn a_custom_gap_event_names_both_kinds_of_gap() {
         .subscribe("t", &LastEventId(Some("elsewhere".into())))
         .await
         .unwrap();
+    // No id of this hub: the client knows nothing of this epoch, so it starts over.
     assert_eq!(
         next(&mut unknown).await,
-        format!("event: resync\nid: {epoch}-4\ndata: {{\"reason\":\"unknown-id\"}}\n\n")
+        format!("event: resync\nid: {epoch}-0\ndata: {{\"reason\":\"unknown-id\"}}\n\n")
+    );
+    assert_eq!(
+        next(&mut unknown).await,
+        format!("event: resync\nid: {epoch}-2\ndata: {{\"reason\":\"lagged\"}}\n\n")
     );
 }
 
@@ -600,4 +677,27 @@ async fn one_event_reaches_every_subscriber_as_the_same_bytes() {
             .expect("a frame ready")
     };
     assert_eq!(frame(&mut a), frame(&mut b));
+}
+
+/// Idempotency keys (issue 28): 1 to 128 bytes, remembered for `IDEMPOTENCY_TTL`.
+#[tokio::test(start_paused = true)]
+async fn idempotency_keys_are_bounded_in_length_and_expire() {
+    let hub = Hub::with_backend(MemoryBackend::default(), quiet());
+    let long = "k".repeat(MAX_IDEMPOTENCY_KEY);
+    for bad in [String::new(), format!("{long}k")] {
+        let err = hub.publish_idempotent("t", &bad, "x").await.unwrap_err();
+        assert!(err.is_invalid_event(), "{err}");
+        assert!(err.to_string().contains("1 to 128 bytes"), "{err}");
+    }
+    let first = hub.publish_idempotent("t", &long, "x").await.unwrap();
+    tokio::time::advance(IDEMPOTENCY_TTL - Duration::from_secs(1)).await;
+    let retried = hub.publish_idempotent("t", &long, "x").await.unwrap();
+    assert_eq!(
+        retried, first,
+        "within the ttl: the first id, nothing stored"
+    );
+    tokio::time::advance(Duration::from_secs(1)).await;
+    let late = hub.publish_idempotent("t", &long, "x").await.unwrap();
+    assert_ne!(late, first, "past the ttl the key is forgotten");
+    assert_eq!(hub.stats("t").published, 2);
 }

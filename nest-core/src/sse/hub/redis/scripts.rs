@@ -16,7 +16,7 @@ use redis::aio::ConnectionLike;
 use redis::{Script, ScriptInvocation, Value};
 
 use super::failure::{call, Failure};
-use crate::sse::hub::{Batch, Retention};
+use crate::sse::hub::{Batch, Retention, IDEMPOTENCY_KEYS, IDEMPOTENCY_TTL};
 
 /// Checks the epoch (`KEYS[1]`, `ARGV[1]`), reads the topic's hash (`KEYS[2]`) and defines the
 /// helpers; every topic script starts with it.
@@ -37,13 +37,25 @@ local head = tonumber(meta[1]) or 0
 local lo = tonumber(meta[2]) or (head + 1)
 ";
 
-/// Appends the event (`ARGV[5..]`: its bytes cut where its number goes) with the next number,
+/// Appends the event (`ARGV[6..]`: its bytes cut where its number goes) with the next number,
 /// moves `lo` past what the retention (`ARGV[2..4]`: events, bytes, age in ms or 0) no longer
 /// keeps (the newest event is always kept), trims the stream, and returns the number.
+///
+/// With an idempotency key (`KEYS[4]`, `ARGV[5]` its ttl in ms, 0 for none): when the key holds
+/// `EPOCH-SEQ` of this epoch, returns `-SEQ` and stores nothing; else appends and sets the key
+/// for the ttl, and keeps the topic's list of keys (`KEYS[5]`) to the newest
+/// [`IDEMPOTENCY_KEYS`] (an older key is deleted).
 const APPEND: &str = r"
 local max_events, max_bytes, max_age = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local key_ttl = tonumber(ARGV[5])
+if key_ttl > 0 then
+  local known = redis.call('GET', KEYS[4])
+  if known and string.sub(known, 1, #ARGV[1] + 1) == ARGV[1] .. '-' then
+    return -tonumber(string.sub(known, #ARGV[1] + 2))
+  end
+end
 local seq = head + 1
-local data = table.concat({ unpack(ARGV, 5) }, string.format('%d', seq))
+local data = table.concat({ unpack(ARGV, 7) }, string.format('%d', seq))
 local now = now_ms()
 local bytes = (tonumber(meta[3]) or 0) + #data
 local moved = false
@@ -68,6 +80,14 @@ if moved and lo > math.max(1, seq - max_events + 1) then
 end
 redis.call('HSET', KEYS[2], 'seq', string.format('%d', seq), 'lo', string.format('%d', lo),
   'bytes', string.format('%d', bytes))
+if key_ttl > 0 then
+  redis.call('SET', KEYS[4], ARGV[1] .. '-' .. string.format('%d', seq), 'PX', key_ttl)
+  redis.call('LPUSH', KEYS[5], KEYS[4])
+  if redis.call('LLEN', KEYS[5]) > tonumber(ARGV[6]) then
+    redis.call('DEL', redis.call('RPOP', KEYS[5]))
+  end
+  redis.call('PEXPIRE', KEYS[5], key_ttl)
+end
 return seq
 ";
 
@@ -155,6 +175,11 @@ pub(super) struct TopicKeys {
     pub(super) stream: String,
     /// The hash of `seq`, `lo` and `bytes`.
     meta: String,
+    /// The list of the topic's idempotency keys.
+    idempotency: String,
+    /// What each idempotency key starts with (the topic's length first, so that no topic's key
+    /// is another's).
+    key_prefix: String,
 }
 
 impl TopicKeys {
@@ -162,6 +187,8 @@ impl TopicKeys {
         Self {
             stream: format!("{prefix}topic:{topic}"),
             meta: format!("{prefix}meta:{topic}"),
+            idempotency: format!("{prefix}once:{topic}"),
+            key_prefix: format!("{prefix}once-key:{}:{topic}:", topic.len()),
         }
     }
 }
@@ -254,24 +281,39 @@ impl Scripts {
         invocation
     }
 
-    /// Appends the event whose bytes are `parts` joined by its number; returns the number.
+    /// Appends the event whose bytes are `parts` joined by its number; returns the number and
+    /// whether it appended: with an idempotency key (`once`) whose event is stored already,
+    /// that event's number and `false`.
     pub(super) async fn append(
         &self,
         conn: &mut impl ConnectionLike,
         keys: &TopicKeys,
         epoch: u64,
+        once: Option<&str>,
         parts: Vec<Bytes>,
-    ) -> Result<u64, Failure> {
+    ) -> Result<(u64, bool), Failure> {
         let retention = &self.retention;
         let mut append = self.on_topic(&self.append, keys, epoch);
+        if let Some(key) = once {
+            append
+                .key(format!("{}{key}", keys.key_prefix))
+                .key(&keys.idempotency);
+        }
         append
             .arg(retention.max_events.min(i64::MAX as usize))
             .arg(retention.max_bytes)
             .arg(age_ms(retention.max_age));
+        match once {
+            Some(_) => append
+                .arg(IDEMPOTENCY_TTL.as_millis() as u64)
+                .arg(IDEMPOTENCY_KEYS),
+            None => append.arg(0).arg(0),
+        };
         for part in &parts {
             append.arg(part.as_ref());
         }
-        call(self.timeout, append.invoke_async(conn)).await
+        let seq: i64 = call(self.timeout, append.invoke_async(conn)).await?;
+        Ok((seq.unsigned_abs(), seq > 0))
     }
 
     /// The events after `after` (up to about `max_bytes`), the gap, or nothing yet.

@@ -175,11 +175,13 @@ fn history_lost() -> BackendError {
     BackendError::new("Redis lost the hub's history (its epoch changed): the stream must resync")
 }
 
-impl BackendTopic for RedisTopic {
-    fn append(
+impl RedisTopic {
+    /// Appends by script (once per idempotency key `once`, when given).
+    fn append_script(
         self: Arc<Self>,
+        once: Option<String>,
         encode: EncodeWithSeq,
-    ) -> BoxFuture<'static, Result<u64, BackendError>> {
+    ) -> BoxFuture<'static, Result<(u64, bool), BackendError>> {
         // The number is assigned in Redis: encode with a stand-in number and let the script put
         // the real one where the stand-in is.
         let epoch = self.shared.epoch();
@@ -187,14 +189,15 @@ impl BackendTopic for RedisTopic {
         let parts = split(&encode(stand_in), stand_in);
         Box::pin(async move {
             let shared = &self.shared;
+            let once = once.as_deref();
             match shared
                 .scripts
-                .append(&mut shared.conn(), &self.keys, epoch, parts)
+                .append(&mut shared.conn(), &self.keys, epoch, once, parts)
                 .await
             {
-                Ok(seq) => {
+                Ok((seq, appended)) => {
                     self.known.fetch_max(seq, Ordering::AcqRel);
-                    Ok(seq)
+                    Ok((seq, appended))
                 }
                 Err(Failure::Epoch) => {
                     shared.history_lost().await;
@@ -206,6 +209,26 @@ impl BackendTopic for RedisTopic {
                 Err(failure) => Err(failure.into_error()),
             }
         })
+    }
+}
+
+impl BackendTopic for RedisTopic {
+    fn append(
+        self: Arc<Self>,
+        encode: EncodeWithSeq,
+    ) -> BoxFuture<'static, Result<u64, BackendError>> {
+        let append = self.append_script(None, encode);
+        Box::pin(async move { append.await.map(|(seq, _)| seq) })
+    }
+
+    /// `SET … PX` of the key in the append script, beside a list that keeps the topic's newest
+    /// keys: atomic across instances, and persisted as the events are.
+    fn append_once(
+        self: Arc<Self>,
+        key: String,
+        encode: EncodeWithSeq,
+    ) -> BoxFuture<'static, Result<(u64, bool), BackendError>> {
+        self.append_script(Some(key), encode)
     }
 
     fn read_after(
