@@ -5,17 +5,25 @@
 //! shown exactly once. The model runs detached from the request, so it keeps going while the
 //! page is away.
 //!
+//! Each answer's id is 128 random bits (a capability: unguessable), and a browser's answers
+//! are bound to it: the page sets an HttpOnly cookie naming an anonymous owner, and only
+//! requests with that cookie can resume its answers (anyone else who learns an id gets 404). A
+//! client without the cookie (curl) gets answers readable by whoever holds their id. One owner
+//! holds at most 100 answers, the server 10,000 (`ResumableOptions`), so a flood of requests
+//! gets 429 / 503 without taking the hub from anyone else.
+//!
 //! Run with: `cargo run --example llm`, open the printed URL, press "Ask" and reload the page
 //! while the answer streams. `PORT` (default 3003) chooses the port.
 #![allow(clippy::print_stdout, reason = "an example prints its URL")]
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use nest::http::{header, HeaderMap, HeaderValue};
 use nest::prelude::*;
 use nest::sse::hub::Hub;
-use nest::sse::resumable::{Resumable, ResumableError};
+use nest::sse::resumable::{Resumable, ResumableError, ResumableOptions};
+use nest::Response;
 
 /// What the fake model answers, whatever it is asked.
 pub const ANSWER: &str = "Server-Sent Events let a server push a stream of text over plain HTTP. \
@@ -35,34 +43,75 @@ pub fn tokens() -> Vec<String> {
 pub struct Chat {
     streams: Resumable,
     token_delay: Duration,
-    answers: AtomicU64,
 }
 
 /// The app, with the fake model waiting `token_delay` before each token.
 pub fn app(token_delay: Duration) -> NestApp {
+    app_with(token_delay, ResumableOptions::new())
+}
+
+/// The app with its resumable streams' options (the tests use smaller limits).
+pub fn app_with(token_delay: Duration, options: ResumableOptions) -> NestApp {
     NestApp::new().controller(Chat {
-        streams: Resumable::new(Hub::new()),
+        streams: Resumable::with_options(Hub::new(), options),
         token_delay,
-        answers: AtomicU64::new(1),
     })
+}
+
+/// The cookie that names a browser's anonymous owner.
+const OWNER_COOKIE: &str = "llm_owner";
+
+/// The owner the request's cookie names, if it is one the server could have made (32 hex
+/// digits).
+fn owner_of(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().strip_prefix(OWNER_COOKIE)?.strip_prefix('='))
+        .find(|id| id.len() == 32 && id.bytes().all(|c| c.is_ascii_hexdigit()))
+        .map(str::to_owned)
 }
 
 impl Controller for Chat {
     fn routes(r: &mut Routes<Self>) {
-        r.get("/", |_: Arc<Self>| async { Html(PAGE) });
+        r.get("/", Self::page);
         r.post("/chat", Self::chat).allow_non_get();
     }
 }
 
 impl Chat {
-    /// `POST /chat`: a new answer, or, with `Last-Event-ID`, the rest of the one it names.
-    async fn chat(self: Arc<Self>, last: LastEventId) -> Result<SseBody, HttpException> {
-        if last.0.is_some() {
-            return Ok(self.streams.resume(&last).await?);
+    /// `GET /`: the page, and an owner cookie for a browser that has none.
+    async fn page(self: Arc<Self>, headers: HeaderMap) -> Response {
+        let mut res = Html(PAGE).into_response();
+        if owner_of(&headers).is_none() {
+            let owner = nest::id::random_id();
+            let cookie = format!("{OWNER_COOKIE}={owner}; Path=/; HttpOnly; SameSite=Strict");
+            if let Ok(cookie) = HeaderValue::from_str(&cookie) {
+                res.headers_mut().insert(header::SET_COOKIE, cookie);
+            }
         }
-        let id = format!("answer-{}", self.answers.fetch_add(1, Ordering::Relaxed));
+        res
+    }
+
+    /// `POST /chat`: a new answer, or, with `Last-Event-ID`, the rest of the one it names (the
+    /// owner's only, when the answer was started with the browser's cookie).
+    async fn chat(
+        self: Arc<Self>,
+        headers: HeaderMap,
+        last: LastEventId,
+    ) -> Result<SseBody, HttpException> {
+        let streams = match owner_of(&headers) {
+            Some(owner) => self.streams.owned_by(owner),
+            None => self.streams.clone(),
+        };
+        if last.0.is_some() {
+            return Ok(streams.resume(&last).await?);
+        }
+        let id = Resumable::new_id();
         let delay = self.token_delay;
-        self.streams
+        streams
             .start(&id, move |out| async move {
                 for token in tokens() {
                     tokio::time::sleep(delay).await;
@@ -71,7 +120,7 @@ impl Chat {
                 Ok::<(), ResumableError>(())
             })
             .await?;
-        Ok(self.streams.subscribe(&id, &LastEventId(None)).await?)
+        Ok(streams.subscribe(&id, &LastEventId(None)).await?)
     }
 }
 

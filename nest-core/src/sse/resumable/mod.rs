@@ -42,6 +42,11 @@
 //!
 //! # Ids, end and errors
 //!
+//! - A stream's id is a capability: whoever presents it (in `Last-Event-ID`) reads the stream.
+//!   Make ids with [`Resumable::new_id`] (128 random bits; the example's `answer-1` is for
+//!   reading only) and bind streams to their caller with [`Resumable::owned_by`], which makes
+//!   them unknown (404) to anyone else on every instance. Limits: [`ResumableOptions::max_streams`]
+//!   per instance, [`ResumableOptions::max_streams_per_owner`] per owner.
 //! - Event ids are `<stream id>:<hub id>` (the hub's `EPOCH-SEQ`), so a `Last-Event-ID` alone
 //!   names the stream and the position: [`Resumable::resume`] needs nothing else (a GET, or the
 //!   POST retried with the header).
