@@ -701,3 +701,38 @@ async fn idempotency_keys_are_bounded_in_length_and_expire() {
     assert_ne!(late, first, "past the ttl the key is forgotten");
     assert_eq!(hub.stats("t").published, 2);
 }
+
+/// Issue 28: a graceful shutdown delivers every event published (acknowledged) before it to the
+/// open hub streams, then the final `retry:`, then the end; an in-process hub's events are gone
+/// with the process, so a client would otherwise never get them.
+#[tokio::test]
+async fn a_graceful_shutdown_flushes_every_acknowledged_event_first() {
+    use std::sync::atomic::AtomicUsize;
+    let hub = Hub::with_backend(MemoryBackend::default(), quiet());
+    let token = tokio_util::sync::CancellationToken::new();
+    let options = SseOptions::new().shutdown_retry(Duration::from_secs(2), Duration::ZERO);
+    let mut body = hub
+        .subscribe_with("t", &LastEventId(None), options)
+        .await
+        .unwrap();
+    let live = Arc::new(AtomicUsize::new(0));
+    body.attachment()
+        .attach(token.clone(), live, &Arc::from("/t"), false);
+    assert!(ready(&mut body).is_none());
+    let mut expected = String::new();
+    for i in 0..200 {
+        let id = hub.publish("t", format!("{i}")).await.unwrap();
+        expected.push_str(&format!("id: {id}\ndata: {i}\n\n"));
+    }
+    token.cancel();
+    let mut delivered = String::new();
+    while let Some(frame) = tokio::time::timeout(Duration::from_secs(5), body.frame())
+        .await
+        .expect("the stream ends")
+    {
+        let data = frame.unwrap().into_data().unwrap();
+        delivered.push_str(std::str::from_utf8(&data).unwrap());
+    }
+    expected.push_str("retry: 2000\n\n");
+    assert_eq!(delivered, expected);
+}
