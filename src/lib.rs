@@ -8,6 +8,8 @@
 //! - [`cors`] ([`nest_cors`]): the CORS tower layer.
 //! - [`sse_client`] ([`nest_sse_client`]): the spec-exact parser, the `EventSource` client and
 //!   test helpers; its HTTP client is `nest::sse_client::reqwest`.
+//! - [`auth`] ([`nest_auth`]): signed stream credentials (JWT in a cookie or a header), expiry
+//!   on open streams, per-topic authorization for the hub.
 //! - [`http`]: status codes, headers and methods, so a first app and its tests need one
 //!   dependency.
 //!
@@ -34,6 +36,7 @@
 
 pub use nest_core::*;
 
+pub use nest_auth as auth;
 pub use nest_cors as cors;
 pub use nest_sse_client as sse_client;
 
