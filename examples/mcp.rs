@@ -1,8 +1,9 @@
 //! An MCP server over Streamable HTTP (revision 2025-11-25) on nest: one `/mcp` endpoint, POST
 //! answered with JSON or, for tool calls that stream, with SSE (`event: message`) from a
 //! resumable stream (priming event, `retry:`, resume by GET with `Last-Event-ID`); sessions
-//! (`Mcp-Session-Id`, 400 when missing, 404 when unknown or deleted); a GET stream; `Host` and
-//! `Origin` checked against DNS rebinding; logging and progress notifications before a call's
+//! (`Mcp-Session-Id`: 128 random bits, 400 when missing, 404 when unknown, deleted or idle for
+//! 30 minutes; at most 10,000 at once, 503 past it); a GET stream; `Host` (`:authority` on
+//! HTTP/2) and `Origin` checked against DNS rebinding; each call's stream bound to its session; logging and progress notifications before a call's
 //! result; sampling and elicitation requests whose answers arrive on another POST.
 //!
 //! It serves the tools, resources and prompts the official conformance suite calls:
@@ -14,9 +15,9 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
-use http::{HeaderMap, HeaderValue, StatusCode};
+use http::{HeaderMap, HeaderValue, StatusCode, Uri};
 use nest::prelude::*;
 use nest::sse::hub::Hub;
 use nest::sse::resumable::{Resumable, ResumableOptions, ResumableWriter};
@@ -34,16 +35,95 @@ pub const RETRY: Duration = Duration::from_millis(500);
 const IMAGE: &str = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8DwHwAFBQIAX8jx0gAAAABJRU5ErkJggg==";
 const AUDIO: &str = "UklGRiYAAABXQVZFZm10IBAAAAABAAEAQB8AAAB9AAACABAAZGF0YQIAAAA=";
 
-/// One client session: the answers it owes to requests the server sent it.
-#[derive(Default)]
+/// The most sessions at once, by default.
+pub const MAX_SESSIONS: usize = 10_000;
+
+/// How long a session lives without a request, by default.
+pub const SESSION_IDLE: Duration = Duration::from_secs(30 * 60);
+
+/// One client session: the answers it owes to requests the server sent it, and when it was
+/// last used.
 struct Session {
     pending: HashMap<String, oneshot::Sender<Value>>,
+    last_seen: Instant,
+}
+
+/// The open sessions: at most `max`, each forgotten after `idle` without a request.
+pub struct Sessions {
+    map: Mutex<HashMap<String, Session>>,
+    max: usize,
+    idle: Duration,
+}
+
+impl Sessions {
+    /// No sessions yet; at most `max` at once, each forgotten after `idle` without a request.
+    pub fn new(max: usize, idle: Duration) -> Self {
+        Self {
+            map: Mutex::new(HashMap::new()),
+            max,
+            idle,
+        }
+    }
+
+    /// Opens a session at `now`: its id (128 random bits, so that nobody finds one by probing),
+    /// or `None` when `max` sessions are open and none is idle.
+    pub fn open(&self, now: Instant) -> Option<String> {
+        let mut map = self.map.lock().unwrap();
+        if map.len() >= self.max {
+            map.retain(|_, s| now.saturating_duration_since(s.last_seen) < self.idle);
+            if map.len() >= self.max {
+                return None;
+            }
+        }
+        let id = nest::id::random_id();
+        let session = Session {
+            pending: HashMap::new(),
+            last_seen: now,
+        };
+        map.insert(id.clone(), session);
+        Some(id)
+    }
+
+    /// Whether `id` is an open session at `now` (and marks it used); an idle one is forgotten.
+    pub fn touch(&self, id: &str, now: Instant) -> bool {
+        let mut map = self.map.lock().unwrap();
+        match map.get_mut(id) {
+            Some(s) if now.saturating_duration_since(s.last_seen) < self.idle => {
+                s.last_seen = now;
+                true
+            }
+            Some(_) => {
+                map.remove(id);
+                false
+            }
+            None => false,
+        }
+    }
+
+    /// Ends session `id`.
+    pub fn close(&self, id: &str) {
+        self.map.lock().unwrap().remove(id);
+    }
+
+    /// How many sessions are held.
+    pub fn len(&self) -> usize {
+        self.map.lock().unwrap().len()
+    }
+
+    /// Whether no session is held.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn with<T>(&self, id: &str, f: impl FnOnce(&mut Session) -> T) -> Option<T> {
+        self.map.lock().unwrap().get_mut(id).map(f)
+    }
 }
 
 /// The MCP endpoint.
 pub struct Mcp {
     streams: Resumable,
-    sessions: Mutex<HashMap<String, Session>>,
+    sessions: Sessions,
     counter: AtomicU64,
 }
 
@@ -55,10 +135,15 @@ impl std::fmt::Debug for Mcp {
 
 /// The app: `/mcp` on a fresh hub.
 pub fn app() -> NestApp {
+    app_with(Sessions::new(MAX_SESSIONS, SESSION_IDLE))
+}
+
+/// The app with its own session limits.
+pub fn app_with(sessions: Sessions) -> NestApp {
     let options = ResumableOptions::new().priming(true).retry(RETRY);
     NestApp::new().controller(Mcp {
         streams: Resumable::with_options(Hub::new(), options),
-        sessions: Mutex::new(HashMap::new()),
+        sessions,
         counter: AtomicU64::new(1),
     })
 }
@@ -85,9 +170,10 @@ fn rpc_error(status: StatusCode, code: i64, message: &str) -> Response {
     (status, Json(body)).into_response()
 }
 
-/// `Host` and `Origin` must be loopback names: a page on another site that rebinds its DNS
-/// name to 127.0.0.1 must not reach a local server.
-fn loopback_only(headers: &HeaderMap) -> Result<(), Reject> {
+/// `Host` (HTTP/2's `:authority`, which hyper puts in the URI) and `Origin` must be loopback
+/// names: a page on another site that rebinds its DNS name to 127.0.0.1 must not reach a local
+/// server.
+fn loopback_only(uri: &Uri, headers: &HeaderMap) -> Result<(), Reject> {
     fn is_loopback(authority: &str) -> bool {
         let host = match authority.strip_prefix('[') {
             Some(v6) => v6.split(']').next().unwrap_or(""),
@@ -95,7 +181,10 @@ fn loopback_only(headers: &HeaderMap) -> Result<(), Reject> {
         };
         matches!(host, "localhost" | "127.0.0.1" | "::1")
     }
-    let host = headers.get("host").and_then(|v| v.to_str().ok());
+    let host = uri
+        .authority()
+        .map(|a| a.as_str())
+        .or_else(|| headers.get("host").and_then(|v| v.to_str().ok()));
     let origin = headers.get("origin").and_then(|v| v.to_str().ok());
     let origin_ok = origin.is_none_or(|o| {
         o.split_once("://")
@@ -124,13 +213,6 @@ impl Mcp {
         self.counter.fetch_add(1, Ordering::Relaxed)
     }
 
-    fn new_session_id(&self) -> String {
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos());
-        format!("s{nanos:x}{:x}", self.next())
-    }
-
     /// The request's session: 400 when it names none, 404 when it is unknown or deleted.
     fn session(&self, headers: &HeaderMap) -> Result<String, Reject> {
         let Some(id) = headers.get("mcp-session-id").and_then(|v| v.to_str().ok()) else {
@@ -140,7 +222,7 @@ impl Mcp {
                 "Bad Request: Mcp-Session-Id header is required",
             ));
         };
-        if !self.sessions.lock().unwrap().contains_key(id) {
+        if !self.sessions.touch(id, Instant::now()) {
             return Err(Reject(StatusCode::NOT_FOUND, -32001, "Session not found"));
         }
         if let Some(version) = headers
@@ -158,8 +240,8 @@ impl Mcp {
         Ok(id.to_owned())
     }
 
-    async fn post(self: Arc<Self>, headers: HeaderMap, body: String) -> Response {
-        if let Err(reject) = loopback_only(&headers) {
+    async fn post(self: Arc<Self>, uri: Uri, headers: HeaderMap, body: String) -> Response {
+        if let Err(reject) = loopback_only(&uri, &headers) {
             return reject.response();
         }
         let Ok(message) = serde_json::from_str::<Value>(&body) else {
@@ -179,10 +261,8 @@ impl Mcp {
             (None, Some(id)) => {
                 let waiter = self
                     .sessions
-                    .lock()
-                    .unwrap()
-                    .get_mut(&session)
-                    .and_then(|s| s.pending.remove(&id.to_string()));
+                    .with(&session, |s| s.pending.remove(&id.to_string()))
+                    .flatten();
                 if let Some(waiter) = waiter {
                     let _ = waiter.send(message);
                 }
@@ -214,11 +294,13 @@ impl Mcp {
             .iter()
             .find(|v| **v == asked)
             .unwrap_or(&VERSIONS[0]);
-        let session = self.new_session_id();
-        self.sessions
-            .lock()
-            .unwrap()
-            .insert(session.clone(), Session::default());
+        let Some(session) = self.sessions.open(Instant::now()) else {
+            return rpc_error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                -32000,
+                "Too many sessions: try again later",
+            );
+        };
         let result = json!({
             "protocolVersion": version,
             "capabilities": {
@@ -237,13 +319,14 @@ impl Mcp {
     /// A tool call answered on its own resumable stream: notifications and server requests,
     /// then the result. `test_reconnection` closes the stream early; the client resumes by GET.
     async fn streaming_call(self: &Arc<Self>, session: &str, id: Value, params: Value) -> Response {
-        let stream_id = format!("{session}.{}", self.next());
+        // The call's stream: an unguessable id, bound to its session (resumable by it only).
+        let stream_id = Resumable::new_id();
+        let streams = self.streams.owned_by(session);
         let this = self.clone();
         let owner = session.to_owned();
         let name = params["name"].as_str().unwrap_or("").to_owned();
         let reconnect = name == "test_reconnection";
-        let started = self
-            .streams
+        let started = streams
             .start(&stream_id, move |out| async move {
                 let result = this.run_tool(&owner, &out, &name, &params).await?;
                 let message = json!({"jsonrpc": "2.0", "id": id, "result": result});
@@ -260,8 +343,7 @@ impl Mcp {
         if reconnect {
             options = options.max_lifetime(Duration::from_millis(50), Duration::ZERO);
         }
-        match self
-            .streams
+        match streams
             .subscribe_with(&stream_id, &LastEventId(None), options)
             .await
         {
@@ -282,12 +364,8 @@ impl Mcp {
         let id = json!(format!("srv-{}", self.next()));
         let (tx, rx) = oneshot::channel();
         self.sessions
-            .lock()
-            .unwrap()
-            .get_mut(session)
-            .ok_or("session gone")?
-            .pending
-            .insert(id.to_string(), tx);
+            .with(session, |s| s.pending.insert(id.to_string(), tx))
+            .ok_or("session gone")?;
         let request = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
         out.send(SseEvent::json(&request).event("message"))
             .await
@@ -396,8 +474,8 @@ impl Mcp {
 
     /// `GET /mcp`: with `Last-Event-ID`, resumes that stream of this session; without, the
     /// session's own stream (open, for notifications the server may send later).
-    async fn get(self: Arc<Self>, headers: HeaderMap, last: LastEventId) -> Response {
-        if let Err(reject) = loopback_only(&headers) {
+    async fn get(self: Arc<Self>, uri: Uri, headers: HeaderMap, last: LastEventId) -> Response {
+        if let Err(reject) = loopback_only(&uri, &headers) {
             return reject.response();
         }
         let session = match self.session(&headers) {
@@ -405,16 +483,12 @@ impl Mcp {
             Err(reject) => return reject.response(),
         };
         if last.0.is_some() {
-            let ours = last
-                .0
-                .as_deref()
-                .and_then(Resumable::stream_of)
-                .is_some_and(|stream| stream.starts_with(&format!("{session}.")));
-            if !ours {
-                return rpc_error(StatusCode::NOT_FOUND, -32001, "Unknown event id");
-            }
-            return match self.streams.resume(&last).await {
+            // Only this session's streams: another session's id is unknown here.
+            return match self.streams.owned_by(session.as_str()).resume(&last).await {
                 Ok(body) => with_session(body.into_response(), &session),
+                Err(err) if err.is_unknown() || err.is_invalid_id() => {
+                    rpc_error(StatusCode::NOT_FOUND, -32001, "Unknown event id")
+                }
                 Err(err) => HttpException::from(err).into_response(),
             };
         }
@@ -428,13 +502,13 @@ impl Mcp {
     }
 
     /// `DELETE /mcp`: ends the session; later requests naming it get 404.
-    async fn delete(self: Arc<Self>, headers: HeaderMap) -> Response {
-        if let Err(reject) = loopback_only(&headers) {
+    async fn delete(self: Arc<Self>, uri: Uri, headers: HeaderMap) -> Response {
+        if let Err(reject) = loopback_only(&uri, &headers) {
             return reject.response();
         }
         match self.session(&headers) {
             Ok(session) => {
-                self.sessions.lock().unwrap().remove(&session);
+                self.sessions.close(&session);
                 StatusCode::OK.into_response()
             }
             Err(reject) => reject.response(),

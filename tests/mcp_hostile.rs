@@ -1,0 +1,175 @@
+//! Hostile clients against the MCP example (issue 31): session ids cannot be found by probing
+//! (128 random bits, not `s<nanoseconds><counter>`), sessions are capped and expire when idle,
+//! a call's stream is resumable by its own session only, and HTTP/2 clients (whose host is
+//! `:authority`, not a `Host` header) are served.
+
+#[path = "../examples/mcp.rs"]
+#[allow(
+    dead_code,
+    unreachable_pub,
+    reason = "the example's `main` is not run here"
+)]
+mod mcp;
+
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+const WAIT: Duration = Duration::from_secs(10);
+
+fn initialize() -> Value {
+    json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-11-25", "capabilities": {},
+        "clientInfo": {"name": "hostile", "version": "1"}}})
+}
+
+async fn open_session(client: &reqwest::Client, url: &str) -> reqwest::Response {
+    client
+        .post(url)
+        .header("accept", "application/json, text/event-stream")
+        .json(&initialize())
+        .send()
+        .await
+        .unwrap()
+}
+
+fn session_of(res: &reqwest::Response) -> String {
+    res.headers()["mcp-session-id"].to_str().unwrap().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn session_ids_are_random_capped_and_http2_is_served() {
+    let server = mcp::app_with(mcp::Sessions::new(50, mcp::SESSION_IDLE))
+        .bind(([127, 0, 0, 1], 0))
+        .await
+        .unwrap();
+    let url = format!("http://localhost:{}/mcp", server.local_addr().port());
+    let client = reqwest::Client::new();
+    let mut ids = HashSet::new();
+    for _ in 0..50 {
+        let res = open_session(&client, &url).await;
+        assert_eq!(res.status(), 200);
+        let id = session_of(&res);
+        assert_eq!(id.len(), 32, "{id}");
+        assert!(id.bytes().all(|c| c.is_ascii_hexdigit()), "{id}");
+        ids.insert(id);
+    }
+    assert_eq!(ids.len(), 50);
+    // Consecutive ids share no prefix a prober could fix (the old ones shared 12 digits).
+    let sorted: Vec<&String> = ids.iter().collect();
+    let common = sorted
+        .windows(2)
+        .map(|w| {
+            w[0].bytes()
+                .zip(w[1].bytes())
+                .take_while(|(a, b)| a == b)
+                .count()
+        })
+        .max()
+        .unwrap();
+    assert!(common < 8, "ids share {common} leading digits");
+    // The 51st: refused with a clear answer, nothing kept.
+    let res = open_session(&client, &url).await;
+    assert_eq!(res.status(), 503);
+    // A made-up id is unknown.
+    let res = client
+        .post(&url)
+        .header("mcp-session-id", "0123456789abcdef0123456789abcdef")
+        .json(&json!({"jsonrpc": "2.0", "id": 2, "method": "ping"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 404);
+    server.shutdown(Duration::from_secs(1)).await;
+
+    // HTTP/2 (prior knowledge, cleartext): the host is `:authority` (before: 403 to every
+    // HTTP/2 request).
+    let server = mcp::app().bind(([127, 0, 0, 1], 0)).await.unwrap();
+    let url = format!("http://localhost:{}/mcp", server.local_addr().port());
+    let h2 = reqwest::Client::builder()
+        .http2_prior_knowledge()
+        .build()
+        .unwrap();
+    let res = open_session(&h2, &url).await;
+    assert_eq!(res.version(), http::Version::HTTP_2);
+    assert_eq!(res.status(), 200);
+    // And DNS rebinding is still refused on HTTP/2.
+    let rebound = reqwest::Client::builder()
+        .http2_prior_knowledge()
+        .resolve("rebind.example", server.local_addr())
+        .build()
+        .unwrap();
+    let evil = format!("http://rebind.example:{}/mcp", server.local_addr().port());
+    let res = rebound
+        .post(&evil)
+        .header("accept", "application/json, text/event-stream")
+        .json(&initialize())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 403);
+    server.shutdown(Duration::from_secs(1)).await;
+}
+
+/// Idle sessions are forgotten (before: 200,000 `initialize` calls kept +25 MiB forever).
+/// Explicit instants, no sleeps.
+#[test]
+fn idle_sessions_expire_and_free_their_places() {
+    let sessions = mcp::Sessions::new(2, Duration::from_secs(60));
+    let t0 = Instant::now();
+    let a = sessions.open(t0).unwrap();
+    let b = sessions.open(t0).unwrap();
+    assert!(sessions.open(t0).is_none(), "full");
+    assert!(sessions.touch(&a, t0 + Duration::from_secs(59)));
+    // b idle for 60 s: its place goes to a new session; a was used at 59 s and stays.
+    let c = sessions.open(t0 + Duration::from_secs(60)).unwrap();
+    assert!(!sessions.touch(&b, t0 + Duration::from_secs(60)));
+    assert!(sessions.touch(&a, t0 + Duration::from_secs(118)));
+    assert!(!sessions.touch(&c, t0 + Duration::from_secs(120)), "idle");
+    assert_eq!(sessions.len(), 1);
+}
+
+/// A call's stream is bound to its session: another session that presents its event id gets
+/// 404 (before: the ownership check compared a prefix of a guessable id).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_session_cannot_resume_a_calls_stream() {
+    let server = mcp::app().bind(([127, 0, 0, 1], 0)).await.unwrap();
+    let url = format!("http://localhost:{}/mcp", server.local_addr().port());
+    let client = reqwest::Client::new();
+    let victim = session_of(&open_session(&client, &url).await);
+    let thief = session_of(&open_session(&client, &url).await);
+    let call = json!({"jsonrpc": "2.0", "id": 7, "method": "tools/call",
+        "params": {"name": "test_tool_with_progress", "arguments": {}, "_meta": {"progressToken": 1}}});
+    let mut res = client
+        .post(&url)
+        .header("mcp-session-id", &victim)
+        .header("accept", "application/json, text/event-stream")
+        .json(&call)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let first = tokio::time::timeout(WAIT, res.chunk())
+        .await
+        .expect("the priming event")
+        .unwrap()
+        .unwrap();
+    let first = String::from_utf8(first.to_vec()).unwrap();
+    let id = first
+        .lines()
+        .find_map(|l| l.strip_prefix("id: "))
+        .expect("an id")
+        .to_owned();
+    let resume = |session: String| {
+        client
+            .get(&url)
+            .header("mcp-session-id", session)
+            .header("accept", "text/event-stream")
+            .header("last-event-id", id.clone())
+            .send()
+    };
+    assert_eq!(resume(thief).await.unwrap().status(), 404);
+    assert_eq!(resume(victim).await.unwrap().status(), 200);
+    server.shutdown(Duration::from_secs(1)).await;
+}
