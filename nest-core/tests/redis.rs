@@ -79,6 +79,7 @@ fn redis_backend() {
         retention_by_bytes(&redis).await;
         two_instances(&redis).await;
         fan_out_cost(&redis).await;
+        long_topic_names(&redis).await;
         switch_instance(&redis).await;
         restart(&mut redis).await;
         rewind(&redis).await;
@@ -207,6 +208,10 @@ struct Instance {
 
 impl Instance {
     async fn start(redis: &RedisServer, prefix: &str) -> Self {
+        Self::start_with(redis, prefix, HubOptions::new()).await
+    }
+
+    async fn start_with(redis: &RedisServer, prefix: &str, options: HubOptions) -> Self {
         let config = RedisConfig::new(redis.url())
             .prefix(prefix)
             .retention(Retention {
@@ -218,7 +223,7 @@ impl Instance {
         let backend = within("connect", RedisBackend::connect(config))
             .await
             .expect("connect to Redis");
-        let hub = Hub::with_backend(backend, HubOptions::new().keep_alive(None));
+        let hub = Hub::with_backend(backend, options.keep_alive(None));
         let server =
             TestServer::start(NestApp::new().controller(Events { hub: hub.clone() })).await;
         Self { hub, server }
@@ -449,6 +454,65 @@ async fn fan_out_cost(redis: &RedisServer) {
          {total} commands in all",
         delta("evalsha"),
         delta("xread")
+    );
+}
+
+/// The bytes Redis has read from its clients, from `INFO stats`.
+async fn net_input_bytes(redis: &RedisServer) -> u64 {
+    let mut conn = admin(redis).await;
+    let info: String = within(
+        "INFO",
+        redis::cmd("INFO").arg("stats").query_async(&mut conn),
+    )
+    .await
+    .unwrap();
+    info.lines()
+        .find_map(|line| line.strip_prefix("total_net_input_bytes:"))
+        .and_then(|n| n.trim().parse().ok())
+        .expect("total_net_input_bytes")
+}
+
+/// Issue 31: 200 subscribers on distinct 30,000-byte topic names made each publish resend a
+/// 6.1 MB `XREAD` (the read loop names every followed stream's key). Long names are keyed by
+/// their digest, so what Redis reads per event does not grow with the names' length; and a name
+/// over `HubOptions::max_topic_name` (256 bytes by default) is a clear error.
+async fn long_topic_names(redis: &RedisServer) {
+    const TOPICS: usize = 50;
+    const NAME: usize = 4_000;
+    const EVENTS: usize = 20;
+    let default = Instance::start(redis, "long:").await;
+    let err = default
+        .hub
+        .publish(&"x".repeat(257), "too long")
+        .await
+        .unwrap_err();
+    assert!(err.is_invalid_topic(), "{err}");
+    assert!(err.to_string().contains("256"), "{err}");
+    let a = Instance::start_with(redis, "long:", HubOptions::new().max_topic_name(NAME + 10)).await;
+    let mut followers = Vec::new();
+    for i in 0..TOPICS {
+        let name = format!("{i:04}{}", "n".repeat(NAME - 4));
+        let mut follower = a.subscribe(&name, None).await;
+        let id = a.publish(&name, "hello").await;
+        assert_eq!(follower.take(1).await[0].id, id);
+        followers.push(follower);
+    }
+    let mut sub = a.subscribe("short", None).await;
+    let first = a.publish("short", "warm-up").await;
+    assert_eq!(sub.take(1).await[0].id, first);
+    let before = net_input_bytes(redis).await;
+    for n in 0..EVENTS {
+        a.publish("short", &format!("e{n}")).await;
+    }
+    assert_eq!(sub.take(EVENTS).await.len(), EVENTS);
+    let read = net_input_bytes(redis).await - before;
+    let names = (TOPICS * NAME * EVENTS) as u64;
+    eprintln!(
+        "RELIABILITY redis long names: {EVENTS} events with {TOPICS} followed {NAME}-byte topic names: Redis read {read} bytes (the names alone, once per event: {names})"
+    );
+    assert!(
+        read < names / 10,
+        "Redis read {read} bytes for {EVENTS} events"
     );
 }
 

@@ -34,6 +34,7 @@ enum Kind {
     InvalidEvent,
     Backend,
     TooManyTopics,
+    InvalidTopic,
 }
 
 impl HubError {
@@ -50,6 +51,16 @@ impl HubError {
             Kind::TooManyTopics,
             format!(
                 "the hub holds its maximum of {limit} topics; no new topic until idle ones expire"
+            ),
+            None,
+        )
+    }
+
+    pub(super) fn topic_name_too_long(len: usize, limit: usize) -> Self {
+        Self::new(
+            Kind::InvalidTopic,
+            format!(
+                "the topic name is {len} bytes long; at most {limit} (HubOptions::max_topic_name)"
             ),
             None,
         )
@@ -81,6 +92,11 @@ impl HubError {
     /// A new topic would pass `HubOptions::max_topics`.
     pub fn is_too_many_topics(&self) -> bool {
         self.0.kind == Kind::TooManyTopics
+    }
+
+    /// The topic name is longer than `HubOptions::max_topic_name`.
+    pub fn is_invalid_topic(&self) -> bool {
+        self.0.kind == Kind::InvalidTopic
     }
 }
 

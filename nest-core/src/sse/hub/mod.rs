@@ -119,6 +119,7 @@ pub struct HubOptions {
     retry: Option<Duration>,
     idle_topic_ttl: Duration,
     max_topics: usize,
+    max_topic_name: usize,
 }
 
 impl Default for HubOptions {
@@ -130,6 +131,7 @@ impl Default for HubOptions {
             retry: None,
             idle_topic_ttl: Duration::from_secs(600),
             max_topics: 100_000,
+            max_topic_name: 256,
         }
     }
 }
@@ -179,6 +181,14 @@ impl HubOptions {
     /// idle ones).
     pub fn max_topics(mut self, max: usize) -> Self {
         self.max_topics = max.max(1);
+        self
+    }
+
+    /// The longest topic name in bytes (default 256, at least 1): publishing or subscribing to a
+    /// longer one fails with a [`HubError`] for which [`HubError::is_invalid_topic`] is true,
+    /// before anything is stored. Names are kept per topic and, on Redis, in keys.
+    pub fn max_topic_name(mut self, bytes: usize) -> Self {
+        self.max_topic_name = bytes.max(1);
         self
     }
 }
@@ -279,6 +289,12 @@ impl Hub {
     /// The topic called `name`, created on first use (after evicting idle topics when the map
     /// grew, and within [`HubOptions::max_topics`]).
     fn topic(&self, name: &str) -> Result<Arc<Topic>, HubError> {
+        if name.len() > self.inner.options.max_topic_name {
+            return Err(HubError::topic_name_too_long(
+                name.len(),
+                self.inner.options.max_topic_name,
+            ));
+        }
         let now = self.now_ms();
         let mut evicted = 0;
         let topic = {
