@@ -243,6 +243,45 @@ struct HubInner {
     options: HubOptions,
     topics: Mutex<Topics>,
     started: tokio::time::Instant,
+    /// The lines about subscribers ended by a backend failure, and about lagging subscribers.
+    failure_log: LogGate,
+    lag_log: LogGate,
+}
+
+/// At most one log line per second for what befalls many subscribers at once (a backend that
+/// lost its data ends every subscriber of every topic; a burst makes many lag): the line says how
+/// many were folded into it, so logging stays O(1) per second whatever the subscribers.
+#[derive(Default)]
+pub(crate) struct LogGate {
+    next_ms: AtomicU64,
+    folded: AtomicU64,
+}
+
+impl LogGate {
+    /// How long a line covers.
+    pub(crate) const INTERVAL_MS: u64 = 1000;
+
+    /// `Some(n)` when a line is due at `now_ms` (`n` earlier occurrences were folded into it);
+    /// `None` when this one is folded into the next line.
+    pub(crate) fn due(&self, now_ms: u64) -> Option<u64> {
+        let next = self.next_ms.load(Ordering::Relaxed);
+        if now_ms >= next
+            && self
+                .next_ms
+                .compare_exchange(
+                    next,
+                    now_ms + Self::INTERVAL_MS,
+                    Ordering::Relaxed,
+                    Ordering::Relaxed,
+                )
+                .is_ok()
+        {
+            Some(self.folded.swap(0, Ordering::Relaxed))
+        } else {
+            self.folded.fetch_add(1, Ordering::Relaxed);
+            None
+        }
+    }
 }
 
 impl fmt::Debug for Hub {
@@ -274,6 +313,8 @@ impl Hub {
                 options,
                 topics: Mutex::new(Topics::default()),
                 started: tokio::time::Instant::now(),
+                failure_log: LogGate::default(),
+                lag_log: LogGate::default(),
             }),
         }
     }
@@ -767,12 +808,16 @@ impl Cursor {
                 let counters = &self.topic.counters;
                 if self.hub.inner.options.lag == LagPolicy::Close && !self.resuming {
                     counters.lag_closes.fetch_add(1, Ordering::Relaxed);
-                    tracing::warn!(topic = %self.topic.name, "subscriber fell behind the buffer: closing its stream");
+                    if let Some(folded) = self.hub.inner.lag_log.due(self.hub.now_ms()) {
+                        tracing::warn!(topic = %self.topic.name, others_since_last_line = folded, "subscriber fell behind the buffer: closing its stream");
+                    }
                     return Poll::Ready(Err(EndReason::Overflow));
                 }
                 counters.gaps.fetch_add(1, Ordering::Relaxed);
                 crate::metrics::hub_gap("lagged");
-                tracing::warn!(topic = %self.topic.name, missed_after = self.after, "subscriber fell behind the buffer: gap event");
+                if let Some(folded) = self.hub.inner.lag_log.due(self.hub.now_ms()) {
+                    tracing::warn!(topic = %self.topic.name, missed_after = self.after, others_since_last_line = folded, "subscriber fell behind the buffer: gap event");
+                }
                 self.after = oldest - 1;
                 self.resuming = false;
                 Poll::Ready(
@@ -783,7 +828,9 @@ impl Cursor {
                 )
             }
             Err(err) => {
-                tracing::error!(topic = %self.topic.name, error = %err, "hub backend failed: ending the subscriber");
+                if let Some(folded) = self.hub.inner.failure_log.due(self.hub.now_ms()) {
+                    tracing::error!(topic = %self.topic.name, error = %err, others_since_last_line = folded, "hub backend failed: ending the subscriber");
+                }
                 Poll::Ready(Err(EndReason::Failed))
             }
         }

@@ -736,3 +736,48 @@ async fn a_graceful_shutdown_flushes_every_acknowledged_event_first() {
     expected.push_str("retry: 2000\n\n");
     assert_eq!(delivered, expected);
 }
+
+/// Counts the ERROR lines logged while it is the default subscriber.
+#[derive(Clone, Default)]
+struct ErrorLines(std::sync::Arc<std::sync::atomic::AtomicUsize>);
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for ErrorLines {
+    fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
+        if *event.metadata().level() == tracing::Level::ERROR {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+}
+
+/// Issue 31: when the backend fails (Redis lost its data), every subscriber logged an ERROR line
+/// of its own. 200 subscribers ended by one failure log one line, which counts the others.
+#[tokio::test(start_paused = true)]
+async fn a_backend_failure_under_many_subscribers_logs_one_line() {
+    use tracing_subscriber::layer::SubscriberExt;
+    let lines = ErrorLines::default();
+    let _guard =
+        tracing::subscriber::set_default(tracing_subscriber::registry().with(lines.clone()));
+    let hub = Hub::with_backend(Failing, quiet());
+    let mut subs = Vec::new();
+    for _ in 0..200 {
+        subs.push(hub.subscribe("t", &LastEventId(None)).await.unwrap());
+    }
+    for sub in &mut subs {
+        assert_eq!(next(sub).await, "id: 7-1\ndata: kept\n\n");
+        let end = tokio::time::timeout(Duration::from_secs(5), sub.frame())
+            .await
+            .expect("the end of the stream");
+        assert!(end.is_none(), "ended");
+    }
+    assert_eq!(
+        lines.0.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "one line for 200 subscribers"
+    );
+    // A second later, another failure logs again.
+    tokio::time::advance(Duration::from_secs(1)).await;
+    let mut sub = hub.subscribe("t", &LastEventId(None)).await.unwrap();
+    next(&mut sub).await;
+    assert!(sub.frame().await.is_none());
+    assert_eq!(lines.0.load(std::sync::atomic::Ordering::SeqCst), 2);
+}
