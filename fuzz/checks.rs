@@ -13,6 +13,8 @@
 //! | `path_query`   | any method and any URI `http::Uri` accepts         | nest-core         |
 //! | `cors_headers` | any `Origin` and `Access-Control-Request-*` values | nest-cors         |
 //! | `direct_head`  | any bytes as a first request head                  | nest-core, httparse |
+//! | `tls_front`    | any bytes as a TLS client's first flight; any bytes after ALPN `h2` | nest-core (rustls) |
+//! | `resumable_id` | any `Last-Event-ID`, stream id, record value and owner | nest-core      |
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -880,4 +882,93 @@ pub fn direct_head(data: &[u8]) {
         Some((again.len(), uri, headers)),
         "re-serialized {head:?} as {again:?}"
     );
+}
+
+// ===== tls_front =====
+
+/// A certificate for the TLS front, made once per process (rcgen; nothing checked in).
+#[cfg(feature = "tls")]
+fn tls_config() -> &'static nest_core::server::TlsConfig {
+    static TLS: std::sync::OnceLock<nest_core::server::TlsConfig> = std::sync::OnceLock::new();
+    TLS.get_or_init(|| {
+        let cert = rcgen::generate_simple_self_signed(vec!["localhost".into()]).expect("rcgen");
+        nest_core::server::TlsConfig::from_pem(cert.cert.pem(), cert.signing_key.serialize_pem())
+            .expect("a fresh certificate")
+    })
+}
+
+/// The server's TLS front (ClientHello read before a handshake slot, the handshake, then
+/// HTTP/2's preface when ALPN chose `h2`) on a client that sends the fuzzer's bytes and goes
+/// away: never a panic, never a completed handshake (a client's `Finished` cannot be written
+/// before the server's random is known). And the preface reader alone on the same bytes: it
+/// accepts exactly when they start with the 24-byte preface, and then has read the preface and
+/// nothing after it.
+///
+/// Input: a byte of flags (bit 0: the bytes start with a real ClientHello prefix), then the
+/// bytes.
+#[cfg(feature = "tls")]
+pub fn tls_front(data: &[u8]) {
+    const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    let config = nest_core::ServerConfig::default()
+        .first_byte_timeout(Duration::from_millis(200))
+        .tls_handshake_timeout(Duration::from_millis(400));
+    runtime.block_on(async {
+        let front = nest_core::test_util::tls_front(tls_config(), &config, data).await;
+        assert!(front.is_err(), "a handshake completed on {data:?}");
+        let read = nest_core::test_util::h2_preface(&config, data).await;
+        if data.starts_with(PREFACE) {
+            assert_eq!(read.as_deref(), Some(PREFACE), "{data:?}");
+        } else {
+            assert_eq!(read, None, "{data:?}");
+        }
+    });
+}
+
+// ===== resumable_id =====
+
+/// Resumable streams' ids and records: `Resumable::stream_of` never panics on any
+/// `Last-Event-ID`, and names the stream of every id the server makes (`<stream>:<EPOCH-SEQ>`,
+/// also for stream ids with `:` in them); a stored record value decodes without a panic, and
+/// any record (any first id, any owner) reads back exactly as written.
+///
+/// Input: a stream id, an epoch, a sequence number, a state, a tail, an optional first id, an
+/// optional owner (all from `arbitrary`), then the rest as a raw `Last-Event-ID` and a raw
+/// record value.
+pub fn resumable_id(data: &[u8]) {
+    use nest_core::sse::resumable::Resumable;
+    use nest_core::test_util::{
+        decode_resumable_record, encode_resumable_record, is_valid_resumable_id,
+    };
+    let mut u = Unstructured::new(data);
+    let stream: String = u.arbitrary().unwrap_or_default();
+    let epoch: u64 = u.arbitrary().unwrap_or_default();
+    let seq: u64 = u.arbitrary().unwrap_or_default();
+    let state: u8 = u.arbitrary().unwrap_or_default();
+    let tail: u32 = u.arbitrary().unwrap_or_default();
+    let first: Option<String> = u.arbitrary().unwrap_or_default();
+    let owner: Option<String> = u.arbitrary().unwrap_or_default();
+    let raw = u.take_rest();
+
+    let _ = Resumable::stream_of(&String::from_utf8_lossy(raw));
+    let _ = decode_resumable_record(raw);
+    if is_valid_resumable_id(&stream) {
+        let id = format!("{stream}:{epoch}-{seq}");
+        assert_eq!(Resumable::stream_of(&id), Some(stream.as_str()), "{id:?}");
+    }
+    // First ids are the hub's `EPOCH-SEQ` (no spaces); owners are any text.
+    let first = first.filter(|f| !f.is_empty() && !f.contains(' ') && f != "-");
+    let value = encode_resumable_record(state, u64::from(tail), first.as_deref(), owner.as_deref());
+    let (read_state, read_tail, read_first, read_owner) =
+        decode_resumable_record(&value).unwrap_or_else(|| panic!("{value:?} does not decode"));
+    assert_eq!(
+        read_state,
+        ["running", "cancel", "finished"][usize::from(state % 3)]
+    );
+    assert_eq!(read_tail, u64::from(tail));
+    assert_eq!(read_first, first);
+    assert_eq!(read_owner, owner);
 }

@@ -63,4 +63,13 @@ macro_rules! replay_tests {
     )*};
 }
 
-replay_tests!(parser, roundtrip, path_query, cors_headers, direct_head);
+replay_tests!(
+    parser,
+    roundtrip,
+    path_query,
+    cors_headers,
+    direct_head,
+    resumable_id
+);
+#[cfg(feature = "tls")]
+replay_tests!(tls_front);

@@ -97,3 +97,94 @@ impl Drop for TestServer {
 pub fn parse_direct_head(head: &[u8], max_headers: usize) -> Option<(http::request::Parts, usize)> {
     crate::server::parse_direct_head(head, max_headers)
 }
+
+/// The TLS front (features `tls` and `test-util`) on a connection whose client sends `client`
+/// and then goes away: the server's real handshake (ClientHello under `first_byte_timeout`, a
+/// handshake slot for the crypto only, the rest under `tls_handshake_timeout`), then, when ALPN
+/// chose `h2`, HTTP/2's preface under `first_byte_timeout`. `Ok(h2)` when both passed, which
+/// bytes written ahead of time cannot do (the client's `Finished` depends on the server's
+/// random). For the fuzz target `tls_front`.
+///
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// let cert = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+/// let tls = nest_core::server::TlsConfig::from_pem(cert.cert.pem(), cert.signing_key.serialize_pem()).unwrap();
+/// let config = nest_core::ServerConfig::default();
+/// assert!(nest_core::test_util::tls_front(&tls, &config, b"GET / HTTP/1.1\r\n\r\n").await.is_err());
+/// # });
+/// ```
+#[cfg(feature = "tls")]
+pub async fn tls_front(
+    tls: &crate::server::TlsConfig,
+    config: &crate::ServerConfig,
+    client: &[u8],
+) -> Result<bool, ()> {
+    use tokio::io::AsyncWriteExt;
+    let (mut near, far) = tokio::io::duplex(64 * 1024);
+    let client = client.to_vec();
+    let writer = tokio::spawn(async move {
+        let _ = near.write_all(&client).await;
+        // Then gone: the server meets the end of the stream (or its timeouts) and answers.
+        let _ = near.shutdown().await;
+    });
+    let outcome = crate::server::tls_front(far, tls, config).await;
+    writer.abort();
+    outcome
+}
+
+/// HTTP/2's preface reader (features `tls` and `test-util`; the TLS front runs it once ALPN chose
+/// `h2`) on a stream that holds `bytes` and then ends: the bytes it read when it accepted them
+/// (exactly the 24-byte preface, nothing after it), `None` otherwise. For the fuzz target
+/// `tls_front`.
+///
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// let config = nest_core::ServerConfig::default();
+/// let preface = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+/// let mut with_more = preface.to_vec();
+/// with_more.extend_from_slice(b"\x00\x00\x00\x04");
+/// let read = nest_core::test_util::h2_preface(&config, &with_more).await.unwrap();
+/// assert_eq!(&read[..], &preface[..]);
+/// assert!(nest_core::test_util::h2_preface(&config, b"PRI * HTTP/1.1").await.is_none());
+/// # });
+/// ```
+#[cfg(feature = "tls")]
+pub async fn h2_preface(config: &crate::ServerConfig, bytes: &[u8]) -> Option<bytes::Bytes> {
+    let mut reader = bytes;
+    crate::server::read_preface(&mut reader, config).await
+}
+
+/// What a resumable stream's record holds, decoded from a stored value: its state (`running`,
+/// `cancel`, `finished`), its tail in ms, the hub id of its first event and its owner; `None`
+/// for a value that is not a record. For the fuzz target `resumable_id`.
+///
+/// ```
+/// let value = nest_core::test_util::encode_resumable_record(2, 1500, Some("7-1"), Some("alice"));
+/// assert_eq!(
+///     nest_core::test_util::decode_resumable_record(&value),
+///     Some(("finished".into(), 1500, Some("7-1".into()), Some("alice".into())))
+/// );
+/// assert_eq!(nest_core::test_util::decode_resumable_record(b"paused 1 -"), None);
+/// ```
+pub fn decode_resumable_record(
+    value: &[u8],
+) -> Option<(String, u64, Option<String>, Option<String>)> {
+    crate::sse::resumable::decode_record(value)
+}
+
+/// A resumable stream's record value made of its fields (`state` 0, 1, 2: running, cancel,
+/// finished). For the fuzz target `resumable_id`.
+pub fn encode_resumable_record(
+    state: u8,
+    tail_ms: u64,
+    first: Option<&str>,
+    owner: Option<&str>,
+) -> bytes::Bytes {
+    crate::sse::resumable::encode_record(state, tail_ms, first, owner)
+}
+
+/// Whether `id` can name a resumable stream (what `Resumable::start` accepts). For the fuzz
+/// target `resumable_id`.
+pub fn is_valid_resumable_id(id: &str) -> bool {
+    crate::sse::resumable::is_valid_id(id)
+}

@@ -34,6 +34,8 @@ pub(crate) use direct::parse_head as parse_direct_head;
 mod rewind;
 #[cfg(feature = "tls")]
 mod tls;
+#[cfg(all(feature = "tls", feature = "test-util"))]
+pub(crate) use tls::{front as tls_front, read_preface};
 
 pub use crate::config::ServerConfig;
 #[cfg(feature = "tls")]

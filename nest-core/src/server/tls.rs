@@ -215,11 +215,14 @@ enum Refused {
 ///    flight (key exchange and the certificate's signature) when it takes the ClientHello;
 /// 3. the flight is written and the client's answer read without a slot, within what is left
 ///    of `tls_handshake_timeout`.
-async fn handshake(
-    stream: TcpStream,
+async fn handshake<IO>(
+    stream: IO,
     accept: &Accept,
     config: &ServerConfig,
-) -> Result<tokio_rustls::server::TlsStream<TcpStream>, Refused> {
+) -> Result<tokio_rustls::server::TlsStream<IO>, Refused>
+where
+    IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
     let deadline = Instant::now() + config.tls_handshake_timeout;
     let hello_by = (Instant::now() + config.first_byte_timeout).min(deadline);
     let hello = LazyConfigAcceptor::new(rustls::server::Acceptor::default(), stream);
@@ -264,6 +267,33 @@ async fn preface<I: tokio::io::AsyncRead + Unpin>(
     tokio::time::timeout(config.first_byte_timeout, reading)
         .await
         .unwrap_or(Err(Refused::NoPreface))
+}
+
+/// The TLS front on any stream, for the fuzz target (feature `test-util`): the handshake with
+/// `tls`'s certificate and `config`'s bounds, then, for `h2`, the preface. `Ok(h2)` when both
+/// passed.
+#[cfg(feature = "test-util")]
+pub(crate) async fn front<IO>(io: IO, tls: &TlsConfig, config: &ServerConfig) -> Result<bool, ()>
+where
+    IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    let accept = tls.acceptor(config).map_err(drop)?;
+    let mut tls = handshake(io, &accept, config).await.map_err(drop)?;
+    let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
+    if h2 {
+        preface(&mut tls, config).await.map_err(drop)?;
+    }
+    Ok(h2)
+}
+
+/// HTTP/2's preface reader on any stream, for the fuzz target (feature `test-util`): the bytes
+/// it read when it accepted.
+#[cfg(feature = "test-util")]
+pub(crate) async fn read_preface<IO>(io: &mut IO, config: &ServerConfig) -> Option<Bytes>
+where
+    IO: tokio::io::AsyncRead + Unpin,
+{
+    preface(io, config).await.ok()
 }
 
 /// One TLS connection: the handshake (see [`handshake`]), then, for `h2`, the preface under the

@@ -672,5 +672,49 @@ fn before(first: &str) -> Result<String, ResumableError> {
     Ok(format!("{epoch}-{}", seq.saturating_sub(1)))
 }
 
+/// A record value's fields (state, tail in ms, first id, owner) when it decodes, for the fuzz
+/// target (feature `test-util`).
+#[cfg(feature = "test-util")]
+pub(crate) fn decode_record(value: &[u8]) -> Option<(String, u64, Option<String>, Option<String>)> {
+    let record = StreamRecord::decode(value)?;
+    let state = match record.state {
+        State::Running => "running",
+        State::Cancel => "cancel",
+        State::Finished => "finished",
+    };
+    Some((
+        state.to_owned(),
+        record.tail.as_millis() as u64,
+        record.first,
+        record.owner,
+    ))
+}
+
+/// A record value made of its fields (`state` 0, 1, 2: running, cancel, finished), for the fuzz
+/// target (feature `test-util`).
+#[cfg(feature = "test-util")]
+pub(crate) fn encode_record(
+    state: u8,
+    tail_ms: u64,
+    first: Option<&str>,
+    owner: Option<&str>,
+) -> Bytes {
+    let state = match state % 3 {
+        0 => State::Running,
+        1 => State::Cancel,
+        _ => State::Finished,
+    };
+    StreamRecord::new(state, Duration::from_millis(tail_ms), first)
+        .owned(owner)
+        .encode()
+}
+
+/// Whether `id` can name a stream (what [`Resumable::start`] accepts), for the fuzz target
+/// (feature `test-util`).
+#[cfg(feature = "test-util")]
+pub(crate) fn is_valid_id(id: &str) -> bool {
+    check_id(id).is_ok()
+}
+
 #[cfg(test)]
 mod tests;
