@@ -1,6 +1,6 @@
 //! One `redis-server` (Debian's) for a test binary: its own free port, directory, config and
-//! log; the append-only file with `appendfsync always`, no RDB snapshots; stopped by its pid on
-//! drop, also on panic.
+//! log; the append-only file with `appendfsync always` (or no persistence at all, for the chaos
+//! test's data loss), no RDB snapshots; stopped by its pid on drop, also on panic.
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -70,11 +70,19 @@ pub(crate) struct RedisServer {
     dir: PathBuf,
     port: u16,
     child: Option<Child>,
+    /// Whether the append-only file is on.
+    aof: bool,
 }
 
 impl RedisServer {
     /// Starts Redis on a free port in a new temp directory.
     pub(crate) fn start(binary: &Path) -> Self {
+        Self::start_with(binary, true)
+    }
+
+    /// As [`start`](Self::start), with the append-only file on (`appendfsync always`) or no
+    /// persistence at all (a restart loses everything).
+    pub(crate) fn start_with(binary: &Path, aof: bool) -> Self {
         let stamp = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .unwrap()
@@ -90,6 +98,7 @@ impl RedisServer {
             dir,
             port,
             child: None,
+            aof,
         };
         server.spawn();
         server
@@ -100,14 +109,8 @@ impl RedisServer {
             .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
             .arg("--dir")
             .arg(&self.dir)
-            .args([
-                "--appendonly",
-                "yes",
-                "--appendfsync",
-                "always",
-                "--save",
-                "",
-            ])
+            .args(["--appendonly", if self.aof { "yes" } else { "no" }])
+            .args(["--appendfsync", "always", "--save", ""])
             .args(["--daemonize", "no", "--maxmemory-policy", "noeviction"])
             .arg("--logfile")
             .arg(self.dir.join("redis.log"))
