@@ -188,3 +188,41 @@ pub fn encode_resumable_record(
 pub fn is_valid_resumable_id(id: &str) -> bool {
     crate::sse::resumable::is_valid_id(id)
 }
+
+/// Whether the tests run under CI (`CI` set to anything but empty or `false`): there, a test
+/// that cannot run fails instead of skipping.
+pub fn in_ci() -> bool {
+    std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "false")
+}
+
+/// Records that `test` could not run (`why`: what is missing and how to get it), the one way
+/// every test that needs a real program (nginx, Redis, Chromium, Node) skips:
+///
+/// - under CI ([`in_ci`]) it panics: a skip there is a failure;
+/// - otherwise it writes `SKIPPED: <test>: <why>` to the process's standard error directly
+///   (the test harness captures what a passing test prints with `eprintln!`, not this), and
+///   appends the line to the file named by `NEST_SKIP_LOG`, which `scripts/test` repeats at the
+///   end of its run (and fails on under CI).
+///
+/// ```
+/// // Outside CI this only reports; under CI the same call would panic.
+/// if !nest_core::test_util::in_ci() {
+///     nest_core::test_util::skip("doc example", "nothing is missing, this is a demonstration");
+/// }
+/// ```
+pub fn skip(test: &str, why: &str) {
+    use std::io::Write;
+    let line = format!("SKIPPED: {test}: {why}");
+    assert!(!in_ci(), "CI is set, and a test cannot run: {line}");
+    let _ = writeln!(std::io::stderr(), "\n*** {line} ***\n");
+    if let Some(path) = std::env::var_os("NEST_SKIP_LOG") {
+        let appended = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .and_then(|mut log| writeln!(log, "{line}"));
+        if let Err(err) = appended {
+            let _ = writeln!(std::io::stderr(), "cannot append to NEST_SKIP_LOG: {err}");
+        }
+    }
+}

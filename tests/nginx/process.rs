@@ -40,19 +40,10 @@ pub(crate) fn binary() -> Option<PathBuf> {
     if let Some(nginx) = find_nginx() {
         return Some(nginx);
     }
-    let in_ci = std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "false");
-    assert!(
-        !in_ci,
-        "CI is set but nginx is not installed (looked in NGINX, PATH and /usr/sbin); \
-         install Debian's nginx (scripts/test does it as root)"
-    );
-    eprintln!(
-        "\n\
-         ************************************************************\n\
-         *  SKIPPED: nginx not installed (NGINX, PATH, /usr/sbin)   *\n\
-         *  Install Debian's nginx, or run scripts/test as root,    *\n\
-         *  to run the reverse-proxy test.                          *\n\
-         ************************************************************\n"
+    nest::test_util::skip(
+        "nginx",
+        "nginx not installed (NGINX, PATH, /usr/sbin); install Debian's nginx, or run \
+         scripts/test as root, to run the reverse-proxy test",
     );
     None
 }

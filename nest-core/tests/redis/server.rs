@@ -29,29 +29,14 @@ fn binary() -> Option<PathBuf> {
 /// stderr (the harness captures `eprintln!` of a passing test) and in the file named by
 /// `NEST_SKIP_LOG`, which `scripts/test` reports. Under `CI` a missing server fails instead.
 pub(crate) fn binary_or_skip(test: &str) -> Option<PathBuf> {
-    use std::io::Write;
     if let Some(binary) = binary() {
         return Some(binary);
     }
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "redis-server is missing under CI: scripts/test installs it (as root)"
+    nest_core::test_util::skip(
+        test,
+        "redis-server not found (REDIS_SERVER, PATH, /usr/bin); install Debian's redis-server, \
+         or run scripts/test as root",
     );
-    let line = format!(
-        "SKIPPED: {test}: redis-server not found (REDIS_SERVER, PATH, /usr/bin); \
-         install Debian's redis-server, or run scripts/test as root"
-    );
-    let _ = writeln!(std::io::stderr(), "\n{line}");
-    if let Some(path) = std::env::var_os("NEST_SKIP_LOG") {
-        let appended = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&path)
-            .and_then(|mut log| writeln!(log, "{line}"));
-        if let Err(err) = appended {
-            let _ = writeln!(std::io::stderr(), "cannot append to NEST_SKIP_LOG: {err}");
-        }
-    }
     None
 }
 
