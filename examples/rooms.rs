@@ -165,7 +165,7 @@ impl RoomsController {
     /// would check here that the user still has these rooms).
     async fn refresh(self: Arc<Self>, req: Request) -> Result<Response, HttpException> {
         let (parts, _) = req.into_parts();
-        let (_, token) = self.auth.refresh(&parts, REFRESH_WINDOW)?;
+        let (_, token) = self.auth.refresh(&parts)?;
         let cookie = self.auth.set_cookie(&token, &parts)?;
         Ok(([(SET_COOKIE, cookie)], StatusCode::NO_CONTENT).into_response())
     }
@@ -230,6 +230,7 @@ pub fn authenticator(secret: &[u8], query: bool) -> Result<Authenticator, nest::
         .key(Key::hmac("rooms-1", secret)?)
         .audience("rooms")
         .realm("rooms")
+        .refresh_window(REFRESH_WINDOW)
         .reauth_retry(Duration::from_millis(500));
     let builder = if query {
         builder.query_parameter("access_token")
@@ -308,14 +309,18 @@ const PAGE: &str = r#"<!doctype html>
   const $ = (id) => document.getElementById(id);
   const line = (text, cls) => { const p = document.createElement('div'); p.textContent = text; if (cls) p.className = cls; $('log').appendChild(p); $('log').scrollTop = $('log').scrollHeight; };
   // What the page saw, for people and for tests.
-  window.state = { me: null, room: null, messages: [], opened: 0, errors: 0, closed: 0, reauths: 0, refreshed: 0, lastId: null, posted: [] };
+  window.state = { me: null, room: null, messages: [], opened: 0, errors: 0, closed: 0, reauths: 0, refreshed: 0, duplicates: 0, lastId: null, posted: [] };
   const seen = new Set();
   let source = null;
 
   async function refresh() {
-    const res = await fetch(API + '/auth/refresh', { method: 'POST', credentials });
-    if (res.ok) window.state.refreshed += 1;
-    return res.ok;
+    try {
+      const res = await fetch(API + '/auth/refresh', { method: 'POST', credentials });
+      if (res.ok) window.state.refreshed += 1;
+      return res.ok;
+    } catch (e) {
+      return false;
+    }
   }
 
   function open(room) {
@@ -325,7 +330,7 @@ const PAGE: &str = r#"<!doctype html>
     source.onopen = () => { window.state.opened += 1; $('state').textContent = '● live'; };
     source.addEventListener('message', (e) => {
       window.state.lastId = e.lastEventId;
-      if (seen.has(e.lastEventId)) return;
+      if (seen.has(e.lastEventId)) { window.state.duplicates += 1; return; }
       seen.add(e.lastEventId);
       const m = JSON.parse(e.data);
       window.state.messages.push({ id: e.lastEventId, user: m.user, text: m.text });

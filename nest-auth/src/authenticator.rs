@@ -116,6 +116,7 @@ struct Inner {
     realm: String,
     grace: Duration,
     reauth_retry: Duration,
+    refresh_window: Duration,
 }
 
 impl fmt::Debug for Authenticator {
@@ -146,6 +147,7 @@ pub struct AuthenticatorBuilder {
     leeway: Duration,
     grace: Duration,
     reauth_retry: Duration,
+    refresh_window: Duration,
 }
 
 impl Authenticator {
@@ -154,8 +156,9 @@ impl Authenticator {
 
     /// A builder with the defaults: tokens from the `Authorization: Bearer` header and the
     /// cookie [`DEFAULT_COOKIE`](Self::DEFAULT_COOKIE) (not the query string), no leeway on
-    /// `exp`, no grace for open streams, a `reauth` retry of 1 s, realm `nest`, cookies
-    /// `HttpOnly; SameSite=Lax`, `Secure` when the request came over HTTPS.
+    /// `exp`, no grace for open streams, a `reauth` retry of 1 s, a refresh window of 15
+    /// minutes, realm `nest`, cookies `HttpOnly; SameSite=Lax`, `Secure` when the request came
+    /// over HTTPS.
     pub fn builder() -> AuthenticatorBuilder {
         AuthenticatorBuilder {
             keys: Vec::new(),
@@ -173,6 +176,7 @@ impl Authenticator {
             leeway: Duration::ZERO,
             grace: Duration::ZERO,
             reauth_retry: Duration::from_secs(1),
+            refresh_window: Duration::from_secs(15 * 60),
         }
     }
 
@@ -258,10 +262,12 @@ impl Authenticator {
     }
 
     /// Re-issues the request's token for the same subject, topics and lifetime, when it is
-    /// valid in every way but `exp`, and expired no longer than `window` ago. What a page
-    /// calls when its stream ended with `reauth`. An app that can revoke rights checks them
-    /// again before answering with the new cookie.
-    pub fn refresh(&self, parts: &Parts, window: Duration) -> Result<(Claims, Token)> {
+    /// valid in every way but `exp`, and expired no longer than the
+    /// [`refresh_window`](AuthenticatorBuilder::refresh_window) ago. What a page calls when
+    /// its stream ended with `reauth`. An app that can revoke rights checks them again before
+    /// answering with the new cookie.
+    pub fn refresh(&self, parts: &Parts) -> Result<(Claims, Token)> {
+        let window = self.inner.refresh_window;
         let realm = &self.inner.realm;
         let token =
             credentials::find(parts, &self.inner.sources).map_err(|e| e.with_realm(realm))?;
@@ -282,11 +288,14 @@ impl Authenticator {
     }
 
     /// The `Set-Cookie` value that stores `token` in the browser: `HttpOnly`, `Path=/`, the
-    /// configured `SameSite`, `Max-Age` its lifetime, and `Secure` when configured so or, by
-    /// default, when `request` came over HTTPS (its URI's scheme, `X-Forwarded-Proto` or
-    /// `Forwarded: proto=https`).
+    /// configured `SameSite`, `Secure` when configured so or, by default, when `request` came
+    /// over HTTPS (its URI's scheme, `X-Forwarded-Proto` or `Forwarded: proto=https`), and a
+    /// `Max-Age` of the token's lifetime plus the refresh window: the browser still sends an
+    /// expired token to the refresh endpoint (a cookie that died with its token could not be
+    /// refreshed, and a page would have to sign in again).
     pub fn set_cookie(&self, token: &Token, request: &Parts) -> Result<HeaderValue> {
-        self.cookie_header(token.as_str(), token.ttl.as_secs(), request)
+        let max_age = token.ttl + self.inner.refresh_window;
+        self.cookie_header(token.as_str(), max_age.as_secs(), request)
     }
 
     /// The `Set-Cookie` value that removes the cookie (logout).
@@ -458,6 +467,14 @@ impl AuthenticatorBuilder {
         self
     }
 
+    /// How long after its expiry a token can still be [refreshed](Authenticator::refresh)
+    /// (default 15 minutes); the cookie lives this much longer than its token. Zero: an
+    /// expired token cannot be refreshed.
+    pub fn refresh_window(mut self, window: Duration) -> Self {
+        self.refresh_window = window;
+        self
+    }
+
     /// Checks the configuration: at least one key, each `kid` once, an audience, a signing key
     /// that exists and can sign (and whose pair matches), valid cookie and parameter names, a
     /// realm without quotes.
@@ -535,6 +552,7 @@ impl AuthenticatorBuilder {
                 realm: self.realm,
                 grace: self.grace,
                 reauth_retry: self.reauth_retry,
+                refresh_window: self.refresh_window,
             }),
         };
         auth.check_key_pairs()?;
