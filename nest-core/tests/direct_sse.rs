@@ -52,6 +52,19 @@ impl Streams {
         Json(serde_json::json!({"ok": true}))
     }
 
+    /// A hand-made event stream with an empty frame between its two events.
+    async fn gappy(self: Arc<Self>) -> Response {
+        let frames = futures_util::stream::iter([
+            Ok::<_, std::io::Error>(Bytes::from_static(b"data: one\n\n")),
+            Ok(Bytes::new()),
+            Ok(Bytes::from_static(b"data: two\n\n")),
+        ]);
+        http::Response::builder()
+            .header(http::header::CONTENT_TYPE, "text/event-stream")
+            .body(nest_core::body::Body::from_stream(frames))
+            .unwrap()
+    }
+
     /// A hand-made event stream (not an `SseBody`) that fails after its first frame.
     async fn failing(self: Arc<Self>) -> Response {
         let frames = futures_util::stream::iter([
@@ -77,6 +90,7 @@ impl Controller for Streams {
         });
         r.get("/json", Self::json);
         r.get("/failing", Self::failing);
+        r.get("/gappy", Self::gappy);
     }
 }
 
@@ -154,6 +168,108 @@ fn split_head(buf: &[u8]) -> (String, Vec<u8>) {
 }
 
 const EVENTS: &str = "GET /events HTTP/1.1\r\nhost: test\r\n\r\n";
+
+/// Every head the direct path must leave to hyper, one by one (issue 36: a `GET` with
+/// `Transfer-Encoding: chunked` taken by the direct path, its body dropped, passed every test):
+/// a body by length or chunked, `Expect`, `Upgrade`, and HTTP/1.0. hyper answers each (chunked
+/// and kept alive on HTTP/1.1, no `connection: close`; close-delimited on HTTP/1.0).
+#[tokio::test]
+async fn heads_the_direct_path_must_leave_to_hyper() {
+    let mut h = start(true).await;
+    let cases = [
+        (
+            "transfer-encoding",
+            "GET /events HTTP/1.1\r\nhost: test\r\ntransfer-encoding: chunked\r\n\r\n2\r\nhi\r\n0\r\n\r\n",
+        ),
+        (
+            "content-length",
+            "GET /events HTTP/1.1\r\nhost: test\r\ncontent-length: 2\r\n\r\nhi",
+        ),
+        (
+            "expect",
+            "GET /events HTTP/1.1\r\nhost: test\r\nexpect: 100-continue\r\ncontent-length: 0\r\n\r\n",
+        ),
+        (
+            "upgrade",
+            "GET /events HTTP/1.1\r\nhost: test\r\nconnection: upgrade\r\nupgrade: websocket\r\n\r\n",
+        ),
+        ("http/1.0", "GET /events HTTP/1.0\r\nhost: test\r\n\r\n"),
+    ];
+    for (case, request) in cases {
+        let mut sock = h.connect(request).await;
+        let writer = h.writer().await;
+        writer.write(SseEvent::data("x")).unwrap();
+        let mut buf = Vec::new();
+        read_until(&mut sock, &mut buf, "data: x\n").await;
+        let (head, body) = split_head(&buf);
+        assert!(!head.contains("connection: close"), "{case}: {head}");
+        if case == "http/1.0" {
+            assert!(
+                head.starts_with("http/1.0 200") || head.starts_with("http/1.1 200"),
+                "{case}: {head}"
+            );
+            assert!(!head.contains("transfer-encoding"), "{case}: {head}");
+            assert!(
+                String::from_utf8_lossy(&body).starts_with("data: x\n"),
+                "{case}: {body:?}"
+            );
+        } else {
+            assert!(
+                head.contains("transfer-encoding: chunked"),
+                "{case}: {head}"
+            );
+        }
+        drop(sock);
+        assert_eq!(h.ended().await, EndReason::ClientGone, "{case}");
+    }
+}
+
+/// An empty frame in the middle of a stream (a hand-made body may yield one) is not written:
+/// an empty chunk would end the chunked body, and the client would take the stream for done.
+#[tokio::test]
+async fn an_empty_frame_mid_stream_does_not_end_it() {
+    let h = start(true).await;
+    let mut sock = h
+        .connect("GET /gappy HTTP/1.1\r\nhost: test\r\naccept: text/event-stream\r\n\r\n")
+        .await;
+    let mut buf = Vec::new();
+    read_until(&mut sock, &mut buf, "data: two\n\n\r\n0\r\n\r\n").await;
+    let (head, body) = split_head(&buf);
+    assert!(
+        head.contains("connection: close"),
+        "the direct path wrote it: {head}"
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&body),
+        "b\r\ndata: one\n\n\r\nb\r\ndata: two\n\n\r\n0\r\n\r\n"
+    );
+}
+
+/// A plain writer stream (not a hub stream) on the direct path ends at a shutdown with its last
+/// chunk and a close, its hook runs with `Shutdown`, and the shutdown returns (bounded).
+#[tokio::test]
+async fn shutdown_ends_a_plain_writer_stream_on_the_direct_path() {
+    let mut h = start(true).await;
+    let mut sock = h.connect(EVENTS).await;
+    let writer = h.writer().await;
+    writer.write(SseEvent::data("before")).unwrap();
+    let mut buf = Vec::new();
+    read_until(&mut sock, &mut buf, "data: before\n\n\r\n").await;
+    let (head, _) = split_head(&buf);
+    assert!(head.contains("connection: close"), "{head}");
+    let handle = h.server.handle().expect("a handle");
+    handle.shutdown_with_grace(Duration::from_secs(5));
+    assert_eq!(h.ended().await, EndReason::Shutdown);
+    // A clean end: the last chunk, then the close.
+    read_until(&mut sock, &mut buf, "0\r\n\r\n").await;
+    let mut rest = Vec::new();
+    within("the close", sock.read_to_end(&mut rest))
+        .await
+        .unwrap();
+    assert!(rest.is_empty(), "{rest:?}");
+    drop(writer);
+    within("the server's end", h.server.shutdown()).await;
+}
 
 /// On: hyper's head and chunks, plus `connection: close`; each event is one chunk. Off: hyper's
 /// stream, kept alive. Same headers otherwise.
