@@ -339,3 +339,63 @@ pub(super) async fn serve(
     )
     .await;
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use rustls_pki_types::pem::PemObject;
+
+    use super::*;
+
+    /// A certificate for `localhost` and a client configuration that trusts only it.
+    fn pair() -> (TlsConfig, Arc<rustls::ClientConfig>) {
+        let cert = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+        let tls = TlsConfig::from_pem(cert.cert.pem(), cert.signing_key.serialize_pem()).unwrap();
+        let mut roots = rustls::RootCertStore::empty();
+        roots
+            .add(CertificateDer::from_pem_slice(cert.cert.pem().as_bytes()).unwrap())
+            .unwrap();
+        let client = rustls::ClientConfig::builder_with_provider(provider().clone())
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        (tls, Arc::new(client))
+    }
+
+    /// `max_tls_handshakes` is enforced (issue 36: no test set it): with every slot taken, a
+    /// real client's handshake waits after its ClientHello (on the paused clock, an hour passes
+    /// without it finishing); once a slot is free it completes.
+    #[tokio::test(start_paused = true)]
+    async fn a_handshake_waits_for_a_free_slot() {
+        let (tls, client) = pair();
+        let config = ServerConfig::default()
+            .max_tls_handshakes(1)
+            .first_byte_timeout(Duration::from_secs(7200))
+            .tls_handshake_timeout(Duration::from_secs(7200));
+        let accept = tls.acceptor(&config).unwrap();
+        let busy = accept.handshakes.clone().acquire_owned().await.unwrap();
+        let (near, far) = tokio::io::duplex(64 * 1024);
+        let connector = tokio_rustls::TlsConnector::from(client);
+        let client = tokio::spawn(async move {
+            let name = rustls_pki_types::ServerName::try_from("localhost").unwrap();
+            connector.connect(name, near).await
+        });
+        let server = {
+            let accept = accept.clone();
+            let config = config.clone();
+            tokio::spawn(async move { handshake(far, &accept, &config).await.map(drop) })
+        };
+        tokio::time::sleep(Duration::from_secs(3600)).await;
+        assert!(
+            !server.is_finished(),
+            "the handshake went on without a slot"
+        );
+        assert!(!client.is_finished());
+        drop(busy);
+        assert_eq!(server.await.unwrap(), Ok(()));
+        assert!(client.await.unwrap().is_ok());
+    }
+}
