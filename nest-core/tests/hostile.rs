@@ -183,7 +183,7 @@ async fn an_http2_client_that_never_reads_pins_no_more_than_the_documented_bound
     );
     drop(socket);
     until("every stream to end", || app.live_sse_streams() == 0).await;
-    server.shutdown(Duration::from_secs(1)).await;
+    bounded_shutdown(server, Duration::from_secs(1)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -215,7 +215,7 @@ async fn http1_clients_that_never_read_pin_no_more_than_the_documented_bound() {
     );
     drop(sockets);
     until("every stream to end", || app.live_sse_streams() == 0).await;
-    server.shutdown(Duration::from_secs(1)).await;
+    bounded_shutdown(server, Duration::from_secs(1)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -263,7 +263,7 @@ async fn connect_disconnect_rounds_leave_nothing_behind() {
         .unwrap()
         .iter()
         .all(|r| *r == EndReason::ClientGone));
-    server.shutdown(Duration::from_secs(1)).await;
+    bounded_shutdown(server, Duration::from_secs(1)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -292,7 +292,7 @@ async fn shutdown_with_many_open_streams_sends_every_final_event_and_runs_every_
         app.live_sse_streams() == h1 + 100
     })
     .await;
-    server.shutdown(Duration::from_secs(5)).await;
+    bounded_shutdown(server, Duration::from_secs(5)).await;
     // `shutdown` returns after every stream's hook ran, HTTP/2 streams included.
     let ended = probe.ended.lock().unwrap().clone();
     assert_eq!(ended.len(), h1 + 100, "hooks run when shutdown returned");
@@ -328,7 +328,7 @@ async fn a_client_that_never_reads_ends_with_shutdown_when_the_grace_period_clos
         .unwrap();
     queues_full(&probe, 1).await;
     // The stream cannot flush to a client that does not read: the grace period ends it.
-    server.shutdown(Duration::from_millis(100)).await;
+    bounded_shutdown(server, Duration::from_millis(100)).await;
     assert_eq!(*probe.ended.lock().unwrap(), [EndReason::Shutdown]);
     drop(socket);
 }
@@ -392,5 +392,13 @@ async fn the_connection_limit_holds_and_the_accept_loop_survives_running_out_of_
         Some(true),
         "serving again once descriptors are free"
     );
-    server.shutdown(Duration::from_secs(1)).await;
+    bounded_shutdown(server, Duration::from_secs(1)).await;
+}
+
+/// Shuts `server` down and waits for it, failing (not hanging) when it has not stopped 30 s after
+/// the grace period (issue 36: a broken shutdown path hung this suite, and passed once in four).
+async fn bounded_shutdown(server: nest_core::Server, grace: Duration) {
+    tokio::time::timeout(grace + Duration::from_secs(30), server.shutdown(grace))
+        .await
+        .unwrap_or_else(|_| panic!("the server did not shut down within {grace:?} + 30 s"));
 }
