@@ -172,6 +172,63 @@ async fn retention_by_bytes(redis: &RedisServer) {
         );
     }
     eprintln!("retention by bytes: the same gap in Redis and in a local window");
+    retention_in_redis(redis).await;
+}
+
+/// The length of stream `key` in Redis (`XLEN`).
+async fn xlen(redis: &RedisServer, key: &str) -> u64 {
+    let mut conn = admin(redis).await;
+    within("XLEN", redis::cmd("XLEN").arg(key).query_async(&mut conn))
+        .await
+        .unwrap()
+}
+
+/// Retention is kept in Redis itself, not only in what reads return (issue 36: a stream never
+/// trimmed passed every test while Redis grew without bound): after 3,000 appends with room for
+/// 100 events, the stream's `XLEN` stays near 100 (`MAXLEN ~` trims whole nodes, so a little
+/// more), and so it does with a bound in bytes.
+async fn retention_in_redis(redis: &RedisServer) {
+    for (name, retention, most) in [
+        (
+            "count",
+            Retention {
+                max_events: 100,
+                max_age: None,
+                max_bytes: 1024 * 1024,
+            },
+            100,
+        ),
+        (
+            "bytes",
+            Retention {
+                max_events: 100_000,
+                max_age: None,
+                max_bytes: 400,
+            },
+            100,
+        ),
+    ] {
+        let config = RedisConfig::new(redis.url())
+            .prefix(format!("trim-{name}:"))
+            .retention(retention);
+        let backend = within("connect", RedisBackend::connect(config))
+            .await
+            .unwrap();
+        let topic = backend.topic("t");
+        for _ in 0..3_000 {
+            let append = topic
+                .clone()
+                .append(Box::new(|_| bytes::Bytes::from_static(b"four")));
+            within("an append", append).await.unwrap();
+        }
+        let len = xlen(redis, &format!("trim-{name}:topic:t")).await;
+        eprintln!("RELIABILITY redis retention by {name}: XLEN {len} after 3,000 appends (bound {most} events)");
+        assert!(
+            len <= most + 100,
+            "by {name}: the stream holds {len} entries after 3,000 appends (bound {most})"
+        );
+        assert!(len >= 1, "by {name}: the newest events are kept");
+    }
 }
 
 // ===== two instances =====
