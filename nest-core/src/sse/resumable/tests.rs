@@ -342,3 +342,32 @@ async fn starts_past_the_limits_are_refused_and_finished_streams_give_their_plac
     );
     drop(fed(&a.owned_by("greedy"), "g3").await);
 }
+
+/// Stream ids may hold `:` (a `Last-Event-ID` names its stream by the part before the *last*
+/// `:`), and cancelling twice, or after the end, changes nothing more: one error event, one end.
+#[tokio::test(start_paused = true)]
+async fn ids_with_colons_resume_and_repeated_cancels_end_once() {
+    let (_hub, a, b) = two_instances(ResumableOptions::new());
+    let id = "tenant:7:answer";
+    let tx = fed(&a, id).await;
+    tx.send("one").unwrap();
+    let mut live = b.subscribe(id, &LastEventId(None)).await.unwrap();
+    let first = next(&mut live, "the first event").await;
+    let after_one = LastEventId(Some(last_id(&first)));
+    assert_eq!(
+        Resumable::stream_of(after_one.0.as_deref().unwrap()),
+        Some(id)
+    );
+    let resumed = b.resume(&after_one).await.unwrap();
+    assert!(a.cancel(id));
+    assert!(a.cancel(id), "still running until its end is written");
+    assert!(b.cancel_anywhere(id).await.unwrap() || !a.is_running(id));
+    let rest = to_end(resumed, "the resumed stream").await;
+    assert_eq!(rest.matches("event: error\n").count(), 1, "{rest}");
+    until_finished(&a, id).await;
+    assert!(!a.cancel(id), "nothing left to cancel");
+    assert!(!b.cancel_anywhere(id).await.unwrap());
+    let all = to_end(live, "the live stream").await;
+    assert_eq!(all.matches("event: error\n").count(), 1, "{all}");
+    drop(tx);
+}
