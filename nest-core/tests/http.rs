@@ -287,6 +287,16 @@ async fn error_statuses() {
 #[tokio::test]
 async fn body_limit_also_applies_to_chunked_bodies() {
     let s = TestServer::start(app().body_limit(10)).await;
+    // At the limit and one byte past it, with a length (the default, 2 MiB, would take both).
+    for (body, status) in [("0123456789", 200), ("0123456789a", 413)] {
+        let res = client()
+            .put(s.url("/items/1"))
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), status, "{} bytes", body.len());
+    }
     let chunks = futures_util::stream::iter(vec![Ok::<_, std::io::Error>("0123456"), Ok("789abc")]);
     let res = client()
         .put(s.url("/items/1"))
@@ -1008,4 +1018,35 @@ async fn listen_child() {
         Ok(()) => println!("listen returned Ok"),
         Err(err) => println!("listen failed: {err}"),
     }
+}
+
+/// `drain_delay` acts at its own value: once a shutdown is requested, the server is not ready
+/// but still serves new requests for the delay (here 1 s, the grace period 100 ms, distinct),
+/// then stops (issue 36: no test set it).
+#[tokio::test]
+async fn drain_delay_keeps_serving_while_not_ready() {
+    let config = ServerConfig::default()
+        .drain_delay(Duration::from_secs(1))
+        .shutdown_grace(Duration::from_millis(100));
+    let server = app()
+        .config(config)
+        .bind(([127, 0, 0, 1], 0))
+        .await
+        .unwrap();
+    let url = format!("http://{}/items/1", server.local_addr());
+    assert!(server.is_ready());
+    server.handle().shutdown();
+    assert!(!server.is_ready(), "not ready from the request on");
+    let res = client()
+        .get(&url)
+        .send()
+        .await
+        .expect("served while draining");
+    assert_eq!(res.text().await.unwrap(), "item-1");
+    within("the end of the drain and the grace period", server.wait()).await;
+    let refused = reqwest::Client::new().get(&url).send().await;
+    assert!(
+        refused.is_err(),
+        "stopped accepting after the drain: {refused:?}"
+    );
 }
