@@ -17,6 +17,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use http::{HeaderMap, StatusCode};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use nest::health::Readiness;
 use nest::prelude::*;
 use nest::sse::hub::{History, Hub, HubOptions, MemoryBackend, Retention};
 use serde::Deserialize;
@@ -53,9 +54,13 @@ impl ChatController {
 
     /// Publishes a message. With an `Idempotency-Key` header (1 to 128 bytes), a post retried
     /// with the same key (after a timeout, say) answers the first post's id and stores nothing.
+    /// A post that ends after a shutdown began answers 503: the open streams may have ended
+    /// before it reached them, and the in-process hub's messages end with the process, so the
+    /// client retries it on the next instance.
     async fn post(
         self: Arc<Self>,
         headers: HeaderMap,
+        readiness: Readiness,
         Json(message): Json<NewMessage>,
     ) -> Result<(StatusCode, Json<serde_json::Value>), HttpException> {
         if message.user.trim().is_empty() {
@@ -83,6 +88,12 @@ impl ChatController {
             // Redis unreachable or slow: retry (with the same key, stored once).
             false => HttpException::service_unavailable(e.to_string()),
         })?;
+        if !readiness.is_ready() {
+            return Err(HttpException::service_unavailable(
+                "shutting down: the message may not reach the open streams; post it again \
+                 (with the same Idempotency-Key)",
+            ));
+        }
         Ok((StatusCode::CREATED, Json(json!({ "id": id }))))
     }
 

@@ -162,6 +162,77 @@ fn in_process_restarts() {
     run(scenario);
 }
 
+/// Resumable request streams across instances: produced on one node, read on the other, while
+/// the producer's node is SIGKILLed or Redis restarts (or nothing happens, as a control).
+#[cfg(feature = "redis")]
+#[test]
+fn resumable_streams() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let scenario = Scenario {
+        name: "resumable_streams",
+        nodes: 2,
+        redis: Some(true),
+        faults: (faults() / 3).max(6),
+        kinds: &[Kind::Kill, Kind::Redis, Kind::Cut],
+        rules: Rules {
+            retention: chat::RETENTION.max_events as u64,
+            epoch_changes: false,
+        },
+    };
+    let seed = seed();
+    runtime().block_on(async {
+        let started = Instant::now();
+        if let Some(mut world) = World::start(&scenario, seed).await {
+            world.resumable(&scenario, seed, started).await;
+        }
+    });
+}
+
+/// A graceful shutdown delivers every event acknowledged before it to the open streams, over
+/// the wire (the in-process hub's events are gone with the process: the client would never get
+/// them again).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_graceful_shutdown_delivers_every_acknowledged_event_over_the_wire() {
+    let hub = chat::hub();
+    let server = nest::test_util::TestServer::start(chat::app(hub.clone())).await;
+    let hello = hub
+        .publish_idempotent("chat", "hello", chat_event("hello"))
+        .await
+        .unwrap();
+    let mut readers = Vec::new();
+    for _ in 0..4 {
+        let source = EventSource::builder(server.url("/events")).reconnect(false);
+        let mut events = source.build().unwrap().into_events();
+        let first = within("the history", events.next()).await.unwrap().unwrap();
+        assert_eq!(first.id, hello);
+        readers.push(tokio::spawn(async move {
+            let mut ids = Vec::new();
+            while let Some(Ok(event)) = events.next().await {
+                ids.push(event.id);
+            }
+            ids
+        }));
+    }
+    let mut published = Vec::new();
+    for n in 0..500 {
+        let key = format!("k{n}");
+        published.push(
+            hub.publish_idempotent("chat", &key, chat_event(&key))
+                .await
+                .unwrap(),
+        );
+    }
+    server.shutdown().await;
+    for reader in readers {
+        let ids = join("a reader's end", reader, Duration::from_secs(30)).await;
+        assert_eq!(ids, published, "every acknowledged event, then the end");
+    }
+}
+
+fn chat_event(text: &str) -> nest::sse::SseEvent {
+    nest::sse::SseEvent::json(&json!({ "user": "chaos", "text": text })).event("message")
+}
+
 /// The chat example's `POST /messages` with `Idempotency-Key`: a retry answers the first id
 /// and stores nothing; keys are bounded.
 #[tokio::test]
@@ -359,9 +430,20 @@ impl World {
         }
 
         let mut played = Vec::new();
+        // In-process: each incarnation's epoch and how it ended, so that the losses announced
+        // can be told apart: a SIGKILL loses what subscribers had not read, a graceful restart
+        // should lose nothing (it flushes every acknowledged event to the open streams).
+        let mut endings = Vec::new();
         for _ in 0..scenario.faults {
             tokio::time::sleep(Duration::from_millis(rng.between(20, 200))).await;
             let kind = scenario.kinds[rng.below(scenario.kinds.len() as u64) as usize];
+            if scenario.redis.is_none() && matches!(kind, Kind::Kill | Kind::Restart) {
+                let direct = [format!("http://{}", self.nodes[0].addr())];
+                let key = format!("marker-{}", played.len());
+                let id = publish(&client, &direct, &key, &mut rng, &counts).await;
+                acks.lock().unwrap().push((key, id));
+                endings.push((id.epoch, kind));
+            }
             self.inject(kind, &mut rng).await;
             played.push(kind);
         }
@@ -383,10 +465,26 @@ impl World {
         let seen: Vec<Vec<Seen>> = seen.iter().map(|s| s.lock().unwrap().clone()).collect();
         let report = checker::check(&acks, &seen, scenario.rules);
         let count = |kind| played.iter().filter(|k| **k == kind).count();
+        let lost_at = |kind| -> usize {
+            let epochs = endings.iter().filter(|(_, k)| *k == kind);
+            epochs
+                .map(|(epoch, _)| report.announced_tails.get(epoch).copied().unwrap_or(0))
+                .sum()
+        };
+        let endings = match scenario.redis {
+            None => format!(
+                " (tails of epochs ended by SIGKILL: {}, by a graceful restart: {}; in epochs a \
+                 subscriber had no stream in: {})",
+                lost_at(Kind::Kill),
+                lost_at(Kind::Restart),
+                report.announced_unseen
+            ),
+            Some(_) => String::new(),
+        };
         let line = format!(
             "CHAOS {}: seed {seed}: {} faults ({} SIGKILL, {} graceful restarts, {} Redis \
              restarts, {} cuts, {} stalls); {} events acknowledged ({} posts retried) over {} \
-             epochs; {SUBSCRIBERS} subscribers: {} deliveries, {} announced by gap events \
+             epochs; {SUBSCRIBERS} subscribers: {} deliveries, {} announced by gap events{endings} \
              ({} resets, {} lagged); {} reconnects ({} hops, {} errors, {} ends); {} violations; \
              {:.1} s",
             scenario.name,
@@ -418,6 +516,79 @@ impl World {
             "{line}\nreproduce with NEST_CHAOS_SEED={seed} NEST_CHAOS_FAULTS={}:\n{}",
             scenario.faults,
             report.violations.join("\n")
+        );
+    }
+
+    /// Rounds of: start a stream on one node, read it on the other, inject a fault (`Cut`
+    /// stands for none here: the control) at a random moment; the reader must end with every
+    /// chunk, or with an `error` event or a 404, never a clean end with chunks missing.
+    #[cfg(feature = "redis")]
+    async fn resumable(&mut self, scenario: &Scenario, seed: u64, started: Instant) {
+        let mut rng = Rng::new(seed);
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(3))
+            .build()
+            .unwrap();
+        let mut outcomes = std::collections::BTreeMap::new();
+        let mut violations = Vec::new();
+        for round in 0..scenario.faults {
+            let producer = rng.below(2) as usize;
+            let reader_node = 1 - producer;
+            let id = format!("chaos-{seed}-{round}");
+            let start = format!("http://{}/streams/{id}", self.nodes[producer].addr());
+            within("a stream to start", async {
+                while !client
+                    .post(&start)
+                    .send()
+                    .await
+                    .is_ok_and(|res| res.status().is_success())
+                {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            })
+            .await;
+            let url = format!("http://{}/streams/{id}", self.nodes[reader_node].addr());
+            let reader = tokio::spawn(read_stream(url));
+            let kind = scenario.kinds[rng.below(scenario.kinds.len() as u64) as usize];
+            tokio::time::sleep(Duration::from_millis(rng.between(0, 600))).await;
+            match kind {
+                Kind::Kill => self.nodes[producer].kill(),
+                Kind::Redis => self.inject(Kind::Redis, &mut rng).await,
+                _ => {}
+            }
+            let (outcome, chunks) = join("the reader's end", reader, Duration::from_secs(60)).await;
+            if kind == Kind::Kill {
+                self.nodes[producer].start().await;
+            }
+            let expected: Vec<String> = (0..chunks.len()).map(|n| format!("chunk {n}")).collect();
+            if chunks != expected {
+                violations.push(format!("{id} ({kind:?}): chunks out of order: {chunks:?}"));
+            }
+            if outcome == "complete" && chunks.len() != node::CHUNKS {
+                violations.push(format!(
+                    "{id} ({kind:?}): a clean end after {} of {} chunks: truncated",
+                    chunks.len(),
+                    node::CHUNKS
+                ));
+            }
+            if kind == Kind::Cut && outcome != "complete" {
+                violations.push(format!("{id}: no fault, yet it ended with {outcome}"));
+            }
+            *outcomes.entry(format!("{kind:?}: {outcome}")).or_insert(0) += 1;
+        }
+        let line = format!(
+            "CHAOS resumable_streams: seed {seed}: {} streams of {} chunks, each read on the \
+             other node; outcomes {outcomes:?} (Cut: no fault); {} violations; {:.1} s",
+            scenario.faults,
+            node::CHUNKS,
+            violations.len(),
+            started.elapsed().as_secs_f64()
+        );
+        eprintln!("{line}");
+        assert!(
+            violations.is_empty(),
+            "{line}\nreproduce with NEST_CHAOS_SEED={seed}:\n{}",
+            violations.join("\n")
         );
     }
 
@@ -517,7 +688,7 @@ async fn publisher(
 async fn subscriber(
     urls: Arc<Vec<String>>,
     mut rng: Rng,
-    phase: watch::Receiver<Phase>,
+    mut phase: watch::Receiver<Phase>,
     seen: Arc<Mutex<Vec<Seen>>>,
     counts: Arc<Counts>,
 ) {
@@ -547,8 +718,17 @@ async fn subscriber(
         };
         let mut until = Instant::now() + stay;
         loop {
-            match tokio::time::timeout_at(until, events.next()).await {
-                Err(_) => {
+            let next = tokio::select! {
+                next = events.next() => Ok(next),
+                () = tokio::time::sleep_until(until) => Err(()),
+                // The drain began: the fence may be read already.
+                _ = phase.changed() => match *phase.borrow_and_update() {
+                    Phase::Drain(fence) if reached(&last, fence) => return,
+                    _ => continue,
+                },
+            };
+            match next {
+                Err(()) => {
                     counts.hops.fetch_add(1, Ordering::Relaxed);
                     break;
                 }
@@ -576,6 +756,35 @@ async fn subscriber(
         }
         // As a browser waits its `retry:` (shorter here).
         tokio::time::sleep(Duration::from_millis(rng.between(10, 80))).await;
+    }
+}
+
+/// Reads a resumable stream to its end, resuming with `Last-Event-ID` after a broken
+/// connection: how it ended (`complete`, `error event`, `gone` for a 404) and the chunks.
+#[cfg(feature = "redis")]
+async fn read_stream(url: String) -> (&'static str, Vec<String>) {
+    let mut chunks = Vec::new();
+    let mut last: Option<String> = None;
+    loop {
+        let mut builder = EventSource::builder(&url).reconnect(false);
+        if let Some(id) = &last {
+            builder = builder.last_event_id(id.clone());
+        }
+        let mut events = builder.build().expect("an event source").into_events();
+        loop {
+            match events.next().await {
+                None => return ("complete", chunks),
+                Some(Ok(event)) if event.event == "error" => return ("error event", chunks),
+                Some(Ok(event)) => {
+                    chunks.push(event.data);
+                    last = Some(event.id);
+                }
+                Some(Err(err)) if err.is_status() => return ("gone", chunks),
+                // The connection broke (Redis restarting, say): resume.
+                Some(Err(_)) => break,
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 

@@ -31,6 +31,7 @@
 //! # });
 //! ```
 
+use std::fmt;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
@@ -40,19 +41,31 @@ use crate::extract::{FromRequest, RequestCtx};
 use crate::response::{HttpException, IntoResponse, Json, Response};
 
 /// Whether the app takes new work (an extractor): false once a shutdown was requested.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Readiness(bool);
+///
+/// Read when asked, not when extracted: a handler can ask again after its work. A publish to an
+/// in-process hub that ends after the shutdown began may have missed the open streams (they end
+/// with the shutdown, and the hub's events end with the process); answering 503 then makes the
+/// client retry it elsewhere (with its idempotency key), where it is not lost. The chat example
+/// does so.
+#[derive(Clone)]
+pub struct Readiness(Arc<crate::context::AppShared>);
+
+impl fmt::Debug for Readiness {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("Readiness").field(&self.is_ready()).finish()
+    }
+}
 
 impl Readiness {
-    /// True until a shutdown is requested.
-    pub fn is_ready(self) -> bool {
-        self.0
+    /// True until a shutdown is requested (now, when called).
+    pub fn is_ready(&self) -> bool {
+        !self.0.draining.load(Ordering::Acquire)
     }
 }
 
 impl FromRequest for Readiness {
     async fn from_request(req: &mut RequestCtx) -> Result<Self, HttpException> {
-        Ok(Readiness(!req.app().draining.load(Ordering::Acquire)))
+        Ok(Readiness(req.app().clone()))
     }
 }
 

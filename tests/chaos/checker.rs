@@ -58,6 +58,12 @@ pub(crate) struct Report {
     pub(crate) delivered: usize,
     /// Acknowledged events not received but announced by a gap event, summed over subscribers.
     pub(crate) announced: usize,
+    /// Of `announced`, how many after the subscriber's last event of an epoch it was in (the
+    /// epoch's tail), by epoch;
+    pub(crate) announced_tails: HashMap<u64, usize>,
+    /// and how many in epochs the subscriber never received anything of (it had no stream
+    /// while they lasted).
+    pub(crate) announced_unseen: usize,
     /// Gap events received: `lagged`, `unknown-id`.
     pub(crate) lagged: usize,
     pub(crate) resets: usize,
@@ -141,6 +147,11 @@ pub(crate) fn check(acks: &[(String, Id)], subscribers: &[Vec<Seen>], rules: Rul
                 // Published before the subscriber's first event.
             } else if walk.announced(*id) {
                 report.announced += 1;
+                if walk.resets.iter().any(|(from, _)| from.epoch == id.epoch) {
+                    *report.announced_tails.entry(id.epoch).or_default() += 1;
+                } else {
+                    report.announced_unseen += 1;
+                }
             } else {
                 lost.push(format!("{id} ({key})"));
             }
