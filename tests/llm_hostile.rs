@@ -104,68 +104,54 @@ async fn another_client_with_the_answer_id_reads_nothing() {
     server.shutdown(Duration::from_secs(1)).await;
 }
 
-/// One browser (one owner cookie) holds at most `max_streams_per_owner` answers: 429 past it.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn one_owner_is_refused_past_its_own_limit() {
-    let server = llm::app_with(
-        Duration::from_secs(30),
-        ResumableOptions::new().max_streams_per_owner(3),
-    )
-    .bind(([127, 0, 0, 1], 0))
-    .await
-    .unwrap();
+/// `count` answers asked of an app with slow answers (all still held) and `options`, each with
+/// `cookie` when given: their statuses, then one more without a cookie (another browser).
+async fn statuses(
+    options: ResumableOptions,
+    count: usize,
+    cookie: Option<&str>,
+) -> (Vec<u16>, u16) {
+    let server = llm::app_with(Duration::from_secs(30), options)
+        .bind(([127, 0, 0, 1], 0))
+        .await
+        .unwrap();
     let url = format!("http://{}/chat", server.local_addr());
     let client = reqwest::Client::new();
     let mut statuses = Vec::new();
     let mut open = Vec::new();
-    for _ in 0..5 {
-        let res = client
-            .post(&url)
-            .header("cookie", "llm_owner=0123456789abcdef0123456789abcdef")
-            .body("{}")
-            .send()
-            .await
-            .unwrap();
+    for _ in 0..count {
+        let mut req = client.post(&url).body("{}");
+        if let Some(cookie) = cookie {
+            req = req.header("cookie", cookie);
+        }
+        let res = req.send().await.unwrap();
         statuses.push(res.status().as_u16());
         open.push(res);
     }
-    assert_eq!(statuses, [200, 200, 200, 429, 429]);
-    // Another browser is not affected.
     let other = client.post(&url).body("{}").send().await.unwrap();
-    assert_eq!(other.status(), 200);
+    let other_status = other.status().as_u16();
     drop((open, other));
     server.shutdown(Duration::from_secs(1)).await;
+    (statuses, other_status)
 }
 
+/// One browser (one owner cookie) holds at most `max_streams_per_owner` answers: 429 past it;
+/// another browser is not affected.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_owner_is_refused_past_its_own_limit() {
+    let cookie = "llm_owner=0123456789abcdef0123456789abcdef";
+    let options = ResumableOptions::new().max_streams_per_owner(3);
+    let (owner, other) = statuses(options, 5, Some(cookie)).await;
+    assert_eq!(owner, [200, 200, 200, 429, 429]);
+    assert_eq!(other, 200);
+}
+
+/// A flood of anonymous answers is refused at the instance's limit (20 here, 10,000 by
+/// default) with 503, nothing stored.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_flood_of_anonymous_answers_is_refused_at_the_limit() {
-    // Slow answers, so every one is still held; a limit of 20 for the test (10,000 by default).
-    let server = llm::app_with(
-        Duration::from_secs(30),
-        ResumableOptions::new().max_streams(20),
-    )
-    .bind(([127, 0, 0, 1], 0))
-    .await
-    .unwrap();
-    let url = format!("http://{}/chat", server.local_addr());
-    let client = reqwest::Client::new();
-    let mut statuses = Vec::new();
-    let mut open = Vec::new();
-    for _ in 0..30 {
-        let res = client.post(&url).body("{}").send().await.unwrap();
-        statuses.push(res.status().as_u16());
-        open.push(res);
-    }
-    assert_eq!(
-        statuses.iter().filter(|s| **s == 200).count(),
-        20,
-        "{statuses:?}"
-    );
-    assert_eq!(
-        statuses.iter().filter(|s| **s == 503).count(),
-        10,
-        "{statuses:?}"
-    );
-    drop(open);
-    server.shutdown(Duration::from_secs(1)).await;
+    let (flood, after) = statuses(ResumableOptions::new().max_streams(20), 30, None).await;
+    assert_eq!(flood.iter().filter(|s| **s == 200).count(), 20, "{flood:?}");
+    assert_eq!(flood.iter().filter(|s| **s == 503).count(), 10, "{flood:?}");
+    assert_eq!(after, 503);
 }

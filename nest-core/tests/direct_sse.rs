@@ -154,6 +154,24 @@ async fn read_until(sock: &mut TcpStream, buf: &mut Vec<u8>, until: &str) {
     .await;
 }
 
+/// Reads `sock` to its end, which must be a reset (the client sees an error, never a clean end),
+/// failing after [`WAIT`].
+async fn assert_reset(sock: &mut (impl tokio::io::AsyncRead + Unpin)) {
+    let end = within("the reset", async {
+        let mut chunk = [0u8; 1024];
+        loop {
+            match sock.read(&mut chunk).await {
+                Ok(0) => return Ok(()),
+                Ok(_) => {}
+                Err(err) => return Err(err),
+            }
+        }
+    })
+    .await;
+    let err = end.expect_err("a reset, not a clean end");
+    assert_eq!(err.kind(), std::io::ErrorKind::ConnectionReset, "{err}");
+}
+
 /// The response head in `buf` (through the blank line), lower-cased, and what follows it.
 fn split_head(buf: &[u8]) -> (String, Vec<u8>) {
     let end = buf
@@ -398,19 +416,7 @@ async fn a_client_that_sends_without_end_after_its_request_is_reset() {
         sent
     });
     assert_eq!(h.ended().await, EndReason::ClientGone);
-    let end = within("the reset", async {
-        let mut chunk = [0u8; 1024];
-        loop {
-            match reader.read(&mut chunk).await {
-                Ok(0) => return Ok(()),
-                Ok(_) => {}
-                Err(err) => return Err(err),
-            }
-        }
-    })
-    .await;
-    let err = end.expect_err("a reset, not a clean end");
-    assert_eq!(err.kind(), std::io::ErrorKind::ConnectionReset, "{err}");
+    assert_reset(&mut reader).await;
     let sent = within("the flood to stop", flood).await.unwrap();
     eprintln!("RELIABILITY direct path flood: reset after the client sent {sent} bytes (allowance 16 KiB)");
     assert!(sent < 64 * 1024 * 1024, "the server kept reading");
@@ -429,19 +435,7 @@ async fn a_failing_body_resets_the_connection() {
     read_until(&mut sock, &mut buf, "data: one\n\n").await;
     let (head, _) = split_head(&buf);
     assert!(head.contains("connection: close"), "{head}");
-    let end = within("the reset", async {
-        let mut chunk = [0u8; 1024];
-        loop {
-            match sock.read(&mut chunk).await {
-                Ok(0) => return Ok(()),
-                Ok(_) => {}
-                Err(err) => return Err(err),
-            }
-        }
-    })
-    .await;
-    let err = end.expect_err("a reset, not a clean end");
-    assert_eq!(err.kind(), std::io::ErrorKind::ConnectionReset, "{err}");
+    assert_reset(&mut sock).await;
 }
 
 /// Not a bodiless `GET`: a `GET` with a body goes to hyper (no `connection: close`).
