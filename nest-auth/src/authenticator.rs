@@ -114,6 +114,7 @@ struct Inner {
     same_site: SameSite,
     secure: Option<bool>,
     realm: String,
+    leeway: Duration,
     grace: Duration,
     reauth_retry: Duration,
     refresh_window: Duration,
@@ -214,7 +215,14 @@ impl Authenticator {
             jsonwebtoken::decode::<WireClaims>(token, key.decoding(), &validation)
         };
         let data = data.map_err(jwt_error)?;
-        Claims::from_wire(data.claims, key.kid().to_owned())
+        let claims = Claims::from_wire(data.claims, key.kid().to_owned())?;
+        // RFC 7519 §4.1.4: valid only *before* `exp`. jsonwebtoken compares whole seconds and
+        // still accepts a token during the second of its `exp`, when its streams have already
+        // ended with `reauth`: the same instant decides both here.
+        if check_exp && claims.expires_at() + self.inner.leeway <= SystemTime::now() {
+            return Err(Error::new(Kind::Expired, "the token has expired"));
+        }
+        Ok(claims)
     }
 
     /// Finds the request's token (header, then cookie, then the query parameter when enabled)
@@ -550,6 +558,7 @@ impl AuthenticatorBuilder {
                 same_site: self.same_site,
                 secure: self.secure,
                 realm: self.realm,
+                leeway: Duration::from_secs(self.leeway.as_secs()),
                 grace: self.grace,
                 reauth_retry: self.reauth_retry,
                 refresh_window: self.refresh_window,

@@ -111,6 +111,15 @@ fn an_expired_token_is_refused() {
     let err = auth.verify(&token).unwrap_err();
     assert!(err.is_expired());
     assert_401(err, "expired");
+    // Expired during the second of its `exp` too (jsonwebtoken alone still accepts it then,
+    // when the token's streams have already ended with `reauth`).
+    let this_second = forge(
+        Algorithm::HS256,
+        Some("hs"),
+        &EncodingKey::from_secret(SECRET),
+        &claims("rooms", now()),
+    );
+    assert!(auth.verify(&this_second).unwrap_err().is_expired());
     // The same token one hour younger is fine: the test is on `exp` alone.
     let fresh = forge(
         Algorithm::HS256,
