@@ -1,5 +1,25 @@
 //! Where a request carries its token: the `Authorization: Bearer` header, a cookie, or (opt-in)
 //! a query parameter; and how a query-string token is kept out of what an app logs.
+//!
+//! # Example
+//!
+//! ```
+//! use nest_auth::{Authenticator, Grant, Key};
+//!
+//! let auth = Authenticator::builder()
+//!     .key(Key::hmac("k1", &[7; 32]).unwrap())
+//!     .audience("rooms")
+//!     .query_parameter("access_token")
+//!     .build()
+//!     .unwrap();
+//! let token = auth.issue(&Grant::new("ada")).unwrap();
+//! let (parts, ()) = http::Request::get(format!("/events?access_token={}", token.as_str()))
+//!     .body(())
+//!     .unwrap()
+//!     .into_parts();
+//! assert_eq!(auth.authenticate(&parts).unwrap().subject(), "ada");
+//! assert_eq!(auth.redact(&parts.uri), "/events?access_token=REDACTED");
+//! ```
 
 use std::borrow::Cow;
 

@@ -13,6 +13,30 @@
 //! nest-core's `SseBody` ends at a lifetime with a `retry:` only; the `reauth` event is added
 //! by a thin body around it (one timer, one pointer), which is why authorized hub streams are
 //! served from `routes.get` as a `Response` rather than from `routes.sse`.
+//!
+//! # Example
+//!
+//! ```
+//! use std::time::Duration;
+//! use http_body_util::BodyExt;
+//! use nest_auth::{AuthorizedHub, Authenticator, Grant, Key, REAUTH_EVENT};
+//! use nest_core::sse::{hub::Hub, LastEventId};
+//!
+//! # tokio::runtime::Builder::new_current_thread().enable_all().start_paused(true).build().unwrap().block_on(async {
+//! let auth = Authenticator::builder().key(Key::hmac("k1", &[7; 32]).unwrap()).audience("rooms").build().unwrap();
+//! let token = auth.issue(&Grant::new("ada").subscribe(["news"]).ttl(Duration::from_secs(60))).unwrap();
+//! let claims = auth.verify(token.as_str()).unwrap();
+//! let hub = AuthorizedHub::new(Hub::new(), auth);
+//! let mut body = hub.subscribe(&claims, "news", &LastEventId(None)).await.unwrap().into_body();
+//! // The paused clock runs ahead to the token's expiry (keep-alive comments on the way).
+//! let mut last = Vec::new();
+//! while let Some(frame) = body.frame().await {
+//!     last = frame.unwrap().into_data().unwrap().to_vec();
+//! }
+//! let last = String::from_utf8(last).unwrap();
+//! assert!(last.starts_with(&format!("event: {REAUTH_EVENT}\nretry: 1000\n")), "{last}");
+//! # });
+//! ```
 
 use std::future::Future;
 use std::pin::Pin;
