@@ -170,6 +170,30 @@ pub async fn run<B: HubBackend>(make: impl Fn(Retention) -> B) {
     let empty = backend.topic("never-used");
     assert_eq!(empty.after_age(Duration::from_secs(3600)).await.unwrap(), 0);
 
+    // Retention by bytes at its exact bound: events whose bytes add up to `max_bytes` are all
+    // kept; one byte more and the oldest goes.
+    let backend = make(Retention {
+        max_events: 100,
+        max_age: None,
+        max_bytes: 6,
+    });
+    let topic: Arc<_> = backend.topic("b");
+    for _ in 0..5 {
+        topic.clone().append(encoded("b")).await.unwrap();
+    }
+    let rule = "events adding up to exactly max_bytes are kept (3 + 3 of 6)";
+    let batch = read(rule, topic.clone().read_after(3, usize::MAX))
+        .await
+        .unwrap();
+    assert_eq!(texts(&batch), "b:4b:5", "{rule}");
+    assert_eq!(
+        read(rule, topic.clone().read_after(0, usize::MAX))
+            .await
+            .unwrap(),
+        Batch::Gap { oldest: 4 },
+        "{rule}"
+    );
+
     records(&make(wide)).await;
     idempotency(&make(wide)).await;
 }
