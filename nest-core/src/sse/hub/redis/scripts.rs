@@ -9,6 +9,13 @@
 //! hash (`PREFIX meta:NAME`) with `seq` (the head), `lo` (the oldest number retained) and
 //! `bytes` (the bytes of the events `lo..=seq`). Retention is kept exactly by `lo`; the stream is
 //! trimmed with `MAXLEN ~`/`MINID ~`, which may keep a few more entries than `lo` says.
+//!
+//! Idempotency keys (`Hub::publish_idempotent`): per key a string `PREFIX once-key:LEN:NAME:KEY`
+//! (`:NAME` is `#DIGEST` for a long name, as for the stream; LEN, the length of that part,
+//! first, so that no topic's key is another's) holding `EPOCH-SEQ`, with a Redis expiry of
+//! `IDEMPOTENCY_TTL`; and per topic a list `PREFIX once:NAME` of its keys, newest first, cut to
+//! `IDEMPOTENCY_KEYS` (the key that falls off is deleted). The append script writes them with
+//! the event, so a key and its event are stored together or not at all, and persist alike.
 
 use std::time::Duration;
 
