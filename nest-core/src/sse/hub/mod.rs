@@ -161,7 +161,8 @@ impl HubOptions {
         self
     }
 
-    /// A `retry:` sent first to each subscriber (the reconnection time).
+    /// The reconnection time, sent to each subscriber as a `retry:` line at the head of its first
+    /// event (see [`SseOptions::retry`]).
     pub fn retry(mut self, retry: Duration) -> Self {
         self.retry = Some(retry);
         self
