@@ -99,25 +99,32 @@
 //!
 //! # Source files
 //!
-//! `authenticator.rs` (builder, verify, issue, cookies), `keys.rs`, `claims.rs`, `topic.rs`
+//! `authenticator.rs` (verify, issue, refresh), `builder.rs` (its settings, checked),
+//! `cookie.rs`, `token.rs`, `keys.rs`, `claims.rs`, `topic.rs`
 //! (selectors), `credentials.rs` (header, cookie, query; redaction), `extract.rs` (`Auth`),
 //! `hub.rs` (`AuthorizedHub`), `stream.rs` (the `reauth` ending), `error.rs`.
 
 mod authenticator;
+mod builder;
 mod claims;
+mod cookie;
 mod credentials;
 mod error;
 mod extract;
 mod hub;
 mod keys;
 mod stream;
+mod token;
 mod topic;
 
-pub use authenticator::{Authenticator, AuthenticatorBuilder, SameSite, Token};
+pub use authenticator::Authenticator;
+pub use builder::AuthenticatorBuilder;
 pub use claims::{Claims, Grant};
+pub use cookie::SameSite;
 pub use error::{Error, Result};
 pub use extract::Auth;
 pub use hub::AuthorizedHub;
 pub use keys::{Key, MIN_HMAC_SECRET};
 pub use stream::REAUTH_EVENT;
+pub use token::Token;
 pub use topic::TopicSelector;
