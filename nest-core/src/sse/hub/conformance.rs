@@ -150,6 +150,14 @@ pub async fn run<B: HubBackend>(make: impl Fn(Retention) -> B) {
         Batch::Gap { oldest: 4 },
         "{rule}"
     );
+    let rule = "a read after an event just before the oldest one retained is a gap, not a skip";
+    assert_eq!(
+        read(rule, topic.clone().read_after(2, usize::MAX))
+            .await
+            .unwrap(),
+        Batch::Gap { oldest: 4 },
+        "{rule}: event 3 is gone"
+    );
     let rule = "a read from the oldest retained event gets the retained ones";
     let batch = read(rule, topic.clone().read_after(3, usize::MAX))
         .await
