@@ -173,6 +173,19 @@ fn an_unknown_kid_is_refused_and_rotation_keeps_old_tokens_valid() {
     let new_token = rotated.issue(&Grant::new("ada")).unwrap();
     assert_eq!(rotated.verify(new_token.as_str()).unwrap().kid(), "2026-12");
 
+    // A kid that names a key other than the one that signed: the signature does not hold.
+    let wrong_kid = forge(
+        Algorithm::HS256,
+        Some("2026-12"),
+        &EncodingKey::from_secret(b"the old secret, thirty-two bytes!"),
+        &claims("rooms", now() + 60),
+    );
+    let err = rotated.verify(&wrong_kid).unwrap_err();
+    assert!(
+        err.is_invalid() && err.to_string().contains("signature"),
+        "{err}"
+    );
+
     // The old key retired: its tokens name a kid nobody knows.
     let after = Authenticator::builder()
         .key(new)
