@@ -229,6 +229,64 @@ async fn retention_in_redis(redis: &RedisServer) {
         );
         assert!(len >= 1, "by {name}: the newest events are kept");
     }
+    ages_in_redis_time(redis).await;
+}
+
+/// Redis's clock (`TIME`) read as milliseconds, for event ages: events appended over a little
+/// more than a second (until Redis's own clock says so: no sleep) are all younger than a minute,
+/// by `History::Since` and by retention by age (a clock read in the wrong unit, seconds × 1000 +
+/// microseconds, makes some of them look a quarter of an hour old).
+async fn ages_in_redis_time(redis: &RedisServer) {
+    let config = RedisConfig::new(redis.url())
+        .prefix("ages:")
+        .retention(Retention {
+            max_events: 1_000_000,
+            max_age: Some(Duration::from_secs(60)),
+            max_bytes: 64 * 1024 * 1024,
+        });
+    let backend = within("connect", RedisBackend::connect(config))
+        .await
+        .unwrap();
+    let mut conn = admin(redis).await;
+    let redis_ms = |time: (u64, u64)| time.0 * 1000 + time.1 / 1000;
+    let start: (u64, u64) = within("TIME", redis::cmd("TIME").query_async(&mut conn))
+        .await
+        .unwrap();
+    let topic = backend.topic("t");
+    let mut appended = 0u64;
+    loop {
+        for _ in 0..50 {
+            let append = topic
+                .clone()
+                .append(Box::new(|_| bytes::Bytes::from_static(b"tick")));
+            within("an append", append).await.unwrap();
+            appended += 1;
+        }
+        let now: (u64, u64) = within("TIME", redis::cmd("TIME").query_async(&mut conn))
+            .await
+            .unwrap();
+        if redis_ms(now) >= redis_ms(start) + 1_200 {
+            break;
+        }
+    }
+    assert_eq!(
+        within(
+            "after_age",
+            topic.clone().after_age(Duration::from_secs(60))
+        )
+        .await
+        .unwrap(),
+        0,
+        "all {appended} events are younger than a minute"
+    );
+    let read = within("a read", topic.clone().read_after(0, usize::MAX))
+        .await
+        .unwrap();
+    assert!(
+        matches!(read, Batch::Events { .. }),
+        "retention by age (60 s) kept the events of the last second: {read:?}"
+    );
+    eprintln!("ages in Redis time: {appended} events over 1.2 s, all younger than a minute");
 }
 
 // ===== two instances =====
