@@ -130,7 +130,8 @@ impl Authenticator {
         // RFC 7519 §4.1.4: valid only *before* `exp`. jsonwebtoken compares whole seconds and
         // still accepts a token during the second of its `exp`, when its streams have already
         // ended with `reauth`: the same instant decides both here.
-        if check_exp && claims.expires_at() + self.inner.leeway <= SystemTime::now() {
+        let ends = claims.expires_at().checked_add(self.inner.leeway);
+        if check_exp && ends.is_some_and(|ends| ends <= SystemTime::now()) {
             return Err(Error::new(Kind::Expired, "the token has expired"));
         }
         Ok(claims)
@@ -161,7 +162,7 @@ impl Authenticator {
         let claims = WireClaims {
             sub: grant.subject.clone(),
             aud: Some(Audience::One(self.inner.audience.clone())),
-            exp: now + ttl.as_secs(),
+            exp: now.saturating_add(ttl.as_secs()),
             iat: Some(now),
             iss: self.inner.issuer.clone(),
             topics: WireTopics {

@@ -117,7 +117,11 @@ impl Claims {
 
     /// When the token expires (`exp`).
     pub fn expires_at(&self) -> SystemTime {
-        UNIX_EPOCH + Duration::from_secs(self.expires_at)
+        // A far-future `exp` (another issuer's) must not overflow the platform's time type.
+        // (Callers add to it with `checked_add`.)
+        UNIX_EPOCH
+            .checked_add(Duration::from_secs(self.expires_at))
+            .unwrap_or(UNIX_EPOCH + MAX_LIFETIME * 100)
     }
 
     /// How long until it expires, from now (zero once expired).
@@ -156,16 +160,10 @@ impl Claims {
     /// A grant with the same subject and topics, for the same lifetime (15 minutes when the
     /// token does not say): what a refresh issues.
     pub fn to_grant(&self) -> Grant {
-        Grant {
-            subject: self.subject.clone(),
-            subscribe: self
-                .subscribe
-                .iter()
-                .map(|s| s.as_str().to_owned())
-                .collect(),
-            publish: self.publish.iter().map(|s| s.as_str().to_owned()).collect(),
-            ttl: self.lifetime().unwrap_or(Grant::DEFAULT_TTL),
-        }
+        Grant::new(self.subject.clone())
+            .subscribe(self.subscribe.iter().map(TopicSelector::as_str))
+            .publish(self.publish.iter().map(TopicSelector::as_str))
+            .ttl(self.lifetime().unwrap_or(Grant::DEFAULT_TTL))
     }
 }
 
@@ -226,9 +224,9 @@ impl Grant {
         self
     }
 
-    /// How long the token is valid (at least one second).
+    /// How long the token is valid (at least one second, at most a hundred years).
     pub fn ttl(mut self, ttl: Duration) -> Self {
-        self.ttl = ttl.max(Duration::from_secs(1));
+        self.ttl = ttl.clamp(Duration::from_secs(1), MAX_LIFETIME * 100);
         self
     }
 
@@ -240,6 +238,10 @@ impl Grant {
         Ok(())
     }
 }
+
+/// The longest an authorized stream runs before it ends with `reauth`, whatever its token's
+/// `exp` says (a year).
+pub(crate) const MAX_LIFETIME: Duration = Duration::from_secs(365 * 24 * 3600);
 
 /// Seconds since the Unix epoch, now.
 pub(crate) fn now_secs() -> u64 {

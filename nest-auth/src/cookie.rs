@@ -47,7 +47,7 @@ impl Authenticator {
     /// expired token to the refresh endpoint (a cookie that died with its token could not be
     /// refreshed, and a page would have to sign in again).
     pub fn set_cookie(&self, token: &Token, request: &Parts) -> Result<HeaderValue> {
-        let max_age = token.ttl() + self.inner.refresh_window;
+        let max_age = token.ttl().saturating_add(self.inner.refresh_window);
         self.cookie_header(token.as_str(), max_age.as_secs(), request)
     }
 

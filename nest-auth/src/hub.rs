@@ -33,7 +33,7 @@ use nest_core::{IntoResponse, Response};
 use tokio::time::Instant;
 
 use crate::authenticator::Authenticator;
-use crate::claims::Claims;
+use crate::claims::{Claims, MAX_LIFETIME};
 use crate::error::{Error, Result};
 use crate::stream::expiring;
 
@@ -95,7 +95,7 @@ impl AuthorizedHub {
         if !claims.can_subscribe(topic) {
             return Err(refused(claims, "subscribe to", topic));
         }
-        let lifetime = claims.expires_in() + self.auth.grace();
+        let lifetime = (claims.expires_in() + self.auth.grace()).min(MAX_LIFETIME);
         // The outer deadline is taken first, so the stream's own lifetime (started inside
         // `subscribe`) never ends it before the `reauth` event is out.
         let deadline = Instant::now() + lifetime;

@@ -327,6 +327,17 @@ async fn topics_not_in_the_claims_are_403_on_subscribe_resume_and_publish() {
                 .contains(r#"error="insufficient_scope""#));
         }
     }
+    // Another issuer's far-future `exp` neither overflows nor keeps a stream forever.
+    let far = forge(
+        Algorithm::HS256,
+        Some("hs"),
+        &EncodingKey::from_secret(SECRET),
+        &claims("rooms", u64::MAX / 2),
+    );
+    let far = auth.verify(&far).unwrap();
+    assert!(far.expires_in() > Duration::from_secs(1_000_000_000));
+    assert!(hub.subscribe(&far, "rooms/a", &first).await.is_ok());
+
     // Subscribing is not publishing.
     let err = hub.publish(&ada, "users/ada/inbox", "x").await.unwrap_err();
     assert!(err.is_forbidden() && err.status() == StatusCode::FORBIDDEN);
@@ -520,6 +531,9 @@ fn cookies_are_http_only_same_site_and_secure_over_https() {
         .to_str()
         .unwrap()
         .ends_with("; Secure"));
+    // No lifetime overflows, however long.
+    let forever = auth.issue(&Grant::new("ada").ttl(Duration::MAX)).unwrap();
+    assert!(auth.set_cookie(&forever, &plain).is_ok());
     let cleared = auth.clear_cookie(&plain).unwrap();
     assert!(cleared
         .to_str()
