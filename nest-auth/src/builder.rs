@@ -134,10 +134,9 @@ impl AuthenticatorBuilder {
     }
 
     /// `Secure` on the cookie always (`true`) or never (`false`); by default when the request
-    /// says it came over HTTPS: an HTTP/2 request's `:scheme`, or `X-Forwarded-Proto` /
-    /// `Forwarded` from a proxy. nest's own TLS listener does not mark HTTP/1.1 requests, so
-    /// an app that serves HTTPS itself sets `secure_cookie(true)`. [`SameSite::None`] always
-    /// sets it.
+    /// says it came over HTTPS: it came over nest's own TLS listener (HTTP/1.1 or HTTP/2: the
+    /// request carries `nest_core::server::TlsConnection`), its URI's scheme is `https`, or a
+    /// proxy says so in `X-Forwarded-Proto` / `Forwarded`. [`SameSite::None`] always sets it.
     pub fn secure_cookie(mut self, secure: bool) -> Self {
         self.secure = Some(secure);
         self

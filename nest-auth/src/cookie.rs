@@ -42,7 +42,8 @@ pub enum SameSite {
 impl Authenticator {
     /// The `Set-Cookie` value that stores `token` in the browser: `HttpOnly`, `Path=/`, the
     /// configured `SameSite`, `Secure` when configured so or, by default, when `request` came
-    /// over HTTPS (its URI's scheme, `X-Forwarded-Proto` or `Forwarded: proto=https`), and a
+    /// over HTTPS (its URI's scheme, nest's own TLS listener — `nest_core::server::TlsConnection`
+    /// — or `X-Forwarded-Proto` / `Forwarded: proto=https`), and a
     /// `Max-Age` of the token's lifetime plus the refresh window: the browser still sends an
     /// expired token to the refresh endpoint (a cookie that died with its token could not be
     /// refreshed, and a page would have to sign in again).
@@ -85,6 +86,10 @@ fn over_https(parts: &Parts) -> bool {
             .is_some_and(|v| v.to_ascii_lowercase().contains(needle))
     };
     parts.uri.scheme_str() == Some("https")
+        || parts
+            .extensions
+            .get::<nest_core::server::TlsConnection>()
+            .is_some()
         || forwarded("x-forwarded-proto", "https")
         || forwarded("forwarded", "proto=https")
 }

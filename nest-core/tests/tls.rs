@@ -27,6 +27,17 @@ impl Controller for Events {
             body.on_cancel(move |_| drop(writer))
         });
         r.get("/", |_: Arc<Self>| async { "ok" });
+        r.get(
+            "/over-tls",
+            |_: Arc<Self>, req: nest_core::Request| async move {
+                let tls = req.extensions().get::<nest_core::server::TlsConnection>();
+                if tls.is_some() {
+                    "tls"
+                } else {
+                    "plain"
+                }
+            },
+        );
     }
 }
 
@@ -82,6 +93,33 @@ async fn sse_over_https_speaks_http2_and_http1_by_alpn() {
         assert_eq!(chunk(&mut res).await, "data: hello\n\n");
     }
     server.shutdown(Duration::from_secs(1)).await;
+}
+
+/// Every request over nest's TLS carries `TlsConnection`, HTTP/1.1 (whose URI has no scheme)
+/// as HTTP/2, so a cookie set over HTTPS gets `Secure`; a cleartext request does not.
+#[tokio::test]
+async fn requests_over_tls_are_marked_as_such() {
+    let (cert, key) = certificate();
+    let server = serve(
+        TlsConfig::from_pem(&cert, &key).unwrap(),
+        ServerConfig::default(),
+    )
+    .await;
+    let url = format!("https://localhost:{}/over-tls", server.local_addr().port());
+    for http1 in [false, true] {
+        let res = client(&cert, http1).get(&url).send().await.unwrap();
+        assert_eq!(res.text().await.unwrap(), "tls", "http1: {http1}");
+    }
+    server.shutdown(Duration::from_secs(1)).await;
+    let plain = NestApp::new()
+        .controller(Events)
+        .bind(([127, 0, 0, 1], 0))
+        .await
+        .unwrap();
+    let url = format!("http://{}/over-tls", plain.local_addr());
+    let res = reqwest::get(&url).await.unwrap();
+    assert_eq!(res.text().await.unwrap(), "plain");
+    plain.shutdown(Duration::from_secs(1)).await;
 }
 
 #[tokio::test]

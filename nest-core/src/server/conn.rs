@@ -147,6 +147,8 @@ where
 /// per-connection slot for the in-flight request is one pointer wide.
 struct Hyper {
     app: NestService,
+    /// The connection is nest's TLS: each request carries [`super::TlsConnection`].
+    tls: bool,
     /// The answer to the connection's first request, when the direct SSE path already ran the
     /// app on it and the response was not a stream (hyper reads the same head again).
     first: Option<Box<Mutex<Option<Response>>>>,
@@ -157,7 +159,10 @@ impl hyper::service::Service<http::Request<Incoming>> for Hyper {
     type Error = Infallible;
     type Future = crate::app::ResponseFuture;
 
-    fn call(&self, req: http::Request<Incoming>) -> Self::Future {
+    fn call(&self, mut req: http::Request<Incoming>) -> Self::Future {
+        if self.tls {
+            req.extensions_mut().insert(super::TlsConnection);
+        }
         if let Some(first) = &self.first {
             if let Some(res) = first.lock().unwrap_or_else(|p| p.into_inner()).take() {
                 return Box::pin(std::future::ready(Ok(res)));
@@ -244,6 +249,7 @@ async fn open(
         serve_io(
             TokioIo::new(Rewind::new(prefix, stream)),
             h2,
+            false,
             app,
             first,
             &config,
@@ -253,10 +259,12 @@ async fn open(
     }))
 }
 
-/// Serves HTTP/1.1 or HTTP/2 on a connection whose protocol is known (sniffed, or ALPN).
+/// Serves HTTP/1.1 or HTTP/2 on a connection whose protocol is known (sniffed, or ALPN); `tls`
+/// when it is nest's TLS.
 pub(crate) async fn serve_io<I>(
     io: I,
     h2: bool,
+    tls: bool,
     app: NestService,
     first: Option<Response>,
     config: &ServerConfig,
@@ -267,6 +275,7 @@ pub(crate) async fn serve_io<I>(
     let _open = crate::metrics::ConnectionOpen::new(h2);
     let svc = Hyper {
         app,
+        tls,
         first: first.map(|res| Box::new(Mutex::new(Some(res)))),
     };
     // Not `select!` on the token: that polls it (two locks) on every wake of the connection,

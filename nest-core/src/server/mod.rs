@@ -94,6 +94,20 @@ impl NestApp {
     }
 }
 
+/// A request extension present on every request that came over nest's own TLS listener
+/// ([`NestApp::bind_tls`]), HTTP/1.1 and HTTP/2 alike: the request was made over HTTPS even when
+/// its URI has no scheme (HTTP/1.1 sends only the path). What sets a cookie's `Secure` attribute
+/// looks for it (behind a proxy that ends TLS, `X-Forwarded-Proto` says so instead).
+///
+/// ```
+/// use nest_core::server::TlsConnection;
+///
+/// let req = http::Request::get("/").body(()).unwrap();
+/// assert!(req.extensions().get::<TlsConnection>().is_none(), "not over nest's TLS");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TlsConnection;
+
 /// How accepted connections are served.
 #[derive(Clone)]
 enum Transport {

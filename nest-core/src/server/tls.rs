@@ -332,6 +332,7 @@ pub(super) async fn serve(
     serve_io(
         hyper_util::rt::TokioIo::new(Rewind::new(prefix, tls)),
         h2,
+        true,
         app,
         None,
         &config,
