@@ -8,6 +8,9 @@
 //! metrics in Prometheus's format (`nest_sse_streams_open{route="/events"}` counts the open
 //! pages), `GET /ready` answers 503 once shutdown starts.
 //!
+//! `GET /openapi.json` is the API's OpenAPI 3.2 document (the stream's events typed by
+//! [`ChatEvent`]), `GET /docs` shows it.
+//!
 //! Several instances, one chat: `NEST_REDIS_URL=redis://127.0.0.1:6379/ PORT=3002 cargo run
 //! --example chat --features redis` (and again with another `PORT`) puts the hub on Redis.
 #![allow(clippy::print_stdout, reason = "an example prints its URL")]
@@ -18,10 +21,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use http::{HeaderMap, StatusCode};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use nest::health::Readiness;
+use nest::openapi::{Info, OpenApiRoute};
 use nest::prelude::*;
 use nest::sse::hub::{History, Hub, HubOptions, MemoryBackend, Retention};
-use serde::Deserialize;
-use serde_json::json;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 
 /// How many past messages a first visit shows.
 pub const HISTORY: usize = 50;
@@ -33,12 +37,47 @@ pub const RETRY: Duration = Duration::from_secs(2);
 pub const MAX_BODY: usize = 16 * 1024;
 
 /// A message as posted.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 pub struct NewMessage {
+    /// Who wrote it (not blank).
+    #[schemars(pattern(r"\S"))]
+    pub user: String,
+    /// What they wrote.
+    pub text: String,
+}
+
+/// A posted message's id: its event's id on the stream.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct Posted {
+    /// The event id.
+    pub id: String,
+}
+
+/// A message as the stream carries it.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct ChatMessage {
     /// Who wrote it.
     pub user: String,
     /// What they wrote.
     pub text: String,
+    /// When it was posted, in milliseconds since the Unix epoch.
+    pub ts: u64,
+}
+
+/// Why the hub started a page over.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct Reset {
+    /// `lagged` (the page fell behind) or `unknown-id` (its `Last-Event-ID` is gone).
+    pub reason: String,
+}
+
+/// The events of `GET /events`.
+#[derive(Debug, SseEvents)]
+pub enum ChatEvent {
+    /// A message posted to the chat.
+    Message(ChatMessage),
+    /// The page's history is lost (a restart, or it fell behind): start over. The hub sends it.
+    Reset(Reset),
 }
 
 /// The chat: one hub topic, `chat`.
@@ -62,16 +101,15 @@ impl ChatController {
         headers: HeaderMap,
         readiness: Readiness,
         Json(message): Json<NewMessage>,
-    ) -> Result<(StatusCode, Json<serde_json::Value>), HttpException> {
+    ) -> Result<(StatusCode, Json<Posted>), HttpException> {
         if message.user.trim().is_empty() {
             return Err(HttpException::bad_request("user must not be empty"));
         }
         let ts = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as u64);
-        let event =
-            SseEvent::json(&json!({ "user": message.user, "text": message.text, "ts": ts }))
-                .event("message");
+        let (user, text) = (message.user, message.text);
+        let event = ChatEvent::Message(ChatMessage { user, text, ts }).to_sse_event();
         let key = match headers.get("idempotency-key") {
             Some(key) => Some(
                 key.to_str()
@@ -94,7 +132,7 @@ impl ChatController {
                  (with the same Idempotency-Key)",
             ));
         }
-        Ok((StatusCode::CREATED, Json(json!({ "id": id }))))
+        Ok((StatusCode::CREATED, Json(Posted { id })))
     }
 
     /// A first visit gets the last 50 messages, a reconnect what it missed.
@@ -108,9 +146,23 @@ impl ChatController {
 
 impl Controller for ChatController {
     fn routes(routes: &mut Routes<Self>) {
-        routes.get("/", Self::index);
-        routes.post("/messages", Self::post);
-        routes.sse("/events", Self::events);
+        routes
+            .get("/", Self::index)
+            .doc(|op| op.summary("The chat page"));
+        routes.post("/messages", Self::post).doc(|op| {
+            op.summary("Post a message")
+                .success_status(201)
+                .header(
+                    "Idempotency-Key",
+                    "1 to 128 bytes: a post retried with the same key is stored once",
+                )
+                .response(503, "Not stored, or shutting down: retry with the same key")
+        });
+        routes.sse("/events", Self::events).doc(|op| {
+            op.summary("The chat's messages: the last 50, then live; a reconnect resumes")
+                .sse_events::<ChatEvent>()
+                .response(503, "The hub is unreachable")
+        });
     }
 }
 
@@ -141,6 +193,8 @@ pub fn app_with_metrics(hub: Hub, metrics: Option<PrometheusHandle>) -> NestApp 
     NestApp::new()
         .controller(ChatController { hub })
         .controller(Ops { metrics })
+        .openapi_info(Info::new("nest chat example", "0.1.0"))
+        .openapi_route(OpenApiRoute::new("/openapi.json").docs("/docs"))
         .layer(CorsLayer::new())
         .body_limit(MAX_BODY)
 }
@@ -153,13 +207,19 @@ pub struct Ops {
 
 impl Controller for Ops {
     fn routes(routes: &mut Routes<Self>) {
-        routes.get("/ready", nest::health::ready);
-        routes.get("/metrics", |this: Arc<Self>| async move {
-            match &this.metrics {
-                Some(handle) => Ok(handle.render()),
-                None => Err(HttpException::not_found("metrics are not installed")),
-            }
+        routes.get("/ready", nest::health::ready).doc(|op| {
+            op.summary("Ready for traffic")
+                .json_response::<serde_json::Value>(200, "`{\"status\":\"ready\"}`")
+                .json_response::<serde_json::Value>(503, "`{\"status\":\"draining\"}`")
         });
+        routes
+            .get("/metrics", |this: Arc<Self>| async move {
+                match &this.metrics {
+                    Some(handle) => Ok(handle.render()),
+                    None => Err(HttpException::not_found("metrics are not installed")),
+                }
+            })
+            .doc(|op| op.summary("nest's metrics, in Prometheus's text format"));
     }
 }
 

@@ -12,6 +12,9 @@
 //! holds at most 100 answers, the server 10,000 (`ResumableOptions`), so a flood of requests
 //! gets 429 / 503 without taking the hub from anyone else.
 //!
+//! `GET /openapi.json` is the API's OpenAPI 3.2 document (the answer's events typed by
+//! [`AnswerEvent`]), `GET /docs` shows it.
+//!
 //! Run with: `cargo run --example llm`, open the printed URL, press "Ask" and reload the page
 //! while the answer streams. `PORT` (default 3003) chooses the port.
 #![allow(clippy::print_stdout, reason = "an example prints its URL")]
@@ -20,6 +23,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use nest::http::{header, HeaderMap, HeaderValue};
+use nest::openapi::{Info, OpenApiRoute};
 use nest::prelude::*;
 use nest::sse::hub::Hub;
 use nest::sse::resumable::{Resumable, ResumableError, ResumableOptions};
@@ -38,6 +42,17 @@ pub fn tokens() -> Vec<String> {
         .collect::<Vec<_>>()
 }
 
+/// The events of an answer's stream.
+#[derive(Debug, SseEvents)]
+pub enum AnswerEvent {
+    /// One token of the answer, a JSON string; sent without `event:`, so its type is `message`.
+    #[sse_event(name = "message")]
+    Token(String),
+    /// The model failed; the text says why, and the stream ends.
+    #[sse_event(text)]
+    Error(String),
+}
+
 /// The chat endpoint.
 #[derive(Debug)]
 pub struct Chat {
@@ -52,10 +67,13 @@ pub fn app(token_delay: Duration) -> NestApp {
 
 /// The app with its resumable streams' options (the tests use smaller limits).
 pub fn app_with(token_delay: Duration, options: ResumableOptions) -> NestApp {
-    NestApp::new().controller(Chat {
-        streams: Resumable::with_options(Hub::new(), options),
-        token_delay,
-    })
+    NestApp::new()
+        .controller(Chat {
+            streams: Resumable::with_options(Hub::new(), options),
+            token_delay,
+        })
+        .openapi_info(Info::new("nest LLM example", "0.1.0"))
+        .openapi_route(OpenApiRoute::new("/openapi.json").docs("/docs"))
 }
 
 /// The cookie that names a browser's anonymous owner.
@@ -76,8 +94,18 @@ fn owner_of(headers: &HeaderMap) -> Option<String> {
 
 impl Controller for Chat {
     fn routes(r: &mut Routes<Self>) {
-        r.get("/", Self::page);
-        r.post("/chat", Self::chat).allow_non_get();
+        r.get("/", Self::page)
+            .doc(|op| op.summary("The page").text_success("text/html"));
+        r.post("/chat", Self::chat).allow_non_get().doc(|op| {
+            op.summary("A new answer, or the rest of the one `Last-Event-ID` names")
+                .sse_events::<AnswerEvent>()
+                .response(
+                    404,
+                    "No answer with that id (for this browser's owner cookie)",
+                )
+                .response(429, "This owner holds too many answers")
+                .response(503, "The server holds too many answers")
+        });
     }
 }
 

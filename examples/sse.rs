@@ -2,15 +2,35 @@
 //! it as `event: myEvent` with ids 1, 2, 3… and `retry: 5000`, continuing after the browser's
 //! `Last-Event-ID`; `/` serves a page that opens both `EventSource`s and shows what arrives.
 //!
+//! The API describes itself: `GET /openapi.json` is its OpenAPI 3.2 document (`/sse2`'s events
+//! typed by [`Sse2Event`], `/sse`'s untyped), `GET /docs` shows it.
+//!
 //! Run with: `cargo run --example sse`, then open the printed URL. `HOST` (default 127.0.0.1) and
 //! `PORT` (default 3000) choose the address.
 #![allow(clippy::print_stdout, reason = "an example prints its URL")]
 
 use std::time::Duration;
 
+use nest::openapi::{Info, OpenApiRoute};
 use nest::prelude::*;
-use nest::sse::LastEventId;
+use nest::sse::{LastEventId, TypedEvent};
+use schemars::JsonSchema;
+use serde::Serialize;
 use serde_json::json;
+
+/// The data of `/sse2`'s events: the seed's `{ hello: 'world' }`.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct Hello {
+    /// Always `world`.
+    pub hello: String,
+}
+
+/// The events of `/sse2`.
+#[derive(Debug, SseEvents)]
+pub enum Sse2Event {
+    /// The seed's custom event type.
+    MyEvent(Hello),
+}
 
 /// The seed's `AppController`.
 #[derive(Debug)]
@@ -23,11 +43,13 @@ pub struct AppController {
 
 #[controller("")] // @Controller('')
 impl AppController {
+    /// The page that opens both streams.
     #[get("/")]
     async fn index(&self) -> Html<&'static str> {
         Html(PAGE)
     }
 
+    /// `{"hello":"world"}` every second, as unnamed events.
     #[get("/sse")] // @Get('/sse')
     #[sse] // @Sse()
     async fn sse(&self) -> SseBody {
@@ -41,8 +63,8 @@ impl AppController {
     /// A custom event type, ids and a retry hint.
     #[get("/sse2")]
     #[sse]
-    async fn sse2(&self, last_event_id: LastEventId) -> SseBody {
-        let (write, body) = get_sse_stream(SseOptions::new());
+    async fn sse2(&self, last_event_id: LastEventId) -> TypedSseBody<Sse2Event> {
+        let (write, body) = get_typed_sse_stream(SseOptions::new());
         // A hostile or stale `Last-Event-ID` of u64::MAX starts the count over instead of
         // overflowing (a panic in debug, a wrap to 0 in release).
         let mut event_id = last_event_id
@@ -51,8 +73,10 @@ impl AppController {
             .unwrap_or(1);
         let retry = self.retry;
         let st = tokio::spawn(every(self.period, move || {
-            let event = SseEvent::json(&json!({ "hello": "world" }))
-                .event("myEvent")
+            let hello = Hello {
+                hello: "world".to_owned(),
+            };
+            let event = TypedEvent::new(Sse2Event::MyEvent(hello))
                 .id(event_id)
                 .retry(retry);
             event_id = event_id.checked_add(1).unwrap_or(1);
@@ -73,7 +97,8 @@ async fn every(period: Duration, mut tick: impl FnMut() -> bool + Send) {
     }
 }
 
-/// The app: the controller, with CORS on as the seed advises for cross-origin `EventSource`.
+/// The app: the controller, with CORS on as the seed advises for cross-origin `EventSource`, its
+/// OpenAPI document at `/openapi.json` and a docs page at `/docs`.
 pub fn app(period: Duration) -> NestApp {
     app_with(period, Duration::from_millis(5000))
 }
@@ -82,6 +107,8 @@ pub fn app(period: Duration) -> NestApp {
 pub fn app_with(period: Duration, retry: Duration) -> NestApp {
     NestApp::new()
         .controller(AppController { period, retry })
+        .openapi_info(Info::new("nest SSE example", "0.1.0"))
+        .openapi_route(OpenApiRoute::new("/openapi.json").docs("/docs"))
         .layer(CorsLayer::new())
 }
 

@@ -47,6 +47,8 @@ use crate::context::{AppShared, StateMap};
 use crate::controller::{join_paths, Controller, Route, Routes};
 use crate::error::{panic_message, Error};
 use crate::extract::{RequestId, X_REQUEST_ID};
+use crate::openapi::{Info, OpenApiRoute};
+use crate::openapi_routes;
 use crate::response::{HttpException, IntoResponse, Response};
 use crate::routing::Router;
 use crate::Request;
@@ -69,6 +71,8 @@ pub struct NestApp {
     states: StateMap,
     layers: Vec<LayerFn>,
     config: ServerConfig,
+    openapi_info: Info,
+    openapi_routes: Vec<OpenApiRoute>,
 }
 
 impl fmt::Debug for NestApp {
@@ -97,6 +101,8 @@ impl NestApp {
             states: StateMap::default(),
             layers: Vec::new(),
             config: ServerConfig::default(),
+            openapi_info: Info::default(),
+            openapi_routes: Vec::new(),
         }
     }
 
@@ -166,6 +172,27 @@ impl NestApp {
         self
     }
 
+    /// The title, version and description of the app's OpenAPI document.
+    pub fn openapi_info(mut self, info: Info) -> Self {
+        self.openapi_info = info;
+        self
+    }
+
+    /// Serves the app's OpenAPI document (`GET`, `application/json`) at a path, and a docs page
+    /// if the route asks for one: `.openapi_route("/openapi.json")`, or
+    /// `.openapi_route(OpenApiRoute::new("/openapi.json").docs("/docs"))`. The paths are taken
+    /// as written (no global prefix) and are not in the document.
+    pub fn openapi_route(mut self, route: impl Into<OpenApiRoute>) -> Self {
+        self.openapi_routes.push(route.into());
+        self
+    }
+
+    /// Builds the app (failing as [`into_service`](Self::into_service) does) and returns its
+    /// OpenAPI 3.2 document; see [`openapi`](crate::openapi).
+    pub fn openapi(self) -> Result<serde_json::Value, Error> {
+        Ok(self.into_service()?.openapi().clone())
+    }
+
     /// Builds the app as a tower service, for any hyper/tower stack and for `oneshot` tests.
     ///
     /// Fails when a route is invalid, conflicts with another, extracts state the app does not hold,
@@ -183,6 +210,10 @@ impl NestApp {
         for controller in self.controllers {
             routes.extend(controller(&self.prefix));
         }
+        let openapi = Arc::new(openapi_routes::document(&self.openapi_info, &routes));
+        for serve in &self.openapi_routes {
+            routes.extend(openapi_routes::routes(serve, &self.openapi_info, &openapi)?);
+        }
         let router = Router::build(routes, shared.clone())?;
         // Without layers the router is called directly (no boxed service to clone per request).
         let layered = (!self.layers.is_empty()).then(|| {
@@ -198,6 +229,7 @@ impl NestApp {
             layered,
             router,
             shared,
+            openapi,
         })
     }
 }
@@ -209,11 +241,19 @@ pub struct NestService {
     layered: Option<AppService>,
     router: Router,
     shared: Arc<AppShared>,
+    openapi: Arc<serde_json::Value>,
 }
 
 impl fmt::Debug for NestService {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("NestService").finish_non_exhaustive()
+    }
+}
+
+impl NestService {
+    /// The app's OpenAPI 3.2 document, made when it was built; see [`openapi`](crate::openapi).
+    pub fn openapi(&self) -> &serde_json::Value {
+        &self.openapi
     }
 }
 

@@ -45,6 +45,7 @@ use tower_service::Service;
 use crate::extract::{Dependencies, RequestCtx};
 use crate::handler::__private::IsSse;
 use crate::handler::{Handler, SseResponse};
+use crate::openapi::{DescribeInputs, DescribeOutput, Operation, SecurityScheme};
 use crate::response::Response;
 use crate::Request;
 
@@ -64,6 +65,12 @@ pub trait Controller: Send + Sync + Sized + 'static {
 pub trait CanActivate: Send + Sync + 'static {
     /// Whether the request may reach the handler.
     fn can_activate<'a>(&'a self, req: &'a RequestCtx) -> BoxFuture<'a, bool>;
+
+    /// The security scheme this guard checks, for the OpenAPI document: the routes it guards
+    /// require it. `None` (the default): the document says only that the route may answer 403.
+    fn security(&self) -> Option<SecurityScheme> {
+        None
+    }
 }
 
 impl<F> CanActivate for F
@@ -132,6 +139,9 @@ pub(crate) struct Route {
     pub(crate) deps: Dependencies,
     pub(crate) errors: Vec<String>,
     pub(crate) controller: &'static str,
+    /// The handler's type name: a function's names the operation in the OpenAPI document.
+    pub(crate) handler_name: &'static str,
+    pub(crate) doc: Operation,
 }
 
 impl fmt::Debug for Route {
@@ -248,7 +258,7 @@ impl<C> fmt::Debug for Routes<C> {
 macro_rules! method_fns {
     ($($(#[$doc:meta])* $name:ident => $method:ident;)*) => {$(
         $(#[$doc])*
-        pub fn $name<H, A>(&mut self, path: &str, handler: H) -> RouteConfig<'_, H::Output>
+        pub fn $name<H, A>(&mut self, path: &str, handler: H) -> RouteConfig<'_, H::Output, A>
         where
             H: Handler<C, A>,
         {
@@ -285,7 +295,7 @@ impl<C: Controller> Routes<C> {
     }
 
     /// Registers a route for every method.
-    pub fn all<H, A>(&mut self, path: &str, handler: H) -> RouteConfig<'_, H::Output>
+    pub fn all<H, A>(&mut self, path: &str, handler: H) -> RouteConfig<'_, H::Output, A>
     where
         H: Handler<C, A>,
     {
@@ -297,7 +307,7 @@ impl<C: Controller> Routes<C> {
     /// The handler returns an [`SseResponse`]: the [`SseBody`](crate::sse::SseBody), or
     /// `Result<SseBody, E>` to answer `E` (a 403, a 404) instead of starting the stream. Any other
     /// return type is a compile error.
-    pub fn sse<H, A>(&mut self, path: &str, handler: H) -> RouteConfig<'_, H::Output>
+    pub fn sse<H, A>(&mut self, path: &str, handler: H) -> RouteConfig<'_, H::Output, A>
     where
         H: Handler<C, A>,
         H::Output: SseResponse,
@@ -311,7 +321,7 @@ impl<C: Controller> Routes<C> {
         method: Option<Method>,
         path: &str,
         handler: H,
-    ) -> RouteConfig<'_, H::Output>
+    ) -> RouteConfig<'_, H::Output, A>
     where
         H: Handler<C, A>,
     {
@@ -331,12 +341,19 @@ impl<C: Controller> Routes<C> {
             deps,
             errors: Vec::new(),
             controller: std::any::type_name::<C>(),
+            handler_name: std::any::type_name::<H>(),
+            doc: Operation::default(),
         });
         let route = self.routes.last_mut().expect("just pushed");
         RouteConfig {
             route,
             output: PhantomData,
         }
+    }
+
+    /// The controller the routes belong to.
+    pub(crate) fn controller(&self) -> &Arc<C> {
+        &self.this
     }
 
     /// Adds a guard to every route of this controller registered after this call.
@@ -382,19 +399,20 @@ pub(crate) fn join_paths(prefix: &str, path: &str) -> String {
 /// Per-route settings (the seed's decorators), returned by the registration methods of [`Routes`].
 ///
 /// `R` is what the route's handler returns: [`sse`](Self::sse) and
-/// [`allow_non_get`](Self::allow_non_get) need it to be an [`SseResponse`].
-pub struct RouteConfig<'a, R> {
+/// [`allow_non_get`](Self::allow_non_get) need it to be an [`SseResponse`]. `A` is the tuple of
+/// its extractors: [`doc`](Self::doc) describes the route from both.
+pub struct RouteConfig<'a, R, A = ()> {
     route: &'a mut Route,
-    output: PhantomData<fn() -> R>,
+    output: PhantomData<fn() -> (R, A)>,
 }
 
-impl<R> fmt::Debug for RouteConfig<'_, R> {
+impl<R, A> fmt::Debug for RouteConfig<'_, R, A> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         self.route.fmt(f)
     }
 }
 
-impl<R> RouteConfig<'_, R> {
+impl<R, A> RouteConfig<'_, R, A> {
     /// Marks the route as a Server-Sent Events stream (the seed's `@Sse()`); its handler must
     /// return an [`SseResponse`] (checked at compile time). SSE routes must be GET; another method
     /// is an error when the app is built unless [`allow_non_get`](Self::allow_non_get).
@@ -475,6 +493,52 @@ impl<R> RouteConfig<'_, R> {
     /// requests the router answers itself (404, 405, or CORS preflights on app-wide layers).
     pub fn layer<L: RouteLayer>(self, layer: L) -> Self {
         self.route.layers.push(Box::new(move |svc| layer.wrap(svc)));
+        self
+    }
+
+    /// Describes the route in the app's OpenAPI document from its handler's types (parameters,
+    /// body, responses, an SSE route's events; see [`openapi`](crate::openapi)), then with
+    /// `describe` for what types cannot say: a summary, the errors it answers, headers it reads
+    /// by hand. Needs every extractor to implement
+    /// [`DescribeInput`](crate::openapi::DescribeInput) and the result
+    /// [`DescribeOutput`](crate::openapi::DescribeOutput) (`Json<T>`, `Path<T>` and `Query<T>`
+    /// with `T: JsonSchema`). A route without it is described by its path and kind only.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use nest_core::prelude::*;
+    ///
+    /// struct Users;
+    /// impl Controller for Users {
+    ///     fn routes(r: &mut Routes<Self>) {
+    ///         r.get("/users/:id", |_: Arc<Self>, Path(id): Path<u32>| async move { Json(id) })
+    ///             .doc(|op| op.summary("One user").response(404, "No such user"));
+    ///     }
+    /// }
+    /// let doc = NestApp::new().controller(Users).openapi().unwrap();
+    /// let op = &doc["paths"]["/users/{id}"]["get"];
+    /// assert_eq!(op["parameters"][0]["schema"]["type"], "integer");
+    /// assert_eq!(op["responses"]["404"]["description"], "No such user");
+    /// ```
+    pub fn doc(self, describe: impl FnOnce(Operation) -> Operation) -> Self
+    where
+        R: DescribeOutput,
+        A: DescribeInputs,
+    {
+        self.__doc(|mut op| {
+            if !op.typed {
+                op.typed = true;
+                op = R::describe_output(A::describe_inputs(op));
+            }
+            describe(op)
+        })
+    }
+
+    /// [`doc`](Self::doc) for `#[controller]`, which describes the types it can name itself.
+    #[doc(hidden)]
+    pub fn __doc(self, describe: impl FnOnce(Operation) -> Operation) -> Self {
+        let op = std::mem::take(&mut self.route.doc);
+        self.route.doc = describe(op);
         self
     }
 }

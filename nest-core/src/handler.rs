@@ -32,7 +32,7 @@ use futures_util::future::BoxFuture;
 
 use crate::extract::{Dependencies, FromRequest, RequestCtx};
 use crate::response::{IntoResponse, Response};
-use crate::sse::SseBody;
+use crate::sse::{SseBody, TypedSseBody};
 
 /// An async function that handles a request for a controller of type `C`; `Args` are its extractors.
 #[diagnostic::on_unimplemented(
@@ -56,8 +56,9 @@ pub trait Handler<C, Args>: Clone + Send + Sync + 'static {
     fn declare(deps: &mut Dependencies);
 }
 
-/// What the handler of a Server-Sent Events route returns: an [`SseBody`], or `Result<SseBody, E>`
-/// where the error `E` is answered instead of a stream (a 403 or 404 before the stream starts).
+/// What the handler of a Server-Sent Events route returns: an [`SseBody`] (or a typed stream's
+/// [`TypedSseBody`]), or `Result<SseBody, E>` where the error `E` is answered instead of a
+/// stream (a 403 or 404 before the stream starts).
 ///
 /// Sealed: no other type is a stream an `EventSource` can read, so registering an SSE route
 /// ([`Routes::sse`](crate::Routes::sse), [`RouteConfig::sse`](crate::RouteConfig::sse),
@@ -114,15 +115,19 @@ pub trait SseResponse: IntoResponse + sealed::Sealed {}
 
 impl SseResponse for SseBody {}
 impl<E: IntoResponse> SseResponse for Result<SseBody, E> {}
+impl<T> SseResponse for TypedSseBody<T> {}
+impl<T, E: IntoResponse> SseResponse for Result<TypedSseBody<T>, E> {}
 
 mod sealed {
-    use super::{IntoResponse, SseBody};
+    use super::{IntoResponse, SseBody, TypedSseBody};
 
     /// Keeps [`SseResponse`](super::SseResponse) to the types nest-core says are SSE responses.
     pub trait Sealed {}
 
     impl Sealed for SseBody {}
     impl<E: IntoResponse> Sealed for Result<SseBody, E> {}
+    impl<T> Sealed for TypedSseBody<T> {}
+    impl<T, E: IntoResponse> Sealed for Result<TypedSseBody<T>, E> {}
 }
 
 /// Used by the code `#[controller]` generates; not a public API.

@@ -51,8 +51,11 @@
 //!   and builds a [`NestService`] (a tower service).
 //! - `routing`: matchit paths in NestJS syntax (the grammar is the `nest-path` crate), 404, 405
 //!   with `Allow`, HEAD, running a route's guards and handler, attaching SSE streams to the app.
+//! - `openapi_routes`: the routes that serve the OpenAPI document and its docs page.
 //! - [`controller`]: the [`Controller`] trait, a prefix and a table of routes with their metadata
 //!   (kind plain or SSE, status, headers, guards, layers).
+//! - [`openapi`]: the OpenAPI 3.2 document made from the routes: what each extractor and
+//!   response type says about a route, typed SSE events as `itemSchema`, the docs page.
 //! - [`handler`]: async functions of the controller and extractors; [`health`]: readiness and
 //!   liveness routes.
 //! - [`sse`]: the SSE stream (options, lifecycle, writer, keep-alive, body), the hub, the one
@@ -126,6 +129,8 @@ pub mod handler;
 pub mod health;
 pub mod id;
 pub mod metrics;
+pub mod openapi;
+mod openapi_routes;
 pub mod response;
 mod routing;
 pub mod server;
@@ -149,10 +154,13 @@ pub mod prelude {
     pub use crate::controller::{CanActivate, Controller, Routes};
     pub use crate::extract::{Path, Query, State};
     pub use crate::response::{Html, HttpException, IntoResponse, Json, Redirect};
-    pub use crate::sse::{get_sse_stream, LastEventId, SseBody, SseEvent, SseOptions, SseWriter};
+    pub use crate::sse::{
+        get_sse_stream, get_typed_sse_stream, LastEventId, SseBody, SseEvent, SseEvents,
+        SseOptions, SseWriter, TypedSseBody,
+    };
     pub use crate::{NestApp, Request, ServerConfig};
     pub use nest_macros::{
-        all, controller, delete, get, head, header, http_code, options, patch, post, put, redirect,
-        sse, use_guards, use_layer,
+        all, api_response, controller, delete, get, head, header, http_code, options, patch, post,
+        put, redirect, sse, use_guards, use_layer,
     };
 }

@@ -9,8 +9,10 @@ const LAYERS: &[&str] = &[
     "test_util",
     "server",
     "app",
+    "openapi_routes",
     "routing",
     "controller",
+    "openapi",
     "handler",
     "health",
     "sse",
@@ -20,6 +22,7 @@ const LAYERS: &[&str] = &[
     "config",
     "error",
     "metrics",
+    "id",
     "body",
 ];
 

@@ -1,5 +1,6 @@
-//! Compile-time behaviour of the trait API: handlers that are not handlers, and SSE routes whose
-//! handler does not return an SSE body. The errors are checked in as `.stderr`; regenerate them
+//! Compile-time behaviour of the trait API: handlers that are not handlers, SSE routes whose
+//! handler does not return an SSE body, and typed streams written an event of another type. The
+//! errors are checked in as `.stderr`; regenerate them
 //! with `TRYBUILD=overwrite` and review the diff.
 
 #[test]

@@ -131,7 +131,10 @@ pub(crate) fn expand(args: ControllerArgs, mut item: ItemImpl) -> TokenStream {
                 ControllerSetting::Guard(g) => quote!(#routes_ident.guard(#g);),
                 ControllerSetting::Layer(l) => quote!(#routes_ident.layer(#l);),
             });
-            let registrations = routes.iter().map(|r| r.register(&krate, &routes_ident));
+            let controller = type_name(&item.self_ty);
+            let registrations = routes
+                .iter()
+                .map(|r| r.register(&krate, &routes_ident, &controller));
             quote! {
                 #(#settings)*
                 #(#registrations)*
@@ -182,4 +185,16 @@ fn controller_settings(attrs: &mut Vec<Attribute>, errors: &mut Errors) -> Vec<C
     }
     attrs.retain(|a| nest_attribute(a).is_none());
     settings
+}
+
+/// The last segment of the controller's type (`app::Users<T>` → `Users`), for operation ids.
+fn type_name(ty: &syn::Type) -> String {
+    match ty {
+        syn::Type::Path(path) => path
+            .path
+            .segments
+            .last()
+            .map_or_else(String::new, |s| s.ident.to_string()),
+        other => quote!(#other).to_string(),
+    }
 }

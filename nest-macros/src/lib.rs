@@ -99,6 +99,16 @@
 //! | `#[use_guards(A, B::new())]` on a method | `.guard(A).guard(B::new())` |
 //! | `#[use_guards(A)]` on the impl block | `routes.guard(A)` before the routes |
 //! | `#[use_layer(layer)]` on a method / on the impl block | `.layer(layer)` / `routes.layer(layer)` |
+//! | `#[api_response(404, "No such room")]`, the doc comment | `.doc(\|op\| op.response(404, "No such room").summary("…"))` |
+//!
+//! # OpenAPI
+//!
+//! Every route is described in the app's OpenAPI document from its signature: each argument
+//! and the return type that implement nest-core's `DescribeInput` / `DescribeOutput`
+//! (`Path<T>`, `Query<T>`, `Json<T>` with `T: JsonSchema`, `TypedSseBody<E>`, …) say what they
+//! are; the others are left out, so a controller whose types have no schema still compiles. The
+//! method's doc comment is the operation's summary (first paragraph) and description (the
+//! rest); its id is the controller's name and the method's (`Users_find`).
 //!
 //! Guards (expressions evaluated once, each implementing `CanActivate`) run in the order written;
 //! controller guards run before route guards. A guard that answers `false` gives 403 in the
@@ -145,6 +155,7 @@
 mod controller;
 mod crate_path;
 mod route;
+mod sse_events;
 
 use proc_macro::TokenStream;
 use quote::quote;
@@ -212,6 +223,38 @@ pub fn controller(attr: TokenStream, item: TokenStream) -> TokenStream {
     controller::expand(args, item).into()
 }
 
+/// Implements nest-core's `SseEvents` for an enum whose variants are a stream's event types:
+/// `Variant(Data)` is `event: variant` with `Data` as JSON (`Data: Serialize + JsonSchema`), a
+/// unit variant is an event with empty data. Names are the variants' in lower camel case
+/// (`MyEvent` is `myEvent`) unless `#[sse_event(name = "…")]` says; `#[sse_event(text)]` sends
+/// a variant's data (`Display`) as text instead of JSON; doc comments describe the events in the
+/// OpenAPI document.
+///
+/// # Example
+///
+/// ```
+/// use nest_core::sse::SseEvents;
+///
+/// #[derive(SseEvents)]
+/// enum Progress {
+///     /// A line of the log.
+///     Line(String),
+///     #[sse_event(name = "end")]
+///     Finished,
+/// }
+///
+/// let bytes = Progress::Line("ok".into()).to_sse_event().encode().unwrap();
+/// assert_eq!(bytes.as_bytes(), b"event: line\ndata: \"ok\"\n\n");
+/// assert_eq!(Progress::Finished.event_name(), "end");
+/// ```
+#[proc_macro_derive(SseEvents, attributes(sse_event))]
+pub fn derive_sse_events(input: TokenStream) -> TokenStream {
+    let input = parse_macro_input!(input as syn::DeriveInput);
+    sse_events::expand(input)
+        .unwrap_or_else(syn::Error::into_compile_error)
+        .into()
+}
+
 /// An error at the attribute, with the item unchanged so that nothing else fails.
 fn misplaced(message: &str, item: TokenStream) -> TokenStream {
     let item = proc_macro2::TokenStream::from(item);
@@ -266,6 +309,9 @@ route_attributes! {
     /// Redirects successful responses (NestJS's `@Redirect`): `#[redirect("/to", 301)]`; the status
     /// defaults to 302.
     redirect;
+    /// A response the route may answer, for the OpenAPI document (NestJS's `@ApiResponse`):
+    /// `#[api_response(404, "No such room")]`; an error status has the `HttpException` body.
+    api_response;
 }
 
 /// Guards (`CanActivate` expressions, evaluated once) on a route, or on every route when on the

@@ -26,6 +26,7 @@ pub(crate) const ATTRIBUTES: &[&str] = &[
     "redirect",
     "use_guards",
     "use_layer",
+    "api_response",
 ];
 
 /// Extractors a handler may take: the `Handler` impls of nest-core stop at 12.
@@ -98,6 +99,17 @@ enum Setting {
     Layer(Expr),
 }
 
+/// What the OpenAPI document says of the route besides its types.
+struct ApiDoc {
+    /// The doc comment: its first paragraph is the summary, the rest the description.
+    summary: Option<String>,
+    description: Option<String>,
+    /// `#[api_response(404, "No such room")]`.
+    responses: Vec<(LitInt, LitStr)>,
+    /// The extractors' types, as written.
+    inputs: Vec<Type>,
+}
+
 /// The parsed route attributes of one handler method.
 pub(crate) struct Route {
     routes: Vec<MethodRoute>,
@@ -107,6 +119,7 @@ pub(crate) struct Route {
     /// The method's name and return type, which `#[sse]` checks.
     name: Ident,
     output: ReturnType,
+    api: ApiDoc,
 }
 
 /// A method's duplicate-detection key, how to name it, and the attribute to blame.
@@ -127,6 +140,7 @@ impl Route {
         if nest.is_empty() {
             return None;
         }
+        let (summary, description) = doc_paragraphs(&method.attrs);
         let mut route = Route {
             routes: Vec::new(),
             sse: None,
@@ -134,6 +148,20 @@ impl Route {
             handler: TokenStream::new(),
             name: method.sig.ident.clone(),
             output: method.sig.output.clone(),
+            api: ApiDoc {
+                summary,
+                description,
+                responses: Vec::new(),
+                inputs: method
+                    .sig
+                    .inputs
+                    .iter()
+                    .filter_map(|arg| match arg {
+                        FnArg::Typed(typed) => Some((*typed.ty).clone()),
+                        FnArg::Receiver(_) => None,
+                    })
+                    .collect(),
+            },
         };
         let mut failed = false;
         for attr in nest {
@@ -265,6 +293,20 @@ impl Route {
                 }
             }
             "use_layer" => self.settings.push(Setting::Layer(attr.parse_args()?)),
+            "api_response" => {
+                let ApiResponseArgs {
+                    status,
+                    description,
+                } = attr.parse_args()?;
+                let value: u16 = status.base10_parse()?;
+                if !(100..=999).contains(&value) {
+                    return Err(syn::Error::new_spanned(
+                        status,
+                        "an HTTP status code is between 100 and 999",
+                    ));
+                }
+                self.api.responses.push((status, description));
+            }
             _ => unreachable!("every nest attribute is handled"),
         }
         Ok(())
@@ -280,7 +322,13 @@ impl Route {
     }
 
     /// `routes.get("/path", handler).sse().http_code(201)…;`, once per method attribute.
-    pub(crate) fn register(&self, krate: &TokenStream, routes: &Ident) -> TokenStream {
+    /// `controller` names the operation in the OpenAPI document, with the method's name.
+    pub(crate) fn register(
+        &self,
+        krate: &TokenStream,
+        routes: &Ident,
+        controller: &str,
+    ) -> TokenStream {
         let handler = &self.handler;
         let settings: Vec<TokenStream> = self
             .settings
@@ -297,17 +345,117 @@ impl Route {
             None => quote!(),
             Some((allow_non_get, _)) => self.mark_sse(krate, *allow_non_get),
         };
+        let several = self.routes.len() > 1;
         self.routes
             .iter()
             .map(|r| {
                 let method = format_ident!("{}", r.method.name(), span = r.span);
                 let path = LitStr::new(&r.path, r.span);
+                let id = match several {
+                    false => format!("{controller}_{}", self.name),
+                    true => format!("{controller}_{}_{}", self.name, r.method.name()),
+                };
+                let doc = self.describe(krate, &id);
                 quote! {
-                    #routes.#method(#path, #handler) #sse #(#settings)*;
+                    #routes.#method(#path, #handler) #sse #(#settings)* #doc;
                 }
             })
             .collect()
     }
+
+    /// `.__doc(|op| …)`: each type of the signature describes itself if it can (the probes of
+    /// `openapi::__private`), then the doc comment and `#[api_response]`s.
+    fn describe(&self, krate: &TokenStream, id: &str) -> TokenStream {
+        let private = quote!(#krate::openapi::__private);
+        let inputs = self.api.inputs.iter().map(|ty| {
+            quote! {
+                #[allow(clippy::needless_borrow)]
+                let op = (&&#private::Probe::<#ty>::new()).describe_input(op);
+            }
+        });
+        let output = match &self.output {
+            ReturnType::Default => quote! {
+                #[allow(clippy::needless_borrow)]
+                let op = (&&#private::Probe::<()>::new()).describe_output(op);
+            },
+            ReturnType::Type(_, ty) if !names_impl_trait(ty) => {
+                quote! {
+                    #[allow(clippy::needless_borrow)]
+                    let op = (&&#private::Probe::<#ty>::new()).describe_output(op);
+                }
+            }
+            ReturnType::Type(..) => quote!(),
+        };
+        let summary = self.api.summary.iter();
+        let description = self.api.description.iter();
+        let responses = self
+            .api
+            .responses
+            .iter()
+            .map(|(status, text)| quote!(.response(#status, #text)));
+        quote! {
+            .__doc(|op| {
+                #[allow(unused_imports)]
+                use #private::{
+                    DescribedInput as _, DescribedOutput as _, NotDescribedInput as _,
+                    NotDescribedOutput as _,
+                };
+                let op = op.operation_id(#id);
+                #(#inputs)*
+                #output
+                op #(.summary(#summary))* #(.description(#description))* #(#responses)*
+            })
+        }
+    }
+}
+
+/// `#[api_response(404, "No such room")]`.
+struct ApiResponseArgs {
+    status: LitInt,
+    description: LitStr,
+}
+
+impl Parse for ApiResponseArgs {
+    fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
+        let status = input.parse()?;
+        input.parse::<Token![,]>()?;
+        let description = input.parse()?;
+        Ok(Self {
+            status,
+            description,
+        })
+    }
+}
+
+/// A doc comment's first paragraph (the summary) and the rest (the description), each with its
+/// lines joined.
+fn doc_paragraphs(attrs: &[Attribute]) -> (Option<String>, Option<String>) {
+    let lines = doc_lines(attrs);
+    let mut paragraphs = lines
+        .split(|line| line.is_empty())
+        .filter(|p| !p.is_empty())
+        .map(|p| p.join(" "));
+    let summary = paragraphs.next();
+    let rest: Vec<String> = paragraphs.collect();
+    (summary, (!rest.is_empty()).then(|| rest.join("\n\n")))
+}
+
+/// The lines of an item's doc comment, trimmed (an empty line ends a paragraph).
+pub(crate) fn doc_lines(attrs: &[Attribute]) -> Vec<String> {
+    attrs
+        .iter()
+        .filter(|a| a.path().is_ident("doc"))
+        .filter_map(|a| match &a.meta {
+            Meta::NameValue(nv) => match &nv.value {
+                Expr::Lit(syn::ExprLit {
+                    lit: syn::Lit::Str(s),
+                    ..
+                }) => Some(s.value().trim().to_owned()),
+                _ => None,
+            },
+            _ => None,
+        })
+        .collect()
 }
 
 impl Route {

@@ -71,6 +71,7 @@ mod last_event_id;
 mod lifecycle;
 mod options;
 pub mod resumable;
+mod typed;
 mod writer;
 
 pub use body::SseBody;
@@ -81,9 +82,17 @@ pub use last_event_id::LastEventId;
 pub use lifecycle::EndReason;
 pub use options::{Overflow, SseOptions};
 pub use resumable::{Resumable, ResumableError, ResumableOptions};
+pub use typed::{
+    get_typed_sse_stream, EventSchema, IntoTypedEvent, SseEvents, TypedEvent, TypedSseBody,
+    TypedSseWriter,
+};
 pub use writer::{get_sse_stream, SseWriter};
 
+/// `#[derive(SseEvents)]` on an enum of event types; see [`SseEvents`].
+pub use nest_macros::SseEvents;
+
 pub(crate) use lifecycle::SseAttach;
+pub(crate) use typed::EventData;
 
 use http::{header, HeaderValue};
 
