@@ -742,6 +742,11 @@ async fn max_headers_is_the_most_headers_served() {
     assert_eq!(raw_status(s.addr(), &request(10)).await, 200, "10 headers");
     // The default (100) would serve 11.
     assert_eq!(raw_status(s.addr(), &request(11)).await, 431, "11 headers");
+
+    // Above hyper's own default (100): hyper must be told, or it refuses 150 headers itself.
+    let s = TestServer::start(app().config(ServerConfig::default().max_headers(200))).await;
+    assert_eq!(raw_status(s.addr(), &request(150)).await, 200, "150 of 200");
+    assert_eq!(raw_status(s.addr(), &request(201)).await, 431, "201 of 200");
 }
 
 /// A raw HTTP/2 connection (prior knowledge) that reads the server's frames.

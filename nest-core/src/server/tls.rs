@@ -366,6 +366,37 @@ mod tests {
         (tls, Arc::new(client))
     }
 
+    /// Renewal from files reads them: a missing file is an error naming it and leaves the
+    /// certificate in place; good files replace it.
+    #[test]
+    fn reload_from_files_reads_them() {
+        let (tls, _) = pair();
+        let dir = std::env::temp_dir().join(format!("nest-tls-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let missing = dir.join("missing.pem");
+        let err = tls.reload_pem_files(&missing, &missing).unwrap_err();
+        assert!(err.to_string().contains("missing.pem"), "{err}");
+        let renewed = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+        let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+        std::fs::write(&cert, renewed.cert.pem()).unwrap();
+        std::fs::write(&key, renewed.signing_key.serialize_pem()).unwrap();
+        let before = tls.resolver.current.read().unwrap().clone();
+        tls.reload_pem_files(&cert, &key).unwrap();
+        let after = tls.resolver.current.read().unwrap().clone();
+        assert!(
+            !Arc::ptr_eq(&before, &after),
+            "the certificate was replaced"
+        );
+        std::fs::write(&key, "not a key").unwrap();
+        assert!(tls.reload_pem_files(&cert, &key).is_err());
+        let kept = tls.resolver.current.read().unwrap().clone();
+        assert!(
+            Arc::ptr_eq(&after, &kept),
+            "a bad file leaves the certificate in place"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
     /// `max_tls_handshakes` is enforced (issue 36: no test set it): with every slot taken, a
     /// real client's handshake waits after its ClientHello (on the paused clock, an hour passes
     /// without it finishing); once a slot is free it completes.

@@ -127,6 +127,57 @@ async fn overflow_by_bytes() {
     assert!(writer.write("x").unwrap_err().is_full());
 }
 
+/// The byte bound at its edge (issue 36, mutants of `push_locked`): events whose frames add up
+/// to exactly `max_bytes` are all queued; one byte more is refused. And `queued` and
+/// `is_closed` say what they should.
+#[tokio::test(start_paused = true)]
+async fn the_byte_bound_holds_exactly_max_bytes() {
+    // "data: ab\n\n" is 10 bytes: two fill 20 exactly.
+    let (writer, _body) = get_sse_stream(SseOptions::new().keep_alive(None).buffer(100, 20));
+    assert!(!writer.is_closed());
+    assert_eq!(writer.queued(), 0);
+    writer.write("ab").unwrap();
+    writer.write("cd").unwrap();
+    assert_eq!(writer.queued(), 2);
+    assert!(writer.write("e").unwrap_err().is_full(), "21 bytes");
+    assert_eq!(writer.queued(), 2);
+    assert!(!writer.is_closed());
+    writer.close();
+    assert!(writer.is_closed());
+}
+
+/// `DropOldest` by bytes drops just enough of the oldest, not everything (its byte count
+/// follows each drop).
+#[tokio::test(start_paused = true)]
+async fn drop_oldest_by_bytes_drops_just_enough() {
+    let (writer, mut body) = get_sse_stream(
+        SseOptions::new()
+            .keep_alive(None)
+            .buffer(100, 30)
+            .overflow(Overflow::DropOldest),
+    );
+    for s in ["ab", "cd", "ef", "gh"] {
+        writer.write(s).unwrap();
+    }
+    assert_eq!(writer.lost_events(), 1);
+    assert_eq!(writer.queued(), 3);
+    assert_eq!(
+        next(&mut body).await.unwrap(),
+        "data: cd\n\ndata: ef\n\ndata: gh\n\n"
+    );
+}
+
+/// `send` on an ended stream returns the error at once (it waits for room only when the
+/// buffer is full).
+#[tokio::test(start_paused = true)]
+async fn send_on_a_closed_stream_fails_at_once() {
+    let (writer, _body) = get_sse_stream(SseOptions::new().keep_alive(None).buffer(1, 1 << 20));
+    writer.write("a").unwrap();
+    writer.close();
+    let err = within("the send", writer.send("b")).await.unwrap_err();
+    assert!(!err.is_full(), "{err}");
+}
+
 #[tokio::test(start_paused = true)]
 async fn overflow_drop_oldest() {
     let (writer, mut body) = get_sse_stream(
