@@ -366,6 +366,39 @@ mod tests {
         (tls, Arc::new(client))
     }
 
+    /// A client may take up to the first-byte timeout to send its ClientHello (5 s of 10 here,
+    /// on the paused clock), and then up to what is left of the handshake timeout.
+    #[tokio::test(start_paused = true)]
+    async fn a_late_client_hello_within_the_timeout_is_served() {
+        let (tls, client) = pair();
+        let config = ServerConfig::default()
+            .first_byte_timeout(Duration::from_secs(10))
+            .tls_handshake_timeout(Duration::from_secs(20));
+        let accept = tls.acceptor(&config).unwrap();
+        let (near, far) = tokio::io::duplex(64 * 1024);
+        let connector = tokio_rustls::TlsConnector::from(client);
+        let client = tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            let name = rustls_pki_types::ServerName::try_from("localhost").unwrap();
+            connector.connect(name, near).await
+        });
+        assert_eq!(handshake(far, &accept, &config).await.map(drop), Ok(()));
+        assert!(client.await.unwrap().is_ok());
+        // Past the first-byte timeout: refused.
+        let (near, far) = tokio::io::duplex(64 * 1024);
+        let connector = tokio_rustls::TlsConnector::from(pair().1);
+        let late = tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_secs(11)).await;
+            let name = rustls_pki_types::ServerName::try_from("localhost").unwrap();
+            connector.connect(name, near).await
+        });
+        assert_eq!(
+            handshake(far, &accept, &config).await.map(drop),
+            Err(Refused::NoHello)
+        );
+        late.abort();
+    }
+
     /// Renewal from files reads them: a missing file is an error naming it and leaves the
     /// certificate in place; good files replace it.
     #[test]
