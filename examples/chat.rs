@@ -46,6 +46,13 @@ pub struct NewMessage {
     pub text: String,
 }
 
+/// An `Idempotency-Key` header as the hub takes it: up to 128 bytes of ASCII text, not all
+/// blank (the document's schema of the header; the handler reads it from the `HeaderMap`).
+#[derive(Debug, JsonSchema)]
+pub struct IdempotencyKey(
+    #[schemars(length(max = 128), pattern(r"^[\t -~]*[!-~][\t -~]*$"))] pub String,
+);
+
 /// A posted message's id: its event's id on the stream.
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct Posted {
@@ -152,7 +159,7 @@ impl Controller for ChatController {
         routes.post("/messages", Self::post).doc(|op| {
             op.summary("Post a message")
                 .success_status(201)
-                .header(
+                .typed_header::<IdempotencyKey>(
                     "Idempotency-Key",
                     "1 to 128 bytes: a post retried with the same key is stored once",
                 )

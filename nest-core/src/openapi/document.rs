@@ -288,13 +288,20 @@ impl Builder {
                     name,
                     description,
                     required,
-                } => out.push(json!({
-                    "name": name,
-                    "in": "header",
-                    "required": required,
-                    "description": description,
-                    "schema": { "type": "string" },
-                })),
+                    schema,
+                } => {
+                    let schema = match schema {
+                        Some(schema) => schema(&mut self.inline).to_value(),
+                        None => json!({ "type": "string" }),
+                    };
+                    out.push(json!({
+                        "name": name,
+                        "in": "header",
+                        "required": required,
+                        "description": description,
+                        "schema": schema,
+                    }));
+                }
             }
         }
         out

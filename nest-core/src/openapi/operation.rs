@@ -56,6 +56,8 @@ pub(crate) enum ParamDoc {
         name: String,
         description: String,
         required: bool,
+        /// The value's schema; a string when `None`.
+        schema: Option<SchemaFn>,
     },
 }
 
@@ -208,6 +210,23 @@ impl Operation {
             name: name.into(),
             description: description.into(),
             required: false,
+            schema: None,
+        });
+        self
+    }
+
+    /// An optional request header whose value follows `T`'s schema (a newtype with its length
+    /// or pattern, say).
+    pub fn typed_header<T: JsonSchema>(
+        mut self,
+        name: impl Into<String>,
+        description: impl Into<String>,
+    ) -> Self {
+        self.params.push(ParamDoc::Header {
+            name: name.into(),
+            description: description.into(),
+            required: false,
+            schema: Some(schema_of::<T>),
         });
         self
     }
@@ -222,6 +241,7 @@ impl Operation {
             name: name.into(),
             description: description.into(),
             required: true,
+            schema: None,
         });
         self
     }
