@@ -399,6 +399,21 @@ mod tests {
         late.abort();
     }
 
+    /// The preface reader takes the preface and nothing after it, and refuses 24 bytes of
+    /// anything else (hyper would meet them otherwise).
+    #[tokio::test]
+    async fn the_preface_reader_takes_only_the_preface() {
+        let config = ServerConfig::default();
+        let mut good: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x12\x04";
+        assert_eq!(preface(&mut good, &config).await.unwrap(), H2_PREFACE);
+        assert_eq!(
+            good, b"\x00\x00\x12\x04",
+            "nothing after the preface was read"
+        );
+        let mut http1: &[u8] = b"GET / HTTP/1.1\r\nhost: example.test\r\n\r\n";
+        assert_eq!(preface(&mut http1, &config).await, Err(Refused::NoPreface));
+    }
+
     /// Renewal from files reads them: a missing file is an error naming it and leaves the
     /// certificate in place; good files replace it.
     #[test]
