@@ -501,7 +501,7 @@ impl<R, A> RouteConfig<'_, R, A> {
     /// `describe` for what types cannot say: a summary, the errors it answers, headers it reads
     /// by hand. Needs every extractor to implement
     /// [`DescribeInput`](crate::openapi::DescribeInput) and the result
-    /// [`DescribeOutput`](crate::openapi::DescribeOutput) (`Json<T>`, `Path<T>` and `Query<T>`
+    /// [`DescribeOutput`] (`Json<T>`, `Path<T>` and `Query<T>`
     /// with `T: JsonSchema`). A route without it is described by its path and kind only.
     ///
     /// ```
