@@ -43,12 +43,14 @@ pub const SESSION_IDLE: Duration = Duration::from_secs(30 * 60);
 
 /// One client session: the answers it owes to requests the server sent it, and when it was
 /// last used.
+#[derive(Debug)]
 struct Session {
     pending: HashMap<String, oneshot::Sender<Value>>,
     last_seen: Instant,
 }
 
 /// The open sessions: at most `max`, each forgotten after `idle` without a request.
+#[derive(Debug)]
 pub struct Sessions {
     map: Mutex<HashMap<String, Session>>,
     max: usize,
