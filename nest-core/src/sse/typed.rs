@@ -257,6 +257,21 @@ impl<E: SseEvents> TypedSseWriter<E> {
     /// Queues an event: an `E`, or a [`TypedEvent`] of one with an id or a `retry:`. Fails as
     /// [`SseWriter::write`](super::SseWriter::write) does.
     pub fn write(&self, event: impl IntoTypedEvent<E>) -> Result<(), SseError> {
+        self.writer.write(self.untyped(event))
+    }
+
+    /// Queues an event, waiting for room when the buffer is full (see
+    /// [`SseWriter::send`](super::SseWriter::send)).
+    pub async fn send(&self, event: impl IntoTypedEvent<E>) -> Result<(), SseError> {
+        self.writer.send(self.untyped(event)).await
+    }
+
+    /// Resolves when the stream has ended, with the reason.
+    pub async fn closed(&self) -> EndReason {
+        self.writer.closed().await
+    }
+
+    fn untyped(&self, event: impl IntoTypedEvent<E>) -> SseEvent {
         let TypedEvent { event, id, retry } = event.into_typed_event();
         let mut event = event.to_sse_event();
         if let Some(id) = id {
@@ -265,7 +280,7 @@ impl<E: SseEvents> TypedSseWriter<E> {
         if let Some(retry) = retry {
             event = event.retry(retry);
         }
-        self.writer.write(event)
+        event
     }
 
     /// Ends the stream (see [`SseWriter::close`](super::SseWriter::close)).
