@@ -10,9 +10,12 @@
 //!   own 3.2 checks (`tests/openapi/validate.py`).
 //! - Contract: schemathesis (PyPI) exercises the chat example's JSON routes against its document
 //!   over a real socket and must find 0 failures.
+//! - Events: what each example's streams send, read by nest-sse-client, conforms to the route's
+//!   `itemSchema` and, for typed events, the data to the event type's `contentSchema`
+//!   (`tests/openapi/check_events.py`).
 //!
 //! The Python tools are installed into a venv at `target/openapi-venv` (pinned versions, see
-//! [`PACKAGES`]) the first time; without `python3` (or its `venv`) the two tool tests skip loudly
+//! [`PACKAGES`]) the first time; without `python3` (or its `venv`) the three tool tests skip loudly
 //! (stderr and `NEST_SKIP_LOG`), and under `CI` they fail.
 
 #[path = "../examples/chat.rs"]
@@ -294,4 +297,102 @@ async fn schemathesis_finds_no_contract_failure_in_the_chat_example() {
     // Each JSON route was exercised: 4 operations tested, and nothing failed.
     assert!(text.contains("Tested: 4"), "{text}");
     assert!(!text.contains("failure"), "{text}");
+}
+
+/// One event as a client parsed it, as the document's `itemSchema` describes events.
+fn item(path: &str, method: &str, event: &nest::sse_client::Event) -> Value {
+    let mut item = serde_json::json!({ "event": event.event, "data": event.data });
+    if !event.id.is_empty() {
+        item["id"] = Value::from(event.id.as_str());
+    }
+    if let Some(retry) = event.retry {
+        item["retry"] = Value::from(retry);
+    }
+    serde_json::json!({ "path": path, "method": method, "item": item })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streamed_events_conform_to_their_item_schemas() {
+    use nest::sse_client::testing::TestStream;
+    use nest::sse_client::EventSource;
+
+    let python = match tokio::task::spawn_blocking(python).await.unwrap() {
+        Ok(python) => python,
+        Err(why) => return skip("the examples' events against their item schemas", &why),
+    };
+    let mut checks: Vec<(&str, Value, Vec<Value>)> = Vec::new();
+
+    // sse: `/sse2` is typed (`myEvent` with `Hello`), `/sse` untyped.
+    let app = || sse::app_with(Duration::from_millis(10), Duration::from_millis(100));
+    let document = app().openapi().unwrap();
+    let server = app().bind(([127, 0, 0, 1], 0)).await.unwrap();
+    let mut events = Vec::new();
+    for path in ["/sse2", "/sse"] {
+        let url = format!("http://{}{path}", server.local_addr());
+        let mut stream = TestStream::connect(url).unwrap();
+        for event in stream.collect(2).await.unwrap() {
+            events.push(item(path, "get", &event));
+        }
+    }
+    server.shutdown(Duration::from_secs(1)).await;
+    checks.push(("sse", document, events));
+
+    // chat: a posted message comes back as `event: message` with a `ChatMessage`.
+    let document = chat::app(chat::hub()).openapi().unwrap();
+    let server = chat::app(chat::hub())
+        .bind(([127, 0, 0, 1], 0))
+        .await
+        .unwrap();
+    let base = format!("http://{}", server.local_addr());
+    let mut stream = TestStream::connect(format!("{base}/events")).unwrap();
+    stream.expect_open().await.unwrap();
+    let posted = reqwest::Client::new()
+        .post(format!("{base}/messages"))
+        .json(&serde_json::json!({ "user": "ada", "text": "hello" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(posted.status(), 201);
+    let event = stream.expect_event("message").await.unwrap();
+    server.shutdown(Duration::from_secs(1)).await;
+    checks.push(("chat", document, vec![item("/events", "get", &event)]));
+
+    // llm: `POST /chat` streams the answer's tokens.
+    let document = llm::app(Duration::from_millis(1)).openapi().unwrap();
+    let server = llm::app(Duration::from_millis(1))
+        .bind(([127, 0, 0, 1], 0))
+        .await
+        .unwrap();
+    let source = EventSource::builder(format!("http://{}/chat", server.local_addr()))
+        .method(nest::http::Method::POST)
+        .build()
+        .unwrap();
+    let mut stream = TestStream::new(source);
+    let events = stream.collect(3).await.unwrap();
+    server.shutdown(Duration::from_secs(1)).await;
+    let events = events.iter().map(|e| item("/chat", "post", e)).collect();
+    checks.push(("llm", document, events));
+
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/tmp/openapi");
+    std::fs::create_dir_all(&dir).unwrap();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/openapi/check_events.py");
+    for (name, document, events) in checks {
+        let document_path = dir.join(format!("{name}.json"));
+        let events_path = dir.join(format!("{name}-events.json"));
+        std::fs::write(&document_path, pretty(&document)).unwrap();
+        std::fs::write(&events_path, pretty(&Value::Array(events))).unwrap();
+        let out = Command::new(&python)
+            .arg(&script)
+            .arg(&document_path)
+            .arg(&events_path)
+            .output()
+            .unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(out.status.success(), "{name}: {text}");
+        assert!(text.contains("conforms"), "{name}: {text}");
+    }
 }
