@@ -281,3 +281,27 @@ async fn the_document_and_a_redoc_page_are_served_where_asked() {
     );
     server.shutdown().await;
 }
+
+struct Refined;
+
+impl Controller for Refined {
+    fn routes(r: &mut Routes<Self>) {
+        r.post(
+            "/posts",
+            |_: Arc<Self>, Json(p): Json<NewPost>| async move { Json(Post { title: p.title }) },
+        )
+        .http_code(201)
+        .doc(|op| op.response(201, "The post, stored"));
+    }
+}
+
+#[test]
+fn a_response_declared_with_the_success_status_refines_it() {
+    let doc = NestApp::new().controller(Refined).openapi().unwrap();
+    let created = &operation(&doc, "/posts", "post")["responses"]["201"];
+    assert_eq!(created["description"], "The post, stored");
+    assert_eq!(
+        created["content"]["application/json"]["schema"]["$ref"],
+        "#/components/schemas/Post"
+    );
+}

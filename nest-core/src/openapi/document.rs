@@ -310,11 +310,23 @@ impl Builder {
     fn responses(&mut self, route: &RouteDoc<'_>) -> Value {
         let op = route.operation;
         let success = op.success_status.or(route.status).unwrap_or(200);
-        let mut responses: BTreeMap<Status, (Option<String>, Option<Content>)> = op
-            .responses
-            .iter()
-            .map(|r| (r.status, (r.description.clone(), r.content)))
-            .collect();
+        let mut responses: BTreeMap<Status, (Option<String>, Option<Content>)> = BTreeMap::new();
+        // Success first: a response declared with the success status's code refines it.
+        let mut declared: Vec<_> = op.responses.iter().collect();
+        declared.sort_by_key(|r| r.status != Status::Success);
+        for response in declared {
+            let status = match response.status {
+                Status::Code(code) if code == success => Status::Success,
+                status => status,
+            };
+            let entry = responses.entry(status).or_insert((None, None));
+            if response.description.is_some() {
+                entry.0.clone_from(&response.description);
+            }
+            if response.content.is_some() {
+                entry.1 = response.content;
+            }
+        }
         let default_success = route.sse.then_some(Content::EventStream(None));
         responses
             .entry(Status::Success)
