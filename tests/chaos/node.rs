@@ -19,7 +19,7 @@ use crate::chat;
 const START: Duration = Duration::from_secs(30);
 
 /// The lease of resumable streams on the nodes: a dead producer is noticed within it.
-pub(crate) const LEASE: Duration = Duration::from_millis(1500);
+pub(crate) const LEASE: Duration = Duration::from_secs(3);
 
 /// How many chunks a resumable stream's producer sends, one every [`CHUNK_EVERY`].
 pub(crate) const CHUNKS: usize = 40;
