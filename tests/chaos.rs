@@ -20,6 +20,8 @@
 //!   epoch begins, and what subscribers missed must be announced by the reset.
 //! - `in_process_restarts`: one node on the in-process hub, killed and restarted (each start
 //!   is a new epoch), cuts and stalls.
+//! - `in_process_graceful_restarts`: graceful restarts only, subscribers that keep their streams:
+//!   no event of an epoch's tail may be lost (the shutdown flushes every acknowledged event).
 //! - `resumable_streams`: a stream produced on one node, read on the other, while the producer's
 //!   node is killed or Redis restarts: the reader ends with every chunk, or with an `error`
 //!   event or a 404 — never a clean end with chunks missing.
@@ -30,8 +32,8 @@
 //! the Redis scenarios SKIP loudly (and append to `NEST_SKIP_LOG`), or fail under `CI`.
 //!
 //! Run: `cargo test --all-features --test chaos -- --nocapture`; the large run of
-//! RELIABILITY.md: `NEST_CHAOS_FAULTS=1000 cargo test --release --all-features --test chaos --
-//! --nocapture --test-threads 1`.
+//! RELIABILITY.md: `NEST_CHAOS_SEED=28 NEST_CHAOS_FAULTS=1000 cargo test --all-features --test
+//! chaos -- --nocapture --test-threads 1`.
 
 #[path = "../examples/chat.rs"]
 #[allow(
