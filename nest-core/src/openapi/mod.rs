@@ -87,8 +87,9 @@ pub use operation::Operation;
 pub use security::SecurityScheme;
 pub use serve::{OpenApiRoute, Viewer};
 
-/// The schemars crate nest's schemas come from (`#[derive(JsonSchema)]`), for crates that do
-/// not depend on it themselves.
+/// The schemars crate nest's schemas come from, for crates that do not depend on it themselves:
+/// its derive then needs to be told where it is,
+/// `#[derive(JsonSchema)] #[schemars(crate = "nest_core::openapi::schemars")]`.
 pub use schemars;
 
 pub(crate) use document::{build, RouteDoc};

@@ -81,7 +81,9 @@ impl From<String> for OpenApiRoute {
 
 /// The page that shows the document: an HTML template that loads a viewer (from a CDN, so the
 /// app serves no scripts), with `{{spec_url}}` where the document's URL goes and `{{title}}`
-/// for the API's title.
+/// for the API's title. The browser fetches the viewer's script from the CDN: an app that is
+/// offline, or whose Content-Security-Policy forbids it, gives a [`custom`](Self::custom)
+/// template that loads the script from where it may.
 ///
 /// # Example
 ///
