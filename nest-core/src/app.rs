@@ -47,7 +47,7 @@ use crate::context::{AppShared, StateMap};
 use crate::controller::{join_paths, Controller, Route, Routes};
 use crate::error::{panic_message, Error};
 use crate::extract::{RequestId, X_REQUEST_ID};
-use crate::openapi::{Info, OpenApiRoute};
+use crate::openapi::{Info, LazyDocument, OpenApiRoute};
 use crate::openapi_routes;
 use crate::response::{HttpException, IntoResponse, Response};
 use crate::routing::Router;
@@ -210,9 +210,9 @@ impl NestApp {
         for controller in self.controllers {
             routes.extend(controller(&self.prefix));
         }
-        let openapi = Arc::new(openapi_routes::document(&self.openapi_info, &routes));
+        let openapi = Arc::new(openapi_routes::document(self.openapi_info, &mut routes));
         for serve in &self.openapi_routes {
-            routes.extend(openapi_routes::routes(serve, &self.openapi_info, &openapi)?);
+            routes.extend(openapi_routes::routes(serve, &openapi)?);
         }
         let router = Router::build(routes, shared.clone())?;
         // Without layers the router is called directly (no boxed service to clone per request).
@@ -241,7 +241,7 @@ pub struct NestService {
     layered: Option<AppService>,
     router: Router,
     shared: Arc<AppShared>,
-    openapi: Arc<serde_json::Value>,
+    openapi: Arc<LazyDocument>,
 }
 
 impl fmt::Debug for NestService {
@@ -251,9 +251,10 @@ impl fmt::Debug for NestService {
 }
 
 impl NestService {
-    /// The app's OpenAPI 3.2 document, made when it was built; see [`openapi`](crate::openapi).
+    /// The app's OpenAPI 3.2 document (made the first time it is asked for, or when the app was
+    /// built if it serves it); see [`openapi`](crate::openapi).
     pub fn openapi(&self) -> &serde_json::Value {
-        &self.openapi
+        self.openapi.get()
     }
 }
 

@@ -5,20 +5,19 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use http::{header, HeaderName, HeaderValue};
-use serde_json::Value;
 
 use crate::controller::{Controller, Route, RouteKind, Routes};
 use crate::error::Error;
-use crate::openapi::{build, Info, OpenApiRoute, RouteDoc, Viewer};
+use crate::openapi::{Info, LazyDocument, OpenApiRoute, RouteDoc, Viewer};
 use crate::response::Html;
 
-/// The document of `routes`.
-pub(crate) fn document(info: &Info, routes: &[Route]) -> Value {
-    let docs: Vec<RouteDoc<'_>> = routes
-        .iter()
+/// The document of `routes`, made when first asked for (the routes' descriptions move into it).
+pub(crate) fn document(info: Info, routes: &mut [Route]) -> LazyDocument {
+    let docs: Vec<RouteDoc> = routes
+        .iter_mut()
         .map(|route| RouteDoc {
-            method: route.method.as_ref(),
-            path: &route.path,
+            method: route.method.clone(),
+            path: route.path.clone(),
             sse: matches!(route.kind, RouteKind::Sse { .. }),
             status: route
                 .redirect
@@ -29,19 +28,15 @@ pub(crate) fn document(info: &Info, routes: &[Route]) -> Value {
             security: route.guards.iter().filter_map(|g| g.security()).collect(),
             controller: route.controller,
             handler: route.handler_name,
-            operation: &route.doc,
+            operation: std::mem::take(&mut route.doc),
         })
         .collect();
-    build(info, &docs)
+    LazyDocument::new(info, docs)
 }
 
 /// The routes that serve `document` where `serve` says; an error names a viewer template that
 /// cannot show it.
-pub(crate) fn routes(
-    serve: &OpenApiRoute,
-    info: &Info,
-    document: &Value,
-) -> Result<Vec<Route>, Error> {
+pub(crate) fn routes(serve: &OpenApiRoute, document: &LazyDocument) -> Result<Vec<Route>, Error> {
     if !serve.viewer_template().contains(Viewer::SPEC_URL) {
         return Err(Error::config(format!(
             "the OpenAPI docs page's viewer template has no `{}` for the document's URL",
@@ -49,8 +44,8 @@ pub(crate) fn routes(
         )));
     }
     let docs = Docs {
-        json: Bytes::from(serde_json::to_vec(document).unwrap_or_default()),
-        page: serve.docs_path().map(|_| serve.page(info.title())),
+        json: Bytes::from(serde_json::to_vec(document.get()).unwrap_or_default()),
+        page: serve.docs_path().map(|_| serve.page(document.title())),
         json_path: serve.json_path().to_owned(),
         docs_path: serve.docs_path().map(str::to_owned),
     };

@@ -1,6 +1,7 @@
 //! The document: every route's operation, with the schemas they name defined once.
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::sync::OnceLock;
 
 use http::{Method, StatusCode};
 use schemars::{generate::SchemaSettings, SchemaGenerator};
@@ -20,11 +21,11 @@ const SCHEMAS: &str = "/components/schemas";
 const ERROR_SCHEMA: &str = "HttpException";
 
 /// One route as the document sees it.
-pub(crate) struct RouteDoc<'a> {
+pub(crate) struct RouteDoc {
     /// `None`: every method.
-    pub(crate) method: Option<&'a Method>,
+    pub(crate) method: Option<Method>,
     /// The full path, NestJS syntax.
-    pub(crate) path: &'a str,
+    pub(crate) path: String,
     pub(crate) sse: bool,
     /// `http_code`, or the redirect's status.
     pub(crate) status: Option<u16>,
@@ -34,7 +35,35 @@ pub(crate) struct RouteDoc<'a> {
     /// `std::any::type_name` of the controller and of the handler.
     pub(crate) controller: &'static str,
     pub(crate) handler: &'static str,
-    pub(crate) operation: &'a Operation,
+    pub(crate) operation: Operation,
+}
+
+/// An app's document, made the first time it is asked for: an app that never asks pays nothing.
+pub(crate) struct LazyDocument {
+    info: Info,
+    routes: Vec<RouteDoc>,
+    document: OnceLock<Value>,
+}
+
+impl LazyDocument {
+    pub(crate) fn new(info: Info, routes: Vec<RouteDoc>) -> Self {
+        Self {
+            info,
+            routes,
+            document: OnceLock::new(),
+        }
+    }
+
+    /// The document, made now if it was not yet.
+    pub(crate) fn get(&self) -> &Value {
+        self.document
+            .get_or_init(|| build(&self.info, &self.routes))
+    }
+
+    /// The title of the document's API.
+    pub(crate) fn title(&self) -> &str {
+        self.info.title()
+    }
 }
 
 /// The methods a route for every method is listed under.
@@ -46,7 +75,7 @@ const FIXED_METHODS: [&str; 9] = [
 ];
 
 /// Builds the document.
-pub(crate) fn build(info: &Info, routes: &[RouteDoc<'_>]) -> Value {
+fn build(info: &Info, routes: &[RouteDoc]) -> Value {
     let mut builder = Builder {
         schemas: SchemaSettings::draft2020_12()
             .with(|s| {
@@ -67,10 +96,10 @@ pub(crate) fn build(info: &Info, routes: &[RouteDoc<'_>]) -> Value {
     let mut paths: BTreeMap<String, Map<String, Value>> = BTreeMap::new();
     let mut tags = BTreeSet::new();
     for route in routes.iter().filter(|r| !r.operation.hidden) {
-        let Ok(parsed) = nest_path::parse(route.path) else {
+        let Ok(parsed) = nest_path::parse(&route.path) else {
             continue; // the router refused it: the app does not build
         };
-        let methods: Vec<String> = match route.method {
+        let methods: Vec<String> = match &route.method {
             Some(method) => vec![method.as_str().to_owned()],
             None => ALL_METHODS.iter().map(|m| m.to_ascii_uppercase()).collect(),
         };
@@ -156,13 +185,13 @@ struct Builder {
 impl Builder {
     fn operation(
         &mut self,
-        route: &RouteDoc<'_>,
+        route: &RouteDoc,
         method: &str,
         tag: &str,
         params: &[&str],
         wildcard: bool,
     ) -> Value {
-        let op = route.operation;
+        let op = &route.operation;
         let mut out = Map::new();
         let mut tags = vec![tag.to_owned()];
         tags.extend(op.tags.iter().cloned());
@@ -209,7 +238,7 @@ impl Builder {
 
     /// The operation's own id, or the controller's and handler's names (a named function), or
     /// the method and path; unique in the document.
-    fn operation_id(&mut self, route: &RouteDoc<'_>, method: &str) -> String {
+    fn operation_id(&mut self, route: &RouteDoc, method: &str) -> String {
         let base = match &route.operation.operation_id {
             Some(id) => id.clone(),
             None if !route.handler.contains("{{") => format!(
@@ -307,8 +336,8 @@ impl Builder {
         out
     }
 
-    fn responses(&mut self, route: &RouteDoc<'_>) -> Value {
-        let op = route.operation;
+    fn responses(&mut self, route: &RouteDoc) -> Value {
+        let op = &route.operation;
         let success = op.success_status.or(route.status).unwrap_or(200);
         let mut responses: BTreeMap<Status, (Option<String>, Option<Content>)> = BTreeMap::new();
         // Success first: a response declared with the success status's code refines it.

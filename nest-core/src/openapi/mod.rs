@@ -92,7 +92,7 @@ pub use serve::{OpenApiRoute, Viewer};
 /// `#[derive(JsonSchema)] #[schemars(crate = "nest_core::openapi::schemars")]`.
 pub use schemars;
 
-pub(crate) use document::{build, RouteDoc};
+pub(crate) use document::{LazyDocument, RouteDoc};
 
 /// The document's `info`: the API's title, version and description.
 ///
