@@ -15,7 +15,9 @@
 //!
 //! - `redis_with_aof`: two nodes on Redis with `appendfsync always`; faults: SIGKILL and
 //!   restart of a node, a graceful restart (SIGTERM), Redis SIGKILLed and restarted, cuts,
-//!   stalls. No gap event may appear at all (nothing is lost, retention is not exceeded).
+//!   stalls, and cuts and stalls between the nodes and Redis (through a proxy too: a reply lost
+//!   or later than the call's timeout, so a publish fails that Redis may have stored). No gap
+//!   event may appear at all (nothing is lost, retention is not exceeded).
 //! - `redis_without_aof`: the same with Redis keeping nothing: its restarts lose data, a new
 //!   epoch begins, and what subscribers missed must be announced by the reset.
 //! - `in_process_restarts`: one node on the in-process hub, killed and restarted (each start
@@ -122,6 +124,8 @@ fn redis_with_aof() {
             Kind::Redis,
             Kind::Cut,
             Kind::Freeze,
+            Kind::RedisCut,
+            Kind::RedisStall,
         ],
         rules: Rules {
             retention: chat::RETENTION.max_events as u64,
@@ -140,7 +144,7 @@ fn redis_without_aof() {
         nodes: 2,
         redis: Some(false),
         faults: (faults() / 3).max(4),
-        kinds: &[Kind::Redis, Kind::Kill, Kind::Cut],
+        kinds: &[Kind::Redis, Kind::Kill, Kind::Cut, Kind::RedisCut],
         rules: Rules {
             retention: chat::RETENTION.max_events as u64,
             epoch_changes: true,
@@ -309,6 +313,12 @@ enum Kind {
     Cut,
     /// Stall every connection of a node's proxy for 0.1–1 s.
     Freeze,
+    /// Cut every connection between the nodes and Redis mid-frame (a reply lost: the publish
+    /// fails although Redis may have stored it).
+    RedisCut,
+    /// Stall every connection between the nodes and Redis for 0.5–3 s (longer than a call's
+    /// 2 s timeout: publishes time out, stored or not).
+    RedisStall,
 }
 
 struct Scenario {
@@ -357,6 +367,8 @@ fn run(scenario: Scenario) {
 struct World {
     #[cfg(feature = "redis")]
     redis: Option<server::RedisServer>,
+    #[cfg(feature = "redis")]
+    redis_proxy: Option<Proxy>,
     nodes: Vec<Node>,
     proxies: Vec<Proxy>,
     urls: Arc<Vec<String>>,
@@ -376,8 +388,21 @@ impl World {
             }
             None => None,
         };
+        // The nodes reach Redis through a proxy of its own, which cuts and stalls on command.
         #[cfg(feature = "redis")]
-        let url = redis.as_ref().map(server::RedisServer::url);
+        let redis_proxy = match &redis {
+            Some(redis) => {
+                let url = redis.url();
+                let port = url.trim_end_matches('/').rsplit(':').next();
+                let port: u16 = port.and_then(|p| p.parse().ok()).expect("Redis's port");
+                Some(Proxy::start(([127, 0, 0, 1], port).into()).await)
+            }
+            None => None,
+        };
+        #[cfg(feature = "redis")]
+        let url = redis_proxy
+            .as_ref()
+            .map(|proxy| format!("redis://{}/", proxy.addr()));
         #[cfg(not(feature = "redis"))]
         let url: Option<String> = {
             assert!(
@@ -401,6 +426,8 @@ impl World {
         Some(Self {
             #[cfg(feature = "redis")]
             redis,
+            #[cfg(feature = "redis")]
+            redis_proxy,
             nodes,
             proxies,
             urls,
@@ -514,7 +541,7 @@ impl World {
         };
         let line = format!(
             "CHAOS {}: seed {seed}: {} faults ({} SIGKILL, {} graceful restarts, {} Redis \
-             restarts, {} cuts, {} stalls); {} events acknowledged ({} posts retried) over {} \
+             restarts, {} cuts, {} stalls, {} Redis cuts, {} Redis stalls); {} events acknowledged ({} posts retried) over {} \
              epochs; {SUBSCRIBERS} subscribers: {} deliveries, {} announced by gap events{endings} \
              ({} resets, {} lagged); {} reconnects ({} hops, {} errors, {} ends); {} violations; \
              {:.1} s",
@@ -525,6 +552,8 @@ impl World {
             count(Kind::Redis),
             count(Kind::Cut),
             count(Kind::Freeze),
+            count(Kind::RedisCut),
+            count(Kind::RedisStall),
             report.acknowledged,
             counts.retried_posts.load(Ordering::Relaxed),
             report.epochs,
@@ -655,6 +684,21 @@ impl World {
             Kind::Freeze => {
                 let time = Duration::from_millis(rng.between(100, 1000));
                 self.proxies[n].inject(Fault::Freeze(time));
+            }
+            Kind::RedisCut =>
+            {
+                #[cfg(feature = "redis")]
+                if let Some(proxy) = &self.redis_proxy {
+                    proxy.inject(Fault::Cut);
+                }
+            }
+            Kind::RedisStall => {
+                let time = Duration::from_millis(rng.between(500, 3000));
+                #[cfg(feature = "redis")]
+                if let Some(proxy) = &self.redis_proxy {
+                    proxy.inject(Fault::Freeze(time));
+                }
+                let _ = time;
             }
         }
     }
