@@ -271,7 +271,9 @@ async fn schemathesis_finds_no_contract_failure_in_the_chat_example() {
         .await
         .unwrap();
     let url = format!("http://{}/openapi.json", server.local_addr());
+    // It runs in target/ so that its reports and cache (`.schemathesis/`) stay there.
     let reports = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/tmp/schemathesis");
+    std::fs::create_dir_all(&reports).unwrap();
     // Every check, a fixed seed; `/events` is left out: a stream that never ends is not a
     // response schemathesis can read (its document is checked by the validation test).
     let out = tokio::task::spawn_blocking(move || {
@@ -279,7 +281,8 @@ async fn schemathesis_finds_no_contract_failure_in_the_chat_example() {
             .args(["run", &url, "--checks", "all", "--seed", "35"])
             .args(["--max-examples", "100", "--exclude-path", "/events"])
             .arg("--report-dir")
-            .arg(reports)
+            .arg(&reports)
+            .current_dir(&reports)
             .env("NO_COLOR", "1")
             .env("SCHEMATHESIS_TELEMETRY", "false")
             .output()
