@@ -539,6 +539,13 @@ impl<R, A> RouteConfig<'_, R, A> {
     pub fn __doc(self, describe: impl FnOnce(Operation) -> Operation) -> Self {
         let op = std::mem::take(&mut self.route.doc);
         self.route.doc = describe(op);
+        // OpenAPI's responses are 1XX to 5XX.
+        for status in self.route.doc.statuses() {
+            if !(100..=599).contains(&status) {
+                let error = format!("invalid OpenAPI response status {status}");
+                self.route.errors.push(error);
+            }
+        }
         self
     }
 }

@@ -305,3 +305,22 @@ fn a_response_declared_with_the_success_status_refines_it() {
         "#/components/schemas/Post"
     );
 }
+
+struct BadStatus;
+
+impl Controller for BadStatus {
+    fn routes(r: &mut Routes<Self>) {
+        r.get("/", |_: Arc<Self>| async { "" })
+            .doc(|op| op.response(1000, "no such status"));
+    }
+}
+
+#[test]
+fn an_invalid_response_status_fails_the_build() {
+    let err = NestApp::new().controller(BadStatus).openapi().unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("invalid OpenAPI response status 1000"),
+        "{err}"
+    );
+}

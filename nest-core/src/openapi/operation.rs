@@ -342,6 +342,15 @@ impl Operation {
         self
     }
 
+    /// The status codes the builder was given.
+    pub(crate) fn statuses(&self) -> impl Iterator<Item = u16> + '_ {
+        let declared = self.responses.iter().filter_map(|r| match r.status {
+            Status::Code(code) => Some(code),
+            _ => None,
+        });
+        declared.chain(self.success_status)
+    }
+
     fn set_success(&mut self, content: Content) {
         match self
             .responses
