@@ -299,10 +299,10 @@ impl Route {
                     description,
                 } = attr.parse_args()?;
                 let value: u16 = status.base10_parse()?;
-                if !(100..=999).contains(&value) {
+                if !(100..=599).contains(&value) {
                     return Err(syn::Error::new_spanned(
                         status,
-                        "an HTTP status code is between 100 and 999",
+                        "an OpenAPI response status is between 100 and 599",
                     ));
                 }
                 self.api.responses.push((status, description));
