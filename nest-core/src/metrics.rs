@@ -153,14 +153,16 @@ fn method_label(method: &Method) -> SharedString {
 }
 
 /// Exports the series whose labels are known when the app is built at 0: the open-stream gauge
-/// of each SSE route, and the SSE and hub counters over their fixed label sets.
-pub(crate) fn register(sse_routes: &[Arc<str>]) {
+/// of each SSE route, the streams ended by each of `end_reasons` (the `EndReason` labels, from
+/// the caller: this module sits below `sse`), and the SSE and hub counters over their fixed
+/// label sets.
+pub(crate) fn register(sse_routes: &[Arc<str>], end_reasons: &[&'static str]) {
     for route in sse_routes {
         gauge!("nest_sse_streams_open", "route" => SharedString::from(route.clone()))
             .increment(0.0);
     }
-    for reason in crate::sse::EndReason::ALL {
-        counter!("nest_sse_streams_ended_total", "reason" => reason.label()).absolute(0);
+    for reason in end_reasons {
+        counter!("nest_sse_streams_ended_total", "reason" => *reason).absolute(0);
     }
     counter!("nest_sse_events_total").absolute(0);
     counter!("nest_sse_bytes_total").absolute(0);

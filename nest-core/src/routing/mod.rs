@@ -190,7 +190,8 @@ impl Router {
             })
             .map(|e| e.route.clone())
             .collect();
-        crate::metrics::register(&sse_routes);
+        let end_reasons = crate::sse::EndReason::ALL.map(crate::sse::EndReason::label);
+        crate::metrics::register(&sse_routes, &end_reasons);
         Ok(Self {
             inner: Arc::new(RouterInner {
                 matcher,
