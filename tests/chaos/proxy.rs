@@ -55,6 +55,10 @@ impl Proxy {
     }
 
     /// Its address.
+    #[cfg_attr(
+        not(feature = "redis"),
+        allow(dead_code, reason = "the Redis scenarios use it")
+    )]
     pub(crate) fn addr(&self) -> SocketAddr {
         self.addr
     }
