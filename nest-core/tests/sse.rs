@@ -199,6 +199,9 @@ async fn retry_is_sent_first_on_connect_with_the_first_event() {
     let s = start(&probe).await;
     let mut res = get(&s, "/retry").await;
     let writer = recv(&mut writers, "the stream's writer").await;
+    // A block of comments only (padding) stays one: no `retry:` in it.
+    writer.write(SseEvent::new().comment("pad")).unwrap();
+    assert_eq!(next_chunk(&mut res).await, ": pad\n\n");
     writer.write(SseEvent::data("first")).unwrap();
     assert_eq!(next_chunk(&mut res).await, "retry: 1500\ndata: first\n\n");
     writer.write(SseEvent::data("second")).unwrap();

@@ -166,10 +166,16 @@ impl SseBody {
     }
 }
 
-/// `frame` (whole events) with the initial `retry:` line at its head, the first time.
+/// `frame` (whole events) with the initial `retry:` line at its head, the first time it starts
+/// with an event: a block of comments only (padding, say) stays one, or `retry:` would make it a
+/// message to clients that dispatch on `retry:` alone.
 fn with_retry(retry: &mut Option<Bytes>, frame: Bytes) -> Bytes {
+    let comments_only = frame
+        .split(|b| *b == b'\n')
+        .take_while(|line| !line.is_empty())
+        .all(|line| line.starts_with(b":"));
     match retry.take() {
-        Some(line) if !frame.is_empty() => {
+        Some(line) if !comments_only => {
             let mut buf = BytesMut::with_capacity(line.len() + frame.len());
             buf.extend_from_slice(&line);
             buf.extend_from_slice(&frame);
