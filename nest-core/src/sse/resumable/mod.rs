@@ -165,8 +165,9 @@ impl ResumableOptions {
         self
     }
 
-    /// A `retry:` sent first to every subscriber: how long a client waits before it resumes a
-    /// stream the server closed early (see [`SseOptions::max_lifetime`]).
+    /// A `retry:` sent to every subscriber with its first event (a line at the head of the first
+    /// frame, see [`SseOptions::retry`]): how long a client waits before it resumes a stream
+    /// the server closed early (see [`SseOptions::max_lifetime`]).
     pub fn retry(mut self, retry: Duration) -> Self {
         self.retry = Some(retry);
         self
