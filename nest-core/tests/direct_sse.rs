@@ -423,6 +423,77 @@ async fn a_client_that_sends_without_end_after_its_request_is_reset() {
     drop(writer);
 }
 
+/// The allowance is exactly 16 KiB: a client that sent 16,384 bytes after its request is still
+/// served; one byte more and it is reset.
+#[tokio::test]
+async fn the_allowance_after_the_request_is_exactly_16_kib() {
+    let mut h = start(true).await;
+    let mut sock = h.connect(EVENTS).await;
+    let writer = h.writer().await;
+    writer.write(SseEvent::data("first")).unwrap();
+    let mut buf = Vec::new();
+    read_until(&mut sock, &mut buf, "data: first\n\n\r\n").await;
+    // In odd sizes, so that no read lands on the limit by chance.
+    let mut sent = 0;
+    while sent < 16_384 {
+        let n = (16_384 - sent).min(1_000);
+        sock.write_all(&vec![b'x'; n]).await.unwrap();
+        sent += n;
+    }
+    // Time for the server to read them before the next event (an ordering aid, not a bound: a
+    // server that reset here fails the read below, one that reads later fails it too, only
+    // later; correct code passes either way).
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    writer.write(SseEvent::data("still here")).unwrap();
+    read_until(&mut sock, &mut buf, "data: still here\n\n\r\n").await;
+    sock.write_all(b"x").await.unwrap();
+    assert_eq!(h.ended().await, EndReason::ClientGone);
+    assert_reset(&mut sock).await;
+}
+
+/// A client that resets its connection (no FIN, an RST) ends its stream at once: the read side
+/// sees the error (hook `ClientGone`), even on an idle stream with no write to fail.
+#[tokio::test]
+async fn a_client_reset_ends_an_idle_stream() {
+    let mut h = start(true).await;
+    let mut sock = h.connect(EVENTS).await;
+    let writer = h.writer().await;
+    writer.write(SseEvent::data("first")).unwrap();
+    let mut buf = Vec::new();
+    read_until(&mut sock, &mut buf, "data: first\n\n\r\n").await;
+    let (head, _) = split_head(&buf);
+    assert!(
+        head.contains("connection: close"),
+        "the direct path: {head}"
+    );
+    socket2::SockRef::from(&sock)
+        .set_linger(Some(Duration::ZERO))
+        .unwrap();
+    drop(sock);
+    assert_eq!(h.ended().await, EndReason::ClientGone);
+    drop(writer);
+}
+
+/// A head of several KiB (cookies) still takes the direct path: it peeks up to 8 KiB.
+#[tokio::test]
+async fn a_head_of_several_kib_takes_the_direct_path() {
+    let mut h = start(true).await;
+    let cookie = "c".repeat(6 * 1024);
+    let mut sock = h
+        .connect(&format!(
+            "GET /events HTTP/1.1\r\nhost: test\r\ncookie: a={cookie}\r\n\r\n"
+        ))
+        .await;
+    let writer = h.writer().await;
+    writer.write(SseEvent::data("x")).unwrap();
+    let mut buf = Vec::new();
+    read_until(&mut sock, &mut buf, "data: x\n").await;
+    let (head, _) = split_head(&buf);
+    assert!(head.contains("connection: close"), "{head}");
+    drop(sock);
+    assert_eq!(h.ended().await, EndReason::ClientGone);
+}
+
 /// A body that fails mid-stream resets the connection: the client reads the chunks sent before
 /// and then an error, never a last chunk or a clean close.
 #[tokio::test]
