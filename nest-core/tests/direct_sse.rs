@@ -494,6 +494,25 @@ async fn a_head_of_several_kib_takes_the_direct_path() {
     assert_eq!(h.ended().await, EndReason::ClientGone);
 }
 
+/// Frames around the 2 KiB edge of the one-write path (assembled on the stack up to 2 KiB,
+/// written in three parts above) arrive whole: 2,047, 2,048 and 2,049 bytes.
+#[tokio::test]
+async fn frames_at_the_edge_of_the_one_write_path_arrive_whole() {
+    let mut h = start(true).await;
+    let mut sock = h.connect(EVENTS).await;
+    let writer = h.writer().await;
+    let mut buf = Vec::new();
+    for frame_len in [2_047usize, 2_048, 2_049] {
+        // "data: " + payload + "\n\n" is the frame.
+        let payload = "p".repeat(frame_len - 8);
+        writer.write(SseEvent::data(payload.clone())).unwrap();
+        let chunk = format!("{frame_len:x}\r\ndata: {payload}\n\n\r\n");
+        read_until(&mut sock, &mut buf, &chunk).await;
+    }
+    drop(sock);
+    assert_eq!(h.ended().await, EndReason::ClientGone);
+}
+
 /// A body that fails mid-stream resets the connection: the client reads the chunks sent before
 /// and then an error, never a last chunk or a clean close.
 #[tokio::test]
