@@ -52,6 +52,20 @@ impl Streams {
         Json(serde_json::json!({"ok": true}))
     }
 
+    /// A hand-made event stream (not an `SseBody`: it knows nothing of shutdown) that sends one
+    /// event and then nothing, forever.
+    async fn endless(self: Arc<Self>) -> Response {
+        use futures_util::StreamExt;
+        let frames = futures_util::stream::iter([Ok::<_, std::io::Error>(Bytes::from_static(
+            b"data: one\n\n",
+        ))])
+        .chain(futures_util::stream::pending());
+        http::Response::builder()
+            .header(http::header::CONTENT_TYPE, "text/event-stream")
+            .body(nest_core::body::Body::from_stream(frames))
+            .unwrap()
+    }
+
     /// A hand-made event stream with an empty frame between its two events.
     async fn gappy(self: Arc<Self>) -> Response {
         let frames = futures_util::stream::iter([
@@ -91,6 +105,7 @@ impl Controller for Streams {
         r.get("/json", Self::json);
         r.get("/failing", Self::failing);
         r.get("/gappy", Self::gappy);
+        r.get("/endless", Self::endless);
     }
 }
 
@@ -511,6 +526,42 @@ async fn frames_at_the_edge_of_the_one_write_path_arrive_whole() {
     }
     drop(sock);
     assert_eq!(h.ended().await, EndReason::ClientGone);
+}
+
+/// A body that knows nothing of shutdown (a hand-made stream) on the direct path is closed when
+/// the grace period ends: the connection watches the stop signal itself, and the shutdown
+/// returns (before, no test had such a body, and the connection's own watch could go).
+#[tokio::test]
+async fn a_body_deaf_to_shutdown_is_closed_when_the_grace_period_ends() {
+    let server = NestApp::new()
+        .config(ServerConfig::default().direct_sse(true))
+        .controller(Streams {
+            probe: Arc::new(Mutex::new(Probe {
+                writers: mpsc::unbounded_channel().0,
+                ended: mpsc::unbounded_channel().0,
+            })),
+        })
+        .bind(([127, 0, 0, 1], 0))
+        .await
+        .unwrap();
+    let mut sock = TcpStream::connect(server.local_addr()).await.unwrap();
+    sock.write_all(b"GET /endless HTTP/1.1\r\nhost: test\r\naccept: text/event-stream\r\n\r\n")
+        .await
+        .unwrap();
+    let mut buf = Vec::new();
+    read_until(&mut sock, &mut buf, "data: one\n\n").await;
+    let (head, _) = split_head(&buf);
+    assert!(
+        head.contains("connection: close"),
+        "the direct path: {head}"
+    );
+    within(
+        "the shutdown (grace 200 ms)",
+        server.shutdown(Duration::from_millis(200)),
+    )
+    .await;
+    let mut rest = Vec::new();
+    let _ = within("the close", sock.read_to_end(&mut rest)).await;
 }
 
 /// A body that fails mid-stream resets the connection: the client reads the chunks sent before
