@@ -364,9 +364,7 @@ impl Hub {
             topics.map.insert(name.to_owned(), topic.clone());
             topic
         };
-        if evicted > 0 {
-            tracing::debug!(evicted, "idle hub topics evicted");
-        }
+        log_evicted(evicted);
         Ok(topic)
     }
 
@@ -648,6 +646,13 @@ impl Hub {
             self.inner.backend.evict(name);
         }
         free
+    }
+}
+
+/// A debug line when idle topics were evicted (outside the topics' lock).
+fn log_evicted(evicted: usize) {
+    if evicted > 0 {
+        tracing::debug!(evicted, "idle hub topics evicted");
     }
 }
 

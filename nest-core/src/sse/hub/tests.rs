@@ -781,3 +781,45 @@ async fn a_backend_failure_under_many_subscribers_logs_one_line() {
     assert!(sub.frame().await.is_none());
     assert_eq!(lines.0.load(std::sync::atomic::Ordering::SeqCst), 2);
 }
+
+/// `HubOptions::max_topic_name` at its edge: a name of exactly the limit is served, one byte
+/// more is `is_invalid_topic` (256 by default; any other value the same way).
+#[tokio::test]
+async fn topic_names_up_to_the_limit_are_served() {
+    let hub = Hub::with_backend(MemoryBackend::default(), quiet());
+    hub.publish(&"n".repeat(256), "x").await.unwrap();
+    let err = hub.publish(&"n".repeat(257), "x").await.unwrap_err();
+    assert!(err.is_invalid_topic(), "{err}");
+    let hub = Hub::with_backend(MemoryBackend::default(), quiet().max_topic_name(1_000));
+    hub.publish(&"n".repeat(1_000), "x").await.unwrap();
+    let err = hub
+        .subscribe(&"n".repeat(1_001), &LastEventId(None))
+        .await
+        .unwrap_err();
+    assert!(err.is_invalid_topic(), "{err}");
+}
+
+/// `HubOptions::keep_alive` reaches its subscribers: a comment after the interval, and nothing
+/// when it is off (on the paused clock).
+#[tokio::test(start_paused = true)]
+async fn the_hub_keep_alive_reaches_its_subscribers() {
+    let hub = Hub::with_backend(
+        MemoryBackend::default(),
+        HubOptions::new().keep_alive(Some(Duration::from_secs(5))),
+    );
+    let mut sub = hub.subscribe("t", &LastEventId(None)).await.unwrap();
+    let frame = tokio::time::timeout(Duration::from_secs(6), sub.frame())
+        .await
+        .expect("a keep-alive within the interval")
+        .unwrap()
+        .unwrap();
+    assert!(frame.into_data().unwrap().starts_with(b":"), "a comment");
+    let hub = Hub::with_backend(MemoryBackend::default(), quiet());
+    let mut sub = hub.subscribe("t", &LastEventId(None)).await.unwrap();
+    assert!(
+        tokio::time::timeout(Duration::from_secs(3600), sub.frame())
+            .await
+            .is_err(),
+        "no keep-alive when it is off"
+    );
+}
