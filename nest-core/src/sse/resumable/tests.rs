@@ -371,3 +371,55 @@ async fn ids_with_colons_resume_and_repeated_cancels_end_once() {
     assert_eq!(all.matches("event: error\n").count(), 1, "{all}");
     drop(tx);
 }
+
+/// Stream ids of 1 to 200 bytes are accepted, empty and 201-byte ones refused; the writer knows
+/// its stream's id.
+#[tokio::test(start_paused = true)]
+async fn stream_ids_are_1_to_200_bytes_and_the_writer_knows_its_own() {
+    let (_hub, a, _b) = two_instances(ResumableOptions::new());
+    let (seen_tx, mut seen) = mpsc::unbounded_channel();
+    let id = "i".repeat(200);
+    a.start(&id, move |out| async move {
+        let _ = seen_tx.send(out.stream_id().to_owned());
+        Ok::<_, ResumableError>(())
+    })
+    .await
+    .unwrap();
+    assert_eq!(seen.recv().await.unwrap(), id);
+    for bad in [String::new(), "i".repeat(201)] {
+        let err = a
+            .start(&bad, |_| async { Ok::<_, ResumableError>(()) })
+            .await
+            .unwrap_err();
+        assert!(err.is_invalid_id(), "{} bytes: {err}", bad.len());
+    }
+}
+
+/// An owner's place is given back one stream at a time: with a limit of 2, after one of its two
+/// streams is gone the owner may start one more, and no more than that.
+#[tokio::test(start_paused = true)]
+async fn an_owners_places_come_back_one_at_a_time() {
+    let options = ResumableOptions::new()
+        .ttl(Duration::from_secs(60))
+        .max_streams_per_owner(2);
+    let (_hub, a, _b) = two_instances(options);
+    let alice = a.owned_by("alice");
+    drop(fed(&alice, "a1").await);
+    let _a2 = fed(&alice, "a2").await;
+    until_finished(&a, "a1").await;
+    // a1's place comes back once it can no longer be read.
+    tokio::time::advance(Duration::from_secs(61)).await;
+    tokio::time::timeout(DEADLINE, async {
+        while a.held_streams() > 1 {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect("a1's place given back");
+    let _a3 = fed(&alice, "a3").await;
+    let err = alice
+        .start("a4", |_| async { Ok::<_, ResumableError>(()) })
+        .await
+        .unwrap_err();
+    assert!(err.is_limited(), "{err}");
+}
