@@ -423,3 +423,25 @@ async fn an_owners_places_come_back_one_at_a_time() {
         .unwrap_err();
     assert!(err.is_limited(), "{err}");
 }
+
+/// Owners of 1 to 256 bytes bind streams; an empty or a 257-byte owner is refused.
+#[tokio::test(start_paused = true)]
+async fn owners_are_1_to_256_bytes() {
+    let (_hub, a, _b) = two_instances(ResumableOptions::new());
+    let owner = "o".repeat(256);
+    drop(fed(&a.owned_by(owner.as_str()), "kept").await);
+    assert!(a
+        .owned_by(owner.as_str())
+        .subscribe("kept", &LastEventId(None))
+        .await
+        .is_ok());
+    for bad in [String::new(), "o".repeat(257)] {
+        let err = a
+            .owned_by(bad.as_str())
+            .start("refused", |_| async { Ok::<_, ResumableError>(()) })
+            .await
+            .unwrap_err();
+        assert!(err.is_invalid_id(), "{} bytes: {err}", bad.len());
+    }
+    assert_eq!(a.held_streams(), 1, "the refused starts hold no place");
+}
