@@ -445,3 +445,60 @@ async fn owners_are_1_to_256_bytes() {
     }
     assert_eq!(a.held_streams(), 1, "the refused starts hold no place");
 }
+
+/// Each error says what it is and nothing else: one predicate true, and its status.
+#[tokio::test(start_paused = true)]
+async fn each_error_answers_one_predicate() {
+    let options = ResumableOptions::new()
+        .ttl(Duration::from_secs(60))
+        .max_streams(2);
+    let (_hub, a, _b) = two_instances(options);
+    let predicates = |err: &ResumableError| {
+        [
+            err.is_unknown(),
+            err.is_expired(),
+            err.is_exists(),
+            err.is_invalid_id(),
+            err.is_hub(),
+            err.is_limited(),
+        ]
+    };
+    drop(fed(&a, "e").await);
+    until_finished(&a, "e").await;
+    let exists = a
+        .start("e", |_| async { Ok::<_, ResumableError>(()) })
+        .await
+        .unwrap_err();
+    tokio::time::advance(Duration::from_secs(61)).await;
+    let expired = a.subscribe("e", &LastEventId(None)).await.unwrap_err();
+    let unknown = a.subscribe("never", &LastEventId(None)).await.unwrap_err();
+    let invalid = a
+        .start("", |_| async { Ok::<_, ResumableError>(()) })
+        .await
+        .unwrap_err();
+    tokio::time::timeout(DEADLINE, async {
+        while a.held_streams() > 0 {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect("e's place given back");
+    let _f = fed(&a, "f").await;
+    let _g = fed(&a, "g").await;
+    let limited = a
+        .start("h", |_| async { Ok::<_, ResumableError>(()) })
+        .await
+        .unwrap_err();
+    for (err, which, status) in [
+        (&unknown, 0, 404),
+        (&expired, 1, 410),
+        (&exists, 2, 409),
+        (&invalid, 3, 400),
+        (&limited, 5, 503),
+    ] {
+        let mut expected = [false; 6];
+        expected[which] = true;
+        assert_eq!(predicates(err), expected, "{err}");
+        assert_eq!(err.status().as_u16(), status, "{err}");
+    }
+}
