@@ -502,3 +502,93 @@ async fn each_error_answers_one_predicate() {
         assert_eq!(err.status().as_u16(), status, "{err}");
     }
 }
+
+/// A hub backend without records (the trait's defaults fail): resumable streams cannot start on
+/// it, and say the hub failed, with the backend's error as the source.
+struct NoRecords(crate::sse::hub::MemoryBackend);
+
+impl crate::sse::hub::HubBackend for NoRecords {
+    fn epoch(&self) -> u64 {
+        self.0.epoch()
+    }
+
+    fn topic(&self, name: &str) -> std::sync::Arc<dyn crate::sse::hub::BackendTopic> {
+        self.0.topic(name)
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_backend_without_records_is_a_hub_error_with_its_source() {
+    use std::error::Error as _;
+    let hub = Hub::with_backend(
+        NoRecords(crate::sse::hub::MemoryBackend::default()),
+        crate::sse::hub::HubOptions::new(),
+    );
+    let streams = Resumable::new(hub);
+    let err = streams
+        .start("s", |_| async { Ok::<_, ResumableError>(()) })
+        .await
+        .unwrap_err();
+    assert!(
+        err.is_hub() && !err.is_unknown() && !err.is_limited(),
+        "{err}"
+    );
+    assert_eq!(err.status(), http::StatusCode::SERVICE_UNAVAILABLE);
+    assert!(err.source().is_some(), "the backend's error is the source");
+    assert_eq!(streams.held_streams(), 0, "the failed start holds no place");
+}
+
+/// Local cancels follow ownership: an owner cancels its own stream, any handle cancels an
+/// unbound one (its id is the capability), nobody else a bound one.
+#[tokio::test(start_paused = true)]
+async fn local_cancels_follow_ownership() {
+    let (_hub, a, _b) = two_instances(ResumableOptions::new());
+    let _mine = fed(&a.owned_by("alice"), "mine").await;
+    let _open = fed(&a, "open").await;
+    assert!(!a.cancel("mine") && !a.owned_by("bob").cancel("mine"));
+    assert!(a.owned_by("alice").cancel("mine"));
+    assert!(
+        a.owned_by("bob").cancel("open"),
+        "an unbound stream is anyone's with its id"
+    );
+}
+
+/// A running stream whose record was replaced under it (by another writer, or a backend that
+/// lost it) is ended by its producer as lapsed ("the stream's lease lapsed", in the topic), not
+/// as cancelled; its readers end too.
+#[tokio::test(start_paused = true)]
+async fn a_record_replaced_under_a_running_stream_ends_it_as_lapsed() {
+    let options = ResumableOptions::new().lease(Duration::from_secs(3));
+    let (hub, a, _b) = two_instances(options.clone());
+    let _tx = fed(&a, "r").await;
+    let reader = a.subscribe("r", &LastEventId(None)).await.unwrap();
+    // The topic itself, as the producer writes it.
+    let mut raw = hub
+        .subscribe(&topic("r"), &LastEventId(None))
+        .await
+        .unwrap();
+    let key = record::key("r");
+    let found = hub.record(&key).await.unwrap().expect("the record");
+    let other = StreamRecord::new(State::Running, options.ttl, Some("0-0")).encode();
+    assert!(hub
+        .replace_record(&key, found.value, other, options.running_ttl())
+        .await
+        .unwrap());
+    let error = tokio::time::timeout(DEADLINE, async {
+        loop {
+            let frame = next(&mut raw, "the producer's end").await;
+            if frame.contains("event: error\n") {
+                return frame;
+            }
+        }
+    })
+    .await
+    .expect("the producer's error event");
+    assert!(
+        error.contains("data: the stream's lease lapsed\n"),
+        "{error}"
+    );
+    assert!(!a.is_running("r"));
+    let all = to_end(reader, "the reader").await;
+    assert!(all.contains("event: error\n"), "{all}");
+}
