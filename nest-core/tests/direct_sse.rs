@@ -145,6 +145,17 @@ impl Harness {
             .expect("the app is gone")
     }
 
+    /// A stream on the direct path that delivered its first event: the socket, the writer, and
+    /// what was read so far (the head and `data: first`).
+    async fn streaming(&mut self) -> (TcpStream, SseWriter, Vec<u8>) {
+        let mut sock = self.connect(EVENTS).await;
+        let writer = self.writer().await;
+        writer.write(SseEvent::data("first")).unwrap();
+        let mut buf = Vec::new();
+        read_until(&mut sock, &mut buf, "data: first\n\n\r\n").await;
+        (sock, writer, buf)
+    }
+
     async fn connect(&self, request: &str) -> TcpStream {
         let mut sock = TcpStream::connect(self.server.addr()).await.unwrap();
         sock.write_all(request.as_bytes()).await.unwrap();
@@ -412,11 +423,7 @@ async fn bytes_after_the_request_are_dropped_and_the_close_is_noticed() {
 #[tokio::test]
 async fn a_client_that_sends_without_end_after_its_request_is_reset() {
     let mut h = start(true).await;
-    let mut sock = h.connect(EVENTS).await;
-    let writer = h.writer().await;
-    writer.write(SseEvent::data("first")).unwrap();
-    let mut buf = Vec::new();
-    read_until(&mut sock, &mut buf, "data: first\n\n\r\n").await;
+    let (sock, writer, _) = h.streaming().await;
     // 16 KiB and one byte more, then the server resets; later writes may fail (that is the point).
     let (mut reader, mut writer_half) = sock.into_split();
     let flood = tokio::spawn(async move {
@@ -443,11 +450,7 @@ async fn a_client_that_sends_without_end_after_its_request_is_reset() {
 #[tokio::test]
 async fn the_allowance_after_the_request_is_exactly_16_kib() {
     let mut h = start(true).await;
-    let mut sock = h.connect(EVENTS).await;
-    let writer = h.writer().await;
-    writer.write(SseEvent::data("first")).unwrap();
-    let mut buf = Vec::new();
-    read_until(&mut sock, &mut buf, "data: first\n\n\r\n").await;
+    let (mut sock, writer, mut buf) = h.streaming().await;
     // In odd sizes, so that no read lands on the limit by chance.
     let mut sent = 0;
     while sent < 16_384 {
@@ -471,11 +474,7 @@ async fn the_allowance_after_the_request_is_exactly_16_kib() {
 #[tokio::test]
 async fn a_client_reset_ends_an_idle_stream() {
     let mut h = start(true).await;
-    let mut sock = h.connect(EVENTS).await;
-    let writer = h.writer().await;
-    writer.write(SseEvent::data("first")).unwrap();
-    let mut buf = Vec::new();
-    read_until(&mut sock, &mut buf, "data: first\n\n\r\n").await;
+    let (sock, writer, buf) = h.streaming().await;
     let (head, _) = split_head(&buf);
     assert!(
         head.contains("connection: close"),
