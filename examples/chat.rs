@@ -328,6 +328,8 @@ pub async fn redis_hub(url: &str) -> Result<Hub, Box<dyn std::error::Error>> {
     Ok(Hub::with_backend(backend, HubOptions::new().retry(RETRY)))
 }
 
+/// Without the `redis` feature there is no Redis hub: setting `NEST_REDIS_URL` is an error that
+/// says how to build the example.
 #[cfg(not(feature = "redis"))]
 pub async fn redis_hub(_url: &str) -> Result<Hub, Box<dyn std::error::Error>> {
     Err(

@@ -6,10 +6,10 @@
 //! - [`nest_core`] (everything at the top level): controllers, routing, extractors, responses,
 //!   the server, and the SSE stream.
 //! - [`cors`] ([`nest_cors`]): the CORS tower layer.
-//! - [`sse_client`] ([`nest_sse_client`]): the spec-exact parser, the `EventSource` client and
-//!   test helpers; its HTTP client is `nest::sse_client::reqwest`.
-//! - [`auth`] ([`nest_auth`]): signed stream credentials (JWT in a cookie or a header), expiry
-//!   on open streams, per-topic authorization for the hub.
+//! - `sse_client` (`nest_sse_client`, feature `client`): the spec-exact parser, the
+//!   `EventSource` client and test helpers; its HTTP client is `nest::sse_client::reqwest`.
+//! - `auth` (`nest_auth`, feature `auth`): signed stream credentials (JWT in a cookie or a
+//!   header), expiry on open streams, per-topic authorization for the hub.
 //! - [`http`]: status codes, headers and methods, so a first app and its tests need one
 //!   dependency.
 //!
@@ -36,8 +36,10 @@
 
 pub use nest_core::*;
 
+#[cfg(feature = "auth")]
 pub use nest_auth as auth;
 pub use nest_cors as cors;
+#[cfg(feature = "client")]
 pub use nest_sse_client as sse_client;
 
 /// The `http` crate nest is built on: `nest::http::StatusCode`, `nest::http::header`.
@@ -49,7 +51,8 @@ pub mod prelude {
     pub use nest_cors::CorsLayer;
 }
 
-/// The README's code blocks, compiled as doc tests so they cannot rot.
-#[cfg(doctest)]
+/// The README's code blocks, compiled as doc tests so they cannot rot (they use the client,
+/// auth and test helpers: `cargo test --workspace --all-features` runs them).
+#[cfg(all(doctest, feature = "client", feature = "auth", feature = "test-util"))]
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;

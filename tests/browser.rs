@@ -15,7 +15,7 @@
 //! `SKIPPED: <test>: …` to the terminal past the test harness's capture, and to the file named
 //! by `NEST_SKIP_LOG`, which `scripts/test` counts and repeats in its last line.
 //!
-//! Run: `cargo test -p nest --test browser` (add `-- --nocapture` for timings).
+//! Run: `cargo test -p nest-tests --test browser` (add `-- --nocapture` for timings).
 
 #[path = "../examples/sse.rs"]
 #[allow(

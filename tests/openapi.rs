@@ -69,7 +69,7 @@ fn apps() -> Vec<(&'static str, NestApp)> {
 }
 
 fn snapshot_path(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/openapi/{name}.json"))
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("openapi/{name}.json"))
 }
 
 fn pretty(document: &Value) -> String {
@@ -181,7 +181,7 @@ fn python() -> Result<PathBuf, String> {
     if let Some(python) = &*installed {
         return Ok(python.clone());
     }
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/openapi-venv");
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/openapi-venv");
     let python = dir.join("bin/python");
     let marker = dir.join("nest-installed.txt");
     let wanted = PACKAGES.join("\n");
@@ -232,7 +232,7 @@ async fn documents_validate_against_the_official_openapi_3_2_schema() {
         Ok(python) => python,
         Err(why) => return skip("OpenAPI 3.2 validation of the examples' documents", &why),
     };
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/tmp/openapi");
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/tmp/openapi");
     std::fs::create_dir_all(&dir).unwrap();
     let mut files = Vec::new();
     for (name, app) in apps() {
@@ -240,7 +240,7 @@ async fn documents_validate_against_the_official_openapi_3_2_schema() {
         std::fs::write(&path, pretty(&app.openapi().unwrap())).unwrap();
         files.push(path);
     }
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/openapi/validate.py");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("openapi/validate.py");
     let out = Command::new(&python)
         .arg(script)
         .args(&files)
@@ -272,7 +272,7 @@ async fn schemathesis_finds_no_contract_failure_in_the_chat_example() {
         .unwrap();
     let url = format!("http://{}/openapi.json", server.local_addr());
     // It runs in target/ so that its reports and cache (`.schemathesis/`) stay there.
-    let reports = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/tmp/schemathesis");
+    let reports = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/tmp/schemathesis");
     std::fs::create_dir_all(&reports).unwrap();
     // Every check, a fixed seed; `/events` is left out: a stream that never ends is not a
     // response schemathesis can read (its document is checked by the validation test).
@@ -376,9 +376,9 @@ async fn streamed_events_conform_to_their_item_schemas() {
     let events = events.iter().map(|e| item("/chat", "post", e)).collect();
     checks.push(("llm", document, events));
 
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/tmp/openapi");
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/tmp/openapi");
     std::fs::create_dir_all(&dir).unwrap();
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/openapi/check_events.py");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("openapi/check_events.py");
     for (name, document, events) in checks {
         let document_path = dir.join(format!("{name}.json"));
         let events_path = dir.join(format!("{name}-events.json"));

@@ -2,7 +2,7 @@
 //! stream, posting only where the token allows, the refresh, and CORS with credentials
 //! (`withCredentials`) through nest-cors.
 //!
-//! Run: `cargo test -p nest --test rooms`.
+//! Run: `cargo test -p nest-tests --test rooms`.
 
 #[path = "../examples/rooms.rs"]
 #[allow(

@@ -6,7 +6,7 @@
 //! The harness is `tests/browser/driver.rs`: without chromium/chromedriver the tests skip
 //! loudly (stderr and `NEST_SKIP_LOG`), and fail when `CI` is set.
 //!
-//! Run: `cargo test -p nest --test rooms_browser` (add `-- --nocapture` for timings).
+//! Run: `cargo test -p nest-tests --test rooms_browser` (add `-- --nocapture` for timings).
 
 #[path = "../examples/rooms.rs"]
 #[allow(

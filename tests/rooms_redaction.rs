@@ -5,7 +5,7 @@
 //!
 //! This binary installs the process's tracing subscriber and metrics recorder: one test only.
 //!
-//! Run: `cargo test -p nest --test rooms_redaction`.
+//! Run: `cargo test -p nest-tests --test rooms_redaction`.
 
 #[path = "../examples/rooms.rs"]
 #[allow(

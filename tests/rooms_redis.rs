@@ -7,7 +7,7 @@
 //! Needs Debian's `redis-server` (see `nest-core/tests/redis.rs`): without it the test skips
 //! loudly, and fails when `CI` is set.
 //!
-//! Run: `cargo test -p nest --features redis --test rooms_redis`.
+//! Run: `cargo test -p nest-tests --features redis --test rooms_redis`.
 #![cfg(feature = "redis")]
 
 #[path = "../examples/rooms.rs"]

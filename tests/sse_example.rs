@@ -205,25 +205,16 @@ async fn cross_origin_requests_get_cors_headers() {
 const EXAMPLES: [&str; 3] = ["sse", "chat", "cors"];
 
 /// An example's binary. The first call builds them all with cargo (a no-op when they are up to
-/// date) with this test's features, so each is the current source.
+/// date, as after `cargo test --workspace --all-features`, whose feature set this build repeats
+/// so that no dependency is built twice), so each is the current source.
 fn example_binary(name: &str) -> PathBuf {
     static BUILT: std::sync::OnceLock<()> = std::sync::OnceLock::new();
     BUILT.get_or_init(|| {
         let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
         let mut build = Command::new(cargo);
-        build.args(["build", "--quiet"]);
+        build.args(["build", "--quiet", "--workspace", "--all-features"]);
         for example in EXAMPLES {
             build.args(["--example", example]);
-        }
-        let features: Vec<&str> = [
-            ("tls", cfg!(feature = "tls")),
-            ("test-util", cfg!(feature = "test-util")),
-        ]
-        .into_iter()
-        .filter_map(|(feature, on)| on.then_some(feature))
-        .collect();
-        if !features.is_empty() {
-            build.args(["--features", &features.join(",")]);
         }
         let status = build.status().expect("cargo build --example");
         assert!(status.success(), "cargo build of the examples: {status}");
