@@ -23,9 +23,16 @@ use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use nest::health::Readiness;
 use nest::openapi::{Info, OpenApiRoute};
 use nest::prelude::*;
+use nest::server::ListenEnv;
 use nest::sse::hub::{History, Hub, HubOptions, MemoryBackend, Retention};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+
+#[allow(
+    clippy::duplicate_mod,
+    reason = "a test that includes two examples includes this module twice"
+)]
+mod support;
 
 /// How many past messages a first visit shows.
 pub const HISTORY: usize = 50;
@@ -294,14 +301,8 @@ const PAGE: &str = r#"<!doctype html>
 )]
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .init();
-    let host = std::env::var("HOST").unwrap_or_else(|_| "127.0.0.1".into());
-    let port = std::env::var("PORT").unwrap_or_else(|_| "3001".into());
-    let addr: std::net::SocketAddr = format!("{host}:{port}").parse()?;
+    support::init_logging();
+    let listen = ListenEnv::from_env(3001)?;
     // With `NEST_REDIS_URL` (and `--features redis`) the hub is on Redis: instances on several
     // ports share one chat, and a page moved from one to another resumes without a gap.
     let hub = match std::env::var("NEST_REDIS_URL") {
@@ -309,9 +310,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         Err(_) => hub(),
     };
     let server = app_with_metrics(hub, Some(install_prometheus()?))
-        .bind(addr)
+        .bind_env(&listen)
         .await?;
-    println!("nest chat example: open http://{}/", server.local_addr());
+    println!("nest chat example: open {}", server.url());
     server.run_until_signal().await;
     Ok(())
 }

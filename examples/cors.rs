@@ -16,7 +16,14 @@ use std::time::Duration;
 use http::HeaderMap;
 use nest::cors::{AllowOrigin, CorsError, CorsLayer};
 use nest::prelude::*;
+use nest::server::ListenEnv;
 use serde_json::{json, Value};
+
+#[allow(
+    clippy::duplicate_mod,
+    reason = "a test that includes two examples includes this module twice"
+)]
+mod support;
 
 /// A small API: a JSON resource and an event stream.
 #[derive(Debug)]
@@ -133,26 +140,27 @@ const PAGE: &str = r#"<!doctype html>
 )]
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .init();
-    let host = std::env::var("HOST").unwrap_or_else(|_| "127.0.0.1".into());
-    let port: u16 = std::env::var("PORT")
-        .ok()
-        .and_then(|p| p.parse().ok())
-        .unwrap_or(3002);
-    let page_origin = format!("http://{host}:{}", port + 1);
-    let api = spa(&page_origin)?
-        .bind(format!("{host}:{port}").parse::<std::net::SocketAddr>()?)
-        .await?;
+    support::init_logging();
+    let listen = ListenEnv::from_env(3002)?;
+    if listen.tls_files().is_some() {
+        return Err("the CORS example serves plain HTTP only: unset TLS_CERT and TLS_KEY".into());
+    }
+    // The page on the next port: another origin (same host, other port).
+    let api_addr = listen.addr();
+    let page_port = api_addr
+        .port()
+        .checked_add(1)
+        .filter(|_| api_addr.port() != 0)
+        .ok_or("the CORS example needs PORT between 1 and 65534 (its page is on PORT + 1)")?;
+    let page_addr = std::net::SocketAddr::new(api_addr.ip(), page_port);
+    let page_origin = format!("http://{page_addr}");
+    let api = spa(&page_origin)?.bind(api_addr).await?;
     let api_origin = format!("http://{}", api.local_addr());
     let page = NestApp::new()
         .controller(Page {
             api: api_origin.clone(),
         })
-        .bind(format!("{host}:{}", port + 1).parse::<std::net::SocketAddr>()?)
+        .bind(page_addr)
         .await?;
     println!("nest CORS example: API on {api_origin}, open the page at {page_origin}/");
     let page_handle = page.handle();

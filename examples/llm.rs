@@ -25,9 +25,16 @@ use std::time::Duration;
 use nest::http::{header, HeaderMap, HeaderValue};
 use nest::openapi::{Info, OpenApiRoute};
 use nest::prelude::*;
+use nest::server::ListenEnv;
 use nest::sse::hub::Hub;
 use nest::sse::resumable::{Resumable, ResumableError, ResumableOptions};
 use nest::Response;
+
+#[allow(
+    clippy::duplicate_mod,
+    reason = "a test that includes two examples includes this module twice"
+)]
+mod support;
 
 /// What the fake model answers, whatever it is asked.
 pub const ANSWER: &str = "Server-Sent Events let a server push a stream of text over plain HTTP. \
@@ -217,11 +224,10 @@ if (saved) {
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let port = std::env::var("PORT").unwrap_or_else(|_| "3003".into());
-    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse()?;
-    let server = app(Duration::from_millis(120)).bind(addr).await?;
-    println!("nest LLM example: open http://{}/", server.local_addr());
-    tokio::signal::ctrl_c().await?;
-    server.shutdown(Duration::from_secs(5)).await;
+    support::init_logging();
+    let listen = ListenEnv::from_env(3005)?;
+    let server = app(Duration::from_millis(120)).bind_env(&listen).await?;
+    println!("nest LLM example: open {}", server.url());
+    server.run_until_signal().await;
     Ok(())
 }

@@ -29,10 +29,17 @@ use http::{HeaderMap, HeaderValue, StatusCode};
 use nest::auth::{Auth, Authenticator, AuthorizedHub, Grant, Key};
 use nest::cors::{AllowOrigin, CorsLayer};
 use nest::prelude::*;
+use nest::server::ListenEnv;
 use nest::sse::hub::{History, Hub, HubOptions};
 use nest::Response;
 use serde::Deserialize;
 use serde_json::json;
+
+#[allow(
+    clippy::duplicate_mod,
+    reason = "a test that includes two examples includes this module twice"
+)]
+mod support;
 
 /// How many past messages a first visit to a room shows.
 pub const HISTORY: usize = 50;
@@ -396,14 +403,8 @@ const PAGE: &str = r#"<!doctype html>
 )]
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .init();
-    let host = std::env::var("HOST").unwrap_or_else(|_| "127.0.0.1".into());
-    let port = std::env::var("PORT").unwrap_or_else(|_| "3002".into());
-    let addr: std::net::SocketAddr = format!("{host}:{port}").parse()?;
+    support::init_logging();
+    let listen = ListenEnv::from_env(3004)?;
     let secret = match std::env::var("ROOMS_SECRET") {
         Ok(secret) => secret.into_bytes(),
         Err(_) => random_secret()?,
@@ -416,11 +417,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         settings.token_ttl = Duration::from_secs(ttl.parse()?);
     }
     let server = app(authenticator(&secret, false)?, hub(), &settings)?
-        .bind(addr)
+        .bind_env(&listen)
         .await?;
     println!(
-        "nest rooms example: open http://{}/ (development sign-in, no password)",
-        server.local_addr()
+        "nest rooms example: open {} (development sign-in, no password)",
+        server.url()
     );
     server.run_until_signal().await;
     Ok(())

@@ -13,10 +13,17 @@ use std::time::Duration;
 
 use nest::openapi::{Info, OpenApiRoute};
 use nest::prelude::*;
+use nest::server::ListenEnv;
 use nest::sse::{LastEventId, TypedEvent};
 use schemars::JsonSchema;
 use serde::Serialize;
 use serde_json::json;
+
+#[allow(
+    clippy::duplicate_mod,
+    reason = "a test that includes two examples includes this module twice"
+)]
+mod support;
 
 /// The data of `/sse2`'s events: the seed's `{ hello: 'world' }`.
 #[derive(Debug, Serialize, JsonSchema)]
@@ -146,26 +153,36 @@ const PAGE: &str = r#"<!doctype html>
 )]
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .init();
-    let host = std::env::var("HOST").unwrap_or_else(|_| "127.0.0.1".into());
-    let port = std::env::var("PORT").unwrap_or_else(|_| "3000".into());
-    let addr: std::net::SocketAddr = format!("{host}:{port}").parse()?;
-    // HTTPS (HTTP/2 and HTTP/1.1 by ALPN) when built with `--features tls` and TLS_CERT /
-    // TLS_KEY name PEM files; HTTP otherwise.
+    support::init_logging();
+    let listen = ListenEnv::from_env(3000)?;
+    // Built with `--features tls`: HTTPS (HTTP/2 and HTTP/1.1 by ALPN), with the PEM files that
+    // TLS_CERT / TLS_KEY name, else with a development certificate made now.
     #[cfg(feature = "tls")]
-    if let (Ok(cert), Ok(key)) = (std::env::var("TLS_CERT"), std::env::var("TLS_KEY")) {
-        let tls = nest::server::TlsConfig::from_pem_files(cert, key)?;
-        let server = app(Duration::from_secs(1)).bind_tls(addr, tls).await?;
-        println!("nest SSE example: open https://{}/", server.local_addr());
+    if listen.tls_files().is_none() {
+        let mut names = vec!["localhost".to_string(), "127.0.0.1".into(), "::1".into()];
+        if !listen.addr().ip().is_unspecified() {
+            names.push(listen.addr().ip().to_string());
+        }
+        let (tls, cert_pem) = nest::server::TlsConfig::self_signed(names)?;
+        let cert_file =
+            std::env::temp_dir().join(format!("nest-dev-cert-{}.pem", std::process::id()));
+        std::fs::write(&cert_file, cert_pem)?;
+        let server = app(Duration::from_secs(1))
+            .bind_tls(listen.addr(), tls)
+            .await?;
+        println!("nest SSE example: open {}", server.url());
+        println!(
+            "development certificate (self-signed, for localhost and this address): {file}\n\
+             trust it with `curl --cacert {file} {url}sse`, or accept the browser's warning once",
+            file = cert_file.display(),
+            url = server.url(),
+        );
         server.run_until_signal().await;
+        let _ = std::fs::remove_file(cert_file);
         return Ok(());
     }
-    let server = app(Duration::from_secs(1)).bind(addr).await?;
-    println!("nest SSE example: open http://{}/", server.local_addr());
+    let server = app(Duration::from_secs(1)).bind_env(&listen).await?;
+    println!("nest SSE example: open {}", server.url());
     server.run_until_signal().await;
     Ok(())
 }

@@ -238,8 +238,8 @@ struct Example {
 impl Example {
     fn start(name: &str, env: &[(&str, &str)]) -> Self {
         let mut child = Command::new(example_binary(name))
-            .envs(env.iter().copied())
             .env("RUST_LOG", "warn")
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -337,7 +337,10 @@ fn address_after(line: &str, prefix: &str) -> SocketAddr {
         .split_once(prefix)
         .unwrap_or_else(|| panic!("{prefix:?} not in {line:?}"))
         .1;
-    let addr = rest.strip_prefix("http://").unwrap_or(rest);
+    let addr = rest
+        .strip_prefix("http://")
+        .or_else(|| rest.strip_prefix("https://"))
+        .unwrap_or(rest);
     let end = addr.find(['/', ',', ' ']).unwrap_or(addr.len());
     addr[..end]
         .parse()
@@ -345,38 +348,134 @@ fn address_after(line: &str, prefix: &str) -> SocketAddr {
 }
 
 /// The examples listen where `HOST` and `PORT` say (127.0.0.2 and port 0: a free port, not
-/// their defaults 127.0.0.1:3000 / 3001) and stop on SIGTERM with exit status 0.
+/// their defaults 127.0.0.1:3000 / 3001) and stop on SIGTERM with exit status 0. The examples
+/// here are built with the workspace's features, `tls` among them, so `sse` serves HTTPS with a
+/// development certificate it makes itself (its SANs name HOST) and prints where it is.
 #[cfg(target_os = "linux")]
 #[tokio::test]
 async fn the_sse_and_chat_examples_listen_on_host_and_port_and_stop_on_sigterm() {
-    for (name, banner, default_port) in [
-        ("sse", "nest SSE example: open ", 3000),
-        ("chat", "nest chat example: open ", 3001),
+    for (name, banner, default_port, scheme) in [
+        ("sse", "nest SSE example: open ", 3000, "https"),
+        ("chat", "nest chat example: open ", 3001, "http"),
     ] {
         let mut example = Example::start(name, &[("HOST", "127.0.0.2"), ("PORT", "0")]);
-        let addr = loop {
+        let line = loop {
             let line = example.line().await.expect("the example's address");
             if line.contains(banner) {
-                break address_after(&line, banner);
+                break line;
             }
         };
+        assert!(
+            line.contains(&format!("open {scheme}://")),
+            "{name}: {line}"
+        );
+        let addr = address_after(&line, banner);
         assert_eq!(addr.ip().to_string(), "127.0.0.2", "{name}: HOST");
         assert_ne!(addr.port(), default_port, "{name}: PORT");
-        let res = reqwest::get(format!("http://{addr}/")).await.unwrap();
+        let client = if scheme == "https" {
+            let hint = example.line().await.expect("the certificate's line");
+            let file = hint
+                .split_once(
+                    "development certificate (self-signed, for localhost and this address): ",
+                )
+                .unwrap_or_else(|| panic!("{hint}"))
+                .1;
+            let pem = std::fs::read(file.trim()).unwrap();
+            let trust = example.line().await.expect("how to trust it");
+            assert!(
+                trust.contains(&format!("curl --cacert {}", file.trim())),
+                "{trust}"
+            );
+            reqwest::Client::builder()
+                .tls_certs_only([reqwest::Certificate::from_pem(&pem).unwrap()])
+                .build()
+                .unwrap()
+        } else {
+            reqwest::Client::new()
+        };
+        let res = client
+            .get(format!("{scheme}://{addr}/"))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(res.status(), 200, "{name}: its page");
         let status = example.terminate().await;
         assert!(status.success(), "{name}: {status}\n{}", example.stderr());
     }
 }
 
+/// `HOST=::1` (an IPv6 address, as `ss` and cloud platforms print it) is an address, not an
+/// `AddrParseError`.
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn an_ipv6_host_works() {
+    if std::net::TcpListener::bind("[::1]:0").is_err() {
+        nest::test_util::skip("an_ipv6_host_works", "this machine has no IPv6 loopback");
+        return;
+    }
+    let banner = "nest chat example: open ";
+    let mut example = Example::start("chat", &[("HOST", "::1"), ("PORT", "0")]);
+    let line = loop {
+        let line = example.line().await.expect("the example's address");
+        if line.contains(banner) {
+            break line;
+        }
+    };
+    let addr = address_after(&line, banner);
+    assert_eq!(addr.ip().to_string(), "::1", "{line}");
+    let res = reqwest::get(format!("http://{addr}/")).await.unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(example.terminate().await.success());
+}
+
+/// A HOST or PORT that does not parse, or half of a TLS pair, is an error naming the variable,
+/// never a default.
 #[cfg(target_os = "linux")]
 #[tokio::test]
 async fn an_invalid_host_is_an_error_not_a_default() {
-    let mut example = Example::start("sse", &[("HOST", "not-an-address"), ("PORT", "0")]);
-    assert!(!example.exit().await.success());
-    assert_eq!(example.line().await, None, "no address printed");
+    for (env, needle) in [
+        (
+            &[("HOST", "not an address"), ("PORT", "0")][..],
+            "is not an IP address",
+        ),
+        (&[("PORT", "http")][..], "is not a port number"),
+        (
+            &[("TLS_CERT", "cert.pem"), ("PORT", "0")][..],
+            "TLS_KEY is not",
+        ),
+    ] {
+        let mut example = Example::start("chat", env);
+        assert!(!example.exit().await.success(), "{env:?}");
+        assert_eq!(example.line().await, None, "no address printed");
+        let stderr = example.stderr();
+        assert!(stderr.contains(needle), "{env:?}: {stderr}");
+    }
+}
+
+/// Logs go to stderr, without colour codes when stderr is not a terminal (a pipe here).
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn logs_have_no_colour_codes_in_a_pipe() {
+    let banner = "nest chat example: open ";
+    let mut example = Example::start(
+        "chat",
+        &[("HOST", "127.0.0.2"), ("PORT", "0"), ("RUST_LOG", "info")],
+    );
+    while let Some(line) = example.line().await {
+        if line.contains(banner) {
+            break;
+        }
+    }
+    assert!(example.terminate().await.success());
     let stderr = example.stderr();
-    assert!(stderr.contains("AddrParseError"), "{stderr}");
+    assert!(
+        stderr.contains("shutting down"),
+        "the shutdown is logged: {stderr:?}"
+    );
+    assert!(
+        !stderr.contains('\u{1b}'),
+        "an escape code in a pipe: {stderr:?}"
+    );
 }
 
 /// The CORS example serves its API on `PORT` and its page on `PORT + 1`, both on `HOST`. Two free

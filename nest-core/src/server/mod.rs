@@ -29,8 +29,10 @@
 
 mod conn;
 mod direct;
+mod env;
 #[cfg(feature = "test-util")]
 pub(crate) use direct::parse_head as parse_direct_head;
+pub use env::ListenEnv;
 mod rewind;
 #[cfg(feature = "tls")]
 mod tls;
@@ -66,6 +68,29 @@ impl NestApp {
         tracing::info!(addr = %server.local_addr(), "nest is listening");
         server.run_until_signal().await;
         Ok(())
+    }
+
+    /// Builds the app and binds a server where the environment says ([`ListenEnv`]: `HOST`,
+    /// `PORT`, and over HTTPS when `TLS_CERT` and `TLS_KEY` name PEM files).
+    ///
+    /// ```
+    /// use nest_core::prelude::*;
+    /// use nest_core::server::ListenEnv;
+    ///
+    /// # tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap().block_on(async {
+    /// let listen = ListenEnv::from_vars(|name| (name == "PORT").then(|| "0".into()), 3000).unwrap();
+    /// let server = NestApp::new().bind_env(&listen).await.unwrap();
+    /// assert!(server.url().starts_with("http://127.0.0.1:"));
+    /// server.shutdown(std::time::Duration::from_secs(1)).await;
+    /// # });
+    /// ```
+    pub async fn bind_env(self, listen: &ListenEnv) -> Result<Server, Error> {
+        #[cfg(feature = "tls")]
+        if let Some((cert, key)) = listen.tls_files() {
+            let tls = TlsConfig::from_pem_files(cert, key)?;
+            return self.bind_tls(listen.addr(), tls).await;
+        }
+        self.bind(listen.addr()).await
     }
 
     /// As [`bind`](Self::bind), over HTTPS (feature `tls`): HTTP/2 and HTTP/1.1 by ALPN on one
@@ -123,6 +148,7 @@ enum Transport {
 #[derive(Debug)]
 pub struct Server {
     local_addr: SocketAddr,
+    tls: bool,
     handle: ServerHandle,
     done: watch::Receiver<bool>,
 }
@@ -177,6 +203,7 @@ impl Server {
         app: NestService,
         transport: Transport,
     ) -> Result<Self, Error> {
+        let tls = !matches!(transport, Transport::Plain);
         let listener = TcpListener::bind(addr)
             .await
             .map_err(|e| Error::io(format!("cannot bind {addr}"), e))?;
@@ -196,6 +223,7 @@ impl Server {
         });
         Ok(Self {
             local_addr,
+            tls,
             handle,
             done,
         })
@@ -204,6 +232,13 @@ impl Server {
     /// The address the server listens on (the real port when bound to port 0).
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// The server's base URL: `http://` or `https://`, then [`local_addr`](Self::local_addr)
+    /// (an IPv6 address in brackets), then `/`.
+    pub fn url(&self) -> String {
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://{}/", self.local_addr)
     }
 
     /// Whether the server takes new work: false from the moment a shutdown is requested (during

@@ -128,6 +128,34 @@ impl TlsConfig {
         })
     }
 
+    /// A self-signed certificate for development, made now for `names` (host names and IP
+    /// addresses, e.g. `["localhost", "127.0.0.1", "::1"]`), with its key: the config that serves
+    /// it and the certificate in PEM, for a client to trust (`curl --cacert FILE`, a rustls
+    /// root store, a browser's certificate settings). It is an end-entity certificate (not a
+    /// CA: rustls refuses a CA certificate as a server's own). Never for production: nothing
+    /// vouches for it, and each call makes a new one.
+    ///
+    /// ```
+    /// use nest_core::server::TlsConfig;
+    ///
+    /// let (tls, cert_pem) = TlsConfig::self_signed(["localhost", "127.0.0.1"]).unwrap();
+    /// assert!(cert_pem.starts_with("-----BEGIN CERTIFICATE-----"));
+    /// # drop(tls);
+    /// assert!(TlsConfig::self_signed(["nöt-ascii.example"]).is_err(), "a SAN is ASCII");
+    /// ```
+    pub fn self_signed<I, S>(names: I) -> Result<(Self, String), Error>
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        let names: Vec<String> = names.into_iter().map(Into::into).collect();
+        let made = rcgen::generate_simple_self_signed(names)
+            .map_err(|e| Error::config(format!("cannot make a development certificate: {e}")))?;
+        let cert_pem = made.cert.pem();
+        let config = Self::from_pem(&cert_pem, made.signing_key.serialize_pem())?;
+        Ok((config, cert_pem))
+    }
+
     /// As [`from_pem`](Self::from_pem), from files.
     pub fn from_pem_files(
         cert_chain: impl AsRef<Path>,
