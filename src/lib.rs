@@ -51,8 +51,14 @@ pub mod prelude {
     pub use nest_cors::CorsLayer;
 }
 
-/// The README's code blocks, compiled as doc tests so they cannot rot (they use the client,
-/// auth and test helpers: `cargo test --workspace --all-features` runs them).
-#[cfg(all(doctest, feature = "client", feature = "auth", feature = "test-util"))]
+/// The README's code blocks, compiled as doc tests so they cannot rot (they use the client
+/// over TLS, auth and the test helpers: `cargo test -p nest-web --all-features` runs them).
+#[cfg(all(
+    doctest,
+    feature = "client",
+    feature = "auth",
+    feature = "test-util",
+    feature = "tls"
+))]
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;

@@ -2,7 +2,7 @@
 //!
 //! - Snapshots: each example's document is checked in as `tests/openapi/<example>.json` and
 //!   compared exactly. After a change that should alter them, regenerate with
-//!   `NEST_UPDATE_SNAPSHOTS=1 cargo test --test openapi snapshots` and review the diff.
+//!   `NEST_UPDATE_SNAPSHOTS=1 cargo test -p nest-tests --test openapi snapshots` and review the diff.
 //! - Each example serves its document at `GET /openapi.json`, the same as `app.openapi()`, and
 //!   a docs page at `GET /docs`.
 //! - Validity: every document validates against the official OpenAPI 3.2 JSON Schema (the OpenAPI
@@ -98,7 +98,7 @@ async fn snapshots() {
     }
     assert!(
         stale.is_empty(),
-        "{}\nregenerate with `NEST_UPDATE_SNAPSHOTS=1 cargo test --test openapi snapshots` and \
+        "{}\nregenerate with `NEST_UPDATE_SNAPSHOTS=1 cargo test -p nest-tests --test openapi snapshots` and \
          review the diff",
         stale.join("\n")
     );
