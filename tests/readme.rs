@@ -44,19 +44,13 @@ fn readmes() -> Vec<PathBuf> {
 struct Block {
     info: String,
     text: String,
-    /// The text before the block (from the previous block's end), to find a block by what
-    /// introduces it.
-    before: String,
 }
 
 fn blocks(markdown: &str) -> Vec<Block> {
     let mut out = Vec::new();
     let mut lines = markdown.lines();
-    let mut before = String::new();
     while let Some(line) = lines.next() {
         let Some(info) = line.trim_start().strip_prefix("```") else {
-            before.push_str(line);
-            before.push('\n');
             continue;
         };
         let mut text = String::new();
@@ -70,7 +64,6 @@ fn blocks(markdown: &str) -> Vec<Block> {
         out.push(Block {
             info: info.trim().to_owned(),
             text,
-            before: std::mem::take(&mut before),
         });
     }
     out
