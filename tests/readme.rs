@@ -177,6 +177,10 @@ fn check_command(command: &str, default_package: &str) -> Result<(), String> {
                 i += 1;
             }
             "--all-features" => all_features = true,
+            // `cargo install nest-sse-client`: the crate from crates.io, this workspace's.
+            word if sub == "install" && packages().contains_key(word) => {
+                package = Some(Ok(&packages()[word]));
+            }
             kind @ ("--example" | "--test" | "--bench" | "--bin") => {
                 wanted.push((kind.trim_start_matches('-'), next.unwrap_or_default()));
                 i += 1;
@@ -257,6 +261,7 @@ fn every_cargo_command_names_real_packages_targets_and_features() {
 #[test]
 fn the_command_checker_finds_missing_features_and_targets() {
     for (command, why) in [
+        ("cargo install nest-sse-client", "requires --features cli"),
         (
             "cargo run -p nest-sse-client -- URL",
             "requires --features cli",
@@ -274,6 +279,7 @@ fn the_command_checker_finds_missing_features_and_targets() {
         "cargo run -p nest-sse-client --features cli -- URL",
         "cargo run --example rooms --features auth",
         "cargo install --path nest-sse-client --features cli",
+        "cargo install nest-sse-client --features cli",
         "cargo test -p nest-tests --test readme",
     ] {
         check_command(command, "nest-web").unwrap_or_else(|e| panic!("{command}: {e}"));

@@ -82,6 +82,9 @@ async fn headers_and_last_event_id_are_sent() {
     assert_eq!(r.header("authorization"), Some("Bearer t"));
     assert_eq!(r.header("last-event-id"), Some("41"));
     assert_eq!(r.header("accept"), Some("text/event-stream"));
+    // A browser's EventSource fetches with cache mode "no-store": both headers.
+    assert_eq!(r.header("cache-control"), Some("no-cache"));
+    assert_eq!(r.header("pragma"), Some("no-cache"));
     assert_eq!(stdout(&out), "event: message\nid: 41\ndata: a\n\n");
 }
 
@@ -198,11 +201,33 @@ async fn a_bad_status_exits_4_naming_it() {
 }
 
 #[tokio::test]
-async fn a_503_before_the_stream_opened_exits_4() {
+async fn a_503_before_the_stream_opened_exits_4_with_fail_fast() {
     let server = Server::start(vec![vec![head("503 Service Unavailable", None)]]).await;
-    let out = nest_sse(&[&server.url("/")]).await;
+    let out = nest_sse(&["--fail-fast", &server.url("/")]).await;
     assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
     assert_eq!(server.requests().len(), 1);
+}
+
+/// A first connection answered 503 with `Retry-After` is tried again after it, as the README
+/// says (and after the stream opened, the same).
+#[tokio::test]
+async fn a_503_before_the_stream_opened_is_retried_after_retry_after() {
+    let server = Server::start(vec![
+        vec![write(
+            "HTTP/1.1 503 Service Unavailable\r\nRetry-After: 0\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+        )],
+        vec![sse_head(), write("data: up\n\n"), Step::Hold],
+    ])
+    .await;
+    let out = nest_sse(&["--max-events", "1", &server.url("/")]).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "event: message\ndata: up\n\n");
+    assert_eq!(server.requests().len(), 2);
+    assert!(
+        stderr(&out).contains("503"),
+        "the 503 is reported: {}",
+        stderr(&out)
+    );
 }
 
 #[tokio::test]
@@ -220,7 +245,7 @@ async fn a_connection_failure_exits_3() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     drop(listener);
-    let out = nest_sse(&[&format!("http://{addr}/")]).await;
+    let out = nest_sse(&["--fail-fast", &format!("http://{addr}/")]).await;
     assert_eq!(out.status.code(), Some(3));
     let err = stderr(&out);
     assert_eq!(err.lines().count(), 1, "{err}");
@@ -231,6 +256,88 @@ async fn a_connection_failure_exits_3() {
     // The causes follow, each once, down to the OS error.
     assert!(err.contains("refused"), "{err}");
     assert_eq!(err.matches("connection failed").count(), 1, "{err}");
+}
+
+#[tokio::test]
+async fn a_connection_failure_exits_3_with_no_reconnect() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    drop(listener);
+    let out = nest_sse(&["--no-reconnect", &format!("http://{addr}/")]).await;
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+}
+
+/// A refused first connection is retried, as a browser does: the server comes up after the CLI
+/// said it would reconnect (the signal; no sleep), and the stream is read.
+#[tokio::test]
+async fn a_refused_first_connection_is_retried() {
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    drop(listener);
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_nest-sse"))
+        .args(["--max-events", "1", &format!("http://{addr}/")])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut errors = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    let said = tokio::time::timeout(Duration::from_secs(30), errors.next_line())
+        .await
+        .expect("a line on stderr")
+        .unwrap()
+        .expect("a line on stderr");
+    assert!(
+        said.contains("refused") && said.contains("reconnecting"),
+        "{said}"
+    );
+    let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
+    let (mut socket, _) = tokio::time::timeout(Duration::from_secs(30), listener.accept())
+        .await
+        .expect("the CLI connects again")
+        .unwrap();
+    let mut request = [0u8; 1024];
+    let _ = socket.read(&mut request).await.unwrap();
+    socket
+        .write_all(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n\r\ndata: up\n\n")
+        .await
+        .unwrap();
+    let out = tokio::time::timeout(Duration::from_secs(30), child.wait_with_output())
+        .await
+        .expect("nest-sse exits after one event")
+        .unwrap();
+    assert!(out.status.success(), "{:?}", out.status);
+    assert_eq!(stdout(&out), "event: message\ndata: up\n\n");
+}
+
+/// `nest-sse URL | head -2`: when the reader goes away, the CLI ends at once, quietly, with 0,
+/// while the stream is quiet (not at the next event, with "Broken pipe").
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn a_closed_stdout_ends_the_run_quietly() {
+    use tokio::io::AsyncBufReadExt;
+    let server = Server::start(vec![vec![sse_head(), write("data: a\n\n"), Step::Hold]]).await;
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_nest-sse"))
+        .arg(server.url("/"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
+        .await
+        .expect("the first line")
+        .unwrap();
+    assert_eq!(first.as_deref(), Some("event: message"));
+    drop(lines); // as `head` exits
+    let out = tokio::time::timeout(Duration::from_secs(10), child.wait_with_output())
+        .await
+        .expect("nest-sse exits when its reader is gone, without another event")
+        .unwrap();
+    assert!(out.status.success(), "{:?}: {}", out.status, stderr(&out));
+    assert_eq!(stderr(&out), "", "quietly");
 }
 
 #[tokio::test]

@@ -7,7 +7,7 @@
 //!
 //! | code | meaning |
 //! | --- | --- |
-//! | 0 | the stream ended as asked: `--max-events`, `--timeout`, the end of the response with `--no-reconnect`, or 204 No Content (the server's "stop"; a note on stderr) |
+//! | 0 | the stream ended as asked: `--max-events`, `--timeout`, the end of the response with `--no-reconnect`, 204 No Content (the server's "stop"; a note on stderr), or stdout closed (`nest-sse URL \| head -2`) |
 //! | 1 | another failure (writing to stdout) |
 //! | 2 | usage: a bad flag, header, method, URL or `--cacert` file |
 //! | 3 | connection: connecting failed (refused, DNS, TLS), or the connection broke before the stream opened or with `--no-reconnect` |
@@ -15,8 +15,12 @@
 //! | 5 | content type: not `text/event-stream` |
 //! | 6 | parse: the response was not valid HTTP |
 //!
-//! Failures before the stream first opened end the run; after, network
-//! errors, ends and 503/429 are reported on stderr and the CLI reconnects.
+//! As a browser's `EventSource`: network errors, the end of the response and
+//! 503/429 (after their `Retry-After`) are reported on stderr and the CLI
+//! reconnects, before the stream first opened as after; other statuses,
+//! content types and invalid responses end the run. `--fail-fast` ends it at
+//! the first failure before the stream opened (a script checking that a server
+//! is up); `--no-reconnect` never reconnects.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -29,9 +33,13 @@ use nest_sse_client::reqwest::{self, Method, StatusCode};
 use nest_sse_client::{Error, Event, EventSource, ResponseHead, SseItem};
 
 const EXIT_CODES: &str = "\
+Like a browser's EventSource, nest-sse reconnects after network errors, the end of
+the response and 503/429 (after Retry-After), also before the stream first opened
+(--fail-fast: not before; --no-reconnect: never).
+
 Exit codes:
-  0  the stream ended as asked (--max-events, --timeout, the end with --no-reconnect)
-     or the server answered 204 No Content
+  0  the stream ended as asked (--max-events, --timeout, the end with --no-reconnect),
+     the server answered 204 No Content, or stdout was closed (| head)
   1  another failure (writing to stdout)
   2  usage: a bad flag, header, method, URL or --cacert file
   3  connection: connecting failed, or the connection broke
@@ -60,9 +68,13 @@ struct Args {
     /// Resume after this event ID (sent as `Last-Event-ID`).
     #[arg(long, value_name = "ID")]
     last_event_id: Option<String>,
-    /// Exit when the stream ends instead of reconnecting.
+    /// Exit when the stream ends or fails instead of reconnecting.
     #[arg(long)]
     no_reconnect: bool,
+    /// Exit at the first failure before the stream opened (refused, 503, …)
+    /// instead of retrying as a browser does.
+    #[arg(long)]
+    fail_fast: bool,
     /// Exit after this many events.
     #[arg(long, value_name = "N")]
     max_events: Option<u64>,
@@ -227,13 +239,22 @@ async fn run(args: Args) -> Result<(), Failure> {
     if args.max_events == Some(0) {
         return Ok(());
     }
+    let stdout_closed = stdout_closed();
+    tokio::pin!(stdout_closed);
     loop {
-        let next = match deadline {
-            Some(deadline) => match tokio::time::timeout_at(deadline, source.next()).await {
-                Ok(next) => next,
-                Err(_) => return Ok(()),
+        let next = async {
+            match deadline {
+                Some(deadline) => tokio::time::timeout_at(deadline, source.next()).await.ok(),
+                None => Some(source.next().await),
+            }
+        };
+        let next = tokio::select! {
+            next = next => match next {
+                Some(next) => next,
+                None => return Ok(()), // --timeout
             },
-            None => source.next().await,
+            // The reader went away while the stream was quiet: done, at once.
+            () = &mut stdout_closed => return Ok(()),
         };
         let printed = match next {
             None => return ended(&source, args.verbose),
@@ -255,11 +276,54 @@ async fn run(args: Args) -> Result<(), Failure> {
                 Ok(())
             }
         };
-        printed.map_err(|e| Failure::new(Exit::Other, format!("stdout: {e}")))?;
+        match printed {
+            // The reader went away (`nest-sse URL | head -2`): done, quietly, as `cat` is.
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(()),
+            Err(e) => return Err(Failure::new(Exit::Other, format!("stdout: {e}"))),
+            Ok(()) => {}
+        }
         if args.max_events.is_some_and(|max| seen >= max) {
             return Ok(());
         }
     }
+}
+
+/// Resolves when stdout is a pipe whose reader has gone away (`| head -2`
+/// exited): poll(2) reports an error or hang-up on the pipe's write end
+/// (asked for no event, it reports only those). A thread waits in poll, as
+/// stdout stays a blocking descriptor for the writes; for a terminal or a
+/// file it waits forever and the future never resolves.
+#[cfg(unix)]
+async fn stdout_closed() {
+    use rustix::event::{poll, PollFd, PollFlags};
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    std::thread::spawn(move || {
+        let stdout = std::io::stdout();
+        loop {
+            let mut fds = [PollFd::new(&stdout, PollFlags::empty())];
+            match poll(&mut fds, None) {
+                Ok(_)
+                    if fds[0]
+                        .revents()
+                        .intersects(PollFlags::ERR | PollFlags::HUP | PollFlags::NVAL) =>
+                {
+                    let _ = tx.send(());
+                    return;
+                }
+                Ok(_) | Err(rustix::io::Errno::INTR) => {}
+                Err(_) => return, // cannot watch: the next write will tell
+            }
+        }
+    });
+    if rx.await.is_err() {
+        std::future::pending::<()>().await;
+    }
+}
+
+/// Elsewhere a closed stdout shows at the next write.
+#[cfg(not(unix))]
+async fn stdout_closed() {
+    std::future::pending().await
 }
 
 /// The stream ended without an error: a 204, or after an end without
@@ -276,8 +340,9 @@ fn ended(source: &EventSource, verbose: bool) -> Result<(), Failure> {
     Ok(())
 }
 
-/// Whether an error ends the run: fatal errors and failures before the
-/// first open do; the end of the stream is clean with `--no-reconnect`.
+/// Whether an error ends the run: fatal errors do, every failure with
+/// `--no-reconnect`, and failures before the first open with `--fail-fast`;
+/// the end of the stream is clean with `--no-reconnect`.
 fn handle(error: &Error, source: &EventSource, opened: bool, args: &Args) -> Result<(), Failure> {
     if let Some(head) = error.response().filter(|_| args.verbose) {
         print_head(head);
@@ -285,7 +350,7 @@ fn handle(error: &Error, source: &EventSource, opened: bool, args: &Args) -> Res
     if error.is_ended() && args.no_reconnect {
         return Ok(());
     }
-    if error.is_fatal() || !opened || args.no_reconnect {
+    if error.is_fatal() || args.no_reconnect || (args.fail_fast && !opened) {
         return Err(Failure::of(error));
     }
     match source.reconnect_delay() {

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use reqwest::header::{HeaderMap, HeaderName, HeaderValue, ACCEPT, CACHE_CONTROL};
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue, ACCEPT, CACHE_CONTROL, PRAGMA};
 use reqwest::{Body, Client, Method, Request, RequestBuilder, Url};
 
 use super::reconnect::{Policy, Reconnect};
@@ -243,8 +243,14 @@ impl Builder {
         headers
             .entry(ACCEPT)
             .or_insert(HeaderValue::from_static("text/event-stream"));
+        // What a browser's EventSource sends: its fetch has cache mode "no-store", for which the
+        // Fetch standard appends `Pragma: no-cache` and `Cache-Control: no-cache` (HTTP/1.0
+        // caches and proxies read only the first).
         headers
             .entry(CACHE_CONTROL)
+            .or_insert(HeaderValue::from_static("no-cache"));
+        headers
+            .entry(PRAGMA)
             .or_insert(HeaderValue::from_static("no-cache"));
         let parser = Parser::new()
             .with_comments(self.comments)

@@ -2,7 +2,7 @@
 //! reqwest.
 //!
 //! It sends the request with `Accept: text/event-stream` and
-//! `Cache-Control: no-cache` (and `Last-Event-ID` when reconnecting with a
+//! `Cache-Control: no-cache` and `Pragma: no-cache`, as a browser does (and `Last-Event-ID` when reconnecting with a
 //! non-empty last event ID), follows redirects, and yields a stream of
 //! [`SseItem`]s.
 //!
