@@ -557,7 +557,10 @@ pub(crate) fn append(
                 last_ms: now_ms,
             },
         );
-        status = StatusCode::OK;
+        // New data from a producer is 200; a producer's close-only request is 204.
+        if !req.body.is_empty() {
+            status = StatusCode::OK;
+        }
         echoed = Some((p.epoch, p.seq));
     }
     if req.close {

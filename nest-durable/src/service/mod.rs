@@ -15,6 +15,7 @@ use crate::offset::Offset;
 use crate::store::memory::MemoryStore;
 use crate::store::Store;
 
+mod frame;
 mod parse;
 mod read;
 

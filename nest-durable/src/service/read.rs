@@ -6,10 +6,13 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use base64::Engine;
 use http::header::{self, HeaderName, HeaderValue};
 use http::StatusCode;
-use nest_core::sse::{get_sse_stream, SseEvent, SseOptions, SseWriter};
+use bytes::Bytes;
+use nest_core::body::Body;
+use tokio::sync::{mpsc, watch};
 use nest_core::{IntoResponse, Response};
 use tokio::time::Instant;
 
+use super::frame;
 use super::parse::{self, Live};
 use super::{empty, insert, STREAM_CLOSED, STREAM_CURSOR, STREAM_NEXT_OFFSET, STREAM_UP_TO_DATE};
 use crate::error::Problem;
@@ -130,22 +133,27 @@ async fn sse(store: &Arc<dyn Store>, path: &str, from: ReadFrom, cursor: String)
     let changed = store.wakeups().subscribe(path);
     let first = store.read(path, from).await?;
     let config = store.config();
-    let options = SseOptions::new()
-        .keep_alive(Some(Duration::from_secs(15)))
-        .buffer(64, config.max_read_bytes.saturating_mul(3));
-    let (writer, body) = get_sse_stream(options);
+    // A few events in flight: the follower waits for room, so a slow client slows its own
+    // reads and nothing else (each event is at most `max_read_bytes`, base64 a third more).
+    let (tx, rx) = mpsc::channel::<Bytes>(SSE_QUEUE);
     let base64 = !is_text(&first.content_type);
     let follow = Follower {
         store: store.clone(),
         path: path.to_owned(),
-        writer,
+        tx,
         base64,
         cursor,
         deadline: Instant::now() + config.sse_lifetime,
     };
-    let task = tokio::spawn(follow.run(first, changed));
-    let mut res = body.on_cancel(move |_| task.abort()).into_response();
+    tokio::spawn(follow.run(first, changed));
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|frame| (Ok::<_, std::convert::Infallible>(frame), rx))
+    });
+    let mut res = Response::new(Body::from_stream(stream));
     let h = res.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    h.insert("x-accel-buffering", HeaderValue::from_static("no"));
     if base64 {
         h.insert(
             HeaderName::from_static("stream-sse-data-encoding"),
@@ -155,55 +163,71 @@ async fn sse(store: &Arc<dyn Store>, path: &str, from: ReadFrom, cursor: String)
     Ok(res)
 }
 
-/// One SSE reader: sends what is there, then waits for the stream to change.
+/// Frames queued per SSE response.
+const SSE_QUEUE: usize = 4;
+/// The keep-alive comment's interval on an idle SSE response.
+const KEEP_ALIVE_EVERY: Duration = Duration::from_secs(15);
+
+/// One SSE reader: sends what is there, then waits for the stream to change. It ends when the
+/// client goes away (the body, and with it the receiver, is dropped), at the end of a closed
+/// stream, and after the configured lifetime.
 struct Follower {
     store: Arc<dyn Store>,
     path: String,
-    writer: SseWriter,
+    tx: mpsc::Sender<Bytes>,
     base64: bool,
     cursor: String,
     deadline: Instant,
 }
 
+/// The client went away.
+struct Gone;
+
 impl Follower {
-    async fn run(self, first: ReadOutcome, mut changed: tokio::sync::watch::Receiver<u64>) {
+    async fn run(self, first: ReadOutcome, mut changed: watch::Receiver<u64>) {
+        let _ = self.follow(first, &mut changed).await;
+    }
+
+    async fn follow(&self, first: ReadOutcome, changed: &mut watch::Receiver<u64>) -> Result<(), Gone> {
         let mut outcome = first;
         let mut announced = false;
         loop {
             if !outcome.data.is_empty() {
-                let data = self.encode(&outcome);
-                if self.writer.send(SseEvent::data(data).event("data")).await.is_err() {
-                    return;
-                }
-                if self.control(&outcome).await.is_err() {
-                    return;
-                }
+                self.send(frame::event("data", &self.encode(&outcome))).await?;
+                self.control(&outcome).await?;
                 announced = outcome.up_to_date();
             } else if !announced {
-                if self.control(&outcome).await.is_err() {
-                    return;
-                }
+                self.control(&outcome).await?;
                 announced = true;
             }
             if outcome.at_eof() {
-                self.writer.close();
-                return;
+                return Ok(());
             }
             if outcome.up_to_date() {
-                tokio::select! {
-                    res = changed.changed() => if res.is_err() { self.writer.close(); return },
-                    _ = tokio::time::sleep_until(self.deadline) => { self.writer.close(); return }
-                    _ = self.writer.closed() => return,
+                loop {
+                    tokio::select! {
+                        res = changed.changed() => {
+                            if res.is_err() { return Ok(()) }
+                            break;
+                        }
+                        _ = tokio::time::sleep_until(self.deadline) => return Ok(()),
+                        _ = tokio::time::sleep(KEEP_ALIVE_EVERY) => {
+                            self.send(Bytes::from_static(frame::KEEP_ALIVE)).await?;
+                        }
+                        _ = self.tx.closed() => return Err(Gone),
+                    }
                 }
             }
             outcome = match self.store.read(&self.path, ReadFrom::At(outcome.next)).await {
                 Ok(next) => next,
-                Err(_) => {
-                    self.writer.close();
-                    return;
-                }
+                // Deleted or expired: end the response; the reconnect gets the 404 or 410.
+                Err(_) => return Ok(()),
             };
         }
+    }
+
+    async fn send(&self, frame: Bytes) -> Result<(), Gone> {
+        self.tx.send(frame).await.map_err(|_| Gone)
     }
 
     fn encode(&self, outcome: &ReadOutcome) -> String {
@@ -215,7 +239,7 @@ impl Follower {
         }
     }
 
-    async fn control(&self, outcome: &ReadOutcome) -> Result<(), nest_core::sse::SseError> {
+    async fn control(&self, outcome: &ReadOutcome) -> Result<(), Gone> {
         let mut control = serde_json::Map::new();
         control.insert("streamNextOffset".into(), Offset(outcome.next).to_string().into());
         if outcome.at_eof() {
@@ -228,7 +252,7 @@ impl Follower {
             }
         }
         let text = serde_json::Value::Object(control).to_string();
-        self.writer.send(SseEvent::data(text).event("control")).await
+        self.send(frame::event("control", &text)).await
     }
 }
 

@@ -196,13 +196,16 @@ impl MemoryStore {
 }
 
 impl Streams {
-    /// Removes `path` if it has expired (a soft-deleted source waits for its forks).
+    /// Removes `path` if it has expired; one that forks still read is soft-deleted (410) and
+    /// goes with its last fork.
     fn expire(&mut self, path: &str, now: i64) {
-        let expired = self
-            .map
-            .get(path)
-            .is_some_and(|e| e.meta.expired(now) && e.meta.forks == 0);
-        if expired {
+        let Some(entry) = self.map.get_mut(path) else { return };
+        if !entry.meta.expired(now) {
+            return;
+        }
+        if entry.meta.forks > 0 {
+            entry.meta.deleted = true;
+        } else {
             self.remove(path);
         }
     }
@@ -212,11 +215,11 @@ impl Streams {
         let expired: Vec<String> = self
             .map
             .iter()
-            .filter(|(_, e)| e.meta.expired(now) && e.meta.forks == 0)
+            .filter(|(_, e)| e.meta.expired(now) && !e.meta.deleted)
             .map(|(k, _)| k.clone())
             .collect();
         for path in expired {
-            self.remove(&path);
+            self.expire(&path, now);
         }
     }
 
