@@ -70,6 +70,16 @@ impl Wakeups {
         }
     }
 
+    /// Wakes every reader (after a lost subscription: they read again).
+    #[cfg_attr(not(feature = "redis"), allow(dead_code, reason = "only the Redis store loses its subscription"))]
+    pub(crate) fn notify_all(&self) {
+        let mut channels = self.channels.lock().unwrap_or_else(|e| e.into_inner());
+        channels.retain(|_, tx| tx.receiver_count() > 0);
+        for tx in channels.values() {
+            tx.send_modify(|v| *v = v.wrapping_add(1));
+        }
+    }
+
     /// How many streams have live readers (for tests of the bound).
     #[cfg(test)]
     pub(crate) fn len(&self) -> usize {

@@ -11,17 +11,17 @@ use std::process::Stdio;
 use std::time::Duration;
 
 /// The suite's version: the issue's target.
-pub const SUITE_VERSION: &str = "0.3.6";
+pub(crate) const SUITE_VERSION: &str = "0.3.6";
 /// The vitest the suite is run with.
-pub const VITEST_VERSION: &str = "4.1.12";
+pub(crate) const VITEST_VERSION: &str = "4.1.12";
 
 /// What vitest reported.
 #[derive(Debug)]
-pub struct SuiteResult {
-    pub passed: u64,
-    pub failed: u64,
-    pub skipped: u64,
-    pub failures: Vec<String>,
+pub(crate) struct SuiteResult {
+    pub(crate) passed: u64,
+    pub(crate) failed: u64,
+    pub(crate) skipped: u64,
+    pub(crate) failures: Vec<String>,
 }
 
 fn dir() -> PathBuf {
@@ -32,7 +32,7 @@ fn dir() -> PathBuf {
 }
 
 /// `npm` on PATH, or `None`.
-pub fn npm() -> Option<PathBuf> {
+pub(crate) fn npm() -> Option<PathBuf> {
     std::env::split_paths(&std::env::var_os("PATH")?)
         .map(|p| p.join("npm"))
         .find(|p| p.is_file())
@@ -46,7 +46,7 @@ fn installed(dir: &Path) -> bool {
 }
 
 /// Installs the suite (once) and returns its directory; `Err` says why it could not.
-pub fn install() -> Result<PathBuf, String> {
+pub(crate) fn install() -> Result<PathBuf, String> {
     let dir = dir();
     if installed(&dir) {
         return Ok(dir);
@@ -68,7 +68,7 @@ pub fn install() -> Result<PathBuf, String> {
 
 /// Runs the suite against `base_url` (the server's origin; streams live under `/v1/stream`).
 /// `name` tells the result files of two stores apart.
-pub async fn run(dir: &Path, name: &str, base_url: &str, long_poll_timeout: Duration) -> SuiteResult {
+pub(crate) async fn run(dir: &Path, name: &str, base_url: &str, long_poll_timeout: Duration) -> SuiteResult {
     let test_file = format!("{name}.test.mjs");
     let source = format!(
         "import {{ runConformanceTests }} from \"@durable-streams/server-conformance-tests\"\n\
