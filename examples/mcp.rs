@@ -1,13 +1,23 @@
-//! An MCP server over Streamable HTTP (revision 2025-11-25) on nest: one `/mcp` endpoint, POST
-//! answered with JSON or, for tool calls that stream, with SSE (`event: message`) from a
-//! resumable stream (priming event, `retry:`, resume by GET with `Last-Event-ID`); sessions
-//! (`Mcp-Session-Id`: 128 random bits, 400 when missing, 404 when unknown, deleted or idle for
-//! 30 minutes; at most 10,000 at once, 503 past it); a GET stream; `Host` (`:authority` on
-//! HTTP/2) and `Origin` checked against DNS rebinding; each call's stream bound to its session; logging and progress notifications before a call's
+//! An MCP server over Streamable HTTP on nest: one `/mcp` endpoint that serves clients of
+//! revision 2025-11-25 (and earlier) and of revision 2026-07-28 side by side, choosing per
+//! request by what the client sent (`nest_mcp::Revision::detect`).
+//!
+//! **2025-11-25**: POST answered with JSON or, for tool calls that stream, with SSE (`event:
+//! message`) from a resumable stream (priming event, `retry:`, resume by GET with
+//! `Last-Event-ID`); sessions (`Mcp-Session-Id`: 128 random bits, 400 when missing, 404 when
+//! unknown, deleted or idle for 30 minutes; at most 10,000 at once, 503 past it); a GET stream;
+//! each call's stream bound to its session; logging and progress notifications before a call's
 //! result; sampling and elicitation requests whose answers arrive on another POST.
 //!
+//! **2026-07-28** (`nest_mcp::Stateless`): no session; `_meta` on every request; `server/discover`;
+//! `subscriptions/listen`; `InputRequiredResult` with an HMAC-sealed `requestState` instead of
+//! server-to-client requests; cache hints; progress before the result on an event stream.
+//!
+//! Both: `Host` (`:authority` on HTTP/2) and `Origin` checked against DNS rebinding.
+//!
 //! It serves the tools, resources and prompts the official conformance suite calls:
-//! `npx @modelcontextprotocol/conformance server --url http://127.0.0.1:3002/mcp`.
+//! `npx @modelcontextprotocol/conformance@0.2.0-alpha.12 server --url http://127.0.0.1:3002/mcp
+//! --requirements 2026-07-28` (or `2025-11-25`).
 //!
 //! Run with: `cargo run --example mcp` (`PORT`, default 3002).
 #![allow(clippy::print_stdout, reason = "an example prints its URL")]
@@ -22,6 +32,10 @@ use nest::prelude::*;
 use nest::sse::hub::Hub;
 use nest::sse::resumable::{Resumable, ResumableOptions, ResumableWriter};
 use nest::Response;
+use nest_mcp::{
+    check_loopback, CacheHint, CacheScope, Change, Changes, Handler, InputRequired, McpRequest,
+    Reply, Revision, RpcError, Stateless,
+};
 use serde_json::{json, Value};
 use tokio::sync::oneshot;
 
@@ -124,6 +138,7 @@ impl Sessions {
 
 /// The MCP endpoint.
 pub struct Mcp {
+    stateless: Stateless<Tools>,
     streams: Resumable,
     sessions: Sessions,
     counter: AtomicU64,
@@ -143,7 +158,17 @@ pub fn app() -> NestApp {
 /// The app with its own session limits.
 pub fn app_with(sessions: Sessions) -> NestApp {
     let options = ResumableOptions::new().priming(true).retry(RETRY);
+    let changes = Changes::new();
+    let stateless = Stateless::builder(Tools {
+        changes: changes.clone(),
+    })
+    .server_info("nest-mcp-example", "0.1.0")
+    .cache(CacheHint::new(Duration::from_secs(60), CacheScope::Public))
+    .changes(changes)
+    .build()
+    .expect("constant settings; a key from the OS's randomness");
     NestApp::new().controller(Mcp {
+        stateless,
         streams: Resumable::with_options(Hub::new(), options),
         sessions,
         counter: AtomicU64::new(1),
@@ -170,37 +195,6 @@ impl Reject {
 fn rpc_error(status: StatusCode, code: i64, message: &str) -> Response {
     let body = json!({"jsonrpc": "2.0", "id": null, "error": {"code": code, "message": message}});
     (status, Json(body)).into_response()
-}
-
-/// `Host` (HTTP/2's `:authority`, which hyper puts in the URI) and `Origin` must be loopback
-/// names: a page on another site that rebinds its DNS name to 127.0.0.1 must not reach a local
-/// server.
-fn loopback_only(uri: &Uri, headers: &HeaderMap) -> Result<(), Reject> {
-    fn is_loopback(authority: &str) -> bool {
-        let host = match authority.strip_prefix('[') {
-            Some(v6) => v6.split(']').next().unwrap_or(""),
-            None => authority.split(':').next().unwrap_or(""),
-        };
-        matches!(host, "localhost" | "127.0.0.1" | "::1")
-    }
-    let host = uri
-        .authority()
-        .map(|a| a.as_str())
-        .or_else(|| headers.get("host").and_then(|v| v.to_str().ok()));
-    let origin = headers.get("origin").and_then(|v| v.to_str().ok());
-    let origin_ok = origin.is_none_or(|o| {
-        o.split_once("://")
-            .is_some_and(|(_, authority)| is_loopback(authority))
-    });
-    if host.is_some_and(is_loopback) && origin_ok {
-        Ok(())
-    } else {
-        Err(Reject(
-            StatusCode::FORBIDDEN,
-            -32000,
-            "Host or Origin is not a loopback address",
-        ))
-    }
 }
 
 fn with_session(mut res: Response, session: &str) -> Response {
@@ -243,12 +237,15 @@ impl Mcp {
     }
 
     async fn post(self: Arc<Self>, uri: Uri, headers: HeaderMap, body: String) -> Response {
-        if let Err(reject) = loopback_only(&uri, &headers) {
-            return reject.response();
+        if let Err(refused) = check_loopback(&uri, &headers) {
+            return refused.into_response_for(&Value::Null);
         }
         let Ok(message) = serde_json::from_str::<Value>(&body) else {
             return rpc_error(StatusCode::BAD_REQUEST, -32700, "Parse error");
         };
+        if Revision::detect(&headers, &message) == Revision::Stateless {
+            return self.stateless.serve(&headers, message).await;
+        }
         let method = message.get("method").and_then(Value::as_str);
         if method == Some("initialize") {
             return self.initialize(&message);
@@ -477,8 +474,8 @@ impl Mcp {
     /// `GET /mcp`: with `Last-Event-ID`, resumes that stream of this session; without, the
     /// session's own stream (open, for notifications the server may send later).
     async fn get(self: Arc<Self>, uri: Uri, headers: HeaderMap, last: LastEventId) -> Response {
-        if let Err(reject) = loopback_only(&uri, &headers) {
-            return reject.response();
+        if let Err(refused) = check_loopback(&uri, &headers) {
+            return refused.into_response_for(&Value::Null);
         }
         let session = match self.session(&headers) {
             Ok(session) => session,
@@ -505,8 +502,8 @@ impl Mcp {
 
     /// `DELETE /mcp`: ends the session; later requests naming it get 404.
     async fn delete(self: Arc<Self>, uri: Uri, headers: HeaderMap) -> Response {
-        if let Err(reject) = loopback_only(&uri, &headers) {
-            return reject.response();
+        if let Err(refused) = check_loopback(&uri, &headers) {
+            return refused.into_response_for(&Value::Null);
         }
         match self.session(&headers) {
             Ok(session) => {
@@ -712,6 +709,350 @@ fn answer(method: &str, params: &Value) -> Result<Value, (i64, String)> {
         }
         other => return Err((-32601, format!("Method not found: {other}"))),
     })
+}
+
+// ===== revision 2026-07-28 =====
+
+/// The tools, prompts and resources of revision 2026-07-28: the same static ones as the
+/// session revision, tools that ask for input with `InputRequiredResult` instead of sending
+/// requests to the client, and tools that change the lists (announced on `subscriptions/listen`).
+#[derive(Debug)]
+pub struct Tools {
+    changes: Changes,
+}
+
+/// The tools that only the session revision serves (they send requests to the client, or
+/// close their stream to be resumed).
+const SESSION_ONLY_TOOLS: [&str; 6] = [
+    "test_reconnection",
+    "test_sampling",
+    "test_elicitation",
+    "test_elicitation_sep1034_defaults",
+    "test_elicitation_sep1330_enums",
+    "test_tool_with_logging",
+];
+
+fn stateless_tools() -> Value {
+    let mut list = tools();
+    let tools = list["tools"].as_array_mut().expect("a list");
+    tools.retain(|t| !SESSION_ONLY_TOOLS.contains(&t["name"].as_str().unwrap_or("")));
+    for (name, description) in [
+        (
+            "test_logging_tool",
+            "Logs while it runs, at the level the request asks for (none without one)",
+        ),
+        (
+            "test_streaming_elicitation",
+            "Asks the user for input with an InputRequiredResult",
+        ),
+        (
+            "test_missing_capability",
+            "Needs the client's sampling capability",
+        ),
+        (
+            "test_trigger_tool_change",
+            "Announces a tool list change to subscribers",
+        ),
+        (
+            "test_trigger_prompt_change",
+            "Announces a prompt list change to subscribers",
+        ),
+        (
+            "test_input_required_result_elicitation",
+            "Asks for the user's name (elicitation)",
+        ),
+        (
+            "test_input_required_result_sampling",
+            "Asks the client's LLM a question (sampling)",
+        ),
+        (
+            "test_input_required_result_list_roots",
+            "Asks for the client's roots",
+        ),
+        (
+            "test_input_required_result_request_state",
+            "Round-trips a sealed requestState",
+        ),
+        (
+            "test_input_required_result_multiple_inputs",
+            "Asks for three inputs at once",
+        ),
+        (
+            "test_input_required_result_multi_round",
+            "Asks in two rounds",
+        ),
+        (
+            "test_input_required_result_tampered_state",
+            "Refuses a tampered requestState",
+        ),
+        (
+            "test_input_required_result_capabilities",
+            "Asks only for what the client can answer",
+        ),
+    ] {
+        tools.push(json!({"name": name, "description": description,
+            "inputSchema": {"type": "object", "properties": {}}}));
+    }
+    list
+}
+
+fn name_schema(key: &str) -> Value {
+    json!({"type": "object", "properties": {key: {"type": "string"}}, "required": [key]})
+}
+
+fn text_result(text: String) -> Value {
+    json!({"content": [{"type": "text", "text": text}]})
+}
+
+/// The answers the client gave, as text (`action=…, content=…` for an elicitation, the text
+/// for a sampling, the URIs for roots).
+fn describe(answer: &Value) -> String {
+    if let Some(roots) = answer["roots"].as_array() {
+        let uris: Vec<&str> = roots.iter().filter_map(|r| r["uri"].as_str()).collect();
+        return format!("roots: {}", uris.join(", "));
+    }
+    if let Some(text) = answer["content"]["text"].as_str() {
+        return text.to_owned();
+    }
+    format!(
+        "action={}, content={}",
+        answer["action"].as_str().unwrap_or(""),
+        answer["content"]
+    )
+}
+
+impl Handler for Tools {
+    fn capabilities(&self) -> Value {
+        json!({
+            "tools": {"listChanged": true},
+            "resources": {"listChanged": true},
+            "prompts": {"listChanged": true},
+            "completions": {},
+            "logging": {}
+        })
+    }
+
+    async fn call(&self, request: McpRequest, reply: Reply) -> Result<Value, RpcError> {
+        match request.method() {
+            "tools/list" => Ok(stateless_tools()),
+            "tools/call" => self.call_tool(&request, &reply).await,
+            "prompts/list" => {
+                let mut list = answer("prompts/list", &Value::Null).map_err(legacy_error)?;
+                list["prompts"].as_array_mut().expect("a list").push(json!({
+                    "name": "test_input_required_result_prompt",
+                    "description": "A prompt that asks the user for context first"}));
+                Ok(list)
+            }
+            "prompts/get" if request.name() == "test_input_required_result_prompt" => {
+                match request.input_response("user_context") {
+                    Some(context) => Ok(json!({"messages": [{"role": "user", "content": {
+                        "type": "text", "text": format!("Use this context: {}", describe(context))}}]})),
+                    None => Ok(request.input_required(
+                        InputRequired::new().elicit(
+                            "user_context",
+                            "What context should the prompt use?",
+                            name_schema("context"),
+                        ),
+                        None,
+                    )),
+                }
+            }
+            "resources/read" => answer("resources/read", request.params()).map_err(|_| {
+                RpcError::invalid_params("Resource not found")
+                    .with_data(json!({"uri": request.name()}))
+            }),
+            method => answer(method, request.params()).map_err(|(code, text)| {
+                if code == nest_mcp::METHOD_NOT_FOUND {
+                    RpcError::method_not_found(method)
+                } else {
+                    RpcError::new(code, text)
+                }
+            }),
+        }
+    }
+}
+
+fn legacy_error((code, text): (i64, String)) -> RpcError {
+    RpcError::new(code, text)
+}
+
+impl Tools {
+    async fn call_tool(&self, request: &McpRequest, reply: &Reply) -> Result<Value, RpcError> {
+        let meta = request.meta();
+        let state = request.state();
+        match request.name() {
+            "test_tool_with_progress" => {
+                for progress in [0.0, 50.0, 100.0] {
+                    reply
+                        .progress(
+                            progress,
+                            Some(100.0),
+                            &format!("Completed step {progress} of 100"),
+                        )
+                        .await;
+                }
+                let token = meta.progress_token().cloned().unwrap_or(json!(0));
+                Ok(text_result(match token {
+                    Value::String(s) => s,
+                    other => other.to_string(),
+                }))
+            }
+            "test_logging_tool" => {
+                for step in ["Tool execution started", "Tool execution completed"] {
+                    reply.log("info", "nest-mcp-example", json!(step)).await;
+                }
+                Ok(text_result("Logging tool executed".into()))
+            }
+            "test_missing_capability" => {
+                meta.require("sampling")?;
+                Ok(request
+                    .input_required(InputRequired::new().sample("answer", "Say hello", 20), None))
+            }
+            "test_trigger_tool_change" => {
+                self.changes.publish(Change::Tools);
+                Ok(text_result("Tool list changed".into()))
+            }
+            "test_trigger_prompt_change" => {
+                self.changes.publish(Change::Prompts);
+                Ok(text_result("Prompt list changed".into()))
+            }
+            "test_streaming_elicitation" | "test_input_required_result_elicitation" => {
+                meta.require("elicitation")?;
+                Ok(match request.input_response("user_name") {
+                    Some(answer) => text_result(format!(
+                        "Hello, {}!",
+                        answer["content"]["name"].as_str().unwrap_or("stranger")
+                    )),
+                    None => request.input_required(
+                        InputRequired::new().elicit(
+                            "user_name",
+                            "What is your name?",
+                            name_schema("name"),
+                        ),
+                        None,
+                    ),
+                })
+            }
+            "test_input_required_result_sampling" => {
+                meta.require("sampling")?;
+                Ok(match request.input_response("capital_question") {
+                    Some(answer) => text_result(format!("The LLM said: {}", describe(answer))),
+                    None => request.input_required(
+                        InputRequired::new().sample(
+                            "capital_question",
+                            "What is the capital of France?",
+                            100,
+                        ),
+                        None,
+                    ),
+                })
+            }
+            "test_input_required_result_list_roots" => {
+                meta.require("roots")?;
+                Ok(match request.input_response("client_roots") {
+                    Some(answer) => text_result(format!("The client's {}", describe(answer))),
+                    None => {
+                        request.input_required(InputRequired::new().roots("client_roots"), None)
+                    }
+                })
+            }
+            "test_input_required_result_request_state"
+            | "test_input_required_result_tampered_state" => {
+                meta.require("elicitation")?;
+                let asked = json!({"asked": "confirm"});
+                Ok(match (request.input_response("confirm"), state) {
+                    (Some(answer), Some(s)) if *s == asked => {
+                        text_result(format!("state-ok: {}", describe(answer)))
+                    }
+                    _ => request.input_required(
+                        InputRequired::new().elicit(
+                            "confirm",
+                            "Please confirm",
+                            json!({"type": "object",
+                            "properties": {"ok": {"type": "boolean"}}, "required": ["ok"]}),
+                        ),
+                        Some(asked),
+                    ),
+                })
+            }
+            "test_input_required_result_multiple_inputs" => {
+                for capability in ["elicitation", "sampling", "roots"] {
+                    meta.require(capability)?;
+                }
+                let keys = ["user_name", "greeting", "client_roots"];
+                let answers: Vec<&Value> = keys
+                    .iter()
+                    .filter_map(|k| request.input_response(k))
+                    .collect();
+                Ok(if answers.len() == keys.len() && state.is_some() {
+                    let parts: Vec<String> = answers.into_iter().map(describe).collect();
+                    text_result(format!("All inputs received: {}", parts.join("; ")))
+                } else {
+                    request.input_required(
+                        InputRequired::new()
+                            .elicit("user_name", "What is your name?", name_schema("name"))
+                            .sample("greeting", "Generate a greeting", 50)
+                            .roots("client_roots"),
+                        Some(json!({"asked": keys})),
+                    )
+                })
+            }
+            "test_input_required_result_multi_round" => {
+                meta.require("elicitation")?;
+                let round = state.and_then(|s| s["round"].as_u64()).unwrap_or(0);
+                Ok(
+                    match (
+                        round,
+                        request.input_response("step1"),
+                        request.input_response("step2"),
+                    ) {
+                        (1, Some(name), _) => request.input_required(
+                            InputRequired::new().elicit(
+                                "step2",
+                                "Step 2: What is your favorite color?",
+                                name_schema("color"),
+                            ),
+                            Some(json!({"round": 2, "name": name["content"]["name"]})),
+                        ),
+                        (2, _, Some(color)) => text_result(format!(
+                            "Done: name={}, color={}",
+                            state.map(|s| s["name"].clone()).unwrap_or_default(),
+                            color["content"]["color"]
+                        )),
+                        _ => request.input_required(
+                            InputRequired::new().elicit(
+                                "step1",
+                                "Step 1: What is your name?",
+                                name_schema("name"),
+                            ),
+                            Some(json!({"round": 1})),
+                        ),
+                    },
+                )
+            }
+            "test_input_required_result_capabilities" => {
+                let mut input = InputRequired::new();
+                if meta.supports("elicitation") {
+                    input = input.elicit("user_name", "What is your name?", name_schema("name"));
+                }
+                if meta.supports("sampling") {
+                    input = input.sample("greeting", "Generate a greeting", 50);
+                }
+                if meta.supports("roots") {
+                    input = input.roots("client_roots");
+                }
+                let answered = ["user_name", "greeting", "client_roots"]
+                    .iter()
+                    .any(|k| request.input_response(k).is_some());
+                Ok(if input.is_empty() || answered {
+                    text_result("Done with what the client can answer".into())
+                } else {
+                    request.input_required(input, None)
+                })
+            }
+            _ => answer("tools/call", request.params()).map_err(legacy_error),
+        }
+    }
 }
 
 #[tokio::main]
