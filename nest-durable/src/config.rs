@@ -157,9 +157,7 @@ impl DurableConfig {
             }
         }
         if http::HeaderValue::from_str(&self.cache_control).is_err() {
-            return Err(Error::config(
-                "cache_control is not a valid header value",
-            ));
+            return Err(Error::config("cache_control is not a valid header value"));
         }
         Ok(())
     }

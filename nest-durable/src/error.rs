@@ -26,7 +26,10 @@ impl Error {
         }
     }
 
-    #[cfg_attr(not(feature = "redis"), allow(dead_code, reason = "only the Redis store fails to connect"))]
+    #[cfg_attr(
+        not(feature = "redis"),
+        allow(dead_code, reason = "only the Redis store fails to connect")
+    )]
     pub(crate) fn store(message: impl Into<String>) -> Self {
         Self {
             kind: ErrorKind::Store,
@@ -84,7 +87,10 @@ impl Problem {
     }
 
     pub(crate) fn gone() -> Self {
-        Self::new(StatusCode::GONE, "stream was deleted; its forks still read its data")
+        Self::new(
+            StatusCode::GONE,
+            "stream was deleted; its forks still read its data",
+        )
     }
 
     pub(crate) fn header(mut self, name: &'static str, value: impl ToString) -> Self {
@@ -93,7 +99,10 @@ impl Problem {
         self
     }
 
-    #[cfg_attr(not(feature = "redis"), allow(dead_code, reason = "only the Redis store fails at run time"))]
+    #[cfg_attr(
+        not(feature = "redis"),
+        allow(dead_code, reason = "only the Redis store fails at run time")
+    )]
     pub(crate) fn unavailable(err: impl fmt::Display) -> Self {
         Self::new(
             StatusCode::SERVICE_UNAVAILABLE,

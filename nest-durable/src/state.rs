@@ -79,8 +79,11 @@ impl Meta {
         if self.expires_at_ms.is_some_and(|at| at <= now_ms) {
             return true;
         }
-        self.ttl
-            .is_some_and(|ttl| self.touched_ms.saturating_add((ttl as i64).saturating_mul(1000)) <= now_ms)
+        self.ttl.is_some_and(|ttl| {
+            self.touched_ms
+                .saturating_add((ttl as i64).saturating_mul(1000))
+                <= now_ms
+        })
     }
 
     /// A read or a write resets a sliding TTL.
@@ -171,9 +174,15 @@ pub(crate) fn check_existing(existing: &Meta, req: &CreateRequest) -> Result<Cre
             "a deleted stream's path cannot be reused while forks of it exist",
         ));
     }
-    let mismatch = |what: &str| Err(Problem::conflict(format!("the stream exists with another {what}")));
+    let mismatch = |what: &str| {
+        Err(Problem::conflict(format!(
+            "the stream exists with another {what}"
+        )))
+    };
     match (&req.content_type, &existing.fork) {
-        (Some(ct), _) if essence(ct) != essence(&existing.content_type) => return mismatch("content type"),
+        (Some(ct), _) if essence(ct) != essence(&existing.content_type) => {
+            return mismatch("content type")
+        }
         (None, None) if essence(&existing.content_type) != DEFAULT_CONTENT_TYPE => {
             return mismatch("content type")
         }
@@ -343,11 +352,16 @@ fn push(meta: &mut Meta, chunks: &mut Vec<Chunk>, messages: Vec<Bytes>) -> u64 {
 
 /// The body as stored units: JSON mode validates and flattens one level of array (an empty
 /// array is 400 on append, nothing on create); other types are one chunk of bytes.
-pub(crate) fn split_messages(meta: &Meta, body: &Bytes, create: bool) -> Result<Vec<Bytes>, Problem> {
+pub(crate) fn split_messages(
+    meta: &Meta,
+    body: &Bytes,
+    create: bool,
+) -> Result<Vec<Bytes>, Problem> {
     if !meta.json {
         return Ok(vec![body.clone()]);
     }
-    let invalid = |e: serde_json::Error| Problem::bad_request(format!("the body is not valid JSON: {e}"));
+    let invalid =
+        |e: serde_json::Error| Problem::bad_request(format!("the body is not valid JSON: {e}"));
     let value: &RawValue = serde_json::from_slice(body).map_err(invalid)?;
     let text = value.get();
     if !text.starts_with('[') {
@@ -400,7 +414,9 @@ fn check_producer(
     config: &DurableConfig,
 ) -> Result<ProducerCheck, Problem> {
     let live = meta.producers.get(&p.id).filter(|s| {
-        s.last_ms.saturating_add(config.producer_ttl.as_millis() as i64) > now_ms
+        s.last_ms
+            .saturating_add(config.producer_ttl.as_millis() as i64)
+            > now_ms
     });
     match live {
         None if p.seq != 0 && p.epoch > 0 => Err(Problem::bad_request(
@@ -479,7 +495,10 @@ pub(crate) fn append(
     if meta.closed {
         if let Some(p) = &req.producer {
             if meta.closed_by.as_ref() == Some(p) {
-                return Ok((echo(meta, StatusCode::NO_CONTENT, Some((p.epoch, p.seq))), Vec::new()));
+                return Ok((
+                    echo(meta, StatusCode::NO_CONTENT, Some((p.epoch, p.seq))),
+                    Vec::new(),
+                ));
             }
             if let Err(stale) = check_producer(meta, p, now_ms, config) {
                 if stale.status == StatusCode::FORBIDDEN {
@@ -501,7 +520,9 @@ pub(crate) fn append(
     let mut messages = Vec::new();
     if !req.body.is_empty() {
         let Some(ct) = &req.content_type else {
-            return Err(Problem::bad_request("an append with a body needs a Content-Type"));
+            return Err(Problem::bad_request(
+                "an append with a body needs a Content-Type",
+            ));
         };
         if essence(ct) != essence(&meta.content_type) {
             return Err(Problem::conflict(format!(
@@ -513,11 +534,18 @@ pub(crate) fn append(
     }
     if let Some(p) = &req.producer {
         if let ProducerCheck::Duplicate(last) = check_producer(meta, p, now_ms, config)? {
-            return Ok((echo(meta, StatusCode::NO_CONTENT, Some((p.epoch, last))), Vec::new()));
+            return Ok((
+                echo(meta, StatusCode::NO_CONTENT, Some((p.epoch, last))),
+                Vec::new(),
+            ));
         }
     }
     if let (Some(seq), false) = (&req.seq, req.body.is_empty()) {
-        if meta.last_seq.as_ref().is_some_and(|last| seq.as_bytes() <= last.as_bytes()) {
+        if meta
+            .last_seq
+            .as_ref()
+            .is_some_and(|last| seq.as_bytes() <= last.as_bytes())
+        {
             return Err(Problem::conflict(format!(
                 "Stream-Seq {seq} is not greater than the last one ({})",
                 meta.last_seq.as_deref().unwrap_or("")
@@ -574,7 +602,12 @@ pub(crate) fn append(
 // ===== read =====
 
 /// The data from `from` on, at most about `max_bytes` (at least one unit when there is data).
-pub(crate) fn collect(chunks: &[Chunk], json: bool, from: u64, max_bytes: usize) -> (Vec<Bytes>, Option<u64>) {
+pub(crate) fn collect(
+    chunks: &[Chunk],
+    json: bool,
+    from: u64,
+    max_bytes: usize,
+) -> (Vec<Bytes>, Option<u64>) {
     let first = chunks.partition_point(|c| c.end(json) <= from);
     let mut out = Vec::new();
     let mut size = 0;

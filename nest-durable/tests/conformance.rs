@@ -17,7 +17,10 @@ const EXPECTED_PASSED: u64 = 332;
 #[test]
 fn memory_store_passes_the_official_suite() {
     if suite::npm().is_none() {
-        nest_core::test_util::skip("memory_store_passes_the_official_suite", "npm is not on PATH");
+        nest_core::test_util::skip(
+            "memory_store_passes_the_official_suite",
+            "npm is not on PATH",
+        );
         return;
     }
     let dir = match suite::install() {

@@ -9,7 +9,11 @@
 #[path = "support/conformance.rs"]
 mod suite;
 
-#[allow(dead_code, unreachable_pub, reason = "shared with nest-core's Redis tests")]
+#[allow(
+    dead_code,
+    unreachable_pub,
+    reason = "shared with nest-core's Redis tests"
+)]
 #[path = "../../nest-core/tests/redis/server.rs"]
 mod server;
 
@@ -27,7 +31,10 @@ fn redis_store_passes_the_official_suite() {
         return;
     };
     if suite::npm().is_none() {
-        nest_core::test_util::skip("redis_store_passes_the_official_suite", "npm is not on PATH");
+        nest_core::test_util::skip(
+            "redis_store_passes_the_official_suite",
+            "npm is not on PATH",
+        );
         return;
     }
     let dir = match suite::install() {
@@ -45,7 +52,9 @@ fn redis_store_passes_the_official_suite() {
         let config = DurableConfig::default()
             .long_poll_timeout(long_poll)
             .max_append_bytes(16 * 1024 * 1024);
-        let store = RedisStore::connect(&redis.url(), "suite:", config).await.unwrap();
+        let store = RedisStore::connect(&redis.url(), "suite:", config)
+            .await
+            .unwrap();
         let app = NestApp::new().controller(DurableStreams::new(store).at("/v1/stream"));
         let server = app.bind(([127, 0, 0, 1], 0)).await.unwrap();
         let base = format!("http://{}", server.local_addr());

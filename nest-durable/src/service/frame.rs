@@ -18,13 +18,21 @@ pub(crate) fn event(name: &str, data: &str) -> Bytes {
     loop {
         let end = rest.find(['\r', '\n']).unwrap_or(rest.len());
         let line = &rest[..end];
-        out.put_slice(if line.starts_with(' ') { b"data: " } else { b"data:" });
+        out.put_slice(if line.starts_with(' ') {
+            b"data: "
+        } else {
+            b"data:"
+        });
         out.put_slice(line.as_bytes());
         out.put_u8(b'\n');
         if end == rest.len() {
             break;
         }
-        let skip = if rest[end..].starts_with("\r\n") { 2 } else { 1 };
+        let skip = if rest[end..].starts_with("\r\n") {
+            2
+        } else {
+            1
+        };
         rest = &rest[end + skip..];
     }
     out.put_u8(b'\n');
@@ -40,7 +48,10 @@ mod tests {
 
     #[test]
     fn lines_cannot_open_events() {
-        assert_eq!(&event("data", "a\r\n\r\nevent: control\rb\nc")[..], b"event: data\ndata:a\ndata:\ndata:event: control\ndata:b\ndata:c\n\n");
+        assert_eq!(
+            &event("data", "a\r\n\r\nevent: control\rb\nc")[..],
+            b"event: data\ndata:a\ndata:\ndata:event: control\ndata:b\ndata:c\n\n"
+        );
         assert_eq!(&event("control", "{}")[..], b"event: control\ndata:{}\n\n");
         assert_eq!(&event("data", " x")[..], b"event: data\ndata:  x\n\n");
         assert_eq!(&event("data", "")[..], b"event: data\ndata:\n\n");

@@ -106,8 +106,14 @@ impl DurableStreams {
             Method::PUT => {
                 let location = location(&req, &path);
                 let (parts, body) = self.body(req).await?;
-                let created = store.create(&path, parse::create(&parts.headers, body)?).await?;
-                let status = if created.created { StatusCode::CREATED } else { StatusCode::OK };
+                let created = store
+                    .create(&path, parse::create(&parts.headers, body)?)
+                    .await?;
+                let status = if created.created {
+                    StatusCode::CREATED
+                } else {
+                    StatusCode::OK
+                };
                 let mut res = empty(status);
                 let h = res.headers_mut();
                 insert(h, header::CONTENT_TYPE, &created.content_type);
@@ -122,7 +128,9 @@ impl DurableStreams {
             }
             Method::POST => {
                 let (parts, body) = self.body(req).await?;
-                let appended = store.append(&path, parse::append(&parts.headers, body)?).await?;
+                let appended = store
+                    .append(&path, parse::append(&parts.headers, body)?)
+                    .await?;
                 let mut res = empty(appended.status);
                 let h = res.headers_mut();
                 insert(h, STREAM_NEXT_OFFSET, &Offset(appended.tail).to_string());
@@ -188,7 +196,9 @@ impl DurableStreams {
         match Limited::new(body, limit).collect().await {
             Ok(collected) => Ok((parts, collected.to_bytes())),
             Err(err) if err.is::<http_body_util::LengthLimitError>() => Err(too_large()),
-            Err(err) => Err(Problem::bad_request(format!("failed to read the body: {err}"))),
+            Err(err) => Err(Problem::bad_request(format!(
+                "failed to read the body: {err}"
+            ))),
         }
     }
 }
@@ -230,11 +240,23 @@ pub(crate) fn insert(headers: &mut http::HeaderMap, name: HeaderName, value: &st
 /// The protocol's browser security headers (section 12.7), on every answer, errors included.
 fn security_headers(res: &mut Response, cors: bool) {
     let h = res.headers_mut();
-    h.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
-    h.insert("cross-origin-resource-policy", HeaderValue::from_static("cross-origin"));
+    h.insert(
+        "x-content-type-options",
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        "cross-origin-resource-policy",
+        HeaderValue::from_static("cross-origin"),
+    );
     if cors {
-        h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
-        h.insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, HeaderValue::from_static(EXPOSED));
+        h.insert(
+            header::ACCESS_CONTROL_ALLOW_ORIGIN,
+            HeaderValue::from_static("*"),
+        );
+        h.insert(
+            header::ACCESS_CONTROL_EXPOSE_HEADERS,
+            HeaderValue::from_static(EXPOSED),
+        );
     }
 }
 
@@ -253,7 +275,10 @@ fn preflight(headers: &http::HeaderMap) -> Response {
              stream-forked-from, stream-fork-offset, stream-fork-sub-offset, producer-id, producer-epoch, producer-seq",
         ));
     h.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, asked);
-    h.insert(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("86400"));
+    h.insert(
+        header::ACCESS_CONTROL_MAX_AGE,
+        HeaderValue::from_static("86400"),
+    );
     res
 }
 

@@ -33,10 +33,17 @@ fn strict_uint(name: &str, value: &str, max: u64) -> Result<u64, Problem> {
             "{name} must be a non-negative integer without sign or leading zeros, at most {max}; got {value:?}"
         ))
     };
-    if value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit()) || (value.len() > 1 && value.starts_with('0')) {
+    if value.is_empty()
+        || !value.bytes().all(|b| b.is_ascii_digit())
+        || (value.len() > 1 && value.starts_with('0'))
+    {
         return Err(bad());
     }
-    value.parse::<u64>().ok().filter(|v| *v <= max).ok_or_else(bad)
+    value
+        .parse::<u64>()
+        .ok()
+        .filter(|v| *v <= max)
+        .ok_or_else(bad)
 }
 
 /// `Stream-Closed` counts only when it is exactly `true` (any case).
@@ -63,9 +70,14 @@ pub(crate) fn create(headers: &HeaderMap, body: Bytes) -> Result<CreateRequest, 
         None => None,
         Some(v) => {
             let at = OffsetDateTime::parse(v.trim(), &Rfc3339).map_err(|e| {
-                Problem::bad_request(format!("Stream-Expires-At is not an RFC 3339 timestamp: {e}"))
+                Problem::bad_request(format!(
+                    "Stream-Expires-At is not an RFC 3339 timestamp: {e}"
+                ))
             })?;
-            Some((v.trim().to_owned(), (at.unix_timestamp_nanos() / 1_000_000) as i64))
+            Some((
+                v.trim().to_owned(),
+                (at.unix_timestamp_nanos() / 1_000_000) as i64,
+            ))
         }
     };
     if ttl.is_some() && expires_at.is_some() {
@@ -89,7 +101,9 @@ pub(crate) fn create(headers: &HeaderMap, body: Bytes) -> Result<CreateRequest, 
             let offset = offset
                 .map(|v| {
                     Offset::parse(v.trim()).map(|o| o.0).ok_or_else(|| {
-                        Problem::bad_request(format!("Stream-Fork-Offset {v:?} is not an offset of this server"))
+                        Problem::bad_request(format!(
+                            "Stream-Fork-Offset {v:?} is not an offset of this server"
+                        ))
                     })
                 })
                 .transpose()?;
@@ -123,32 +137,33 @@ pub(crate) fn create(headers: &HeaderMap, body: Bytes) -> Result<CreateRequest, 
 pub(crate) fn append(headers: &HeaderMap, body: Bytes) -> Result<AppendRequest, Problem> {
     let seq = text(headers, "stream-seq")?.map(str::to_owned);
     if seq.as_ref().is_some_and(|s| s.len() > MAX_TOKEN) {
-        return Err(Problem::bad_request(format!("Stream-Seq is longer than {MAX_TOKEN} bytes")));
+        return Err(Problem::bad_request(format!(
+            "Stream-Seq is longer than {MAX_TOKEN} bytes"
+        )));
     }
     let id = text(headers, "producer-id")?;
     let epoch = text(headers, "producer-epoch")?;
     let pseq = text(headers, "producer-seq")?;
-    let producer = match (id, epoch, pseq) {
-        (None, None, None) => None,
-        (Some(id), Some(epoch), Some(seq)) => {
-            let id = id.trim();
-            if id.is_empty() || id.len() > MAX_TOKEN {
-                return Err(Problem::bad_request(format!(
-                    "Producer-Id must be 1 to {MAX_TOKEN} bytes"
-                )));
+    let producer =
+        match (id, epoch, pseq) {
+            (None, None, None) => None,
+            (Some(id), Some(epoch), Some(seq)) => {
+                let id = id.trim();
+                if id.is_empty() || id.len() > MAX_TOKEN {
+                    return Err(Problem::bad_request(format!(
+                        "Producer-Id must be 1 to {MAX_TOKEN} bytes"
+                    )));
+                }
+                Some(ProducerTuple {
+                    id: id.to_owned(),
+                    epoch: strict_uint("Producer-Epoch", epoch.trim(), MAX_SAFE_INTEGER)?,
+                    seq: strict_uint("Producer-Seq", seq.trim(), MAX_SAFE_INTEGER)?,
+                })
             }
-            Some(ProducerTuple {
-                id: id.to_owned(),
-                epoch: strict_uint("Producer-Epoch", epoch.trim(), MAX_SAFE_INTEGER)?,
-                seq: strict_uint("Producer-Seq", seq.trim(), MAX_SAFE_INTEGER)?,
-            })
-        }
-        _ => {
-            return Err(Problem::bad_request(
+            _ => return Err(Problem::bad_request(
                 "Producer-Id, Producer-Epoch and Producer-Seq go together: send all three or none",
-            ))
-        }
-    };
+            )),
+        };
     Ok(AppendRequest {
         content_type: content_type(headers)?,
         seq,
@@ -181,8 +196,11 @@ pub(crate) fn read_query(query: Option<&str>) -> Result<ReadQuery, Problem> {
     let mut cursor = None;
     for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
         let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-        let value = percent_decode(value)
-            .ok_or_else(|| Problem::bad_request(format!("query parameter {key} is not valid percent-encoded UTF-8")))?;
+        let value = percent_decode(value).ok_or_else(|| {
+            Problem::bad_request(format!(
+                "query parameter {key} is not valid percent-encoded UTF-8"
+            ))
+        })?;
         let slot = match key {
             "offset" => &mut offset,
             "live" => &mut live,
@@ -190,7 +208,9 @@ pub(crate) fn read_query(query: Option<&str>) -> Result<ReadQuery, Problem> {
             _ => continue,
         };
         if slot.replace(value).is_some() {
-            return Err(Problem::bad_request(format!("query parameter {key} appears twice")));
+            return Err(Problem::bad_request(format!(
+                "query parameter {key} appears twice"
+            )));
         }
     }
     let live = match live.as_deref() {
@@ -261,6 +281,9 @@ mod tests {
         assert!(read_query(Some("offset=")).is_err());
         assert!(read_query(Some("live=sse")).is_err());
         let q = read_query(Some("offset=now&live=long-poll&cursor=5&x=1")).unwrap();
-        assert_eq!((q.from, q.live, q.cursor.as_deref()), (ReadFrom::Now, Live::LongPoll, Some("5")));
+        assert_eq!(
+            (q.from, q.live, q.cursor.as_deref()),
+            (ReadFrom::Now, Live::LongPoll, Some("5"))
+        );
     }
 }

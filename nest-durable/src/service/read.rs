@@ -4,12 +4,12 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
+use bytes::Bytes;
 use http::header::{self, HeaderName, HeaderValue};
 use http::StatusCode;
-use bytes::Bytes;
 use nest_core::body::Body;
-use tokio::sync::{mpsc, watch};
 use nest_core::{IntoResponse, Response};
+use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
 use super::frame;
@@ -25,13 +25,23 @@ const CURSOR_EPOCH_MS: u128 = 1_728_432_000_000;
 /// The cursor interval: 20 seconds.
 const CURSOR_INTERVAL_MS: u128 = 20_000;
 
-pub(super) async fn get(store: &Arc<dyn Store>, path: &str, req: &http::request::Parts) -> Result<Response, Problem> {
+pub(super) async fn get(
+    store: &Arc<dyn Store>,
+    path: &str,
+    req: &http::request::Parts,
+) -> Result<Response, Problem> {
     let query = parse::read_query(req.uri.query())?;
     let cursor = next_cursor(query.cursor.as_deref());
     match query.live {
         Live::CatchUp => {
             let outcome = store.read(path, query.from).await?;
-            Ok(data_response(&**store, &outcome, query.from == ReadFrom::Now, None, req))
+            Ok(data_response(
+                &**store,
+                &outcome,
+                query.from == ReadFrom::Now,
+                None,
+                req,
+            ))
         }
         Live::LongPoll => long_poll(&**store, path, query.from, cursor, req).await,
         Live::Sse => sse(store, path, query.from, cursor).await,
@@ -59,7 +69,10 @@ fn data_response(
             .headers
             .get(header::IF_NONE_MATCH)
             .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.split(',').any(|t| t.trim().trim_start_matches("W/") == etag || t.trim() == "*"));
+            .is_some_and(|v| {
+                v.split(',')
+                    .any(|t| t.trim().trim_start_matches("W/") == etag || t.trim() == "*")
+            });
     let mut res = if matches {
         empty(StatusCode::NOT_MODIFIED)
     } else {
@@ -129,7 +142,12 @@ fn no_content(outcome: &ReadOutcome, cursor: Option<&str>) -> Response {
     res
 }
 
-async fn sse(store: &Arc<dyn Store>, path: &str, from: ReadFrom, cursor: String) -> Result<Response, Problem> {
+async fn sse(
+    store: &Arc<dyn Store>,
+    path: &str,
+    from: ReadFrom,
+    cursor: String,
+) -> Result<Response, Problem> {
     let changed = store.wakeups().subscribe(path);
     let first = store.read(path, from).await?;
     let config = store.config();
@@ -147,11 +165,16 @@ async fn sse(store: &Arc<dyn Store>, path: &str, from: ReadFrom, cursor: String)
     };
     tokio::spawn(follow.run(first, changed));
     let stream = futures_util::stream::unfold(rx, |mut rx| async move {
-        rx.recv().await.map(|frame| (Ok::<_, std::convert::Infallible>(frame), rx))
+        rx.recv()
+            .await
+            .map(|frame| (Ok::<_, std::convert::Infallible>(frame), rx))
     });
     let mut res = Response::new(Body::from_stream(stream));
     let h = res.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     h.insert("x-accel-buffering", HeaderValue::from_static("no"));
     if base64 {
@@ -188,12 +211,17 @@ impl Follower {
         let _ = self.follow(first, &mut changed).await;
     }
 
-    async fn follow(&self, first: ReadOutcome, changed: &mut watch::Receiver<u64>) -> Result<(), Gone> {
+    async fn follow(
+        &self,
+        first: ReadOutcome,
+        changed: &mut watch::Receiver<u64>,
+    ) -> Result<(), Gone> {
         let mut outcome = first;
         let mut announced = false;
         loop {
             if !outcome.data.is_empty() {
-                self.send(frame::event("data", &self.encode(&outcome))).await?;
+                self.send(frame::event("data", &self.encode(&outcome)))
+                    .await?;
                 self.control(&outcome).await?;
                 announced = outcome.up_to_date();
             } else if !announced {
@@ -218,7 +246,11 @@ impl Follower {
                     }
                 }
             }
-            outcome = match self.store.read(&self.path, ReadFrom::At(outcome.next)).await {
+            outcome = match self
+                .store
+                .read(&self.path, ReadFrom::At(outcome.next))
+                .await
+            {
                 Ok(next) => next,
                 // Deleted or expired: end the response; the reconnect gets the 404 or 410.
                 Err(_) => return Ok(()),
@@ -241,7 +273,10 @@ impl Follower {
 
     async fn control(&self, outcome: &ReadOutcome) -> Result<(), Gone> {
         let mut control = serde_json::Map::new();
-        control.insert("streamNextOffset".into(), Offset(outcome.next).to_string().into());
+        control.insert(
+            "streamNextOffset".into(),
+            Offset(outcome.next).to_string().into(),
+        );
         if outcome.at_eof() {
             control.insert("streamClosed".into(), true.into());
             control.insert("upToDate".into(), true.into());

@@ -12,7 +12,9 @@ use super::{new_id, now_ms, Store, Wakeups};
 use crate::config::DurableConfig;
 use crate::error::Problem;
 use crate::offset::ReadFrom;
-use crate::state::{self, AppendRequest, Appended, Chunk, CreateRequest, Created, ForkSource, Meta, ReadOutcome};
+use crate::state::{
+    self, AppendRequest, Appended, Chunk, CreateRequest, Created, ForkSource, Meta, ReadOutcome,
+};
 use crate::Error;
 
 /// Streams in this process's memory: fast, bounded ([`DurableConfig`]), and gone on restart.
@@ -95,14 +97,20 @@ impl MemoryStore {
         if streams.map.len() >= config.max_streams {
             return Err(Problem::new(
                 StatusCode::INSUFFICIENT_STORAGE,
-                format!("the store is full: it holds at most {} streams", config.max_streams),
+                format!(
+                    "the store is full: it holds at most {} streams",
+                    config.max_streams
+                ),
             ));
         }
         let source = match &req.fork {
             Some(fork) => {
                 streams.expire(&fork.source, now);
                 let Some(src) = streams.map.get(&fork.source) else {
-                    return Err(Problem::new(StatusCode::NOT_FOUND, "the fork's source stream does not exist"));
+                    return Err(Problem::new(
+                        StatusCode::NOT_FOUND,
+                        "the fork's source stream does not exist",
+                    ));
                 };
                 let (_, point) = state::fork_point(&src.meta, fork)?;
                 let upto = src.chunks.partition_point(|c| c.start < point);
@@ -117,7 +125,10 @@ impl MemoryStore {
         if streams.total_bytes + meta.bytes > config.max_total_bytes {
             return Err(Problem::new(
                 StatusCode::INSUFFICIENT_STORAGE,
-                format!("the store is full: it holds at most {} bytes", config.max_total_bytes),
+                format!(
+                    "the store is full: it holds at most {} bytes",
+                    config.max_total_bytes
+                ),
             ));
         }
         if let Some(fork) = &req.fork {
@@ -137,7 +148,8 @@ impl MemoryStore {
         streams.expire(path, now);
         let total = streams.total_bytes;
         let entry = streams.map.get_mut(path).ok_or_else(Problem::not_found)?;
-        let (appended, chunks) = state::append(&mut entry.meta, &req, now, total, &self.inner.config)?;
+        let (appended, chunks) =
+            state::append(&mut entry.meta, &req, now, total, &self.inner.config)?;
         let added: u64 = chunks.iter().map(|c| c.data.len() as u64).sum();
         let changed = !chunks.is_empty() || req.close;
         entry.chunks.extend(chunks);
@@ -165,7 +177,12 @@ impl MemoryStore {
                 at
             }
         };
-        let (data, next) = state::collect(&entry.chunks, meta.json, start, self.inner.config.max_read_bytes);
+        let (data, next) = state::collect(
+            &entry.chunks,
+            meta.json,
+            start,
+            self.inner.config.max_read_bytes,
+        );
         Ok(state::outcome(meta, start, data, next))
     }
 
@@ -199,7 +216,9 @@ impl Streams {
     /// Removes `path` if it has expired; one that forks still read is soft-deleted (410) and
     /// goes with its last fork.
     fn expire(&mut self, path: &str, now: i64) {
-        let Some(entry) = self.map.get_mut(path) else { return };
+        let Some(entry) = self.map.get_mut(path) else {
+            return;
+        };
         if !entry.meta.expired(now) {
             return;
         }
@@ -228,7 +247,9 @@ impl Streams {
     fn remove(&mut self, path: &str) {
         let mut next = Some(path.to_owned());
         while let Some(path) = next.take() {
-            let Some(entry) = self.map.remove(&path) else { break };
+            let Some(entry) = self.map.remove(&path) else {
+                break;
+            };
             self.total_bytes = self.total_bytes.saturating_sub(entry.meta.bytes);
             let Some(origin) = entry.meta.fork else { break };
             if let Some(src) = self.map.get_mut(&origin.source) {
@@ -244,15 +265,27 @@ impl Streams {
 }
 
 impl Store for MemoryStore {
-    fn create<'a>(&'a self, path: &'a str, req: CreateRequest) -> BoxFuture<'a, Result<Created, Problem>> {
+    fn create<'a>(
+        &'a self,
+        path: &'a str,
+        req: CreateRequest,
+    ) -> BoxFuture<'a, Result<Created, Problem>> {
         Box::pin(future::ready(self.create_now(path, req)))
     }
 
-    fn append<'a>(&'a self, path: &'a str, req: AppendRequest) -> BoxFuture<'a, Result<Appended, Problem>> {
+    fn append<'a>(
+        &'a self,
+        path: &'a str,
+        req: AppendRequest,
+    ) -> BoxFuture<'a, Result<Appended, Problem>> {
         Box::pin(future::ready(self.append_now(path, req)))
     }
 
-    fn read<'a>(&'a self, path: &'a str, from: ReadFrom) -> BoxFuture<'a, Result<ReadOutcome, Problem>> {
+    fn read<'a>(
+        &'a self,
+        path: &'a str,
+        from: ReadFrom,
+    ) -> BoxFuture<'a, Result<ReadOutcome, Problem>> {
         Box::pin(future::ready(self.read_now(path, from)))
     }
 

@@ -21,11 +21,23 @@ pub(crate) mod redis;
 /// What the service asks of a store. Every method answers the protocol's 4xx as a [`Problem`].
 pub(crate) trait Store: Send + Sync + fmt::Debug + 'static {
     /// `PUT`: 201 (`created`), 200 (same configuration), or 409 and others.
-    fn create<'a>(&'a self, path: &'a str, req: CreateRequest) -> BoxFuture<'a, Result<Created, Problem>>;
+    fn create<'a>(
+        &'a self,
+        path: &'a str,
+        req: CreateRequest,
+    ) -> BoxFuture<'a, Result<Created, Problem>>;
     /// `POST`.
-    fn append<'a>(&'a self, path: &'a str, req: AppendRequest) -> BoxFuture<'a, Result<Appended, Problem>>;
+    fn append<'a>(
+        &'a self,
+        path: &'a str,
+        req: AppendRequest,
+    ) -> BoxFuture<'a, Result<Appended, Problem>>;
     /// `GET`: the data from `from` on (resets a sliding TTL).
-    fn read<'a>(&'a self, path: &'a str, from: ReadFrom) -> BoxFuture<'a, Result<ReadOutcome, Problem>>;
+    fn read<'a>(
+        &'a self,
+        path: &'a str,
+        from: ReadFrom,
+    ) -> BoxFuture<'a, Result<ReadOutcome, Problem>>;
     /// `HEAD`: the metadata (does not reset the TTL).
     fn head<'a>(&'a self, path: &'a str) -> BoxFuture<'a, Result<Meta, Problem>>;
     /// `DELETE`: removed, or soft-deleted while forks read it.
@@ -71,7 +83,10 @@ impl Wakeups {
     }
 
     /// Wakes every reader (after a lost subscription: they read again).
-    #[cfg_attr(not(feature = "redis"), allow(dead_code, reason = "only the Redis store loses its subscription"))]
+    #[cfg_attr(
+        not(feature = "redis"),
+        allow(dead_code, reason = "only the Redis store loses its subscription")
+    )]
     pub(crate) fn notify_all(&self) {
         let mut channels = self.channels.lock().unwrap_or_else(|e| e.into_inner());
         channels.retain(|_, tx| tx.receiver_count() > 0);

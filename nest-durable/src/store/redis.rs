@@ -26,7 +26,9 @@ use super::{new_id, now_ms, Store, Wakeups};
 use crate::config::DurableConfig;
 use crate::error::Problem;
 use crate::offset::ReadFrom;
-use crate::state::{self, AppendRequest, Appended, Chunk, CreateRequest, Created, ForkSource, Meta, ReadOutcome};
+use crate::state::{
+    self, AppendRequest, Appended, Chunk, CreateRequest, Created, ForkSource, Meta, ReadOutcome,
+};
 use crate::Error;
 
 /// The most chunks one read fetches (a read also stops at `max_read_bytes`).
@@ -87,17 +89,22 @@ impl fmt::Debug for RedisStore {
 /// What a change does to the stream's keys.
 enum Change {
     Keep,
-    Set(Meta, Vec<Chunk>),
+    Set(Box<Meta>, Vec<Chunk>),
     Delete,
 }
 
 impl RedisStore {
     /// Connects to Redis at `url` (`redis://host:port/db`); keys start with `prefix` (for
     /// example `ds:`). An invalid setting or an unreachable Redis is an error.
-    pub async fn connect(url: &str, prefix: impl Into<String>, config: DurableConfig) -> Result<Self, Error> {
+    pub async fn connect(
+        url: &str,
+        prefix: impl Into<String>,
+        config: DurableConfig,
+    ) -> Result<Self, Error> {
         config.validate()?;
         let prefix = prefix.into();
-        let client = redis::Client::open(url).map_err(|e| Error::config(format!("NEST_REDIS_URL {url:?}: {e}")))?;
+        let client = redis::Client::open(url)
+            .map_err(|e| Error::config(format!("NEST_REDIS_URL {url:?}: {e}")))?;
         let conn = ConnectionManager::new(client.clone())
             .await
             .map_err(|e| Error::store(format!("connect to Redis at {url}: {e}")))?;
@@ -154,11 +161,33 @@ impl RedisStore {
     }
 
     /// Chunks overlapping `[from, until)`, at most `limit`.
-    async fn chunks(&self, path: &str, from: u64, until: u64, json: bool, limit: isize) -> Result<Vec<Chunk>, Problem> {
+    async fn chunks(
+        &self,
+        path: &str,
+        from: u64,
+        until: u64,
+        json: bool,
+        limit: isize,
+    ) -> Result<Vec<Chunk>, Problem> {
         let key = self.data_key(path);
         let (before, after): (Vec<Vec<u8>>, Vec<Vec<u8>>) = redis::pipe()
-            .cmd("ZRANGE").arg(&key).arg(from).arg("-inf").arg("BYSCORE").arg("REV").arg("LIMIT").arg(0).arg(1)
-            .cmd("ZRANGE").arg(&key).arg(format!("({from}")).arg(format!("({until}")).arg("BYSCORE").arg("LIMIT").arg(0).arg(limit)
+            .cmd("ZRANGE")
+            .arg(&key)
+            .arg(from)
+            .arg("-inf")
+            .arg("BYSCORE")
+            .arg("REV")
+            .arg("LIMIT")
+            .arg(0)
+            .arg(1)
+            .cmd("ZRANGE")
+            .arg(&key)
+            .arg(format!("({from}"))
+            .arg(format!("({until}"))
+            .arg("BYSCORE")
+            .arg("LIMIT")
+            .arg(0)
+            .arg(limit)
             .query_async(&mut self.conn())
             .await
             .map_err(Problem::unavailable)?;
@@ -180,7 +209,13 @@ impl RedisStore {
     }
 
     /// Commits `change` if the stream is still at revision `rev`; `false` when it moved.
-    async fn commit(&self, path: &str, rev: &str, change: &Change, wake: bool) -> Result<bool, Problem> {
+    async fn commit(
+        &self,
+        path: &str,
+        rev: &str,
+        change: &Change,
+        wake: bool,
+    ) -> Result<bool, Problem> {
         let mut invocation = self.inner.commit.key(self.meta_key(path));
         invocation.key(self.data_key(path)).arg(rev);
         match change {
@@ -193,7 +228,11 @@ impl RedisStore {
             }
         }
         invocation
-            .arg(if wake { self.inner.channel.as_str() } else { "" })
+            .arg(if wake {
+                self.inner.channel.as_str()
+            } else {
+                ""
+            })
             .arg(path);
         if let Change::Set(_, chunks) = change {
             for chunk in chunks {
@@ -238,7 +277,9 @@ impl RedisStore {
     async fn live(&self, path: &str) -> Result<(String, Meta), Problem> {
         loop {
             let (rev, meta) = self.load(path).await?;
-            let Some(meta) = meta else { return Err(Problem::not_found()) };
+            let Some(meta) = meta else {
+                return Err(Problem::not_found());
+            };
             if !meta.expired(now_ms()) || meta.deleted {
                 return Ok((rev, meta));
             }
@@ -253,7 +294,7 @@ impl RedisStore {
                 Some(mut m) if m.expired(now) && !m.deleted => {
                     if m.forks > 0 {
                         m.deleted = true;
-                        (Change::Set(m, Vec::new()), Ok(None))
+                        (Change::Set(Box::new(m), Vec::new()), Ok(None))
                     } else {
                         let origin = m.fork.clone();
                         (Change::Delete, Ok(origin))
@@ -281,7 +322,7 @@ impl RedisStore {
                             let up = m.fork.clone();
                             (Change::Delete, Ok(up))
                         } else {
-                            (Change::Set(m, Vec::new()), Ok(None))
+                            (Change::Set(Box::new(m), Vec::new()), Ok(None))
                         }
                     }
                     _ => (Change::Keep, Ok(None)),
@@ -303,34 +344,49 @@ impl RedisStore {
                 Some(fork) => {
                     let (_, src) = match self.live(&fork.source).await {
                         Err(p) if p.status == StatusCode::NOT_FOUND => {
-                            return Err(Problem::new(StatusCode::NOT_FOUND, "the fork's source stream does not exist"))
+                            return Err(Problem::new(
+                                StatusCode::NOT_FOUND,
+                                "the fork's source stream does not exist",
+                            ))
                         }
                         other => other?,
                     };
                     let (_, point) = state::fork_point(&src, fork)?;
-                    let chunks = self.chunks(&fork.source, 0, point, src.json, isize::MAX).await?;
+                    let chunks = self
+                        .chunks(&fork.source, 0, point, src.json, isize::MAX)
+                        .await?;
                     Some((src, chunks))
                 }
                 None => None,
             };
             let (meta, chunks) = state::new_stream(
                 &req,
-                source.as_ref().map(|(meta, chunks)| ForkSource { meta, chunks: chunks.clone() }),
+                source.as_ref().map(|(meta, chunks)| ForkSource {
+                    meta,
+                    chunks: chunks.clone(),
+                }),
                 new_id(),
                 now_ms(),
                 config,
             )?;
             let created = Created::of(&meta, true);
-            if !self.commit(path, "", &Change::Set(meta, chunks), false).await? {
+            if !self
+                .commit(path, "", &Change::Set(Box::new(meta), chunks), false)
+                .await?
+            {
                 continue;
             }
             if let Some((src, _)) = source {
                 let source_id = src.id;
-                let fork = req.fork.as_ref().map(|f| f.source.clone()).unwrap_or_default();
+                let fork = req
+                    .fork
+                    .as_ref()
+                    .map(|f| f.source.clone())
+                    .unwrap_or_default();
                 self.update(&fork, false, |meta| match meta {
                     Some(mut m) if m.id == source_id => {
                         m.forks += 1;
-                        (Change::Set(m, Vec::new()), Ok(()))
+                        (Change::Set(Box::new(m), Vec::new()), Ok(()))
                     }
                     _ => (Change::Keep, Ok(())),
                 })
@@ -338,7 +394,10 @@ impl RedisStore {
             }
             return Ok(created);
         }
-        Err(Problem::new(StatusCode::SERVICE_UNAVAILABLE, "the stream changed too often to create; retry"))
+        Err(Problem::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the stream changed too often to create; retry",
+        ))
     }
 
     async fn append_now(&self, path: &str, req: AppendRequest) -> Result<Appended, Problem> {
@@ -351,10 +410,11 @@ impl RedisStore {
             };
             match state::append(&mut meta, &req, now, 0, config) {
                 Ok((appended, chunks)) => {
-                    if chunks.is_empty() && !req.close && appended.status == StatusCode::NO_CONTENT {
+                    if chunks.is_empty() && !req.close && appended.status == StatusCode::NO_CONTENT
+                    {
                         (Change::Keep, Ok(appended))
                     } else {
-                        (Change::Set(meta, chunks), Ok(appended))
+                        (Change::Set(Box::new(meta), chunks), Ok(appended))
                     }
                 }
                 Err(problem) => (Change::Keep, Err(problem)),
@@ -375,17 +435,20 @@ impl RedisStore {
             }
         };
         let chunks = if start < meta.tail {
-            self.chunks(path, start, meta.tail, meta.json, READ_CHUNKS).await?
+            self.chunks(path, start, meta.tail, meta.json, READ_CHUNKS)
+                .await?
         } else {
             Vec::new()
         };
-        let (data, next) = state::collect(&chunks, meta.json, start, self.inner.config.max_read_bytes);
+        let (data, next) =
+            state::collect(&chunks, meta.json, start, self.inner.config.max_read_bytes);
         let outcome = state::outcome(&meta, start, data, next);
         if meta.ttl.is_some() {
             // The sliding TTL restarts on a read; a race with a write loses nothing (the write
             // restarted it too), so one attempt is enough.
             meta.touch(now_ms());
-            self.commit(path, &rev, &Change::Set(meta, Vec::new()), false).await?;
+            self.commit(path, &rev, &Change::Set(Box::new(meta), Vec::new()), false)
+                .await?;
         }
         Ok(outcome)
     }
@@ -398,7 +461,7 @@ impl RedisStore {
                 Some(m) if m.deleted => (Change::Keep, Err(Problem::gone())),
                 Some(mut m) if m.forks > 0 => {
                     m.deleted = true;
-                    (Change::Set(m, Vec::new()), Ok(None))
+                    (Change::Set(Box::new(m), Vec::new()), Ok(None))
                 }
                 Some(m) => {
                     let origin = m.fork.clone();
@@ -416,7 +479,12 @@ impl RedisStore {
 /// The instance's one subscription: every published path wakes the local readers of that
 /// stream. When the connection drops it reconnects (with a pause) and wakes every local reader,
 /// who read again and so miss nothing that was published meanwhile.
-async fn listen(client: redis::Client, channel: String, first: redis::aio::PubSub, wakeups: Arc<Wakeups>) {
+async fn listen(
+    client: redis::Client,
+    channel: String,
+    first: redis::aio::PubSub,
+    wakeups: Arc<Wakeups>,
+) {
     let mut pubsub = Some(first);
     loop {
         if let Some(mut ps) = pubsub.take() {
@@ -441,15 +509,27 @@ async fn listen(client: redis::Client, channel: String, first: redis::aio::PubSu
 }
 
 impl Store for RedisStore {
-    fn create<'a>(&'a self, path: &'a str, req: CreateRequest) -> BoxFuture<'a, Result<Created, Problem>> {
+    fn create<'a>(
+        &'a self,
+        path: &'a str,
+        req: CreateRequest,
+    ) -> BoxFuture<'a, Result<Created, Problem>> {
         Box::pin(self.create_now(path, req))
     }
 
-    fn append<'a>(&'a self, path: &'a str, req: AppendRequest) -> BoxFuture<'a, Result<Appended, Problem>> {
+    fn append<'a>(
+        &'a self,
+        path: &'a str,
+        req: AppendRequest,
+    ) -> BoxFuture<'a, Result<Appended, Problem>> {
         Box::pin(self.append_now(path, req))
     }
 
-    fn read<'a>(&'a self, path: &'a str, from: ReadFrom) -> BoxFuture<'a, Result<ReadOutcome, Problem>> {
+    fn read<'a>(
+        &'a self,
+        path: &'a str,
+        from: ReadFrom,
+    ) -> BoxFuture<'a, Result<ReadOutcome, Problem>> {
         Box::pin(self.read_now(path, from))
     }
 

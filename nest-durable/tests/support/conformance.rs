@@ -53,9 +53,17 @@ pub(crate) fn install() -> Result<PathBuf, String> {
     }
     std::fs::create_dir_all(&dir).map_err(|e| format!("create {}: {e}", dir.display()))?;
     let status = std::process::Command::new("npm")
-        .args(["install", "--no-audit", "--no-fund", "--save-exact", "--prefix"])
+        .args([
+            "install",
+            "--no-audit",
+            "--no-fund",
+            "--save-exact",
+            "--prefix",
+        ])
         .arg(&dir)
-        .arg(format!("@durable-streams/server-conformance-tests@{SUITE_VERSION}"))
+        .arg(format!(
+            "@durable-streams/server-conformance-tests@{SUITE_VERSION}"
+        ))
         .arg(format!("vitest@{VITEST_VERSION}"))
         .stdout(Stdio::null())
         .status()
@@ -68,7 +76,12 @@ pub(crate) fn install() -> Result<PathBuf, String> {
 
 /// Runs the suite against `base_url` (the server's origin; streams live under `/v1/stream`).
 /// `name` tells the result files of two stores apart.
-pub(crate) async fn run(dir: &Path, name: &str, base_url: &str, long_poll_timeout: Duration) -> SuiteResult {
+pub(crate) async fn run(
+    dir: &Path,
+    name: &str,
+    base_url: &str,
+    long_poll_timeout: Duration,
+) -> SuiteResult {
     let test_file = format!("{name}.test.mjs");
     let source = format!(
         "import {{ runConformanceTests }} from \"@durable-streams/server-conformance-tests\"\n\
@@ -80,7 +93,13 @@ pub(crate) async fn run(dir: &Path, name: &str, base_url: &str, long_poll_timeou
     let _ = std::fs::remove_file(&report);
     let mut child = tokio::process::Command::new("npx")
         .current_dir(dir)
-        .args(["vitest", "run", &test_file, "--reporter=dot", "--reporter=json"])
+        .args([
+            "vitest",
+            "run",
+            &test_file,
+            "--reporter=dot",
+            "--reporter=json",
+        ])
         .arg(format!("--outputFile.json={}", report.display()))
         .env("CI", "true")
         .stdout(Stdio::null())
@@ -105,8 +124,17 @@ pub(crate) async fn run(dir: &Path, name: &str, base_url: &str, long_poll_timeou
     for file in json["testResults"].as_array().into_iter().flatten() {
         for test in file["assertionResults"].as_array().into_iter().flatten() {
             if test["status"] == "failed" {
-                let message = test["failureMessages"][0].as_str().unwrap_or("").lines().next().unwrap_or("");
-                failures.push(format!("{} :: {}", test["fullName"].as_str().unwrap_or("?"), message));
+                let message = test["failureMessages"][0]
+                    .as_str()
+                    .unwrap_or("")
+                    .lines()
+                    .next()
+                    .unwrap_or("");
+                failures.push(format!(
+                    "{} :: {}",
+                    test["fullName"].as_str().unwrap_or("?"),
+                    message
+                ));
             }
         }
     }
