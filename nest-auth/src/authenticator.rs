@@ -46,10 +46,10 @@ use jsonwebtoken::errors::ErrorKind as JwtErrorKind;
 use jsonwebtoken::{Header, Validation};
 
 use crate::claims::{now_secs, Audience, Claims, Grant, WireClaims, WireTopics};
-use crate::cookie::SameSite;
 use crate::credentials::{self, Sources};
 use crate::error::{Error, Kind, Result};
 use crate::keys::Key;
+use crate::same_site::SameSite;
 use crate::token::Token;
 
 /// Verifies and issues tokens; cheap to clone (the clones share everything). Register it as

@@ -25,10 +25,10 @@ use jsonwebtoken::{Header, Validation};
 
 use crate::authenticator::{Authenticator, Inner};
 use crate::claims::{now_secs, Audience, WireClaims, WireTopics};
-use crate::cookie::SameSite;
 use crate::credentials::Sources;
 use crate::error::{Error, Result};
 use crate::keys::Key;
+use crate::same_site::SameSite;
 
 /// Builds an [`Authenticator`]; [`build`](Self::build) checks everything.
 #[derive(Debug)]

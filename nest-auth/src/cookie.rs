@@ -24,20 +24,8 @@ use http::HeaderValue;
 
 use crate::authenticator::Authenticator;
 use crate::error::{Error, Result};
+use crate::same_site::SameSite;
 use crate::token::Token;
-
-/// The cookie's `SameSite` attribute.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[non_exhaustive]
-pub enum SameSite {
-    /// Sent on same-site requests only.
-    Strict,
-    /// Also sent on top-level navigations from other sites (default).
-    #[default]
-    Lax,
-    /// Sent on cross-site requests too; needs `Secure`.
-    None,
-}
 
 impl Authenticator {
     /// The `Set-Cookie` value that stores `token` in the browser: `HttpOnly`, `Path=/`, the

@@ -9,8 +9,8 @@ use h2::RecvStream;
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::client::tcp_connect;
+use crate::tls::Agreed;
 use crate::tls::TlsClient;
-use crate::transport::Agreed;
 
 /// The receive window of a stream: Chromium's (6 MiB). h2's default (64 KiB, and as much for
 /// the whole connection) would hold a fast server back by flow control as no browser does.

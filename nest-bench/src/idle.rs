@@ -12,8 +12,9 @@ use tokio::sync::Semaphore;
 
 use crate::client::{connect, get_request, head_end, is_ok, runtime, CONNECT_CONCURRENCY};
 use crate::http2;
+use crate::tls::Agreed;
 use crate::tls::TlsClient;
-use crate::transport::{Agreed, Transport, TransportArgs};
+use crate::transport::{Transport, TransportArgs};
 
 /// Arguments of `idle`.
 #[derive(Debug, Clone, Args)]

@@ -24,8 +24,9 @@ use crate::client::{connect, get_request, head_end, is_ok, runtime, CONNECT_CONC
 use crate::http2;
 use crate::payload::{first_t, unix_nanos};
 use crate::stats::percentile;
+use crate::tls::Agreed;
 use crate::tls::TlsClient;
-use crate::transport::{Agreed, Transport, TransportArgs};
+use crate::transport::{Transport, TransportArgs};
 
 /// Arguments of `load`.
 #[derive(Debug, Clone, Args)]

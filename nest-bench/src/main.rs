@@ -25,6 +25,7 @@ mod http2;
 mod idle;
 mod json;
 mod load;
+mod out;
 mod payload;
 mod serve;
 mod stats;
@@ -32,10 +33,11 @@ mod suite;
 mod tls;
 mod transport;
 
-use std::io::Write;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+
+pub(crate) use out::{emit, Result};
 
 /// Benchmarks of nest against axum and a raw socket writer.
 #[derive(Debug, Parser)]
@@ -61,14 +63,6 @@ enum Command {
     Suite(suite::SuiteArgs),
 }
 
-/// Prints one line on stdout and flushes it (the subcommands talk to `suite` this way).
-pub(crate) fn emit(line: &str) {
-    let mut out = std::io::stdout().lock();
-    // A closed stdout only means nobody listens any more.
-    let _ = writeln!(out, "{line}");
-    let _ = out.flush();
-}
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
@@ -87,6 +81,3 @@ fn main() -> ExitCode {
         }
     }
 }
-
-/// The error of every subcommand: a message for the user.
-pub(crate) type Result<T, E = String> = std::result::Result<T, E>;

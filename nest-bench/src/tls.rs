@@ -6,7 +6,7 @@
 
 use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use nest_core::server::TlsConfig;
 use rustls::pki_types::pem::PemObject;
@@ -16,7 +16,22 @@ use tokio_rustls::client::TlsStream;
 use tokio_rustls::TlsConnector;
 
 use crate::client::tcp_connect;
-use crate::transport::Agreed;
+
+/// What the first TLS handshake agreed (version and cipher suite), kept for the result.
+#[derive(Debug, Default)]
+pub(crate) struct Agreed(OnceLock<String>);
+
+impl Agreed {
+    /// Keeps `agreed` unless a handshake already told.
+    pub(crate) fn record(&self, agreed: String) {
+        let _ = self.0.set(agreed);
+    }
+
+    /// What the first handshake agreed, if one told.
+    pub(crate) fn get(&self) -> Option<&String> {
+        self.0.get()
+    }
+}
 
 /// The name the certificate is made for and the clients ask for (SNI).
 const HOST: &str = "localhost";

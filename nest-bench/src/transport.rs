@@ -3,11 +3,10 @@
 //! TLS, prior knowledge in cleartext) with many SSE streams on each connection.
 
 use std::path::PathBuf;
-use std::sync::OnceLock;
 
 use clap::Args;
 
-use crate::tls::{Alpn, TlsClient};
+use crate::tls::{Agreed, Alpn, TlsClient};
 
 /// The transport flags of `load` and `idle`.
 #[derive(Debug, Clone, Args)]
@@ -88,17 +87,6 @@ impl Transport {
         };
         result.insert("http".to_owned(), http.into());
         result.insert("connections".to_owned(), self.connections(streams).into());
-        result.insert("tls".to_owned(), agreed.0.get().cloned().into());
-    }
-}
-
-/// What the first TLS handshake agreed (version and cipher suite), kept for the result.
-#[derive(Debug, Default)]
-pub(crate) struct Agreed(OnceLock<String>);
-
-impl Agreed {
-    /// Keeps `agreed` unless a handshake already told.
-    pub(crate) fn record(&self, agreed: String) {
-        let _ = self.0.set(agreed);
+        result.insert("tls".to_owned(), agreed.get().cloned().into());
     }
 }

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use tower_layer::Layer;
 
+use crate::error::CorsError;
 use crate::options::{Config, CorsBuilder};
 use crate::service::Cors;
 
@@ -220,5 +221,21 @@ impl<S> Layer<S> for CorsLayer {
 
     fn layer(&self, inner: S) -> Self::Service {
         Cors::new(inner, Arc::clone(&self.config))
+    }
+}
+
+/// Building is the builder's last step, here with the layer it makes (so the options do not
+/// depend on the layer).
+impl CorsBuilder {
+    /// Validates the options and builds the layer.
+    ///
+    /// # Errors
+    ///
+    /// A [`CorsError`] naming the option at fault: an origin entry that is not an origin as
+    /// browsers send it, an invalid regex, an invalid method or header name, a success status
+    /// outside 200–299, or credentials with `*` (in `origin`, `methods`, `allowed_headers`
+    /// or `exposed_headers`) or with reflect-any without the explicit opt-in.
+    pub fn build(self) -> Result<CorsLayer, CorsError> {
+        Ok(CorsLayer::from_config(self.into_config()?))
     }
 }

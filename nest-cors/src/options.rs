@@ -7,7 +7,6 @@ use std::time::Duration;
 use http::{HeaderName, HeaderValue, Method, StatusCode};
 
 use crate::error::CorsError;
-use crate::layer::CorsLayer;
 use crate::origin::{AllowOrigin, OriginRule};
 use crate::vary::Vary;
 
@@ -20,9 +19,9 @@ pub(crate) const DEFAULT_MAX_AGE: Duration = Duration::from_secs(600);
 const REQUEST_HEADERS: &str = "Access-Control-Request-Headers";
 const REQUEST_PRIVATE_NETWORK: &str = "Access-Control-Request-Private-Network";
 
-/// Builds a [`CorsLayer`]; every option has the npm `cors` default until set.
+/// Builds a [`CorsLayer`](crate::CorsLayer); every option has the npm `cors` default until set.
 ///
-/// Created by [`CorsLayer::builder`].
+/// Created by [`CorsLayer::builder`](crate::CorsLayer::builder).
 ///
 /// | option | builder method | default |
 /// |---|---|---|
@@ -217,19 +216,9 @@ impl CorsBuilder {
         self
     }
 
-    /// Validates the options and builds the layer.
-    ///
-    /// # Errors
-    ///
-    /// A [`CorsError`] naming the option at fault: an origin entry that is not an origin as
-    /// browsers send it, an invalid regex, an invalid method or header name, a success status
-    /// outside 200–299, or credentials with `*` (in `origin`, `methods`, `allowed_headers`
-    /// or `exposed_headers`) or with reflect-any without the explicit opt-in.
-    pub fn build(self) -> Result<CorsLayer, CorsError> {
-        Ok(CorsLayer::from_config(self.into_config()?))
-    }
-
-    fn into_config(self) -> Result<Config, CorsError> {
+    /// Validates the options (the first half of [`build`](Self::build), which is in `layer.rs`
+    /// with the layer it makes).
+    pub(crate) fn into_config(self) -> Result<Config, CorsError> {
         if self.credentials && self.origin.is_any() {
             return Err(CorsError::incompatible(
                 "credentials",
@@ -414,6 +403,7 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::layer::CorsLayer;
 
     fn err(builder: CorsBuilder) -> CorsError {
         builder

@@ -27,7 +27,7 @@ use std::time::Duration;
 use reqwest::header::HeaderMap;
 use reqwest::StatusCode;
 
-use crate::client::ResponseHead;
+use crate::client::head::ResponseHead;
 
 /// A boxed error source.
 type BoxError = Box<dyn std::error::Error + Send + Sync>;

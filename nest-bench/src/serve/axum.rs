@@ -14,7 +14,7 @@ use axum::{Json, Router};
 use futures_util::Stream;
 use tokio::sync::broadcast;
 
-use super::{publish_loop, Broadcast, CAPACITY, KEEP_ALIVE, MESSAGE};
+use super::publish::{publish_loop, Broadcast, CAPACITY, KEEP_ALIVE, MESSAGE};
 
 /// The SSE events of one subscriber: lagging skips ahead, a closed channel ends the stream.
 fn events(rx: broadcast::Receiver<Arc<str>>) -> impl Stream<Item = Result<Event, Infallible>> {

@@ -10,7 +10,7 @@ use nest_core::sse::hub::{Hub, HubOptions, MemoryBackend, Retention};
 use nest_core::sse::{encode, Overflow};
 use nest_core::{HttpException, Server};
 
-use super::{publish_loop, Broadcast, CAPACITY, KEEP_ALIVE, MESSAGE};
+use super::publish::{publish_loop, Broadcast, CAPACITY, KEEP_ALIVE, MESSAGE};
 
 /// The hub controller: /bench subscribes to topic `bench`, /idle to topic `idle` (never published).
 struct HubBench {
@@ -33,7 +33,7 @@ impl HubBench {
             .map_err(|err| HttpException::internal_server_error(err.to_string()))
     }
 
-    async fn json(self: Arc<Self>) -> Json<super::Message> {
+    async fn json(self: Arc<Self>) -> Json<super::publish::Message> {
         Json(MESSAGE)
     }
 }
@@ -115,7 +115,7 @@ impl StreamBench {
         body
     }
 
-    async fn json(self: Arc<Self>) -> Json<super::Message> {
+    async fn json(self: Arc<Self>) -> Json<super::publish::Message> {
         Json(MESSAGE)
     }
 }

@@ -11,7 +11,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::broadcast::{self, error::RecvError, error::TryRecvError};
 
-use super::{publish_loop, Broadcast, CAPACITY, KEEP_ALIVE};
+use super::publish::{publish_loop, Broadcast, CAPACITY, KEEP_ALIVE};
 
 const MAX_WRITE: usize = 64 * 1024;
 

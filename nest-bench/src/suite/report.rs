@@ -3,7 +3,7 @@
 use std::fmt::Write;
 
 use super::criterion::Result as Micro;
-use super::{LoadResult, LoadRun, MemoryResult, Results, SuiteArgs};
+use super::model::{LoadResult, LoadRun, MemoryResult, Results, SuiteArgs};
 use crate::serve::Framework;
 use crate::stats::Spread;
 

@@ -4,85 +4,10 @@
 
 use std::path::PathBuf;
 
+use super::model::{LoadResult, MemoryResult, Plan, Wire};
 use super::proc::Launcher;
-use super::{args, idle_memory_over, load_run, log, serve_with, LoadResult, MemoryResult, Plan};
+use super::steps::{args, idle_memory_over, load_run, log, serve_with};
 use crate::serve::Framework;
-
-/// How the suite's server and clients talk.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Wire {
-    /// Over TLS (rustls, ALPN).
-    pub(crate) tls: bool,
-    /// HTTP/2, many streams per connection (else HTTP/1.1, a stream per connection).
-    pub(crate) http2: bool,
-}
-
-impl Wire {
-    /// Cleartext HTTP/1.1: every row outside 1c and 2b.
-    pub(crate) const PLAIN: Wire = Wire {
-        tls: false,
-        http2: false,
-    };
-    /// HTTP/1.1 over TLS.
-    pub(crate) const TLS: Wire = Wire {
-        tls: true,
-        http2: false,
-    };
-    /// HTTP/2 in cleartext, by prior knowledge.
-    pub(crate) const H2C: Wire = Wire {
-        tls: false,
-        http2: true,
-    };
-    /// HTTP/2 over TLS (ALPN `h2`): what a browser speaks to an HTTPS server.
-    pub(crate) const H2: Wire = Wire {
-        tls: true,
-        http2: true,
-    };
-
-    /// Its name in the report.
-    pub(crate) fn label(self) -> &'static str {
-        match (self.http2, self.tls) {
-            (false, false) => "HTTP/1.1 cleartext",
-            (false, true) => "HTTP/1.1 over TLS",
-            (true, false) => "HTTP/2 cleartext (prior knowledge)",
-            (true, true) => "HTTP/2 over TLS",
-        }
-    }
-
-    /// Its mark in the suite's log: nothing for cleartext HTTP/1.1.
-    pub(crate) fn suffix(self) -> String {
-        if self == Self::PLAIN {
-            String::new()
-        } else {
-            format!(" ({})", self.label())
-        }
-    }
-
-    /// The same wire without TLS: what a TLS row is compared with.
-    pub(crate) fn cleartext(self) -> Wire {
-        Wire { tls: false, ..self }
-    }
-
-    fn serve_args(self, cert: &CertFile) -> Vec<String> {
-        if self.tls {
-            vec!["--tls-cert".to_owned(), cert.path()]
-        } else {
-            Vec::new()
-        }
-    }
-
-    fn client_args(self, cert: &CertFile, plan: &Plan) -> Vec<String> {
-        let mut list = self.serve_args(cert);
-        if self.http2 {
-            list.extend(args(&[
-                "--http2",
-                "--streams-per-connection",
-                &plan.streams_per_connection.to_string(),
-            ]));
-        }
-        list
-    }
-}
 
 /// The wires of 1c, cleartext first: each round runs them in this order.
 pub(crate) const FANOUT: [Wire; 4] = [Wire::PLAIN, Wire::TLS, Wire::H2C, Wire::H2];
@@ -186,4 +111,27 @@ pub(crate) fn idle_memory(
             Ok(result)
         })
         .collect()
+}
+
+/// The wire's command-line flags, for the server and the load client.
+impl Wire {
+    fn serve_args(self, cert: &CertFile) -> Vec<String> {
+        if self.tls {
+            vec!["--tls-cert".to_owned(), cert.path()]
+        } else {
+            Vec::new()
+        }
+    }
+
+    fn client_args(self, cert: &CertFile, plan: &Plan) -> Vec<String> {
+        let mut list = self.serve_args(cert);
+        if self.http2 {
+            list.extend(args(&[
+                "--http2",
+                "--streams-per-connection",
+                &plan.streams_per_connection.to_string(),
+            ]));
+        }
+        list
+    }
 }

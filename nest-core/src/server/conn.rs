@@ -3,7 +3,7 @@
 use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
+
 use std::sync::{Arc, Mutex};
 use std::task::Poll;
 
@@ -13,15 +13,29 @@ use hyper::server::conn::{http1, http2};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
-use tokio::sync::Semaphore;
-use tokio_util::sync::CancellationToken;
+
 use tokio_util::task::TaskTracker;
 
 use super::direct;
 use super::rewind::Rewind;
+use super::stop::{Signal, Slot, Stop, StopWatch};
 use crate::app::NestService;
 use crate::config::ServerConfig;
 use crate::Response;
+
+/// A request extension present on every request that came over nest's own TLS listener
+/// ([`NestApp::bind_tls`]), HTTP/1.1 and HTTP/2 alike: the request was made over HTTPS even when
+/// its URI has no scheme (HTTP/1.1 sends only the path). What sets a cookie's `Secure` attribute
+/// looks for it (behind a proxy that ends TLS, `X-Forwarded-Proto` says so instead).
+///
+/// ```
+/// use nest_core::server::TlsConnection;
+///
+/// let req = http::Request::get("/").body(()).unwrap();
+/// assert!(req.extensions().get::<TlsConnection>().is_none(), "not over nest's TLS");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TlsConnection;
 
 /// hyper's default limit on the number of request headers.
 const HYPER_MAX_HEADERS: usize = 100;
@@ -69,66 +83,6 @@ async fn sniff(stream: &mut TcpStream, config: &ServerConfig) -> Option<(Bytes, 
         .flatten()
 }
 
-/// The server's stop signal as connections see it.
-#[derive(Debug)]
-pub(crate) struct Stop {
-    /// Set before `token` is cancelled: the cheap check a connection makes on each wake.
-    pub(super) fired: AtomicBool,
-    /// The app's shutdown token: finish in-flight requests and close.
-    pub(super) token: CancellationToken,
-    /// The grace period is over: close now.
-    pub(super) deadline: CancellationToken,
-    /// Every connection task and every HTTP/2 stream task of the server.
-    pub(crate) tasks: TaskTracker,
-    /// `ServerConfig::max_connections`: one permit per open connection, taken when it is
-    /// accepted and given back by its [`Slot`].
-    pub(crate) limit: Option<Semaphore>,
-}
-
-/// A connection's place on the server: its task holds it for the connection's life and gives
-/// the connection limit's permit back when it ends (or is dropped). One pointer: the task
-/// keeps no permit of its own.
-pub(crate) struct Slot(pub(crate) Arc<Stop>);
-
-impl Drop for Slot {
-    fn drop(&mut self) {
-        if let Some(limit) = &self.0.limit {
-            limit.add_permits(1);
-        }
-    }
-}
-
-impl Stop {
-    pub(crate) fn new(token: CancellationToken) -> Self {
-        Self {
-            fired: AtomicBool::new(false),
-            token,
-            deadline: CancellationToken::new(),
-            tasks: TaskTracker::new(),
-            limit: None,
-        }
-    }
-
-    /// As [`Stop::new`], with at most `max_connections` connections open at once.
-    pub(crate) fn with_limit(token: CancellationToken, max_connections: Option<usize>) -> Self {
-        Self {
-            limit: max_connections.map(Semaphore::new),
-            ..Self::new(token)
-        }
-    }
-
-    /// Tells every connection to finish its in-flight requests and close.
-    pub(crate) fn fire(&self) {
-        self.fired.store(true, Ordering::Release);
-        self.token.cancel();
-    }
-
-    /// Tells every connection to close now, whatever it is doing.
-    pub(crate) fn force(&self) {
-        self.deadline.cancel();
-    }
-}
-
 /// hyper's executor for HTTP/2 stream tasks: spawns them on the server's task tracker.
 #[derive(Clone)]
 struct Tracked(TaskTracker);
@@ -147,7 +101,7 @@ where
 /// per-connection slot for the in-flight request is one pointer wide.
 struct Hyper {
     app: NestService,
-    /// The connection is nest's TLS: each request carries [`super::TlsConnection`].
+    /// The connection is nest's TLS: each request carries [`TlsConnection`].
     tls: bool,
     /// The answer to the connection's first request, when the direct SSE path already ran the
     /// app on it and the response was not a stream (hyper reads the same head again).
@@ -161,7 +115,7 @@ impl hyper::service::Service<http::Request<Incoming>> for Hyper {
 
     fn call(&self, mut req: http::Request<Incoming>) -> Self::Future {
         if self.tls {
-            req.extensions_mut().insert(super::TlsConnection);
+            req.extensions_mut().insert(TlsConnection);
         }
         if let Some(first) = &self.first {
             if let Some(res) = first.lock().unwrap_or_else(|p| p.into_inner()).take() {
@@ -278,30 +232,22 @@ pub(crate) async fn serve_io<I>(
         tls,
         first: first.map(|res| Box::new(Mutex::new(Some(res)))),
     };
-    // Not `select!` on the token: that polls it (two locks) on every wake of the connection,
-    // i.e. on every SSE event. The token is polled once to register the task's waker (a task's
-    // waker always wakes that task), then again only when `stop.fired` says it fired. Once
-    // closing, the same slot waits for the end of the grace period.
+    // The connection and the stop signal in one task (see `StopWatch`).
     macro_rules! drive {
         ($conn:expr) => {{
             let conn = $conn;
             tokio::pin!(conn);
             let signal = stop.token.cancelled();
             tokio::pin!(signal);
-            let mut registered = false;
-            let mut closing = false;
+            let mut watch = StopWatch::default();
             std::future::poll_fn(|cx| {
-                if !closing && (!registered || stop.fired.load(Ordering::Acquire)) {
-                    registered = true;
-                    if signal.as_mut().poll(cx).is_ready() {
-                        closing = true;
-                        conn.as_mut().graceful_shutdown();
-                        signal.set(stop.deadline.cancelled());
+                match watch.poll_signal(signal.as_mut(), stop, cx) {
+                    Signal::Running => {}
+                    Signal::Closing => conn.as_mut().graceful_shutdown(),
+                    Signal::Deadline => {
+                        tracing::debug!("grace period over: connection closed");
+                        return Poll::Ready(Ok(()));
                     }
-                }
-                if closing && signal.as_mut().poll(cx).is_ready() {
-                    tracing::debug!("grace period over: connection closed");
-                    return Poll::Ready(Ok(()));
                 }
                 conn.as_mut().poll(cx)
             })

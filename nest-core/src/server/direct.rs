@@ -36,13 +36,13 @@ use http::{Method, StatusCode, Version};
 use http_body::Body as _;
 use tokio::io::{AsyncReadExt, AsyncWrite};
 use tokio::net::TcpStream;
-use tokio_util::sync::WaitForCancellationFuture;
 
-use super::conn::Stop;
+use super::stop::{Signal, Stop, StopWatch};
 use crate::app::NestService;
 use crate::body::Body;
 use crate::config::ServerConfig;
 use crate::Response;
+use tokio_util::sync::WaitForCancellationFuture;
 
 /// The most bytes of a first request head looked at (and the most kept while the app runs).
 /// A longer head (rare: large cookies) goes to hyper.
@@ -231,14 +231,12 @@ pin_project_lite::pin_project! {
         sock: TcpStream,
         pending: Out,
         stop: &'a Stop,
-        // The stop token, polled once to register this task's waker, then only when
-        // `stop.fired` says it fired (as hyper's connections do); once it has, the same slot
-        // waits for the end of the grace period. The body itself ends at the shutdown (it
-        // holds the token).
+        // The stop signal, watched as hyper's connections watch it (`StopWatch`). The body
+        // itself ends at the shutdown (it holds the token); here only the grace period's end
+        // matters.
         #[pin]
         signal: WaitForCancellationFuture<'a>,
-        registered: bool,
-        closing: bool,
+        watch: StopWatch,
         // Bytes the client sent after its request, read and dropped (at most `DISCARD_LIMIT`).
         discarded: u32,
         // The socket's read interest is registered with a waker of its own, so a wake for an
@@ -258,8 +256,7 @@ impl<'a> Stream<'a> {
             pending: Out::raw(head),
             stop,
             signal: stop.token.cancelled(),
-            registered: false,
-            closing: false,
+            watch: StopWatch::default(),
             discarded: 0,
             reads: None,
             _open: crate::metrics::ConnectionOpen::new(false),
@@ -275,16 +272,8 @@ impl Future for Stream<'_> {
         let Some(body) = this.body.as_mut() else {
             return Poll::Ready(());
         };
-        let stop = *this.stop;
         let end = 'end: {
-            if !*this.closing && (!*this.registered || stop.fired.load(Ordering::Acquire)) {
-                *this.registered = true;
-                if this.signal.as_mut().poll(cx).is_ready() {
-                    *this.closing = true;
-                    this.signal.set(stop.deadline.cancelled());
-                }
-            }
-            if *this.closing && this.signal.as_mut().poll(cx).is_ready() {
+            if this.watch.poll_signal(this.signal.as_mut(), this.stop, cx) == Signal::Deadline {
                 break 'end End::Deadline;
             }
             let watch = match &*this.reads {

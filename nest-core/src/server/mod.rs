@@ -28,12 +28,14 @@
 //! ```
 
 mod conn;
+pub use conn::TlsConnection;
 mod direct;
 mod env;
 #[cfg(feature = "test-util")]
 pub(crate) use direct::parse_head as parse_direct_head;
 pub use env::ListenEnv;
 mod rewind;
+mod stop;
 #[cfg(feature = "tls")]
 mod tls;
 #[cfg(all(feature = "tls", feature = "test-util"))]
@@ -118,20 +120,6 @@ impl NestApp {
         Ok(())
     }
 }
-
-/// A request extension present on every request that came over nest's own TLS listener
-/// ([`NestApp::bind_tls`]), HTTP/1.1 and HTTP/2 alike: the request was made over HTTPS even when
-/// its URI has no scheme (HTTP/1.1 sends only the path). What sets a cookie's `Secure` attribute
-/// looks for it (behind a proxy that ends TLS, `X-Forwarded-Proto` says so instead).
-///
-/// ```
-/// use nest_core::server::TlsConnection;
-///
-/// let req = http::Request::get("/").body(()).unwrap();
-/// assert!(req.extensions().get::<TlsConnection>().is_none(), "not over nest's TLS");
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct TlsConnection;
 
 /// How accepted connections are served.
 #[derive(Clone)]
@@ -284,7 +272,7 @@ async fn accept_loop(
     transport: Transport,
     mut grace_rx: watch::Receiver<Option<Duration>>,
 ) {
-    let stop = Arc::new(conn::Stop::with_limit(
+    let stop = Arc::new(stop::Stop::with_limit(
         app.shutdown_token(),
         config.max_connections,
     ));
@@ -327,7 +315,7 @@ async fn accept_loop(
                     configure_socket(&stream, &config);
                     let app = app.clone();
                     let config = config.clone();
-                    let slot = conn::Slot(stop.clone());
+                    let slot = stop::Slot(stop.clone());
                     // The peer is logged here rather than kept in the task for a log line at
                     // the end: every byte of the task stays for the connection's life.
                     tracing::trace!(%peer, "connection accepted");

@@ -41,8 +41,9 @@ use tokio::sync::Semaphore;
 use tokio::time::Instant;
 use tokio_rustls::LazyConfigAcceptor;
 
-use super::conn::{serve_io, Stop, H2_PREFACE};
+use super::conn::{serve_io, H2_PREFACE};
 use super::rewind::Rewind;
+use super::stop::Stop;
 use crate::app::NestService;
 use crate::config::ServerConfig;
 use crate::error::Error;

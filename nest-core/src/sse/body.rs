@@ -16,18 +16,11 @@ use tokio::time::Sleep;
 use tokio_util::sync::WaitForCancellationFutureOwned;
 
 use super::encode::KEEP_ALIVE;
+use super::end::EndReason;
 use super::keep_alive::KeepAlive;
-use super::lifecycle::{finish, EndReason, Shared, SseAttach, State};
+use super::lifecycle::{finish, Shared, SseAttach, State};
 use super::options::SseOptions;
 use super::{encode, SseEvent};
-
-/// The largest data frame the body hands hyper at once when it coalesces queued events.
-pub(crate) const MAX_FRAME: usize = 64 * 1024;
-
-/// The largest frame on HTTP/2: h2 splits data into 16 KiB frames anyway, and holds the whole
-/// buffer of a frame handed to it until its last byte is sent, so a smaller frame is less
-/// memory per stream for a client that reads slowly.
-pub(crate) const H2_MAX_FRAME: usize = 16 * 1024;
 
 /// Where a stream's events come from besides its writers' queue: the hub's topic reader plugs
 /// in here, so the hub depends on the body and never the reverse.

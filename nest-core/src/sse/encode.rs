@@ -113,6 +113,15 @@ fn put_field(buf: &mut BytesMut, name: &[u8], value: &str) {
     buf.put_u8(b'\n');
 }
 
+/// Encoding is a method of the event too; it lives here, with the encoder, so that the event
+/// type does not depend on its encoding.
+impl SseEvent {
+    /// Encodes the event into its wire bytes, once; see [`encode`](crate::sse::encode).
+    pub fn encode(&self) -> Result<EncodedEvent, SseError> {
+        encode(self)
+    }
+}
+
 /// Encodes an event into its wire format, the only place nest writes it:
 ///
 /// - comment lines first (`: text`), then `event`, `id`, `retry`, one `data:` line per line of the

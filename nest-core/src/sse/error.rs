@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use super::EndReason;
+use super::end::EndReason;
 
 /// Why `SseWriter::write` (or encoding) did not take an event. Nothing was written in any case.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -124,11 +124,6 @@ impl SseEvent {
     pub fn id_str(&self) -> Option<&str> {
         self.id.as_deref()
     }
-
-    /// Encodes the event into its wire bytes, once; see [`encode`](crate::sse::encode).
-    pub fn encode(&self) -> Result<super::EncodedEvent, super::SseError> {
-        super::encode(self)
-    }
 }
 
 /// An event id: a string or an integer (the seed's `id?: string | number`).

@@ -5,7 +5,6 @@
 //! after the lock is released, and losses are counted under the lock but reported after it.
 
 use std::collections::VecDeque;
-use std::fmt;
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
@@ -16,104 +15,17 @@ use bytes::Bytes;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use super::body::{H2_MAX_FRAME, MAX_FRAME};
+use super::end::{EndReason, Hook};
 use super::options::{Overflow, SseOptions};
 use crate::error::panic_message;
 
-/// Why a stream ended.
-///
-/// | reason | when | cancel hook |
-/// |---|---|---|
-/// | `ClientGone` | the client closed or reset the connection (EOF, TCP reset, HTTP/2 `RST_STREAM`), or the body was dropped unread (also after a HEAD request, which runs the handler like GET and sends no body) | runs |
-/// | `Closed` | the server called [`SseWriter::close`](super::SseWriter::close) (queued events are flushed first) | does **not** run: cancel means the consumer went away, as in the seed |
-/// | `WritersDropped` | every [`SseWriter`](super::SseWriter) clone was dropped (also when the task holding it panicked); queued events are flushed first | runs |
-/// | `Shutdown` | the server is shutting down; queued events are flushed, then an optional final event (also when the grace period ends before a client that does not read got them) | runs |
-/// | `Overflow` | the buffer was full and the policy is [`Overflow::Close`](super::Overflow::Close), or a hub subscriber fell behind the topic's buffer with [`LagPolicy::Close`](super::hub::LagPolicy) | runs |
-/// | `Failed` | a hub backend failed | runs |
-/// | `Lifetime` | the stream reached [`SseOptions::max_lifetime`](super::SseOptions::max_lifetime); queued events are flushed, then an optional final event | runs |
-///
-/// The hook runs exactly once, for the first reason that ends the stream. A hook attached after
-/// the stream ended runs at once with that reason (or is dropped at once after `Closed`); after
-/// the end the stream holds no hook, so whatever a hook captured (e.g. its own writer) is freed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum EndReason {
-    /// The client went away.
-    ClientGone,
-    /// The server closed the stream with [`SseWriter::close`](super::SseWriter::close).
-    Closed,
-    /// Every writer was dropped.
-    WritersDropped,
-    /// The server is shutting down.
-    Shutdown,
-    /// A slow client filled the buffer (or fell behind a hub topic's buffer) and the policy
-    /// closed the stream.
-    Overflow,
-    /// The stream's event source failed (a hub backend error).
-    Failed,
-    /// The stream reached its maximum lifetime; the client reconnects.
-    Lifetime,
-}
+/// The largest data frame the body hands hyper at once when it coalesces queued events.
+pub(crate) const MAX_FRAME: usize = 64 * 1024;
 
-impl EndReason {
-    /// Every reason, for metrics exported before the first stream ends.
-    pub(crate) const ALL: [EndReason; 7] = [
-        EndReason::ClientGone,
-        EndReason::Closed,
-        EndReason::WritersDropped,
-        EndReason::Shutdown,
-        EndReason::Overflow,
-        EndReason::Failed,
-        EndReason::Lifetime,
-    ];
-
-    pub(super) fn runs_hook(self) -> bool {
-        self != EndReason::Closed
-    }
-
-    /// Whether queued events are still sent before the stream ends.
-    pub(super) fn flushes(self) -> bool {
-        matches!(
-            self,
-            EndReason::Closed
-                | EndReason::WritersDropped
-                | EndReason::Shutdown
-                | EndReason::Lifetime
-        )
-    }
-}
-
-impl EndReason {
-    /// The `reason` label of the `nest_sse_streams_ended_total` metric.
-    pub(crate) fn label(self) -> &'static str {
-        match self {
-            EndReason::ClientGone => "client_gone",
-            EndReason::Closed => "closed",
-            EndReason::WritersDropped => "writers_dropped",
-            EndReason::Shutdown => "shutdown",
-            EndReason::Overflow => "overflow",
-            EndReason::Failed => "failed",
-            EndReason::Lifetime => "lifetime",
-        }
-    }
-}
-
-impl fmt::Display for EndReason {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            EndReason::ClientGone => "the client went away",
-            EndReason::Closed => "the server closed it",
-            EndReason::WritersDropped => "every writer was dropped",
-            EndReason::Shutdown => "the server is shutting down",
-            EndReason::Overflow => "the client was too slow and the buffer overflowed",
-            EndReason::Failed => "its event source failed",
-            EndReason::Lifetime => "it reached its maximum lifetime",
-        })
-    }
-}
-
-/// The cancel hook: runs once with the reason the stream ended.
-pub(super) type Hook = Box<dyn FnOnce(EndReason) + Send>;
+/// The largest frame on HTTP/2: h2 splits data into 16 KiB frames anyway, and holds the whole
+/// buffer of a frame handed to it until its last byte is sent, so a smaller frame is less
+/// memory per stream for a client that reads slowly.
+pub(crate) const H2_MAX_FRAME: usize = 16 * 1024;
 
 /// How often a stream that keeps losing events logs it: one line per stream per interval, with
 /// the count, so a flood of slow clients costs O(1) log lines per client.

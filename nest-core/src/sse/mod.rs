@@ -63,6 +63,7 @@
 
 mod body;
 mod encode;
+mod end;
 mod error;
 mod event;
 pub mod hub;
@@ -76,10 +77,10 @@ mod writer;
 
 pub use body::SseBody;
 pub use encode::{encode, EncodedEvent};
+pub use end::EndReason;
 pub use error::SseError;
 pub use event::{EventId, SseEvent};
 pub use last_event_id::LastEventId;
-pub use lifecycle::EndReason;
 pub use options::{Overflow, SseOptions};
 pub use resumable::{Resumable, ResumableError, ResumableOptions};
 pub use typed::{

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use super::lifecycle::{EndReason, Hook};
+use super::end::{EndReason, Hook};
 
 /// What `write` does when a slow client has filled the stream's buffer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -7,7 +7,8 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use super::body::SseBody;
-use super::lifecycle::{finish, EndReason, Ending, Loss, Lost, Shared, State};
+use super::end::EndReason;
+use super::lifecycle::{finish, Ending, Loss, Lost, Shared, State};
 use super::options::{Overflow, SseOptions};
 use super::{encode, EncodedEvent, SseError, SseEvent};
 

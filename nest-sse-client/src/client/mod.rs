@@ -55,6 +55,7 @@
 
 mod builder;
 mod events;
+pub(crate) mod head;
 mod reconnect;
 mod response;
 
@@ -76,10 +77,10 @@ use crate::parser::{Item, Parser};
 
 pub use builder::Builder;
 pub use events::Events;
+pub use head::ResponseHead;
 use reconnect::{Next, Reconnect};
 pub use reconnect::{DEFAULT_HEALTHY_AFTER, DEFAULT_RETRY};
 use response::Checked;
-pub use response::ResponseHead;
 
 /// The state of an [`EventSource`], as a browser's `readyState`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

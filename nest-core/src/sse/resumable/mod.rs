@@ -91,23 +91,17 @@ pub use error::ResumableError;
 
 use std::collections::HashMap;
 use std::fmt;
-use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
 use tokio::task::AbortHandle;
 
-use super::hub::{History, Hub, HubError};
+use super::hub::{History, Hub};
 use super::{LastEventId, SseBody, SseEvent, SseOptions};
 use record::{Phase, State, StreamRecord};
-use source::StreamSource;
+use source::{StreamSource, END_EVENT, START_EVENT};
 use watch::Watch;
-
-/// The type of the marker event that ends a stream (never delivered to clients).
-const END_EVENT: &str = "nest.end";
-/// The type of the marker event that starts a stream without a priming event (never delivered).
-const START_EVENT: &str = "nest.start";
 
 /// Settings of [`Resumable`]. Every instance serving the same streams uses the same.
 #[derive(Debug, Clone)]
@@ -417,89 +411,6 @@ impl Resumable {
             .trim()
             .rsplit_once(':')
             .map(|(stream, _)| stream)
-    }
-
-    /// Starts the stream `id`: `producer` runs in a task of its own on this instance, detached
-    /// from the request (the client going away does not stop it; [`cancel`](Self::cancel)
-    /// does). When it returns `Ok` the stream ends; `Err` or a panic first adds an
-    /// `event: error` with the message.
-    ///
-    /// An id already started (and not yet forgotten), on this instance or another one on the
-    /// same backend, is [`ResumableError::is_exists`].
-    pub async fn start<F, Fut, E>(&self, id: &str, producer: F) -> Result<(), ResumableError>
-    where
-        F: FnOnce(ResumableWriter) -> Fut,
-        Fut: Future<Output = Result<(), E>> + Send + 'static,
-        E: fmt::Display + Send + 'static,
-    {
-        check_id(id)?;
-        if self
-            .owner()
-            .is_some_and(|o| o.is_empty() || o.len() > MAX_OWNER_LEN)
-        {
-            return Err(ResumableError::invalid_id(
-                "the owner is empty or longer than 256 bytes",
-            ));
-        }
-        let slot = self.hold()?;
-        // Reserve the id (atomically, across instances) while the first event is published.
-        let key = record::key(id);
-        let ttl = self.options.running_ttl();
-        let owner = self.owner();
-        let reserved = StreamRecord::new(State::Running, self.options.ttl, None)
-            .owned(owner)
-            .encode();
-        let created = self.hub.create_record(&key, reserved.clone(), ttl).await;
-        if !created.map_err(ResumableError::hub)? {
-            return Err(ResumableError::exists(id));
-        }
-        let first = if self.options.priming {
-            SseEvent::data("")
-        } else {
-            SseEvent::new().event(START_EVENT)
-        };
-        let first = match self.hub.publish(&topic(id), first).await {
-            Ok(first) => first,
-            Err(err) => {
-                let released =
-                    self.hub
-                        .replace_record(&key, reserved, Bytes::new(), Duration::ZERO);
-                if let Err(err) = released.await {
-                    tracing::warn!(stream = id, error = %err, "resumable stream: reservation kept");
-                }
-                return Err(ResumableError::hub(err));
-            }
-        };
-        let running = StreamRecord::new(State::Running, self.options.ttl, Some(&first))
-            .owned(owner)
-            .encode();
-        let replaced = self
-            .hub
-            .replace_record(&key, reserved, running.clone(), ttl)
-            .await;
-        if !replaced.map_err(ResumableError::hub)? {
-            return Err(ResumableError::hub(HubError::from(
-                super::hub::BackendError::new("the stream's record was lost while it started"),
-            )));
-        }
-        let writer = ResumableWriter {
-            hub: self.hub.clone(),
-            id: id.into(),
-        };
-        let task = tokio::spawn(producer(writer));
-        let running_here = Producer {
-            task: task.abort_handle(),
-            owner: self.owner.clone(),
-        };
-        self.lock().insert(id.to_owned(), running_here);
-        tokio::spawn(producer::supervise(
-            self.clone(),
-            id.to_owned(),
-            task,
-            running,
-            slot,
-        ));
-        Ok(())
     }
 
     /// Stops the producer of `id` when it runs on this instance (the app asks: say, from a

@@ -8,9 +8,13 @@ use bytes::{BufMut, Bytes, BytesMut};
 use http_body::Body as _;
 
 use super::watch::Watch;
-use super::{END_EVENT, START_EVENT};
 use crate::sse::body::FrameSource;
 use crate::sse::{encode, EndReason, SseBody, SseEvent};
+
+/// The type of the marker event that ends a stream (never delivered to clients).
+pub(super) const END_EVENT: &str = "nest.end";
+/// The type of the marker event that starts a stream without a priming event (never delivered).
+pub(super) const START_EVENT: &str = "nest.start";
 
 /// Reads a hub subscriber body. The hub's frames are whole events written by the one encoder
 /// (`comments, event, id, retry, data`, each event ended by a blank line), so an event is found

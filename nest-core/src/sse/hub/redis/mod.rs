@@ -32,10 +32,9 @@ mod window;
 use std::collections::hash_map::RandomState;
 use std::collections::HashMap;
 use std::fmt;
-use std::future::Future;
 use std::hash::BuildHasher;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::atomic::{AtomicBool, AtomicU64};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -48,14 +47,7 @@ use super::{BackendError, BackendTopic, HubBackend, Record, Retention};
 use failure::{call, Failure};
 use record::Records;
 use scripts::Scripts;
-use topic::RedisTopic;
-
-/// How long the wake stream of an instance is kept after its last use.
-const WAKE_TTL: Duration = Duration::from_secs(24 * 3600);
-
-/// How long a read that found Redis unavailable waits before trying again (it tries sooner
-/// when the read loop is connected again).
-const RETRY_READ: Duration = Duration::from_secs(1);
+use topic::{RedisTopic, Shared};
 
 /// The settings of a [`RedisBackend`]: where Redis is, the key prefix, the retention, and how
 /// long a call to Redis may take.
@@ -344,142 +336,5 @@ impl Drop for RedisBackend {
         self.tail.abort();
         // The topics hold the shared state: let it go with the last of them.
         self.shared.topics().clear();
-    }
-}
-
-/// What the backend, its topics and its read loop share.
-struct Shared {
-    prefix: String,
-    retention: Retention,
-    timeout: Duration,
-    client: redis::Client,
-    /// Commands (appends, range reads); reconnects by itself.
-    conn: ConnectionManager,
-    scripts: Scripts,
-    /// The records' commands.
-    records: Records,
-    epoch: AtomicU64,
-    topics: Mutex<HashMap<String, Arc<RedisTopic>>>,
-    /// This instance's wake stream, in the read loop's `XREAD`.
-    wake_key: String,
-    /// A wake was sent since the read loop last built its `XREAD`.
-    wake_sent: AtomicBool,
-    /// Notified when the read loop is connected again.
-    online: Notify,
-    random: RandomState,
-    stand_ins: AtomicU64,
-}
-
-impl fmt::Debug for Shared {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Shared")
-            .field("prefix", &self.prefix)
-            .field("epoch", &self.epoch())
-            .finish_non_exhaustive()
-    }
-}
-
-impl Shared {
-    fn epoch(&self) -> u64 {
-        self.epoch.load(Ordering::Acquire)
-    }
-
-    fn conn(&self) -> ConnectionManager {
-        self.conn.clone()
-    }
-
-    fn topics(&self) -> MutexGuard<'_, HashMap<String, Arc<RedisTopic>>> {
-        self.topics.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// The followed topics with their read cursor: (topic, head, window generation).
-    fn followed(&self) -> Vec<(Arc<RedisTopic>, u64, u64)> {
-        self.topics()
-            .values()
-            .filter_map(|topic| {
-                let (head, generation) = topic.cursor()?;
-                Some((topic.clone(), head, generation))
-            })
-            .collect()
-    }
-
-    /// A number that stands in for the sequence number while encoding: 20 random digits, so
-    /// that it is found where the number goes and nowhere else.
-    fn stand_in(&self) -> u64 {
-        const LOW: u64 = 10_000_000_000_000_000_000;
-        let n = self.stand_ins.fetch_add(1, Ordering::Relaxed);
-        LOW + self.random.hash_one(n) % (u64::MAX - LOW)
-    }
-
-    /// Wakes the read loop so that it adds a newly followed topic to its `XREAD`.
-    async fn wake(&self) {
-        if self.wake_sent.swap(true, Ordering::SeqCst) {
-            return;
-        }
-        let mut wake = redis::pipe();
-        wake.cmd("XADD")
-            .arg(&self.wake_key)
-            .arg("MAXLEN")
-            .arg(1)
-            .arg("*")
-            .arg("w")
-            .arg(1)
-            .ignore()
-            .cmd("PEXPIRE")
-            .arg(&self.wake_key)
-            .arg(WAKE_TTL.as_millis() as u64)
-            .ignore();
-        // When this fails the loop is reconnecting or its `XREAD` times out soon: either way
-        // its next `XREAD` has the topic.
-        let _ = call(self.timeout, wake.query_async::<()>(&mut self.conn())).await;
-    }
-
-    /// Waits until the read loop is connected again, or [`RETRY_READ`].
-    async fn until_online(&self) {
-        let _ = tokio::time::timeout(RETRY_READ, self.online.notified()).await;
-    }
-
-    /// Takes the epoch in Redis (made now when missing) after a script found it changed.
-    async fn history_lost(&self) {
-        match self.scripts.epoch(&mut self.conn()).await {
-            Ok(epoch) => self.adopt_epoch(epoch),
-            Err(failure) => {
-                tracing::debug!(error = %failure.into_error(), "redis hub: epoch not read")
-            }
-        }
-    }
-
-    /// Makes `epoch` the backend's; when it is a new one, every window is forgotten and the
-    /// reads waiting on them fail (their numbers belong to the old epoch).
-    fn adopt_epoch(&self, epoch: u64) {
-        let old = self.epoch.swap(epoch, Ordering::AcqRel);
-        if old == epoch {
-            return;
-        }
-        tracing::warn!(
-            old,
-            new = epoch,
-            "redis hub: Redis lost its data (new epoch): open streams end and their clients \
-             resync through the gap event"
-        );
-        for topic in self.topics().values() {
-            topic.reset();
-        }
-    }
-
-    /// Runs `call` with the epoch; when Redis has another epoch, adopts it and runs it again
-    /// (for reads that carry no event of the old epoch).
-    async fn retry_epoch<T, F, Fut>(&self, call: F) -> Result<T, BackendError>
-    where
-        F: Fn(u64) -> Fut,
-        Fut: Future<Output = Result<T, Failure>>,
-    {
-        match call(self.epoch()).await {
-            Err(Failure::Epoch) => {
-                self.history_lost().await;
-                call(self.epoch()).await.map_err(Failure::into_error)
-            }
-            result => result.map_err(Failure::into_error),
-        }
     }
 }

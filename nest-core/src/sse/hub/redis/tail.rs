@@ -15,7 +15,7 @@ use tokio::time::Instant;
 
 use super::failure::{call, Failure};
 use super::topic::RedisTopic;
-use super::Shared;
+use super::topic::Shared;
 use crate::sse::hub::BackendError;
 
 /// How long one `XREAD` waits for events before the loop asks again (it is woken sooner when
