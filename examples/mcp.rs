@@ -16,10 +16,10 @@
 //! Both: `Host` (`:authority` on HTTP/2) and `Origin` checked against DNS rebinding.
 //!
 //! It serves the tools, resources and prompts the official conformance suite calls:
-//! `npx @modelcontextprotocol/conformance@0.2.0-alpha.12 server --url http://127.0.0.1:3002/mcp
+//! `npx @modelcontextprotocol/conformance@0.2.0-alpha.12 server --url http://127.0.0.1:3006/mcp
 //! --requirements 2026-07-28` (or `2025-11-25`).
 //!
-//! Run with: `cargo run --example mcp` (`PORT`, default 3002).
+//! Run with: `cargo run --example mcp` (`HOST`, `PORT`, default 3006).
 #![allow(clippy::print_stdout, reason = "an example prints its URL")]
 
 use std::collections::HashMap;
@@ -1057,11 +1057,9 @@ impl Tools {
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let port = std::env::var("PORT").unwrap_or_else(|_| "3002".into());
-    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse()?;
-    let server = app().bind(addr).await?;
-    println!("nest MCP example: http://{}/mcp", server.local_addr());
-    tokio::signal::ctrl_c().await?;
-    server.shutdown(Duration::from_secs(5)).await;
+    let listen = nest::server::ListenEnv::from_env(3006)?;
+    let server = app().bind_env(&listen).await?;
+    println!("nest MCP example: {}mcp", server.url());
+    server.run_until_signal().await;
     Ok(())
 }

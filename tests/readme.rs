@@ -496,3 +496,64 @@ fn a_crate_made_from_the_readme_passes_its_test() {
         "the README's test ran:\n{stdout}"
     );
 }
+
+/// Each example's default port (`ListenEnv::from_env(PORT)`; the CORS example's page on the next
+/// one), as the README's table lists it, and no two collide, nor with a `PORT=` in a README
+/// command: the examples and the README's commands can run side by side.
+#[test]
+fn the_examples_default_ports_do_not_collide() {
+    let mut ports: BTreeMap<u16, String> = BTreeMap::new();
+    let mut claim = |port: u16, who: String| {
+        if let Some(other) = ports.insert(port, who.clone()) {
+            panic!("port {port}: {other} and {who}");
+        }
+    };
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    let mut examples = 0;
+    for entry in std::fs::read_dir(root().join("examples")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "rs") {
+            continue;
+        }
+        let name = path.file_stem().unwrap().to_str().unwrap().to_owned();
+        let source = std::fs::read_to_string(&path).unwrap();
+        let Some(at) = source.find("ListenEnv::from_env(") else {
+            panic!("examples/{name}.rs does not read HOST and PORT with ListenEnv::from_env");
+        };
+        let rest = &source[at + "ListenEnv::from_env(".len()..];
+        let port: u16 = rest[..rest.find(')').unwrap()].parse().unwrap();
+        examples += 1;
+        claim(port, format!("the {name} example"));
+        let row = readme
+            .lines()
+            .find(|l| l.starts_with(&format!("| `cargo run --example {name}")))
+            .unwrap_or_else(|| panic!("the README's Examples table has no row for {name}"));
+        let listed = row.split('|').nth(2).unwrap().trim();
+        if name == "cors" {
+            claim(port + 1, "the cors example's page".into());
+            assert_eq!(listed, format!("{port}, {}", port + 1), "{row}");
+        } else {
+            assert_eq!(listed, port.to_string(), "{row}");
+        }
+    }
+    assert!(examples >= 6, "only {examples} examples");
+    for readme in readmes() {
+        let text = std::fs::read_to_string(&readme).unwrap();
+        for word in text.split_whitespace() {
+            if let Some(port) = word
+                .strip_prefix("PORT=")
+                .and_then(|p| p.parse::<u16>().ok())
+            {
+                if let Some(owner) = ports.get(&port) {
+                    // `PORT=3001 cargo run --example chat` names the chat's own default.
+                    let line = text.lines().find(|l| l.contains(word)).unwrap();
+                    let own = owner
+                        .strip_prefix("the ")
+                        .and_then(|o| o.strip_suffix(" example"))
+                        .is_some_and(|name| line.contains(&format!("--example {name}")));
+                    assert!(own, "{}: `{line}` takes {owner}'s port", readme.display());
+                }
+            }
+        }
+    }
+}
