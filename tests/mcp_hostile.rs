@@ -1,7 +1,10 @@
 //! Hostile clients against the MCP example (issue 31): session ids cannot be found by probing
 //! (128 random bits, not `s<nanoseconds><counter>`), sessions are capped and expire when idle,
 //! a call's stream is resumable by its own session only, and HTTP/2 clients (whose host is
-//! `:authority`, not a `Host` header) are served.
+//! `:authority`, not a `Host` header) are served. Issue 29: on the same endpoint, bad input of
+//! either revision (malformed JSON, an unknown method, a tampered `requestState`, a version
+//! the server does not speak, a rebound Host) gets the spec's error, and both revisions'
+//! clients keep being served around it.
 
 #[path = "../examples/mcp.rs"]
 #[allow(
@@ -172,4 +175,118 @@ async fn another_session_cannot_resume_a_calls_stream() {
     assert_eq!(resume(thief).await.unwrap().status(), 404);
     assert_eq!(resume(victim).await.unwrap().status(), 200);
     server.shutdown(Duration::from_secs(1)).await;
+}
+
+fn stateless(id: i64, method: &str, version: &str, params: Value) -> Value {
+    let mut params = params;
+    params["_meta"] = json!({"io.modelcontextprotocol/protocolVersion": version,
+        "io.modelcontextprotocol/clientCapabilities": {"elicitation": {}}});
+    json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params})
+}
+
+/// POSTs `body` as a 2026-07-28 client would (`MCP-Protocol-Version: version`): status, JSON.
+async fn post_stateless(
+    client: &reqwest::Client,
+    url: &str,
+    version: &str,
+    body: &str,
+) -> (u16, Value) {
+    let res = client
+        .post(url)
+        .header("accept", "application/json, text/event-stream")
+        .header("content-type", "application/json")
+        .header("mcp-protocol-version", version)
+        .body(body.to_owned())
+        .send()
+        .await
+        .unwrap();
+    let status = res.status().as_u16();
+    (status, res.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_of_either_revision_gets_the_spec_s_error_and_nothing_else_changes() {
+    let server = mcp::app().bind(([127, 0, 0, 1], 0)).await.unwrap();
+    let url = format!("http://127.0.0.1:{}/mcp", server.local_addr().port());
+    let client = reqwest::Client::new();
+    let v = "2026-07-28";
+    let send = |body: Value| {
+        let (client, url) = (client.clone(), url.clone());
+        async move { post_stateless(&client, &url, v, &body.to_string()).await }
+    };
+    // A session-revision client, open throughout.
+    let session = session_of(&open_session(&client, &url).await);
+
+    // Malformed JSON: -32700 (either revision: nothing to tell them apart).
+    let (status, body) = post_stateless(&client, &url, v, "{\"jsonrpc\": \"2.0\", ").await;
+    assert_eq!((status, &body["error"]["code"]), (400, &json!(-32700)));
+    // Not a request: -32600.
+    let (status, body) = post_stateless(&client, &url, v, "[1, 2]").await;
+    assert_eq!((status, &body["error"]["code"]), (400, &json!(-32600)));
+    // An unknown method: 404, -32601, the request's id.
+    let (status, body) = send(stateless(41, "tools/unknown", v, json!({}))).await;
+    assert_eq!(
+        (status, &body["error"]["code"], &body["id"]),
+        (404, &json!(-32601), &json!(41))
+    );
+    // A version the server does not speak: -32022 with what it speaks.
+    let body = stateless(42, "tools/list", "2099-01-01", json!({}));
+    let (status, body) = post_stateless(&client, &url, "2099-01-01", &body.to_string()).await;
+    assert_eq!((status, &body["error"]["code"]), (400, &json!(-32022)));
+    assert_eq!(body["error"]["data"]["requested"], "2099-01-01");
+    // A tampered requestState: -32602.
+    let call = |state: Option<&str>| {
+        let mut params = json!({"name": "test_input_required_result_request_state", "arguments": {},
+            "inputResponses": {"confirm": {"action": "accept", "content": {"ok": true}}}});
+        if let Some(state) = state {
+            params["requestState"] = json!(state);
+        }
+        stateless(43, "tools/call", v, params)
+    };
+    let (_, first) = send(call(None)).await;
+    let state = first["result"]["requestState"].as_str().unwrap().to_owned();
+    let (status, body) = send(call(Some(&format!("{state}-TAMPERED")))).await;
+    assert_eq!((status, &body["error"]["code"]), (200, &json!(-32602)));
+    // A state sealed for another tool is refused too.
+    let mut other = call(Some(&state));
+    other["params"]["name"] = json!("test_input_required_result_tampered_state");
+    let (_, body) = send(other).await;
+    assert_eq!(body["error"]["code"], -32602);
+    // A rebound Host: 403.
+    let (status, _) = {
+        let res = client
+            .post(&url)
+            .header("host", "evil.example.com")
+            .header("mcp-protocol-version", v)
+            .json(&stateless(44, "server/discover", v, json!({})))
+            .send()
+            .await
+            .unwrap();
+        (res.status().as_u16(), ())
+    };
+    assert_eq!(status, 403);
+
+    // Nothing else changed: the honest state completes, and the session still works.
+    let (status, body) = send(call(Some(&state))).await;
+    assert_eq!(status, 200);
+    assert!(
+        body["result"]["content"][0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("state-ok"),
+        "{body}"
+    );
+    let res = client
+        .post(&url)
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-session-id", &session)
+        .header("mcp-protocol-version", "2025-11-25")
+        .json(&json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let tools: Value = res.json().await.unwrap();
+    assert!(tools["result"]["tools"].as_array().unwrap().len() > 10);
+    server.shutdown(WAIT).await;
 }
