@@ -191,15 +191,19 @@ async fn post_stateless(
     version: &str,
     body: &str,
 ) -> (u16, Value) {
-    let res = client
+    let message: Value = serde_json::from_str(body).unwrap_or(Value::Null);
+    let mut req = client
         .post(url)
         .header("accept", "application/json, text/event-stream")
         .header("content-type", "application/json")
-        .header("mcp-protocol-version", version)
-        .body(body.to_owned())
-        .send()
-        .await
-        .unwrap();
+        .header("mcp-protocol-version", version);
+    if let Some(method) = message["method"].as_str() {
+        req = req.header("mcp-method", method);
+    }
+    if let Some(name) = message["params"]["name"].as_str() {
+        req = req.header("mcp-name", name);
+    }
+    let res = req.body(body.to_owned()).send().await.unwrap();
     let status = res.status().as_u16();
     (status, res.json().await.unwrap_or(Value::Null))
 }

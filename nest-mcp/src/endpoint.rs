@@ -222,14 +222,12 @@ impl<H: Handler> Stateless<H> {
                 .with_status(StatusCode::BAD_REQUEST));
         }
         let meta = RequestMeta::parse(headers, &params, &[STATELESS_VERSION])?;
-        check_header(headers, "mcp-method", &method)?;
-        if let Some(name) = headers.get("mcp-name") {
-            if name.to_str().ok() != Some(name_of(&method, &params)) {
-                return Err(RpcError::header_mismatch(
-                    "Mcp-Name header does not match the request",
-                ));
-            }
-        }
+        check_header(headers, "mcp-method", Some(&method))?;
+        let name = match method.as_str() {
+            "tools/call" | "prompts/get" | "resources/read" => Some(name_of(&method, &params)),
+            _ => None,
+        };
+        check_header(headers, "mcp-name", name)?;
         match method.as_str() {
             "server/discover" => Ok(self.result(&id, &method, self.discover())),
             "subscriptions/listen" => self.listen(id, &params),
@@ -368,12 +366,20 @@ impl Completer {
     }
 }
 
-fn check_header(headers: &HeaderMap, name: &str, expected: &str) -> Result<(), RpcError> {
-    match headers.get(name) {
-        Some(value) if value.to_str().ok() != Some(expected) => Err(RpcError::header_mismatch(
-            format!("{name} header does not match the request"),
-        )),
-        _ => Ok(()),
+/// SEP-2243: header `name` must be present and equal `expected` when the body has a value
+/// for it (a method always, a tool or prompt name or resource URI when there is one).
+fn check_header(headers: &HeaderMap, name: &str, expected: Option<&str>) -> Result<(), RpcError> {
+    let Some(expected) = expected.filter(|e| !e.is_empty()) else {
+        return Ok(());
+    };
+    match headers.get(name).map(|v| v.to_str()) {
+        Some(Ok(sent)) if sent == expected => Ok(()),
+        Some(_) => Err(RpcError::header_mismatch(format!(
+            "{name} header does not match the request"
+        ))),
+        None => Err(RpcError::header_mismatch(format!(
+            "{name} header is required"
+        ))),
     }
 }
 

@@ -58,6 +58,8 @@
 //! let mcp = Stateless::builder(Greeter).server_info("greeter", "1.0.0").build()?;
 //! let mut headers = HeaderMap::new();
 //! headers.insert("mcp-protocol-version", "2026-07-28".parse()?);
+//! headers.insert("mcp-method", "tools/call".parse()?); // SEP-2243's standard headers
+//! headers.insert("mcp-name", "greet".parse()?);
 //! let meta = json!({"io.modelcontextprotocol/protocolVersion": "2026-07-28",
 //!                   "io.modelcontextprotocol/clientCapabilities": {"elicitation": {}}});
 //! let call = |params: Value| json!({"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": params});

@@ -87,8 +87,30 @@ async fn events_of(response: Response) -> Vec<Value> {
         .collect()
 }
 
+/// `headers` plus the `Mcp-Method` and `Mcp-Name` headers `message` calls for (SEP-2243),
+/// where `headers` does not set them.
+fn standard(headers: &HeaderMap, message: &Value) -> HeaderMap {
+    let mut headers = headers.clone();
+    if let Some(method) = message["method"].as_str() {
+        if !headers.contains_key("mcp-method") {
+            headers.insert("mcp-method", method.parse().unwrap());
+        }
+        let name = message["params"]["name"]
+            .as_str()
+            .or(message["params"]["uri"].as_str());
+        if let (Some(name), false) = (name, headers.contains_key("mcp-name")) {
+            headers.insert("mcp-name", name.parse().unwrap());
+        }
+    }
+    headers
+}
+
+async fn serve(mcp: &Stateless<App>, headers: &HeaderMap, message: Value) -> Response {
+    mcp.serve(&standard(headers, &message), message).await
+}
+
 async fn error_of(mcp: &Stateless<App>, headers: &HeaderMap, message: Value) -> (u16, i64, Value) {
-    let (status, body) = json_of(mcp.serve(headers, message).await).await;
+    let (status, body) = json_of(serve(mcp, headers, message).await).await;
     (status, body["error"]["code"].as_i64().unwrap(), body)
 }
 
@@ -168,6 +190,14 @@ async fn bad_input_gets_the_spec_s_codes() {
     )
     .await;
     assert_eq!((status, code), (400, -32020));
+    // SEP-2243: Mcp-Method always, Mcp-Name when the body names a tool.
+    let call = request(5, "tools/call", json!({"name": "ask", "_meta": meta()}));
+    let (status, body) = json_of(mcp.serve(&h, call.clone()).await).await;
+    assert_eq!((status, &body["error"]["code"]), (400, &json!(-32020)));
+    let mut no_name = h.clone();
+    no_name.insert("mcp-method", "tools/call".parse().unwrap());
+    let (status, body) = json_of(mcp.serve(&no_name, call).await).await;
+    assert_eq!((status, &body["error"]["code"]), (400, &json!(-32020)));
     // A capability the client did not declare: -32021, 400, naming it.
     let call = request(6, "tools/call", json!({"name": "sample", "_meta": meta()}));
     let (status, code, body) = error_of(&mcp, &h, call).await;
@@ -179,12 +209,9 @@ async fn bad_input_gets_the_spec_s_codes() {
     // A notification is accepted with no body; nothing else changed: a good request works.
     let note =
         json!({"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"_meta": meta()}});
-    assert_eq!(mcp.serve(&h, note).await.status(), 202);
-    let (status, body) = json_of(
-        mcp.serve(&h, request(7, "tools/list", json!({"_meta": meta()})))
-            .await,
-    )
-    .await;
+    assert_eq!(serve(&mcp, &h, note).await.status(), 202);
+    let (status, body) =
+        json_of(serve(&mcp, &h, request(7, "tools/list", json!({"_meta": meta()}))).await).await;
     assert_eq!(status, 200);
     assert_eq!(body["result"]["resultType"], "complete");
     assert_eq!(
@@ -212,7 +239,7 @@ async fn a_tampered_or_foreign_request_state_is_refused() {
             .extend(extra.as_object().unwrap().clone());
         request(1, "tools/call", params)
     };
-    let (_, first) = json_of(mcp.serve(&h, ask(json!({}))).await).await;
+    let (_, first) = json_of(serve(&mcp, &h, ask(json!({}))).await).await;
     assert_eq!(first["result"]["resultType"], "input_required");
     let state = first["result"]["requestState"].as_str().unwrap().to_owned();
     for bad in [
@@ -227,7 +254,7 @@ async fn a_tampered_or_foreign_request_state_is_refused() {
     // Another endpoint (another key) does not accept this one's state.
     let (_, code, _) = error_of(&endpoint(), &h, ask(json!({"requestState": state}))).await;
     assert_eq!(code, -32602);
-    let (_, done) = json_of(mcp.serve(&h, ask(json!({"requestState": state}))).await).await;
+    let (_, done) = json_of(serve(&mcp, &h, ask(json!({"requestState": state}))).await).await;
     assert_eq!(done["result"]["content"][0]["text"], "42");
 }
 
@@ -238,7 +265,7 @@ async fn progress_and_asked_for_logs_come_before_the_result_on_an_event_stream()
     meta["progressToken"] = json!("p1");
     meta["io.modelcontextprotocol/logLevel"] = json!("warning");
     let call = request(8, "tools/call", json!({"name": "slow", "_meta": meta}));
-    let events = events_of(mcp.serve(&headers("2026-07-28"), call).await).await;
+    let events = events_of(serve(&mcp, &headers("2026-07-28"), call).await).await;
     let methods: Vec<&str> = events
         .iter()
         .map(|e| e["method"].as_str().unwrap_or("result"))
@@ -267,7 +294,7 @@ async fn progress_and_asked_for_logs_come_before_the_result_on_an_event_stream()
 async fn without_a_progress_token_or_log_level_the_answer_is_plain_json() {
     let mcp = endpoint();
     let call = request(8, "tools/call", json!({"name": "slow", "_meta": meta()}));
-    let response = mcp.serve(&headers("2026-07-28"), call).await;
+    let response = serve(&mcp, &headers("2026-07-28"), call).await;
     assert_eq!(response.headers()["content-type"], "application/json");
 }
 
@@ -280,7 +307,7 @@ async fn listen_acknowledges_first_and_sends_only_what_the_filter_asks_for() {
         "subscriptions/listen",
         json!({"_meta": meta(), "notifications": {"promptsListChanged": true}}),
     );
-    let response = mcp.serve(&h, listen.clone()).await;
+    let response = serve(&mcp, &h, listen.clone()).await;
     assert_eq!(response.headers()["content-type"], "text/event-stream");
     // At most one listener here: a second gets 503.
     let (status, _, _) = error_of(&mcp, &h, listen).await;
