@@ -383,7 +383,7 @@ fn set_request_id(res: &mut Response, id: http::HeaderValue, from_client: bool) 
     let sse = res
         .headers()
         .get(http::header::CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes() == b"text/event-stream");
+        .is_some_and(crate::sse::is_event_stream);
     if from_client || !sse {
         res.headers_mut().entry(X_REQUEST_ID).or_insert(id);
     }

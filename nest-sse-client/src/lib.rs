@@ -64,7 +64,7 @@
 //! # }
 //! ```
 //!
-//! [`TestStream`](testing::TestStream) waits at most 5 s for each
+//! `TestStream` (feature `test-util`) waits at most 5 s for each
 //! expectation and says what did arrive: `next_event`, `expect_event`,
 //! `next_matching(|e| …)`, `collect(n)`, `expect_comment`, `expect_open`,
 //! `expect_error`, `expect_no_event(window)`, `expect_end`. It waits with
@@ -119,11 +119,12 @@
 //! - [`event`] holds [`Event`], with [`Event::data_json`].
 //! - [`client`] holds [`EventSource`], reconnecting like a browser, its
 //!   [`Builder`] and [`Events`].
-//! - [`testing`] holds [`TestStream`](testing::TestStream), assertions with timeouts.
+//! - `testing` (feature `test-util`) holds `TestStream`, assertions with timeouts.
 //! - [`error`] holds [`Error`].
 //!
 //! # Optional features
 //!
+//! - `test-util`: the `testing` module, for dev-dependencies (as nest-core's own `test-util`).
 //! - `rustls`: `https://` URLs (reqwest's `rustls`).
 //! - `http2`: HTTP/2 (reqwest's `http2`).
 //! - `cli`: the `nest-sse` binary (with `rustls` and `http2`).
@@ -132,6 +133,7 @@ pub mod client;
 pub mod error;
 pub mod event;
 pub mod parser;
+#[cfg(feature = "test-util")]
 pub mod testing;
 
 pub use client::{Builder, EventSource, Events, ReadyState, ResponseHead, SseItem};

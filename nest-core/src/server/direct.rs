@@ -163,7 +163,7 @@ fn is_stream(res: &Response) -> bool {
     res.status() == StatusCode::OK
         && headers
             .get(header::CONTENT_TYPE)
-            .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"))
+            .is_some_and(crate::sse::is_event_stream)
         && !headers.contains_key(header::CONTENT_LENGTH)
         && !headers.contains_key(header::TRANSFER_ENCODING)
         && !res.body().is_end_stream()

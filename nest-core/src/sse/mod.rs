@@ -116,6 +116,26 @@ pub(crate) fn sse_response_head() -> Response {
     res
 }
 
+/// Whether a `Content-Type` value is an event stream: its media type (before any `;`
+/// parameters, without surrounding spaces) is `text/event-stream`, in any ASCII case, as the
+/// HTML standard's EventSource and the Fetch standard's MIME type parsing read it. The one check
+/// nest-core makes (the direct SSE path, request ids).
+///
+/// ```
+/// use http::HeaderValue;
+/// use nest_core::sse::is_event_stream;
+///
+/// assert!(is_event_stream(&HeaderValue::from_static("text/event-stream")));
+/// assert!(is_event_stream(&HeaderValue::from_static("Text/Event-Stream; charset=utf-8")));
+/// assert!(!is_event_stream(&HeaderValue::from_static("text/event-streams")));
+/// assert!(!is_event_stream(&HeaderValue::from_static("text/plain")));
+/// ```
+pub fn is_event_stream(content_type: &HeaderValue) -> bool {
+    let value = content_type.as_bytes();
+    let essence = value.split(|&b| b == b';').next().unwrap_or_default();
+    essence.trim_ascii().eq_ignore_ascii_case(b"text/event-stream")
+}
+
 impl IntoResponse for SseBody {
     fn into_response(self) -> Response {
         let attach = self.attachment();
