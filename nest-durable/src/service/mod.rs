@@ -16,8 +16,11 @@ use crate::store::memory::MemoryStore;
 use crate::store::Store;
 
 mod frame;
+mod headers;
 mod parse;
 mod read;
+
+use headers::{empty, insert, STREAM_CLOSED, STREAM_NEXT_OFFSET};
 
 /// The longest stream path accepted, in bytes.
 pub const MAX_PATH_BYTES: usize = 1024;
@@ -213,10 +216,6 @@ impl Controller for DurableStreams {
     }
 }
 
-pub(crate) const STREAM_NEXT_OFFSET: HeaderName = HeaderName::from_static("stream-next-offset");
-pub(crate) const STREAM_CLOSED: HeaderName = HeaderName::from_static("stream-closed");
-pub(crate) const STREAM_UP_TO_DATE: HeaderName = HeaderName::from_static("stream-up-to-date");
-pub(crate) const STREAM_CURSOR: HeaderName = HeaderName::from_static("stream-cursor");
 const PRODUCER_EPOCH: HeaderName = HeaderName::from_static("producer-epoch");
 const PRODUCER_SEQ: HeaderName = HeaderName::from_static("producer-seq");
 
@@ -224,18 +223,6 @@ const PRODUCER_SEQ: HeaderName = HeaderName::from_static("producer-seq");
 const EXPOSED: &str = "stream-next-offset, stream-cursor, stream-up-to-date, stream-closed, \
     stream-ttl, stream-expires-at, stream-sse-data-encoding, producer-epoch, producer-seq, \
     producer-expected-seq, producer-received-seq, etag, location, content-type";
-
-pub(crate) fn empty(status: StatusCode) -> Response {
-    let mut res = Response::new(nest_core::body::Body::empty());
-    *res.status_mut() = status;
-    res
-}
-
-pub(crate) fn insert(headers: &mut http::HeaderMap, name: HeaderName, value: &str) {
-    if let Ok(value) = HeaderValue::from_str(value) {
-        headers.insert(name, value);
-    }
-}
 
 /// The protocol's browser security headers (section 12.7), on every answer, errors included.
 fn security_headers(res: &mut Response, cors: bool) {

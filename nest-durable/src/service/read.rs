@@ -13,8 +13,10 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
 use super::frame;
+use super::headers::{
+    empty, insert, STREAM_CLOSED, STREAM_CURSOR, STREAM_NEXT_OFFSET, STREAM_UP_TO_DATE,
+};
 use super::parse::{self, Live};
-use super::{empty, insert, STREAM_CLOSED, STREAM_CURSOR, STREAM_NEXT_OFFSET, STREAM_UP_TO_DATE};
 use crate::error::Problem;
 use crate::offset::{Offset, ReadFrom};
 use crate::state::{is_text, ReadOutcome};
