@@ -197,6 +197,17 @@ fn rpc_error(status: StatusCode, code: i64, message: &str) -> Response {
     (status, Json(body)).into_response()
 }
 
+/// 2026-07-28 has no GET stream and no session to delete: a client of that revision gets 405
+/// (`Allow: POST`), as the revision says.
+fn stateless_refusal(headers: &HeaderMap) -> Option<Response> {
+    (Revision::detect(headers, &Value::Null) == Revision::Stateless).then(|| {
+        let mut res = StatusCode::METHOD_NOT_ALLOWED.into_response();
+        res.headers_mut()
+            .insert("allow", HeaderValue::from_static("POST"));
+        res
+    })
+}
+
 fn with_session(mut res: Response, session: &str) -> Response {
     if let Ok(value) = HeaderValue::from_str(session) {
         res.headers_mut().insert("mcp-session-id", value);
@@ -477,6 +488,9 @@ impl Mcp {
         if let Err(refused) = check_loopback(&uri, &headers) {
             return refused.into_response_for(&Value::Null);
         }
+        if let Some(refused) = stateless_refusal(&headers) {
+            return refused;
+        }
         let session = match self.session(&headers) {
             Ok(session) => session,
             Err(reject) => return reject.response(),
@@ -504,6 +518,9 @@ impl Mcp {
     async fn delete(self: Arc<Self>, uri: Uri, headers: HeaderMap) -> Response {
         if let Err(refused) = check_loopback(&uri, &headers) {
             return refused.into_response_for(&Value::Null);
+        }
+        if let Some(refused) = stateless_refusal(&headers) {
+            return refused;
         }
         match self.session(&headers) {
             Ok(session) => {

@@ -270,6 +270,22 @@ async fn bad_input_of_either_revision_gets_the_spec_s_error_and_nothing_else_cha
     };
     assert_eq!(status, 403);
 
+    // No GET stream, no session to delete in 2026-07-28: 405, Allow: POST.
+    for method in [reqwest::Method::GET, reqwest::Method::DELETE] {
+        let res = client
+            .request(method, &url)
+            .header("mcp-protocol-version", v)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            (
+                res.status().as_u16(),
+                res.headers()["allow"].to_str().unwrap()
+            ),
+            (405, "POST")
+        );
+    }
     // Nothing else changed: the honest state completes, and the session still works.
     let (status, body) = send(call(Some(&state))).await;
     assert_eq!(status, 200);

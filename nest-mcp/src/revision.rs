@@ -81,14 +81,22 @@ pub struct RequestMeta {
 }
 
 impl RequestMeta {
-    /// Reads and checks `params._meta`: a protocol version and client capabilities are
-    /// required (`-32602`, HTTP 400, when missing); the `MCP-Protocol-Version` header must
-    /// equal the version (`-32020`); the version must be one of `supported` (`-32022`).
+    /// Reads and checks `params._meta`, in this order: an `MCP-Protocol-Version` header naming
+    /// a version not in `supported` is `-32022` (HTTP 400, with `data.supported` and
+    /// `data.requested`); `_meta` must name a protocol version and hold the client's
+    /// capabilities (`-32602`, HTTP 400); the header must be present and equal `_meta`'s
+    /// version (`-32020`, HTTP 400); that version must be supported (`-32022`).
     pub fn parse(
         headers: &HeaderMap,
         params: &Value,
         supported: &[&str],
     ) -> Result<Self, RpcError> {
+        let header = headers.get("mcp-protocol-version").map(|v| v.to_str());
+        if let Some(Ok(version)) = header {
+            if !supported.contains(&version) {
+                return Err(RpcError::unsupported_version(version, supported));
+            }
+        }
         let bad =
             |why: &str| RpcError::invalid_params(why).with_status(http::StatusCode::BAD_REQUEST);
         let meta = params
@@ -107,7 +115,7 @@ impl RequestMeta {
             .ok_or_else(|| {
                 bad("Invalid params: _meta must hold io.modelcontextprotocol/clientCapabilities")
             })?;
-        match headers.get("mcp-protocol-version").map(|v| v.to_str()) {
+        match header {
             Some(Ok(header)) if header == version => {}
             Some(_) => {
                 return Err(RpcError::header_mismatch(

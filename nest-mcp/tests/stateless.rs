@@ -166,6 +166,17 @@ async fn bad_input_gets_the_spec_s_codes() {
         body["error"]["data"],
         json!({"supported": ["2026-07-28"], "requested": "2099-01-01"})
     );
+    // An unknown version in the header is named first, whatever the body holds.
+    let (status, code, body) = error_of(
+        &mcp,
+        &headers("2099-01-01"),
+        request(4, "tools/list", json!({})),
+    )
+    .await;
+    assert_eq!(
+        (status, code, &body["error"]["data"]["requested"]),
+        (400, -32022, &json!("2099-01-01"))
+    );
     // Header and body disagree, or the header is missing: -32020, 400.
     let (status, code, _) = error_of(
         &mcp,
