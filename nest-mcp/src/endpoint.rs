@@ -302,22 +302,37 @@ impl<H: Handler> Stateless<H> {
         };
         let handler = self.handler.clone();
         let mut task = tokio::spawn(async move { handler.call(request, reply).await });
+        // Until the answer is handed to a stream, a client that goes away (hyper drops this
+        // future) stops the handler too.
+        let mut guard = AbortOnDrop(Some(task.abort_handle()));
         tokio::select! {
             biased;
             Some(first) = rx.recv() => {
-                // A notification before the result: the answer becomes an event stream.
+                // A notification before the result: the answer becomes an event stream, which
+                // carries the notifications, then the result, then ends.
                 let (writer, body) = get_sse_stream(SseOptions::new());
                 let _ = send(&writer, &first);
-                let abort = task.abort_handle();
+                let abort = guard.0.take().expect("armed");
                 let done = self.completer(id, method);
                 tokio::spawn(async move {
-                    while let Some(notification) = rx.recv().await {
-                        if send(&writer, &notification).is_err() {
-                            task.abort();
-                            return;
+                    loop {
+                        tokio::select! {
+                            biased;
+                            Some(notification) = rx.recv() => {
+                                if send(&writer, &notification).is_err() {
+                                    task.abort();
+                                    return;
+                                }
+                            }
+                            outcome = &mut task => {
+                                while let Ok(notification) = rx.try_recv() {
+                                    let _ = send(&writer, &notification);
+                                }
+                                let _ = send(&writer, &done(outcome));
+                                return;
+                            }
                         }
                     }
-                    let _ = send(&writer, &done(task.await));
                 });
                 Ok(body.on_cancel(move |_| abort.abort()).into_response())
             }
@@ -340,6 +355,17 @@ impl<H: Handler> Stateless<H> {
             Ok(Ok(result)) => this.complete(&id, &method, result),
             Ok(Err(error)) => error.to_message(&id),
             Err(e) => RpcError::internal(format!("handler failed: {e}")).to_message(&id),
+        }
+    }
+}
+
+/// Aborts a handler task whose answer nobody will read.
+struct AbortOnDrop(Option<tokio::task::AbortHandle>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        if let Some(task) = self.0.take() {
+            task.abort();
         }
     }
 }

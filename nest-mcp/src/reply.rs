@@ -6,7 +6,8 @@ use tokio::sync::mpsc;
 
 use crate::RequestMeta;
 
-/// The way back to the client while a request runs.
+/// The way back to the client while a request runs. Notifications sent after the handler has
+/// returned its result are dropped (the stream ends with the result).
 #[derive(Debug, Clone)]
 pub struct Reply {
     tx: mpsc::Sender<Value>,

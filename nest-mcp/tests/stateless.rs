@@ -14,6 +14,9 @@ use serde_json::{json, Value};
 
 struct App;
 
+static HANG: std::sync::Mutex<Option<tokio::sync::oneshot::Sender<()>>> =
+    std::sync::Mutex::new(None);
+
 impl Handler for App {
     fn capabilities(&self) -> Value {
         json!({"tools": {"listChanged": true}, "prompts": {"listChanged": true}})
@@ -36,6 +39,12 @@ impl Handler for App {
                 Some(state) => json!({"content": [{"type": "text", "text": state.to_string()}]}),
                 None => request.input_required(InputRequired::new().roots("r"), Some(json!(42))),
             }),
+            ("tools/call", "hang") => {
+                // Holds `_alive` until aborted: the test sees its receiver close.
+                let _alive = HANG.lock().unwrap().take();
+                std::future::pending().await
+            }
+            ("tools/call", "panic") => panic!("a handler bug"),
             ("tools/call", "sample") => {
                 request.meta().require("sampling")?;
                 Ok(json!({"content": []}))
@@ -360,4 +369,21 @@ fn invalid_settings_are_errors() {
         .state_ttl(Duration::ZERO)
         .build()
         .is_err());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_client_that_goes_away_stops_its_handler_and_a_panic_is_an_internal_error() {
+    let mcp = endpoint();
+    let h = headers("2026-07-28");
+    let (alive, gone) = tokio::sync::oneshot::channel();
+    *HANG.lock().unwrap() = Some(alive);
+    let call = request(1, "tools/call", json!({"name": "hang", "_meta": meta()}));
+    // The client gives up (hyper drops the request's future): the handler is aborted.
+    let given_up = tokio::time::timeout(Duration::from_secs(30), serve(&mcp, &h, call)).await;
+    assert!(given_up.is_err());
+    let dropped = tokio::time::timeout(Duration::from_secs(1), gone).await;
+    assert!(dropped.expect("the handler was aborted").is_err());
+    let call = request(2, "tools/call", json!({"name": "panic", "_meta": meta()}));
+    let (status, code, body) = error_of(&mcp, &h, call).await;
+    assert_eq!((status, code, &body["id"]), (200, -32603, &json!(2)));
 }
