@@ -817,6 +817,11 @@ fn stateless_tools() -> Value {
         tools.push(json!({"name": name, "description": description,
             "inputSchema": {"type": "object", "properties": {}}}));
     }
+    // SEP-2243: `region` travels in the body and in the `Mcp-Param-Region` header too.
+    tools.push(json!({"name": "test_header_param",
+        "description": "Echoes a region that also travels in the Mcp-Param-Region header",
+        "inputSchema": {"type": "object", "required": ["region"],
+            "properties": {"region": {"type": "string", "x-mcp-header": "Region"}}}}));
     list
 }
 
@@ -854,6 +859,14 @@ impl Handler for Tools {
             "completions": {},
             "logging": {}
         })
+    }
+
+    fn header_params(&self, name: &str) -> Vec<(String, String)> {
+        stateless_tools()["tools"]
+            .as_array()
+            .and_then(|tools| tools.iter().find(|t| t["name"] == name))
+            .map(|tool| nest_mcp::header_params(&tool["inputSchema"]))
+            .unwrap_or_default()
     }
 
     async fn call(&self, request: McpRequest, reply: Reply) -> Result<Value, RpcError> {
@@ -932,6 +945,10 @@ impl Tools {
                 Ok(request
                     .input_required(InputRequired::new().sample("answer", "Say hello", 20), None))
             }
+            "test_header_param" => Ok(text_result(format!(
+                "region: {}",
+                request.arguments()["region"].as_str().unwrap_or("")
+            ))),
             "test_trigger_tool_change" => {
                 self.changes.publish(Change::Tools);
                 Ok(text_result("Tool list changed".into()))

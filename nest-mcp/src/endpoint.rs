@@ -39,6 +39,15 @@ pub trait Handler: Send + Sync + 'static {
         request: McpRequest,
         reply: Reply,
     ) -> impl Future<Output = Result<Value, RpcError>> + Send;
+
+    /// The `(argument, header suffix)` pairs of tool `name` whose values also travel in
+    /// `Mcp-Param-<suffix>` headers (its `inputSchema`'s `x-mcp-header`s, see
+    /// [`header_params`](crate::header_params)); the endpoint checks that they agree. None by
+    /// default.
+    fn header_params(&self, name: &str) -> Vec<(String, String)> {
+        let _ = name;
+        Vec::new()
+    }
 }
 
 /// An invalid endpoint setting, reported by [`StatelessBuilder::build`].
@@ -228,6 +237,10 @@ impl<H: Handler> Stateless<H> {
             _ => None,
         };
         check_header(headers, "mcp-name", name)?;
+        if method == "tools/call" {
+            let params_of_tool = self.handler.header_params(name_of(&method, &params));
+            crate::params::check(headers, &params["arguments"], &params_of_tool)?;
+        }
         match method.as_str() {
             "server/discover" => Ok(self.result(&id, &method, self.discover())),
             "subscriptions/listen" => self.listen(id, &params),

@@ -7,8 +7,8 @@
 //!   stream, server-to-client requests. The app keeps its sessions (see `examples/mcp.rs`).
 //! - **2026-07-28**: every request stands alone, with its protocol version and the client's
 //!   capabilities in `_meta`. [`Stateless`] does all of the transport: it checks `_meta` and
-//!   the `MCP-Protocol-Version` / `Mcp-Method` / `Mcp-Name` headers (`-32602`, `-32020`,
-//!   `-32022`, HTTP 400), answers `server/discover` and `subscriptions/listen` (an event stream
+//!   the `MCP-Protocol-Version` / `Mcp-Method` / `Mcp-Name` headers and the `Mcp-Param-*`
+//!   headers of [`Handler::header_params`] (`-32602`, `-32020`, `-32022`, HTTP 400), answers `server/discover` and `subscriptions/listen` (an event stream
 //!   that is acknowledged first and then carries the [`Change`]s the client's filter asks
 //!   for), refuses removed and unknown methods with 404 and `-32601`, opens the sealed
 //!   `requestState` of a retry (a tampered one is `-32602`), adds `resultType`, the server's
@@ -91,6 +91,7 @@ mod cache;
 mod endpoint;
 mod error;
 mod origin;
+mod params;
 mod reply;
 mod request;
 mod revision;
@@ -101,6 +102,7 @@ pub use cache::{CacheHint, CacheScope, CACHEABLE};
 pub use endpoint::{ConfigError, Handler, Stateless, StatelessBuilder, REMOVED_METHODS};
 pub use error::*;
 pub use origin::check_loopback;
+pub use params::header_params;
 pub use reply::Reply;
 pub use request::{InputRequired, McpRequest};
 pub use revision::{

@@ -2,6 +2,10 @@
 //! on the retry. The client holds it, so it is sealed: HMAC-SHA256 under a key drawn at
 //! random when the endpoint is built, bound to the method and the tool, prompt or resource
 //! it was issued for, and valid for a limited time.
+//!
+//! Sealed is not encrypted (the client can read the state: keep secrets out of it) and not
+//! single-use (a client may send the same retry twice within the lifetime: make the step it
+//! resumes idempotent, or keep a server-side record keyed by something inside the state).
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 

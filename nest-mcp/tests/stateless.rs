@@ -45,11 +45,21 @@ impl Handler for App {
                 std::future::pending().await
             }
             ("tools/call", "panic") => panic!("a handler bug"),
+            ("tools/call", "route") => Ok(json!({"content": []})),
             ("tools/call", "sample") => {
                 request.meta().require("sampling")?;
                 Ok(json!({"content": []}))
             }
             (method, _) => Err(RpcError::method_not_found(method)),
+        }
+    }
+
+    fn header_params(&self, name: &str) -> Vec<(String, String)> {
+        let schema =
+            json!({"properties": {"region": {"type": "string", "x-mcp-header": "Region"}}});
+        match name {
+            "route" => nest_mcp::header_params(&schema),
+            _ => Vec::new(),
         }
     }
 }
@@ -386,4 +396,49 @@ async fn a_client_that_goes_away_stops_its_handler_and_a_panic_is_an_internal_er
     let call = request(2, "tools/call", json!({"name": "panic", "_meta": meta()}));
     let (status, code, body) = error_of(&mcp, &h, call).await;
     assert_eq!((status, code, &body["id"]), (200, -32603, &json!(2)));
+}
+
+#[tokio::test]
+async fn mcp_param_headers_must_agree_with_the_arguments() {
+    let mcp = endpoint();
+    let call = |region: Option<&str>| {
+        let mut params = json!({"name": "route", "_meta": meta(), "arguments": {}});
+        if let Some(region) = region {
+            params["arguments"]["region"] = json!(region);
+        }
+        request(1, "tools/call", params)
+    };
+    let with = |value: &str| {
+        let mut h = headers("2026-07-28");
+        h.insert("mcp-param-region", value.parse().unwrap());
+        h
+    };
+    // Literal, or Base64 of the value (standard alphabet, padded): accepted.
+    for (header, body) in [
+        ("Hello", "Hello"),
+        ("=?base64?SGVsbG8=?=", "Hello"),
+        ("SGVsbG8=", "SGVsbG8="),
+        ("=?base64?SGVsbG8=", "=?base64?SGVsbG8="),
+    ] {
+        let (status, body) = json_of(serve(&mcp, &with(header), call(Some(body))).await).await;
+        assert_eq!(
+            (status, &body["result"]["resultType"]),
+            (200, &json!("complete")),
+            "{header}"
+        );
+    }
+    // Missing, different, bad padding, bad characters: -32020, 400.
+    let h = headers("2026-07-28");
+    for (headers, body) in [
+        (&h, "Hello"),
+        (&with("Bye"), "Hello"),
+        (&with("=?base64?SGVsbG8?="), "Hello"),
+        (&with("=?base64?SGVs!!!bG8=?="), "Hello"),
+    ] {
+        let (status, code, _) = error_of(&mcp, headers, call(Some(body))).await;
+        assert_eq!((status, code), (400, -32020));
+    }
+    // No argument in the body: nothing to agree with.
+    let (status, _) = json_of(serve(&mcp, &h, call(None)).await).await;
+    assert_eq!(status, 200);
 }
