@@ -133,7 +133,9 @@ pub(crate) fn sse_response_head() -> Response {
 pub fn is_event_stream(content_type: &HeaderValue) -> bool {
     let value = content_type.as_bytes();
     let essence = value.split(|&b| b == b';').next().unwrap_or_default();
-    essence.trim_ascii().eq_ignore_ascii_case(b"text/event-stream")
+    essence
+        .trim_ascii()
+        .eq_ignore_ascii_case(b"text/event-stream")
 }
 
 impl IntoResponse for SseBody {
