@@ -2,9 +2,13 @@
 //! Node reference server (`@durable-streams/server` 0.3.7, in memory, compression off), each in
 //! its own process, driven by the same client:
 //!
-//! - appends/s to one stream and spread over 10,000 streams (64-byte bodies, 32 writers);
+//! - appends/s to one stream and spread over 10,000 streams (64-byte bodies, 32 keep-alive
+//!   connections of a raw HTTP/1.1 client);
 //! - SSE live delivery to 1,000 readers of one stream: p50/p99 from the append to each reader;
 //! - catch-up throughput of a 100 MiB stream (one reader following `Stream-Next-Offset`).
+//!
+//! Each server is pinned to core 0 (nest with one tokio worker; Node is single-threaded) and the
+//! load generator to core 1, as in the other rows.
 //!
 //! Run with: `cargo run --release -p nest-bench --bin durable` (about two minutes; `--quick`
 //! for a smoke run). It installs the reference server with npm into `target/durable-bench` and
@@ -17,16 +21,55 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
 type Result<T, E = Box<dyn std::error::Error + Send + Sync>> = std::result::Result<T, E>;
 
 const REFERENCE: &str = "@durable-streams/server@0.3.7";
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    match args.first().map(String::as_str) {
-        Some("serve-nest") => runtime.block_on(serve_nest(args.get(1).map_or(Ok(0), |p| p.parse())?)),
-        _ => runtime.block_on(run(args.iter().any(|a| a == "--quick"))),
+    if args.first().map(String::as_str) == Some("serve-nest") {
+        // As the other rows of BENCHMARKS.md: one worker, on the server's core.
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()?;
+        return runtime.block_on(serve_nest(args.get(1).map_or(Ok(0), |p| p.parse())?));
+    }
+    // The load generator on core 1, each server on core 0 (`taskset`, when there is one).
+    if taskset() && std::env::var_os("DURABLE_BENCH_PINNED").is_none() {
+        let status = Command::new("taskset")
+            .args(["-c", "1"])
+            .arg(std::env::current_exe()?)
+            .args(&args)
+            .env("DURABLE_BENCH_PINNED", "1")
+            .status()?;
+        std::process::exit(status.code().unwrap_or(1));
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(run(args.iter().any(|a| a == "--quick")))
+}
+
+fn taskset() -> bool {
+    Command::new("taskset")
+        .arg("-V")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// `program` on core 0 when `taskset` is there.
+fn on_server_core(program: impl AsRef<std::ffi::OsStr>) -> Command {
+    if taskset() {
+        let mut cmd = Command::new("taskset");
+        cmd.args(["-c", "0"]).arg(program);
+        cmd
+    } else {
+        Command::new(program)
     }
 }
 
@@ -45,8 +88,10 @@ async fn serve_nest(port: u16) -> Result<()> {
     Ok(())
 }
 
+/// Starts one of the servers.
+type Start = fn() -> Result<Server>;
+
 struct Server {
-    name: &'static str,
     child: Child,
     base: String,
 }
@@ -59,7 +104,9 @@ impl Drop for Server {
 }
 
 fn free_port() -> Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
 }
 
 fn bench_dir() -> PathBuf {
@@ -71,19 +118,31 @@ fn bench_dir() -> PathBuf {
 
 fn start_nest() -> Result<Server> {
     let port = free_port()?;
-    let child = Command::new(std::env::current_exe()?)
+    let child = on_server_core(std::env::current_exe()?)
         .args(["serve-nest", &port.to_string()])
         .stdout(Stdio::null())
         .spawn()?;
-    Ok(Server { name: "nest-durable (memory)", child, base: format!("http://127.0.0.1:{port}") })
+    Ok(Server {
+        child,
+        base: format!("http://127.0.0.1:{port}"),
+    })
 }
 
 fn start_reference() -> Result<Server> {
     let dir = bench_dir();
     std::fs::create_dir_all(&dir)?;
-    if !dir.join("node_modules/@durable-streams/server/package.json").exists() {
+    if !dir
+        .join("node_modules/@durable-streams/server/package.json")
+        .exists()
+    {
         let status = Command::new("npm")
-            .args(["install", "--no-audit", "--no-fund", "--save-exact", "--prefix"])
+            .args([
+                "install",
+                "--no-audit",
+                "--no-fund",
+                "--save-exact",
+                "--prefix",
+            ])
             .arg(&dir)
             .arg(REFERENCE)
             .stdout(Stdio::null())
@@ -99,18 +158,26 @@ fn start_reference() -> Result<Server> {
          console.log(await server.start())\n",
     )?;
     let port = free_port()?;
-    let child = Command::new("node")
+    let child = on_server_core("node")
         .current_dir(&dir)
         .args(["reference.mjs", &port.to_string()])
         .stdout(Stdio::null())
         .spawn()?;
-    Ok(Server { name: "Node reference 0.3.7 (memory)", child, base: format!("http://127.0.0.1:{port}") })
+    Ok(Server {
+        child,
+        base: format!("http://127.0.0.1:{port}"),
+    })
 }
 
 async fn ready(http: &reqwest::Client, base: &str) -> Result<()> {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        if http.head(format!("{base}/v1/stream/ready-probe")).send().await.is_ok() {
+        if http
+            .head(format!("{base}/v1/stream/ready-probe"))
+            .send()
+            .await
+            .is_ok()
+        {
             return Ok(());
         }
         if Instant::now() > deadline {
@@ -131,18 +198,33 @@ struct Row {
 }
 
 async fn run(quick: bool) -> Result<()> {
-    let http = reqwest::Client::builder().pool_max_idle_per_host(256).build()?;
-    let mut rows = Vec::new();
-    for start in [start_nest as fn() -> Result<Server>, start_reference] {
-        let server = start()?;
-        ready(&http, &server.base).await?;
-        eprintln!("{}: {}", server.name, server.base);
-        let row = workloads(&http, &server.base, quick).await?;
-        eprintln!("{}: {row:?}", server.name);
-        rows.push((server.name, row));
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(256)
+        .build()?;
+    let rounds = if quick { 1 } else { 3 };
+    let starts: [(&str, Start); 2] = [
+        ("nest-durable (memory)", start_nest),
+        ("Node reference 0.3.7 (memory)", start_reference),
+    ];
+    let mut runs: Vec<Vec<Row>> = vec![Vec::new(), Vec::new()];
+    // Each round runs both servers, fresh, in turn.
+    for round in 0..rounds {
+        for (i, (name, start)) in starts.iter().enumerate() {
+            let server = start()?;
+            ready(&http, &server.base).await?;
+            let row = workloads(&http, &server.base, quick).await?;
+            eprintln!("round {round}, {name}: {row:?}");
+            runs[i].push(row);
+        }
     }
-    let mut table = String::from(
-        "| server | appends/s, one stream | appends/s, 10,000 streams | SSE live p50 | SSE live p99 | deliveries | catch-up of 100 MiB |\n|---|---|---|---|---|---|---|\n",
+    let rows: Vec<(&str, Row)> = starts
+        .iter()
+        .zip(&runs)
+        .map(|((name, _), r)| (*name, median(r)))
+        .collect();
+    let mut table = format!(
+        "Median of {rounds} round(s); each round starts both servers fresh. Server on core 0 (nest: one tokio worker), load generator on core 1.\n\n\
+         | server | appends/s, one stream | appends/s, 10,000 streams | SSE live p50 | SSE live p99 | deliveries | catch-up of 100 MiB |\n|---|---:|---:|---:|---:|---:|---:|\n",
     );
     for (name, r) in &rows {
         table.push_str(&format!(
@@ -152,15 +234,33 @@ async fn run(quick: bool) -> Result<()> {
     }
     if let [(_, nest), (_, node)] = &rows[..] {
         table.push_str(&format!(
-            "\nnest / reference: {:.1}× appends/s to one stream, {:.1}× spread, {:.1}× catch-up.\n",
+            "\nnest / reference: {:.1}× appends/s to one stream, {:.1}× to 10,000 streams, {:.1}× lower SSE p99, {:.1}× catch-up.\n",
             nest.one_stream / node.one_stream,
             nest.spread / node.spread,
+            node.p99_ms / nest.p99_ms,
             nest.catch_up_mb_s / node.catch_up_mb_s
         ));
     }
     println!("{table}");
     std::fs::write(bench_dir().join("BENCHMARKS-durable.md"), &table)?;
     Ok(())
+}
+
+/// The median of each figure over the rounds.
+fn median(rows: &[Row]) -> Row {
+    let med = |f: fn(&Row) -> f64| {
+        let mut v: Vec<f64> = rows.iter().map(f).collect();
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    Row {
+        one_stream: med(|r| r.one_stream),
+        spread: med(|r| r.spread),
+        p50_ms: med(|r| r.p50_ms),
+        p99_ms: med(|r| r.p99_ms),
+        delivered: med(|r| r.delivered as f64) as usize,
+        catch_up_mb_s: med(|r| r.catch_up_mb_s),
+    }
 }
 
 async fn workloads(http: &reqwest::Client, base: &str, quick: bool) -> Result<Row> {
@@ -173,7 +273,7 @@ async fn workloads(http: &reqwest::Client, base: &str, quick: bool) -> Result<Ro
 
     let one = format!("{base}/v1/stream/one-{run_id}");
     create(http, &one, "text/plain").await?;
-    row.one_stream = appends(http, std::slice::from_ref(&one), Duration::from_secs(secs)).await?;
+    row.one_stream = appends(std::slice::from_ref(&one), Duration::from_secs(secs)).await?;
 
     let mut urls = Vec::with_capacity(streams);
     for i in 0..streams {
@@ -183,7 +283,7 @@ async fn workloads(http: &reqwest::Client, base: &str, quick: bool) -> Result<Ro
         let created = chunk.iter().map(|u| create(http, u, "text/plain"));
         futures_util::future::try_join_all(created).await?;
     }
-    row.spread = appends(http, &urls, Duration::from_secs(secs)).await?;
+    row.spread = appends(&urls, Duration::from_secs(secs)).await?;
 
     let (p50, p99, delivered) = fan_out(base, run_id, readers).await?;
     (row.p50_ms, row.p99_ms, row.delivered) = (p50, p99, delivered);
@@ -193,40 +293,99 @@ async fn workloads(http: &reqwest::Client, base: &str, quick: bool) -> Result<Ro
 }
 
 async fn create(http: &reqwest::Client, url: &str, content_type: &str) -> Result<()> {
-    let res = http.put(url).header("content-type", content_type).send().await?;
+    let res = http
+        .put(url)
+        .header("content-type", content_type)
+        .send()
+        .await?;
     if !res.status().is_success() {
         return Err(format!("PUT {url}: {}", res.status()).into());
     }
     Ok(())
 }
 
-/// 32 writers append 64-byte bodies for `time`, each cycling through its share of `urls`.
-async fn appends(http: &reqwest::Client, urls: &[String], time: Duration) -> Result<f64> {
+/// 32 writers, each on its own keep-alive connection (a raw HTTP/1.1 client, so that the client
+/// costs little of the two cores the server shares with it), append 64-byte bodies for `time`,
+/// each cycling through its share of `urls`.
+async fn appends(urls: &[String], time: Duration) -> Result<f64> {
     const WRITERS: usize = 32;
     let done = Arc::new(AtomicU64::new(0));
     let deadline = Instant::now() + time;
-    let body = bytes::Bytes::from(vec![b'x'; 64]);
     let mut tasks = Vec::new();
     for w in 0..WRITERS {
-        let (http, done, body) = (http.clone(), done.clone(), body.clone());
-        let mine: Vec<String> = urls.iter().skip(w % urls.len()).step_by(WRITERS.min(urls.len())).cloned().collect();
+        let done = done.clone();
+        let mine: Vec<(String, String)> = urls
+            .iter()
+            .skip(w % urls.len())
+            .step_by(WRITERS.min(urls.len()))
+            .map(|u| {
+                let rest = u.strip_prefix("http://").unwrap_or(u);
+                let (host, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+                (host.to_owned(), path.to_owned())
+            })
+            .collect();
         tasks.push(tokio::spawn(async move {
+            let mut sock = tokio::net::TcpStream::connect(&mine[0].0).await?;
+            sock.set_nodelay(true)?;
+            let mut buf = Vec::with_capacity(4096);
             let mut i = 0;
             while Instant::now() < deadline {
-                let url = &mine[i % mine.len()];
+                let (host, path) = &mine[i % mine.len()];
                 i += 1;
-                let res = http.post(url).header("content-type", "text/plain").body(body.clone()).send().await;
-                if res.is_ok_and(|r| r.status().is_success()) {
+                let request = format!(
+                    "POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: text/plain\r\nContent-Length: 64\r\n\r\n{}",
+                    "x".repeat(64)
+                );
+                sock.write_all(request.as_bytes()).await?;
+                if read_response(&mut sock, &mut buf).await? {
                     done.fetch_add(1, Ordering::Relaxed);
                 }
             }
+            Ok::<_, std::io::Error>(())
         }));
     }
     let started = Instant::now();
     for t in tasks {
-        t.await?;
+        t.await??;
     }
-    Ok(done.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64().max(time.as_secs_f64()))
+    Ok(done.load(Ordering::Relaxed) as f64
+        / started.elapsed().as_secs_f64().max(time.as_secs_f64()))
+}
+
+/// Reads one response (head, and a body of `Content-Length` or chunked); whether it was 2xx.
+async fn read_response(
+    sock: &mut tokio::net::TcpStream,
+    buf: &mut Vec<u8>,
+) -> std::io::Result<bool> {
+    buf.clear();
+    let head_end = loop {
+        if let Some(at) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break at + 4;
+        }
+        if sock.read_buf(buf).await? == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+    };
+    let head = String::from_utf8_lossy(&buf[..head_end]).to_ascii_lowercase();
+    let ok = head.get(9..10) == Some("2");
+    let length = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length:"))
+        .and_then(|v| v.trim().parse::<usize>().ok());
+    if let Some(length) = length {
+        while buf.len() < head_end + length {
+            if sock.read_buf(buf).await? == 0 {
+                return Err(std::io::ErrorKind::UnexpectedEof.into());
+            }
+        }
+    } else if head.contains("transfer-encoding: chunked") {
+        while !buf[head_end..].ends_with(b"0\r\n\r\n") {
+            if sock.read_buf(buf).await? == 0 {
+                return Err(std::io::ErrorKind::UnexpectedEof.into());
+            }
+        }
+    }
+    Ok(ok)
 }
 
 /// `readers` SSE readers of one JSON stream; 100 appends of `{"t": µs since start}` 10 ms apart;
@@ -244,15 +403,22 @@ async fn fan_out(base: &str, run_id: u32, readers: usize) -> Result<(f64, f64, u
         let (url, latencies, ready) = (url.clone(), latencies.clone(), ready.clone());
         tasks.push(tokio::spawn(async move {
             let http = reqwest::Client::new();
-            let Ok(mut res) = http.get(format!("{url}?offset=now&live=sse")).send().await else { return };
+            let Ok(mut res) = http.get(format!("{url}?offset=now&live=sse")).send().await else {
+                return;
+            };
             let mut buf = String::new();
             let mut announced = false;
             let mut got = 0;
-            while let Ok(Ok(Some(chunk))) = tokio::time::timeout(Duration::from_secs(10), res.chunk()).await {
+            while let Ok(Ok(Some(chunk))) =
+                tokio::time::timeout(Duration::from_secs(10), res.chunk()).await
+            {
                 buf.push_str(&String::from_utf8_lossy(&chunk));
                 while let Some(end) = buf.find("\n\n") {
                     let event: String = buf.drain(..end + 2).collect();
-                    let data: Vec<&str> = event.lines().filter_map(|l| l.strip_prefix("data:")).collect();
+                    let data: Vec<&str> = event
+                        .lines()
+                        .filter_map(|l| l.strip_prefix("data:"))
+                        .collect();
                     if event.starts_with("event: control") || event.contains("\nevent: control") {
                         if !announced {
                             announced = true;
@@ -261,7 +427,9 @@ async fn fan_out(base: &str, run_id: u32, readers: usize) -> Result<(f64, f64, u
                         continue;
                     }
                     let now = origin.elapsed().as_micros() as u64;
-                    if let Ok(serde_json::Value::Array(items)) = serde_json::from_str(&data.join("\n")) {
+                    if let Ok(serde_json::Value::Array(items)) =
+                        serde_json::from_str(&data.join("\n"))
+                    {
                         let mut l = latencies.lock().unwrap();
                         for item in items {
                             if let Some(t) = item["t"].as_u64() {
@@ -282,7 +450,12 @@ async fn fan_out(base: &str, run_id: u32, readers: usize) -> Result<(f64, f64, u
     let writer = reqwest::Client::new();
     for _ in 0..100 {
         let t = origin.elapsed().as_micros() as u64;
-        writer.post(&url).header("content-type", "application/json").body(format!("{{\"t\":{t}}}")).send().await?;
+        writer
+            .post(&url)
+            .header("content-type", "application/json")
+            .body(format!("{{\"t\":{t}}}"))
+            .send()
+            .await?;
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     for t in tasks {
@@ -290,7 +463,12 @@ async fn fan_out(base: &str, run_id: u32, readers: usize) -> Result<(f64, f64, u
     }
     let mut l = std::mem::take(&mut *latencies.lock().unwrap());
     l.sort_unstable();
-    let pct = |p: f64| l.get(((l.len() as f64 * p) as usize).min(l.len().saturating_sub(1))).copied().unwrap_or(0) as f64 / 1000.0;
+    let pct = |p: f64| {
+        l.get(((l.len() as f64 * p) as usize).min(l.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or(0) as f64
+            / 1000.0
+    };
     Ok((pct(0.50), pct(0.99), l.len()))
 }
 
@@ -300,7 +478,12 @@ async fn catch_up(http: &reqwest::Client, base: &str, run_id: u32, mib: usize) -
     create(http, &url, "application/octet-stream").await?;
     let block = bytes::Bytes::from(vec![7u8; 1 << 20]);
     for _ in 0..mib {
-        let res = http.post(&url).header("content-type", "application/octet-stream").body(block.clone()).send().await?;
+        let res = http
+            .post(&url)
+            .header("content-type", "application/octet-stream")
+            .body(block.clone())
+            .send()
+            .await?;
         if !res.status().is_success() {
             return Err(format!("append to {url}: {}", res.status()).into());
         }
