@@ -5,7 +5,7 @@
 //! `Stream-Next-Offset` it saw. The official TypeScript client (`@durable-streams/client`)
 //! speaks to it.
 //!
-//! Run with: `cargo run --example durable` (`HOST`, `PORT`, default 3007). Streams are in
+//! Run with: `cargo run --example durable --features durable` (`HOST`, `PORT`, default 3007). Streams are in
 //! memory; with `NEST_REDIS_URL=redis://127.0.0.1:6379/` and `--features redis` they are on
 //! Redis, so several instances (on several ports) serve the same streams with the same offsets.
 //!

@@ -19,7 +19,7 @@
 //! `npx @modelcontextprotocol/conformance@0.2.0-alpha.12 server --url http://127.0.0.1:3006/mcp
 //! --requirements 2026-07-28` (or `2025-11-25`).
 //!
-//! Run with: `cargo run --example mcp` (`HOST`, `PORT`, default 3006).
+//! Run with: `cargo run --example mcp --features mcp` (`HOST`, `PORT`, default 3006).
 #![allow(clippy::print_stdout, reason = "an example prints its URL")]
 
 use std::collections::HashMap;

@@ -10,6 +10,10 @@
 //!   `EventSource` client and test helpers; its HTTP client is `nest::sse_client::reqwest`.
 //! - `auth` (`nest_auth`, feature `auth`): signed stream credentials (JWT in a cookie or a
 //!   header), expiry on open streams, per-topic authorization for the hub.
+//! - `mcp` (`nest_mcp`, feature `mcp`): the Model Context Protocol over Streamable HTTP, both
+//!   revisions on one endpoint.
+//! - `durable` (`nest_durable`, feature `durable`): the Durable Streams protocol, in memory or
+//!   on Redis.
 //! - [`http`]: status codes, headers and methods, so a first app and its tests need one
 //!   dependency.
 //!
@@ -39,6 +43,10 @@ pub use nest_core::*;
 #[cfg(feature = "auth")]
 pub use nest_auth as auth;
 pub use nest_cors as cors;
+#[cfg(feature = "durable")]
+pub use nest_durable as durable;
+#[cfg(feature = "mcp")]
+pub use nest_mcp as mcp;
 #[cfg(feature = "client")]
 pub use nest_sse_client as sse_client;
 
