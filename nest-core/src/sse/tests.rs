@@ -629,3 +629,24 @@ async fn a_stream_span_lasts_as_long_as_the_stream_and_records_its_end() {
     assert_eq!(get("bytes").as_deref(), Some("19"));
     assert_eq!(get("closed").as_deref(), Some("yes"));
 }
+
+#[test]
+fn is_event_stream_reads_the_media_type_only() {
+    for yes in [
+        "text/event-stream",
+        "TEXT/Event-Stream",
+        "text/event-stream;charset=utf-8",
+        " text/event-stream ; x=1",
+    ] {
+        assert!(is_event_stream(&HeaderValue::from_static(yes)), "{yes:?}");
+    }
+    for no in [
+        "text/event-streams",
+        "text/event",
+        "text/plain; x=text/event-stream",
+        "",
+        "application/json",
+    ] {
+        assert!(!is_event_stream(&HeaderValue::from_static(no)), "{no:?}");
+    }
+}
