@@ -8,6 +8,7 @@ use bytes::Bytes;
 use http::header::{self, HeaderName, HeaderValue};
 use http::{Method, StatusCode};
 use http_body_util::{BodyExt, Limited};
+use nest_core::health::Readiness;
 use nest_core::{Controller, IntoResponse, Request, Response, Routes};
 
 use crate::error::Problem;
@@ -15,6 +16,7 @@ use crate::offset::Offset;
 use crate::store::memory::MemoryStore;
 use crate::store::Store;
 
+mod drain;
 mod frame;
 mod headers;
 mod parse;
@@ -55,6 +57,7 @@ impl From<crate::RedisStore> for AnyStore {
 pub struct DurableStreams {
     store: Arc<dyn Store>,
     base: String,
+    drain: Arc<drain::Drain>,
 }
 
 impl fmt::Debug for DurableStreams {
@@ -73,6 +76,7 @@ impl DurableStreams {
         Self {
             store: store.into().0,
             base: "/".to_owned(),
+            drain: drain::Drain::new(),
         }
     }
 
@@ -84,9 +88,9 @@ impl DurableStreams {
         self
     }
 
-    async fn handle(self: Arc<Self>, req: Request) -> Response {
+    async fn handle(self: Arc<Self>, readiness: Readiness, req: Request) -> Response {
         let cors = self.store.config().cors;
-        let mut res = match self.dispatch(req).await {
+        let mut res = match self.dispatch(req, readiness).await {
             Ok(res) => res,
             Err(problem) => problem.into_response(),
         };
@@ -94,7 +98,7 @@ impl DurableStreams {
         res
     }
 
-    async fn dispatch(&self, req: Request) -> Result<Response, Problem> {
+    async fn dispatch(&self, req: Request, readiness: Readiness) -> Result<Response, Problem> {
         let path = req.uri().path().to_owned();
         if path.len() > MAX_PATH_BYTES {
             return Err(Problem::new(
@@ -104,7 +108,10 @@ impl DurableStreams {
         }
         let store = &self.store;
         match *req.method() {
-            Method::GET => read::get(store, &path, &req.into_parts().0).await,
+            Method::GET => {
+                let drain = self.drain.subscribe(readiness);
+                read::get(store, &path, &req.into_parts().0, drain).await
+            }
             Method::HEAD => self.head(&path).await,
             Method::PUT => {
                 let location = location(&req, &path);

@@ -31,6 +31,7 @@ pub(super) async fn get(
     store: &Arc<dyn Store>,
     path: &str,
     req: &http::request::Parts,
+    drain: watch::Receiver<bool>,
 ) -> Result<Response, Problem> {
     let query = parse::read_query(req.uri.query())?;
     let cursor = next_cursor(query.cursor.as_deref());
@@ -45,8 +46,8 @@ pub(super) async fn get(
                 req,
             ))
         }
-        Live::LongPoll => long_poll(&**store, path, query.from, cursor, req).await,
-        Live::Sse => sse(store, path, query.from, cursor).await,
+        Live::LongPoll => long_poll(&**store, path, query.from, cursor, req, drain).await,
+        Live::Sse => sse(store, path, query.from, cursor, drain).await,
     }
 }
 
@@ -109,6 +110,7 @@ async fn long_poll(
     from: ReadFrom,
     cursor: String,
     req: &http::request::Parts,
+    mut drain: watch::Receiver<bool>,
 ) -> Result<Response, Problem> {
     let deadline = Instant::now() + store.config().long_poll_timeout;
     let mut at = from;
@@ -125,7 +127,17 @@ async fn long_poll(
         tokio::select! {
             _ = changed.changed() => {}
             _ = tokio::time::sleep_until(deadline) => return Ok(no_content(&outcome, Some(&cursor))),
+            // The app shuts down: answer now, the client polls again (elsewhere).
+            _ = drained(&mut drain) => return Ok(no_content(&outcome, Some(&cursor))),
         }
+    }
+}
+
+/// Resolves once the app shuts down (never, if the service is gone first).
+async fn drained(drain: &mut watch::Receiver<bool>) {
+    let shut_down = drain.wait_for(|d| *d).await.is_ok();
+    if !shut_down {
+        std::future::pending::<()>().await;
     }
 }
 
@@ -149,6 +161,7 @@ async fn sse(
     path: &str,
     from: ReadFrom,
     cursor: String,
+    drain: watch::Receiver<bool>,
 ) -> Result<Response, Problem> {
     let changed = store.wakeups().subscribe(path);
     let first = store.read(path, from).await?;
@@ -165,7 +178,7 @@ async fn sse(
         cursor,
         deadline: Instant::now() + config.sse_lifetime,
     };
-    tokio::spawn(follow.run(first, changed));
+    tokio::spawn(follow.run(first, changed, drain));
     let stream = futures_util::stream::unfold(rx, |mut rx| async move {
         rx.recv()
             .await
@@ -195,7 +208,7 @@ const KEEP_ALIVE_EVERY: Duration = Duration::from_secs(15);
 
 /// One SSE reader: sends what is there, then waits for the stream to change. It ends when the
 /// client goes away (the body, and with it the receiver, is dropped), at the end of a closed
-/// stream, and after the configured lifetime.
+/// stream, after the configured lifetime, and when the app shuts down.
 struct Follower {
     store: Arc<dyn Store>,
     path: String,
@@ -209,14 +222,20 @@ struct Follower {
 struct Gone;
 
 impl Follower {
-    async fn run(self, first: ReadOutcome, mut changed: watch::Receiver<u64>) {
-        let _ = self.follow(first, &mut changed).await;
+    async fn run(
+        self,
+        first: ReadOutcome,
+        mut changed: watch::Receiver<u64>,
+        mut drain: watch::Receiver<bool>,
+    ) {
+        let _ = self.follow(first, &mut changed, &mut drain).await;
     }
 
     async fn follow(
         &self,
         first: ReadOutcome,
         changed: &mut watch::Receiver<u64>,
+        drain: &mut watch::Receiver<bool>,
     ) -> Result<(), Gone> {
         let mut outcome = first;
         let mut announced = false;
@@ -245,6 +264,9 @@ impl Follower {
                             self.send(Bytes::from_static(frame::KEEP_ALIVE)).await?;
                         }
                         _ = self.tx.closed() => return Err(Gone),
+                        // The app shuts down: end the response cleanly; the client
+                        // reconnects from its last offset.
+                        _ = drained(drain) => return Ok(()),
                     }
                 }
             }

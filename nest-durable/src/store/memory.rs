@@ -74,6 +74,11 @@ impl MemoryStore {
         self.len() == 0
     }
 
+    /// How many streams have a live reader (long-poll or SSE) right now.
+    pub fn live_streams(&self) -> usize {
+        self.inner.wakeups.watched()
+    }
+
     /// The bytes all streams hold together.
     pub fn total_bytes(&self) -> u64 {
         self.lock().total_bytes

@@ -100,6 +100,15 @@ impl Wakeups {
     pub(crate) fn len(&self) -> usize {
         self.channels.lock().unwrap().len()
     }
+
+    /// How many streams have at least one live reader waiting or following.
+    pub(crate) fn watched(&self) -> usize {
+        let channels = self.channels.lock().unwrap_or_else(|e| e.into_inner());
+        channels
+            .values()
+            .filter(|tx| tx.receiver_count() > 0)
+            .count()
+    }
 }
 
 /// Milliseconds since the Unix epoch: TTLs and `Expires-At` are wall-clock times, shared by
