@@ -59,8 +59,19 @@
 //!
 //! Stream paths are chosen by clients and are public by design: the service has no notion of
 //! users. Whoever reaches the base path can create, read, append to and delete every stream
-//! under it; authorization is the app's (a layer in front of the service). Every response
-//! carries `X-Content-Type-Options: nosniff` and `Cross-Origin-Resource-Policy: cross-origin`.
+//! under it; authorization is the app's (a layer in front of the service). `Producer-Id` and
+//! `Stream-Seq` are the client's own too: they order and deduplicate writes, they do not
+//! authenticate them. Every response carries `X-Content-Type-Options: nosniff` and
+//! `Cross-Origin-Resource-Policy: cross-origin`.
+//!
+//! # Buffers and shutdown
+//!
+//! A live SSE response queues at most 4 frames (each at most
+//! [`DurableConfig::max_read_bytes`], base64 a third more); a slow client slows only its own
+//! reads. A live reader holds no data between reads, only a wake-up subscription of its stream.
+//! When the app shuts down, SSE responses end cleanly and long-polls answer `204` within about
+//! 100 ms, so clients reconnect from their offsets (on another instance) instead of being cut at
+//! the end of the grace period.
 //!
 //! # Stores
 //!
