@@ -5,9 +5,10 @@
 //! `Stream-Next-Offset` it saw. The official TypeScript client (`@durable-streams/client`)
 //! speaks to it.
 //!
-//! Run with: `cargo run --example durable --features durable` (`HOST`, `PORT`, default 3007). Streams are in
-//! memory; with `NEST_REDIS_URL=redis://127.0.0.1:6379/` and `--features redis` they are on
-//! Redis, so several instances (on several ports) serve the same streams with the same offsets.
+//! Run with: `cargo run --example durable --features durable` (`HOST`, `PORT`, default 3007).
+//! Streams are in memory; with `NEST_REDIS_URL=redis://127.0.0.1:6379/` and
+//! `--features durable,redis` they are on Redis, so several instances (on several ports) serve
+//! the same streams with the same offsets.
 //!
 //! Anyone who can reach it can create, read and delete every stream: put authentication in
 //! front of it before it leaves your machine.
@@ -65,7 +66,7 @@ async fn redis_store(url: &str) -> Result<AnyStore, Box<dyn std::error::Error>> 
 #[cfg(not(feature = "redis"))]
 async fn redis_store(_url: &str) -> Result<AnyStore, Box<dyn std::error::Error>> {
     Err(
-        "NEST_REDIS_URL is set, but the example was built without Redis: add --features redis"
+        "NEST_REDIS_URL is set, but the example was built without Redis: add --features durable,redis"
             .into(),
     )
 }
