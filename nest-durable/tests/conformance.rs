@@ -6,13 +6,9 @@
 #[path = "support/conformance.rs"]
 mod suite;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use nest_core::NestApp;
-use nest_durable::{DurableConfig, DurableStreams, MemoryStore};
-
-/// Every default test of the suite: 338 tests, of which the 6 subscription tests are opt-in.
-const EXPECTED_PASSED: u64 = 332;
+use nest_durable::{DurableConfig, MemoryStore};
 
 #[test]
 fn memory_store_passes_the_official_suite() {
@@ -41,23 +37,6 @@ fn memory_store_passes_the_official_suite() {
             .long_poll_timeout(long_poll)
             .max_append_bytes(16 * 1024 * 1024);
         let store = MemoryStore::new(config).unwrap();
-        let app = NestApp::new().controller(DurableStreams::new(store.clone()).at("/v1/stream"));
-        let server = app.bind(([127, 0, 0, 1], 0)).await.unwrap();
-        let base = format!("http://{}", server.local_addr());
-        let started = Instant::now();
-        let result = suite::run(&dir, "memory", &base, long_poll).await;
-        eprintln!(
-            "durable streams conformance (memory): {} passed, {} failed, {} skipped in {:.0?}",
-            result.passed,
-            result.failed,
-            result.skipped,
-            started.elapsed()
-        );
-        for failure in &result.failures {
-            eprintln!("  FAILED {failure}");
-        }
-        server.shutdown(Duration::from_secs(1)).await;
-        assert_eq!(result.failed, 0, "failures: {:#?}", result.failures);
-        assert_eq!(result.passed, EXPECTED_PASSED);
+        suite::check(&dir, "memory", store, long_poll).await;
     });
 }

@@ -22,9 +22,6 @@ use std::time::{Duration, Instant};
 use nest_core::NestApp;
 use nest_durable::{DurableConfig, DurableStreams, RedisStore};
 
-/// Every default test of the suite: 338 tests, of which the 6 subscription tests are opt-in.
-const EXPECTED_PASSED: u64 = 332;
-
 #[test]
 fn redis_store_passes_the_official_suite() {
     let Some(binary) = server::binary_or_skip("redis_store_passes_the_official_suite") else {
@@ -55,24 +52,7 @@ fn redis_store_passes_the_official_suite() {
         let store = RedisStore::connect(&redis.url(), "suite:", config)
             .await
             .unwrap();
-        let app = NestApp::new().controller(DurableStreams::new(store).at("/v1/stream"));
-        let server = app.bind(([127, 0, 0, 1], 0)).await.unwrap();
-        let base = format!("http://{}", server.local_addr());
-        let started = Instant::now();
-        let result = suite::run(&dir, "redis", &base, long_poll).await;
-        eprintln!(
-            "durable streams conformance (redis): {} passed, {} failed, {} skipped in {:.0?}",
-            result.passed,
-            result.failed,
-            result.skipped,
-            started.elapsed()
-        );
-        for failure in &result.failures {
-            eprintln!("  FAILED {failure}");
-        }
-        server.shutdown(Duration::from_secs(1)).await;
-        assert_eq!(result.failed, 0, "failures: {:#?}", result.failures);
-        assert_eq!(result.passed, EXPECTED_PASSED);
+        suite::check(&dir, "redis", store, long_poll).await;
         two_instances(&redis.url()).await;
     });
 }

@@ -145,3 +145,35 @@ pub(crate) async fn run(
         failures,
     }
 }
+
+/// Every default test of the suite: 338 tests, of which the 6 subscription tests are opt-in.
+pub(crate) const EXPECTED_PASSED: u64 = 332;
+
+/// Serves `store` at `/v1/stream` on 127.0.0.1, runs the suite against it (from `dir`), prints
+/// the counts and each failure, and asserts 0 failed and [`EXPECTED_PASSED`] passed.
+pub(crate) async fn check(
+    dir: &Path,
+    name: &str,
+    store: impl Into<nest_durable::AnyStore>,
+    long_poll: Duration,
+) {
+    let app = nest_core::NestApp::new()
+        .controller(nest_durable::DurableStreams::new(store).at("/v1/stream"));
+    let server = app.bind(([127, 0, 0, 1], 0)).await.unwrap();
+    let base = format!("http://{}", server.local_addr());
+    let started = std::time::Instant::now();
+    let result = run(dir, name, &base, long_poll).await;
+    eprintln!(
+        "durable streams conformance ({name}): {} passed, {} failed, {} skipped in {:.0?}",
+        result.passed,
+        result.failed,
+        result.skipped,
+        started.elapsed()
+    );
+    for failure in &result.failures {
+        eprintln!("  FAILED {failure}");
+    }
+    server.shutdown(Duration::from_secs(1)).await;
+    assert_eq!(result.failed, 0, "failures: {:#?}", result.failures);
+    assert_eq!(result.passed, EXPECTED_PASSED);
+}
