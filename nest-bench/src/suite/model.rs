@@ -225,9 +225,9 @@ pub(crate) struct Results {
     pub(crate) fanout: Vec<LoadResult>,
     pub(crate) latency: Vec<LoadResult>,
     pub(crate) memory: Vec<MemoryResult>,
-    /// 1c: nest's hub over each wire of [`tls::FANOUT`], round by round.
+    /// 1c: nest's hub over each wire of [`tls::FANOUT`](super::tls::FANOUT), round by round.
     pub(crate) tls_fanout: Vec<LoadResult>,
-    /// 2b: nest's hub over each wire of [`tls::MEMORY`].
+    /// 2b: nest's hub over each wire of [`tls::MEMORY`](super::tls::MEMORY).
     pub(crate) tls_memory: Vec<MemoryResult>,
     pub(crate) cancel: Vec<CancelResult>,
     pub(crate) json: Vec<JsonResult>,

@@ -24,7 +24,7 @@ use crate::config::ServerConfig;
 use crate::Response;
 
 /// A request extension present on every request that came over nest's own TLS listener
-/// ([`NestApp::bind_tls`]), HTTP/1.1 and HTTP/2 alike: the request was made over HTTPS even when
+/// ([`NestApp::bind_tls`](crate::NestApp::bind_tls)), HTTP/1.1 and HTTP/2 alike: the request was made over HTTPS even when
 /// its URI has no scheme (HTTP/1.1 sends only the path). What sets a cookie's `Secure` attribute
 /// looks for it (behind a proxy that ends TLS, `X-Forwarded-Proto` says so instead).
 ///

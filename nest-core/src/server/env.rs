@@ -33,8 +33,23 @@ use std::path::{Path, PathBuf};
 
 use crate::error::Error;
 
-/// Where to listen, and whether over HTTPS: `HOST`, `PORT`, `TLS_CERT` and `TLS_KEY` (see the
-/// [module docs](self)). Serve with [`NestApp::bind_env`](crate::app::NestApp::bind_env).
+/// Where to listen, and whether over HTTPS, from the environment:
+///
+/// - `HOST`: an IPv4 or IPv6 address (`::1` or `[::1]`) or a name that resolves (`localhost`);
+///   default `127.0.0.1`.
+/// - `PORT`: a port number, `0` for a free one; default: the app's own.
+/// - `TLS_CERT` and `TLS_KEY`: PEM files, both or neither; set on a build without the `tls`
+///   feature, an error.
+///
+/// A value that does not parse is an [`Error`] naming the variable, never a default. Serve with
+/// [`NestApp::bind_env`](crate::NestApp::bind_env).
+///
+/// ```
+/// use nest_core::server::ListenEnv;
+///
+/// let listen = ListenEnv::from_vars(|name| (name == "HOST").then(|| "[::1]".into()), 8080).unwrap();
+/// assert_eq!(listen.addr().to_string(), "[::1]:8080");
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ListenEnv {
     addr: SocketAddr,

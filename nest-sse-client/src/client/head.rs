@@ -7,7 +7,7 @@ use reqwest::{Response, StatusCode, Version};
 
 /// The status line and headers of a response, kept by the
 /// [`EventSource`](super::EventSource) ([`response`](super::EventSource::response))
-/// and by the errors a response causes ([`Error::headers`]).
+/// and by the errors a response causes ([`Error::headers`](crate::Error::headers)).
 #[derive(Debug, Clone)]
 pub struct ResponseHead {
     status: StatusCode,
