@@ -197,6 +197,10 @@ mod tests {
             (&[("PORT", "65536")][..], "PORT=\"65536\""),
             (&[("PORT", "-1")][..], "PORT"),
             (&[("HOST", "not an address")][..], "HOST=\"not an address\""),
+            // Refused before any lookup: spaces, a port or a path are never a host name.
+            (&[("HOST", "not an address")][..], "not a host name"),
+            (&[("HOST", "example.com:80")][..], "not a host name"),
+            (&[("HOST", "")][..], "not a host name"),
             (&[("HOST", "1.2.3.4:80")][..], "HOST"),
             (&[("HOST", "")][..], "HOST"),
         ] {
