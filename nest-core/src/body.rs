@@ -103,3 +103,69 @@ impl http_body::Body for Body {
         self.0.size_hint()
     }
 }
+
+/// Why [`read_limited`] did not return a body.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum ReadError {
+    /// Over the limit: announced by `Content-Length`, or found while reading (nothing more is
+    /// read).
+    TooLarge,
+    /// The body failed while being read (the client went away, a broken chunk).
+    Failed(BoxError),
+}
+
+impl fmt::Display for ReadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ReadError::TooLarge => f.write_str("the body is larger than the limit"),
+            ReadError::Failed(err) => write!(f, "failed to read the body: {err}"),
+        }
+    }
+}
+
+impl std::error::Error for ReadError {}
+
+/// Reads a whole request body of at most `limit` bytes: refused at once when `headers` announce
+/// more (`Content-Length`), else read until the limit is passed. The one bounded read of nest
+/// (the `Bytes`, `String` and `Json` extractors use it) for handlers that read a body
+/// themselves.
+///
+/// ```
+/// use nest_core::body::{read_limited, Body, ReadError};
+///
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let headers = http::HeaderMap::new();
+/// let bytes = read_limited(&headers, Body::from("hello"), 5).await.unwrap();
+/// assert_eq!(&bytes[..], b"hello");
+/// let over = read_limited(&headers, Body::from("hello!"), 5).await;
+/// assert!(matches!(over, Err(ReadError::TooLarge)));
+///
+/// let mut announced = http::HeaderMap::new();
+/// announced.insert(http::header::CONTENT_LENGTH, http::HeaderValue::from_static("6"));
+/// let early = read_limited(&announced, Body::empty(), 5).await;
+/// assert!(matches!(early, Err(ReadError::TooLarge)), "refused before reading");
+/// # });
+/// ```
+pub async fn read_limited<B>(
+    headers: &http::HeaderMap,
+    body: B,
+    limit: usize,
+) -> Result<Bytes, ReadError>
+where
+    B: http_body::Body<Data = Bytes>,
+    B::Error: Into<BoxError>,
+{
+    let announced = headers
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if announced.is_some_and(|len| len > limit as u64) {
+        return Err(ReadError::TooLarge);
+    }
+    match http_body_util::Limited::new(body, limit).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(err) if err.is::<http_body_util::LengthLimitError>() => Err(ReadError::TooLarge),
+        Err(err) => Err(ReadError::Failed(err)),
+    }
+}

@@ -2,41 +2,31 @@
 
 use bytes::Bytes;
 use http::header;
-use http_body_util::{BodyExt, Limited};
 use serde::de::DeserializeOwned;
 
 use super::{FromRequest, RequestCtx};
+use crate::body::{read_limited, ReadError};
 use crate::response::{HttpException, Json};
 
 /// Reads the whole request body, answering 413 when it is over the app's body limit
 /// (announced by `Content-Length` or found while reading) and 500 when an extractor already took it.
 pub async fn read_body(req: &mut RequestCtx) -> Result<Bytes, HttpException> {
     let limit = req.body_limit();
-    let too_large = || {
-        HttpException::payload_too_large(format!(
-            "request body is larger than the limit of {limit} bytes"
-        ))
-    };
-    let announced = req
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if announced.is_some_and(|len| len > limit as u64) {
-        return Err(too_large());
-    }
     let body = req.take_body().ok_or_else(|| {
         HttpException::internal_server_error(
             "the request body was already taken by another extractor",
         )
     })?;
-    match Limited::new(body, limit).collect().await {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(err) if err.is::<http_body_util::LengthLimitError>() => Err(too_large()),
-        Err(err) => Err(HttpException::bad_request(format!(
-            "failed to read the request body: {err}"
-        ))),
-    }
+    read_limited(req.headers(), body, limit)
+        .await
+        .map_err(|err| match err {
+            ReadError::TooLarge => HttpException::payload_too_large(format!(
+                "request body is larger than the limit of {limit} bytes"
+            )),
+            ReadError::Failed(err) => {
+                HttpException::bad_request(format!("failed to read the request body: {err}"))
+            }
+        })
 }
 
 impl FromRequest for Bytes {

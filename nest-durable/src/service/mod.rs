@@ -7,7 +7,6 @@ use std::sync::Arc;
 use bytes::Bytes;
 use http::header::{self, HeaderName, HeaderValue};
 use http::{Method, StatusCode};
-use http_body_util::{BodyExt, Limited};
 use nest_core::health::Readiness;
 use nest_core::{Controller, IntoResponse, Request, Response, Routes};
 
@@ -194,21 +193,11 @@ impl DurableStreams {
                 format!("the body is larger than the limit of {limit} bytes per append"),
             )
         };
-        let announced = req
-            .headers()
-            .get(header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok());
-        if announced.is_some_and(|len| len > limit as u64) {
-            return Err(too_large());
-        }
         let (parts, body) = req.into_parts();
-        match Limited::new(body, limit).collect().await {
-            Ok(collected) => Ok((parts, collected.to_bytes())),
-            Err(err) if err.is::<http_body_util::LengthLimitError>() => Err(too_large()),
-            Err(err) => Err(Problem::bad_request(format!(
-                "failed to read the body: {err}"
-            ))),
+        match nest_core::body::read_limited(&parts.headers, body, limit).await {
+            Ok(bytes) => Ok((parts, bytes)),
+            Err(nest_core::body::ReadError::TooLarge) => Err(too_large()),
+            Err(err) => Err(Problem::bad_request(err.to_string())), // "failed to read the body: …"
         }
     }
 }
