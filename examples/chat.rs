@@ -24,7 +24,7 @@ use nest::health::Readiness;
 use nest::openapi::{Info, OpenApiRoute};
 use nest::prelude::*;
 use nest::server::ListenEnv;
-use nest::sse::hub::{History, Hub, HubOptions, MemoryBackend, Retention};
+use nest::sse::hub::{History, Hub, HubOptions, MemoryBackend, Retention, SubscribeOptions};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -152,7 +152,10 @@ impl ChatController {
     /// A first visit gets the last 50 messages, a reconnect what it missed.
     async fn events(self: Arc<Self>, last: LastEventId) -> Result<SseBody, HttpException> {
         self.hub
-            .subscribe_with_history("chat", &last, History::Last(HISTORY), SseOptions::new())
+            .subscribe(
+                "chat",
+                SubscribeOptions::from(&last).history(History::Last(HISTORY)),
+            )
             .await
             .map_err(|e| HttpException::service_unavailable(e.to_string()))
     }

@@ -30,7 +30,7 @@ use nest::auth::{Auth, Authenticator, AuthorizedHub, Grant, Key};
 use nest::cors::{AllowOrigin, CorsLayer};
 use nest::prelude::*;
 use nest::server::ListenEnv;
-use nest::sse::hub::{History, Hub, HubOptions};
+use nest::sse::hub::{History, Hub, HubOptions, SubscribeOptions};
 use nest::Response;
 use serde::Deserialize;
 use serde_json::json;
@@ -197,7 +197,11 @@ impl RoomsController {
         };
         Ok(self
             .hub
-            .subscribe_with_history(&claims, &topic(&room), &last, History::Last(HISTORY))
+            .subscribe(
+                &claims,
+                &topic(&room),
+                SubscribeOptions::from(&last).history(History::Last(HISTORY)),
+            )
             .await?)
     }
 

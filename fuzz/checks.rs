@@ -939,8 +939,8 @@ pub fn tls_front(data: &[u8]) {
 /// optional owner (all from `arbitrary`), then the rest as a raw `Last-Event-ID` and a raw
 /// record value.
 pub fn resumable_id(data: &[u8]) {
-    use nest_core::sse::resumable::Resumable;
-    use nest_core::test_util::{
+    use nest_hub::resumable::Resumable;
+    use nest_hub::test_util::{
         decode_resumable_record, encode_resumable_record, is_valid_resumable_id,
     };
     let mut u = Unstructured::new(data);

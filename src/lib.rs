@@ -53,6 +53,28 @@ pub use nest_sse_client as sse_client;
 /// The `http` crate nest is built on: `nest::http::StatusCode`, `nest::http::header`.
 pub use http;
 
+/// Server-Sent Events: nest-core's stream ([`get_sse_stream`](nest_core::sse::get_sse_stream),
+/// [`SseBody`](nest_core::sse::SseBody), [`SseEvent`](nest_core::sse::SseEvent)…) with the hub
+/// and resumable streams of nest-hub under the paths they have always had: `nest::sse::hub`,
+/// `nest::sse::resumable`, `nest::sse::Resumable`.
+///
+/// ```
+/// use nest::sse::hub::{Hub, SubscribeOptions};
+/// use nest::sse::{LastEventId, Resumable};
+///
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// let hub = Hub::new();
+/// assert!(hub.subscribe("chat", SubscribeOptions::from(&LastEventId(None))).await.is_ok());
+/// assert_eq!(Resumable::new_id().len(), 32);
+/// # });
+/// ```
+pub mod sse {
+    pub use nest_core::sse::*;
+    pub use nest_hub as hub;
+    pub use nest_hub::resumable;
+    pub use nest_hub::resumable::{Resumable, ResumableError, ResumableOptions};
+}
+
 /// What most apps need, in one import: nest-core's prelude and the CORS layer.
 pub mod prelude {
     pub use nest_core::prelude::*;

@@ -51,7 +51,7 @@ mod node;
 #[path = "chaos/proxy.rs"]
 mod proxy;
 #[cfg(feature = "redis")]
-#[path = "../nest-core/tests/redis/server.rs"]
+#[path = "../nest-hub/tests/redis/server.rs"]
 #[allow(
     dead_code,
     reason = "the Redis test's support, of which this test uses a part"
@@ -500,7 +500,7 @@ impl World {
                 let key = format!("marker-{}", played.len());
                 let id = publish(&client, &direct, &key, &mut rng, &counts).await;
                 acks.lock().unwrap().push((key, id));
-                endings.push((id.epoch, kind));
+                endings.push((id.epoch(), kind));
             }
             self.inject(kind, &mut rng).await;
             played.push(kind);

@@ -4,7 +4,7 @@
 //! both; a token that expires ends the stream with `reauth`, and the refreshed cookie resumes on
 //! the *other* instance after the last id, with nothing lost.
 //!
-//! Needs Debian's `redis-server` (see `nest-core/tests/redis.rs`): without it the test skips
+//! Needs Debian's `redis-server` (see `nest-hub/tests/redis.rs`): without it the test skips
 //! loudly, and fails when `CI` is set.
 //!
 //! Run: `cargo test -p nest-tests --features redis --test rooms_redis`.
@@ -18,7 +18,7 @@
 )]
 mod rooms;
 
-#[path = "../nest-core/tests/redis/server.rs"]
+#[path = "../nest-hub/tests/redis/server.rs"]
 #[allow(dead_code, reason = "shared with nest-core's Redis tests")]
 mod server;
 

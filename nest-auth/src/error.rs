@@ -194,8 +194,8 @@ impl std::error::Error for Error {
     }
 }
 
-impl From<nest_core::sse::hub::HubError> for Error {
-    fn from(err: nest_core::sse::hub::HubError) -> Self {
+impl From<nest_hub::HubError> for Error {
+    fn from(err: nest_hub::HubError) -> Self {
         Self::new(Kind::Hub, "the hub is unavailable").with_source(err)
     }
 }

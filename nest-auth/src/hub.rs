@@ -7,7 +7,7 @@
 //!
 //! ```
 //! use nest_auth::{AuthorizedHub, Authenticator, Grant, Key};
-//! use nest_core::sse::hub::Hub;
+//! use nest_hub::Hub;
 //! use nest_core::sse::LastEventId;
 //!
 //! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
@@ -27,9 +27,9 @@
 
 use std::time::Duration;
 
-use nest_core::sse::hub::{History, Hub};
-use nest_core::sse::{LastEventId, SseEvent, SseOptions};
+use nest_core::sse::SseEvent;
 use nest_core::{IntoResponse, Response};
+use nest_hub::{Hub, SubscribeOptions};
 use tokio::time::Instant;
 
 use crate::authenticator::Authenticator;
@@ -69,28 +69,16 @@ impl AuthorizedHub {
         Ok(self.hub.publish(topic, event).await?)
     }
 
-    /// A stream of `topic` (after `last_event_id` when the client resumes) when the claims
-    /// allow subscribing to it (403 otherwise, before any byte of a stream). The stream ends
-    /// at the token's `exp` plus the grace with the `reauth` event. Return the response from
-    /// a GET route.
+    /// A stream of `topic` when the claims allow subscribing to it (403 otherwise, before any
+    /// byte of a stream); `how` as for [`Hub::subscribe`]: a `&LastEventId` (resume after it),
+    /// or [`SubscribeOptions`] (a first visit's history, a lag policy, stream options). The
+    /// stream ends at the token's `exp` plus the grace with the `reauth` event (its lifetime
+    /// replaces one set in `how`). Return the response from a GET route.
     pub async fn subscribe(
         &self,
         claims: &Claims,
         topic: &str,
-        last_event_id: &LastEventId,
-    ) -> Result<Response> {
-        self.subscribe_with_history(claims, topic, last_event_id, History::None)
-            .await
-    }
-
-    /// As [`subscribe`](Self::subscribe); a first visit (no `Last-Event-ID`) also gets the
-    /// retained events `history` asks for.
-    pub async fn subscribe_with_history(
-        &self,
-        claims: &Claims,
-        topic: &str,
-        last_event_id: &LastEventId,
-        history: History,
+        how: impl Into<SubscribeOptions>,
     ) -> Result<Response> {
         if !claims.can_subscribe(topic) {
             return Err(refused(claims, "subscribe to", topic));
@@ -99,11 +87,10 @@ impl AuthorizedHub {
         // The outer deadline is taken first, so the stream's own lifetime (started inside
         // `subscribe`) never ends it before the `reauth` event is out.
         let deadline = Instant::now() + lifetime;
-        let options = SseOptions::new().max_lifetime(lifetime, Duration::ZERO);
-        let body = self
-            .hub
-            .subscribe_with_history(topic, last_event_id, history, options)
-            .await?;
+        let how = how
+            .into()
+            .map_stream(|options| options.max_lifetime(lifetime, Duration::ZERO));
+        let body = self.hub.subscribe(topic, how).await?;
         Ok(expiring(
             body.into_response(),
             deadline,

@@ -27,7 +27,7 @@
 //! use std::sync::Arc;
 //! use nest_auth::{Auth, AuthorizedHub, Authenticator, Grant, Key};
 //! use nest_core::prelude::*;
-//! use nest_core::sse::hub::Hub;
+//! use nest_hub::Hub;
 //! use nest_core::test_util::TestServer;
 //!
 //! struct Rooms { hub: AuthorizedHub }

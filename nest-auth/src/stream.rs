@@ -20,7 +20,8 @@
 //! use std::time::Duration;
 //! use http_body_util::BodyExt;
 //! use nest_auth::{AuthorizedHub, Authenticator, Grant, Key, REAUTH_EVENT};
-//! use nest_core::sse::{hub::Hub, LastEventId};
+//! use nest_core::sse::LastEventId;
+//! use nest_hub::Hub;
 //!
 //! # tokio::runtime::Builder::new_current_thread().enable_all().start_paused(true).build().unwrap().block_on(async {
 //! let auth = Authenticator::builder().key(Key::hmac("k1", &[7; 32]).unwrap()).audience("rooms").build().unwrap();

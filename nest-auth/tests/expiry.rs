@@ -8,8 +8,8 @@ use bytes::Bytes;
 use http_body_util::BodyExt;
 use nest_auth::{Authenticator, AuthorizedHub, Grant, Key, REAUTH_EVENT};
 use nest_core::body::Body;
-use nest_core::sse::hub::{Hub, HubOptions, MemoryBackend, Retention};
 use nest_core::sse::LastEventId;
+use nest_hub::{Hub, HubOptions, MemoryBackend, Retention};
 use tokio::time::Instant;
 
 fn authenticator() -> Authenticator {

@@ -9,9 +9,9 @@ use http::StatusCode;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use nest_auth::{Auth, Authenticator, AuthorizedHub, Error, Grant, Key};
 use nest_core::prelude::*;
-use nest_core::sse::hub::Hub;
 use nest_core::test_util::TestServer;
 use nest_core::IntoResponse;
+use nest_hub::Hub;
 use serde_json::{json, Value};
 
 const ES_PRIVATE: &str = include_str!("keys/es256-private.pem");

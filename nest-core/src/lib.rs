@@ -42,8 +42,9 @@
 //! # Layers
 //!
 //! A request flows down this list from `server` to `response`; imports run the other way: each
-//! module uses only the modules listed after it (a crate-private trait lets a lower module call
-//! a higher one, as the hub plugs into the SSE body through `FrameSource`).
+//! module uses only the modules listed after it (a trait lets a lower module call a higher one,
+//! as other event sources, the hub's cursor among them, plug into the SSE body through
+//! `sse::EventSource`).
 //!
 //! - [`server`]: the accept loop on hyper 1 (HTTP/1.1 and HTTP/2 on one port, limits, timeouts,
 //!   graceful shutdown that never hangs on an endless body); `NestApp::bind`/`listen` live here.
@@ -58,8 +59,9 @@
 //!   response type says about a route, typed SSE events as `itemSchema`, the docs page.
 //! - [`handler`]: async functions of the controller and extractors; [`health`]: readiness and
 //!   liveness routes.
-//! - [`sse`]: the SSE stream (options, lifecycle, writer, keep-alive, body), the hub, the one
-//!   encoder of the wire format, and the `Last-Event-ID` extractor.
+//! - [`sse`]: the SSE stream (options, lifecycle, writer, keep-alive, body, the event-source
+//!   trait), the one encoder of the wire format, and the `Last-Event-ID` extractor. The hub and
+//!   resumable streams are the crate `nest-hub`, on this crate's public API.
 //! - [`extract`]: typed extractors ([`Path`](extract::Path), [`Query`](extract::Query),
 //!   [`Json`], [`State`](extract::State), headers, the raw request).
 //! - `context`: what every request of an app can reach (state, limits, shutdown token).

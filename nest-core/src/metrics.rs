@@ -1,7 +1,8 @@
 //! What nest records through the [`metrics`](https://docs.rs/metrics) facade. Install any
 //! recorder (e.g. `metrics-exporter-prometheus`, as `examples/chat.rs` does at `/metrics`);
 //! without one every call is a no-op of a few nanoseconds, made per request, per connection, per
-//! frame handed to a connection or per hub batch, never per event per subscriber.
+//! frame handed to a connection, never per event per subscriber. The hub (crate `nest-hub`)
+//! adds `nest_hub_gaps_total`; see its `metrics` module.
 //!
 //! | metric | kind | labels | what |
 //! |---|---|---|---|
@@ -13,7 +14,6 @@
 //! | `nest_sse_events_total` | counter | | events handed to connections, counted per frame (per subscriber: an event to 1,000 streams counts 1,000) |
 //! | `nest_sse_bytes_total` | counter | | bytes of SSE frames handed to connections |
 //! | `nest_sse_events_lost_total` | counter | `why` (`refused`, `dropped`, `closed`) | events lost to a stream's overflow policy |
-//! | `nest_hub_gaps_total` | counter | `reason` (`lagged`, `unknown-id`) | gap events the hub sent |
 //!
 //! Every label value comes from a bounded set the app fixes when it is built (its route patterns,
 //! the nine standard methods and `OTHER`, the status codes 100–599, the reasons above): no
@@ -107,10 +107,6 @@ pub(crate) fn sse_events_lost(count: u64, why: &'static str) {
     }
 }
 
-pub(crate) fn hub_gap(reason: &'static str) {
-    counter!("nest_hub_gaps_total", "reason" => reason).increment(1);
-}
-
 /// The label of a route no pattern matched.
 pub(crate) const UNMATCHED: &str = "<unmatched>";
 
@@ -154,7 +150,7 @@ fn method_label(method: &Method) -> SharedString {
 
 /// Exports the series whose labels are known when the app is built at 0: the open-stream gauge
 /// of each SSE route, the streams ended by each of `end_reasons` (the `EndReason` labels, from
-/// the caller: this module sits below `sse`), and the SSE and hub counters over their fixed
+/// the caller: this module sits below `sse`), and the SSE counters over their fixed
 /// label sets.
 pub(crate) fn register(sse_routes: &[Arc<str>], end_reasons: &[&'static str]) {
     for route in sse_routes {
@@ -168,9 +164,6 @@ pub(crate) fn register(sse_routes: &[Arc<str>], end_reasons: &[&'static str]) {
     counter!("nest_sse_bytes_total").absolute(0);
     for why in ["refused", "dropped", "closed"] {
         counter!("nest_sse_events_lost_total", "why" => why).absolute(0);
-    }
-    for reason in ["lagged", "unknown-id"] {
-        counter!("nest_hub_gaps_total", "reason" => reason).absolute(0);
     }
 }
 

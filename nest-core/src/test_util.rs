@@ -154,41 +154,6 @@ pub async fn h2_preface(config: &crate::ServerConfig, bytes: &[u8]) -> Option<by
     crate::server::read_preface(&mut reader, config).await
 }
 
-/// What a resumable stream's record holds, decoded from a stored value: its state (`running`,
-/// `cancel`, `finished`), its tail in ms, the hub id of its first event and its owner; `None`
-/// for a value that is not a record. For the fuzz target `resumable_id`.
-///
-/// ```
-/// let value = nest_core::test_util::encode_resumable_record(2, 1500, Some("7-1"), Some("alice"));
-/// assert_eq!(
-///     nest_core::test_util::decode_resumable_record(&value),
-///     Some(("finished".into(), 1500, Some("7-1".into()), Some("alice".into())))
-/// );
-/// assert_eq!(nest_core::test_util::decode_resumable_record(b"paused 1 -"), None);
-/// ```
-pub fn decode_resumable_record(
-    value: &[u8],
-) -> Option<(String, u64, Option<String>, Option<String>)> {
-    crate::sse::resumable::decode_record(value)
-}
-
-/// A resumable stream's record value made of its fields (`state` 0, 1, 2: running, cancel,
-/// finished). For the fuzz target `resumable_id`.
-pub fn encode_resumable_record(
-    state: u8,
-    tail_ms: u64,
-    first: Option<&str>,
-    owner: Option<&str>,
-) -> bytes::Bytes {
-    crate::sse::resumable::encode_record(state, tail_ms, first, owner)
-}
-
-/// Whether `id` can name a resumable stream (what `Resumable::start` accepts). For the fuzz
-/// target `resumable_id`.
-pub fn is_valid_resumable_id(id: &str) -> bool {
-    crate::sse::resumable::is_valid_id(id)
-}
-
 /// Whether the tests run under CI (`CI` set to anything but empty or `false`): there, a test
 /// that cannot run fails instead of skipping.
 pub fn in_ci() -> bool {
@@ -225,4 +190,30 @@ pub fn skip(test: &str, why: &str) {
             let _ = writeln!(std::io::stderr(), "cannot append to NEST_SKIP_LOG: {err}");
         }
     }
+}
+
+/// Connects `body` as the server does when it sends the stream (without a server): it ends with
+/// [`EndReason::Shutdown`](crate::sse::EndReason::Shutdown) when `shutdown` is cancelled, after
+/// flushing what is queued and its final `retry:`. For unit tests of an
+/// [`EventSource`](crate::sse::EventSource) (the hub's shutdown test).
+///
+/// ```
+/// use http_body_util::BodyExt;
+/// use nest_core::sse::{get_sse_stream, SseOptions};
+/// use tokio_util::sync::CancellationToken;
+///
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// let (writer, body) = get_sse_stream(SseOptions::new());
+/// let token = CancellationToken::new();
+/// nest_core::test_util::attach_shutdown(&body, token.clone());
+/// writer.write("last").unwrap();
+/// token.cancel();
+/// let bytes = body.collect().await.unwrap().to_bytes();
+/// assert_eq!(&bytes[..], b"data: last\n\n");
+/// # });
+/// ```
+pub fn attach_shutdown(body: &crate::sse::SseBody, shutdown: tokio_util::sync::CancellationToken) {
+    let live = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    body.attachment()
+        .attach(shutdown, live, &std::sync::Arc::from("/test"), false);
 }

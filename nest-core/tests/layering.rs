@@ -137,3 +137,74 @@ fn modules_depend_downward_only() {
         upward.join("\n")
     );
 }
+
+/// Lines of code in `text` as tokei counts them: not blank, not a comment (`//`, `///`, `//!`),
+/// and not test code (a trailing `#[cfg(test)] mod tests { … }`).
+fn code_lines(text: &str) -> usize {
+    let mut lines = text.lines().peekable();
+    let mut count = 0;
+    while let Some(line) = lines.next() {
+        let next_is_tests = lines
+            .peek()
+            .is_some_and(|next| next.starts_with("mod tests {"));
+        if line.starts_with("#[cfg(test)]") && next_is_tests {
+            break;
+        }
+        let code = line.trim();
+        if !code.is_empty() && !code.starts_with("//") {
+            count += 1;
+        }
+    }
+    count
+}
+
+#[test]
+fn code_lines_skip_comments_blanks_and_tests() {
+    let text = "//! doc\n\nfn a() {}\n    // note\n/// b\nfn b() {}\n#[cfg(test)]\nmod tests {\n    fn t() {}\n}\n";
+    assert_eq!(code_lines(text), 2);
+}
+
+/// Issue 32: nest-core is the HTTP framework and the SSE stream; the hub, its backends and
+/// resumable streams are nest-hub. Its code (not tests, comments or blank lines) stays under
+/// 8,000 lines, and nothing of Redis is in its dependency tree.
+#[test]
+fn nest_core_is_the_framework_only() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    rust_files(&src, &mut files);
+    let total: usize = files
+        .iter()
+        .filter(|file| {
+            let name = file.file_name().unwrap().to_string_lossy();
+            name != "tests.rs" && !name.ends_with("_tests.rs")
+        })
+        .map(|file| code_lines(&std::fs::read_to_string(file).unwrap()))
+        .sum();
+    assert!(
+        (3_000..8_000).contains(&total),
+        "nest-core has {total} lines of code (limit 8,000): does it belong in a crate of its own?"
+    );
+    let tree = std::process::Command::new(env!("CARGO"))
+        .args([
+            "tree",
+            "-p",
+            "nest-core",
+            "--all-features",
+            "-e",
+            "normal",
+            "--prefix",
+            "none",
+        ])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("cargo tree runs");
+    assert!(
+        tree.status.success(),
+        "{}",
+        String::from_utf8_lossy(&tree.stderr)
+    );
+    let tree = String::from_utf8(tree.stdout).unwrap();
+    assert!(tree.contains("hyper v"), "not a dependency tree:\n{tree}");
+    let redis: Vec<&str> = tree.lines().filter(|l| l.contains("redis")).collect();
+    assert!(redis.is_empty(), "nest-core depends on Redis: {redis:?}");
+}

@@ -79,7 +79,6 @@ async fn invented_methods_add_no_series_and_known_series_start_at_zero() {
         );
     }
     assert!(has("nest_sse_events_lost_total", ("why", "dropped")));
-    assert!(has("nest_hub_gaps_total", ("reason", "lagged")));
 
     let server = nest_core::Server::bind(([127, 0, 0, 1], 0), app)
         .await

@@ -3,30 +3,10 @@
 //! twice, out of order or stored twice, and every gap event that announced no real loss.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
-use std::fmt;
 
-/// A hub id, `EPOCH-SEQ`. Epochs grow with time on both backends, so they order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub(crate) struct Id {
-    pub(crate) epoch: u64,
-    pub(crate) seq: u64,
-}
-
-impl Id {
-    pub(crate) fn parse(id: &str) -> Option<Self> {
-        let (epoch, seq) = id.split_once('-')?;
-        Some(Self {
-            epoch: epoch.parse().ok()?,
-            seq: seq.parse().ok()?,
-        })
-    }
-}
-
-impl fmt::Display for Id {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}-{}", self.epoch, self.seq)
-    }
-}
+/// A hub id, `EPOCH-SEQ`: nest-hub's own type, parsed as the hub parses it. Epochs grow with
+/// time on both backends, so they order.
+pub(crate) use nest::sse::hub::HubId as Id;
 
 /// What a subscriber received, in order.
 #[derive(Debug, Clone)]
@@ -89,7 +69,7 @@ pub(crate) fn check(acks: &[(String, Id)], subscribers: &[Vec<Seen>], rules: Rul
             violations.push(format!("{id} acknowledged for {other:?} and {key:?}"));
         }
     }
-    let epochs: BTreeSet<u64> = acks.iter().map(|(_, id)| id.epoch).collect();
+    let epochs: BTreeSet<u64> = acks.iter().map(|(_, id)| id.epoch()).collect();
     report.epochs = epochs.len();
     if !rules.epoch_changes && epochs.len() > 1 {
         violations.push(format!("the epoch changed: {epochs:?}"));
@@ -97,8 +77,8 @@ pub(crate) fn check(acks: &[(String, Id)], subscribers: &[Vec<Seen>], rules: Rul
     // The highest number known in each epoch (acknowledged or received).
     let mut heads: HashMap<u64, u64> = HashMap::new();
     let mut known = |id: Id| {
-        let head = heads.entry(id.epoch).or_default();
-        *head = (*head).max(id.seq);
+        let head = heads.entry(id.epoch()).or_default();
+        *head = (*head).max(id.seq());
     };
     acks.iter().for_each(|(_, id)| known(*id));
 
@@ -113,7 +93,10 @@ pub(crate) fn check(acks: &[(String, Id)], subscribers: &[Vec<Seen>], rules: Rul
                     violations.push(format!("{id} carried {other:?} and {key:?}"));
                 }
             }
-            ids_of.entry((key, id.epoch)).or_default().insert(id.seq);
+            ids_of
+                .entry((key, id.epoch()))
+                .or_default()
+                .insert(id.seq());
         }
     }
     for ((key, epoch), seqs) in &ids_of {
@@ -122,8 +105,8 @@ pub(crate) fn check(acks: &[(String, Id)], subscribers: &[Vec<Seen>], rules: Rul
         }
     }
     for (key, id) in acks {
-        if let Some(seqs) = ids_of.get(&(key.as_str(), id.epoch)) {
-            if !seqs.contains(&id.seq) {
+        if let Some(seqs) = ids_of.get(&(key.as_str(), id.epoch())) {
+            if !seqs.contains(&id.seq()) {
                 violations.push(format!(
                     "{key:?} acknowledged as {id} but stored as {seqs:?}"
                 ));
@@ -147,8 +130,12 @@ pub(crate) fn check(acks: &[(String, Id)], subscribers: &[Vec<Seen>], rules: Rul
                 // Published before the subscriber's first event.
             } else if walk.announced(*id) {
                 report.announced += 1;
-                if walk.resets.iter().any(|(from, _)| from.epoch == id.epoch) {
-                    *report.announced_tails.entry(id.epoch).or_default() += 1;
+                if walk
+                    .resets
+                    .iter()
+                    .any(|(from, _)| from.epoch() == id.epoch())
+                {
+                    *report.announced_tails.entry(id.epoch()).or_default() += 1;
                 } else {
                     report.announced_unseen += 1;
                 }
@@ -187,10 +174,10 @@ impl Walk {
         let lagged = self
             .lagged
             .iter()
-            .any(|&(epoch, from, to)| epoch == id.epoch && (from..=to).contains(&id.seq));
+            .any(|&(epoch, from, to)| epoch == id.epoch() && (from..=to).contains(&id.seq()));
         let reset = self.resets.iter().any(|&(from, to)| {
-            (id.epoch == from.epoch && id.seq > from.seq)
-                || (from.epoch < id.epoch && id.epoch < to.epoch)
+            (id.epoch() == from.epoch() && id.seq() > from.seq())
+                || (from.epoch() < id.epoch() && id.epoch() < to.epoch())
         });
         lagged || reset
     }
@@ -210,11 +197,11 @@ fn walk(
             Seen::Event { id, .. } => {
                 match pos {
                     None => walk.start = Some(*id),
-                    Some(p) if p.epoch == id.epoch && id.seq == p.seq + 1 => {}
-                    Some(p) if p.epoch != id.epoch => violations.push(format!(
+                    Some(p) if p.epoch() == id.epoch() && id.seq() == p.seq() + 1 => {}
+                    Some(p) if p.epoch() != id.epoch() => violations.push(format!(
                         "subscriber {n}: {p} then {id}: the epoch changed without a gap event"
                     )),
-                    Some(p) if id.seq <= p.seq => violations.push(format!(
+                    Some(p) if id.seq() <= p.seq() => violations.push(format!(
                         "subscriber {n}: {p} then {id}: a duplicate or out of order"
                     )),
                     Some(p) => violations.push(format!(
@@ -227,27 +214,27 @@ fn walk(
                 pos = Some(*id);
             }
             Seen::Gap { reason, id } if reason == "lagged" => {
-                let Some(p) = pos.filter(|p| p.epoch == id.epoch && p.seq < id.seq) else {
+                let Some(p) = pos.filter(|p| p.epoch() == id.epoch() && p.seq() < id.seq()) else {
                     violations.push(format!(
                         "subscriber {n}: a lagged gap to {id} after {pos:?}"
                     ));
                     continue;
                 };
                 // Retention dropped `p+1..=id`: the topic reached `id + retention` by then.
-                let head = heads.get(&id.epoch).copied().unwrap_or_default();
-                if head < id.seq + rules.retention {
+                let head = heads.get(&id.epoch()).copied().unwrap_or_default();
+                if head < id.seq() + rules.retention {
                     violations.push(format!(
                         "subscriber {n}: a lagged gap to {id}, but the epoch's head is {head} \
                          (retention {}): no real loss",
                         rules.retention
                     ));
                 }
-                walk.lagged.push((id.epoch, p.seq + 1, id.seq));
+                walk.lagged.push((id.epoch(), p.seq() + 1, id.seq()));
                 pos = Some(*id);
             }
             Seen::Gap { reason, id } => {
                 match pos {
-                    Some(p) if p.epoch != id.epoch => walk.resets.push((p, *id)),
+                    Some(p) if p.epoch() != id.epoch() => walk.resets.push((p, *id)),
                     _ => violations.push(format!(
                         "subscriber {n}: a {reason:?} gap to {id} after {pos:?}: no epoch change"
                     )),
@@ -268,7 +255,7 @@ mod tests {
     use super::*;
 
     fn id(epoch: u64, seq: u64) -> Id {
-        Id { epoch, seq }
+        Id::new(epoch, seq)
     }
 
     fn event(epoch: u64, seq: u64) -> Seen {

@@ -6,9 +6,9 @@ use std::sync::{Arc, Mutex};
 
 use nest_core::prelude::*;
 use nest_core::server::TlsConfig;
-use nest_core::sse::hub::{Hub, HubOptions, MemoryBackend, Retention};
 use nest_core::sse::{encode, Overflow};
 use nest_core::{HttpException, Server};
+use nest_hub::{Hub, HubOptions, MemoryBackend, Retention};
 
 use super::publish::{publish_loop, Broadcast, CAPACITY, KEEP_ALIVE, MESSAGE};
 

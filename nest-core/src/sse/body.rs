@@ -1,5 +1,6 @@
 //! The body: what the handler returns and hyper polls. Each poll hands the connection everything
-//! queued as one frame; a hub topic plugs in as a [`FrameSource`].
+//! queued as one frame; another source of events (the hub's cursor) plugs in as an
+//! [`EventSource`].
 
 use std::fmt;
 use std::future::Future;
@@ -20,20 +21,8 @@ use super::end::EndReason;
 use super::keep_alive::KeepAlive;
 use super::lifecycle::{finish, Shared, SseAttach, State};
 use super::options::SseOptions;
+use super::source::{EventSource, SourceFrame};
 use super::{encode, SseEvent};
-
-/// Where a stream's events come from besides its writers' queue: the hub's topic reader plugs
-/// in here, so the hub depends on the body and never the reverse.
-pub(crate) trait FrameSource: Send + 'static {
-    /// The next frame of encoded events (at most `max_frame` bytes unless one event is larger),
-    /// `Pending` until there is one, or the reason the stream must end. The second value is
-    /// how many events the frame holds.
-    fn poll_frame(
-        &mut self,
-        cx: &mut Context<'_>,
-        max_frame: usize,
-    ) -> Poll<Result<(Bytes, u64), EndReason>>;
-}
 
 /// The response body of an SSE stream; return it from the handler (it is an `IntoResponse` with
 /// `200`, `content-type: text/event-stream`, `cache-control: no-cache`, `x-accel-buffering: no`).
@@ -65,8 +54,8 @@ pub(crate) trait FrameSource: Send + 'static {
 /// the topic's shared buffer, so it costs only the connection's buffers.
 pub struct SseBody {
     pub(super) shared: Arc<Shared>,
-    /// Where events come from besides the writer's queue: a hub topic.
-    source: Option<Box<dyn FrameSource>>,
+    /// Where events come from besides the writer's queue: a hub topic, a resumable stream.
+    source: Option<Box<dyn EventSource>>,
     keep_alive: Option<KeepAlive>,
     shutdown: Option<Pin<Box<WaitForCancellationFutureOwned>>>,
     /// Whether `shutdown` was polled once (so it holds the stream's waker).
@@ -88,9 +77,30 @@ impl fmt::Debug for SseBody {
 }
 
 impl SseBody {
-    /// A stream with the given options; events come from its writer's queue and, for hub
-    /// subscribers, from `source`.
-    pub(crate) fn new(options: SseOptions, source: Option<Box<dyn FrameSource>>) -> Self {
+    /// A stream whose events come from `source` (a hub's cursor, say; see [`EventSource`]),
+    /// with the lifecycle, keep-alive, `retry:` and limits of `options`. It has no writer: its
+    /// buffer holds only the final `retry:` of [`SseOptions::shutdown_retry`].
+    ///
+    /// ```
+    /// use std::task::{Context, Poll};
+    /// use nest_core::sse::{EndReason, EventSource, SourceFrame, SseBody, SseOptions};
+    ///
+    /// struct Never;
+    /// impl EventSource for Never {
+    ///     fn poll_frame(&mut self, _: &mut Context<'_>, _: usize) -> Poll<Result<SourceFrame, EndReason>> {
+    ///         Poll::Pending
+    ///     }
+    /// }
+    /// let body = SseBody::from_source(SseOptions::new(), Never);
+    /// assert!(format!("{body:?}").contains("finished: false"));
+    /// ```
+    pub fn from_source(options: SseOptions, source: impl EventSource) -> Self {
+        Self::new(options, Some(Box::new(source)))
+    }
+
+    /// A stream with the given options; events come from its writer's queue and, for a stream
+    /// made by [`from_source`](Self::from_source), from `source`.
+    pub(crate) fn new(options: SseOptions, source: Option<Box<dyn EventSource>>) -> Self {
         // `retry: N\n\n` without its blank line: the first event's lines follow it.
         let retry = options
             .retry
@@ -270,8 +280,9 @@ impl http_body::Body for SseBody {
             };
             if let Some(source) = &mut this.source {
                 match source.poll_frame(cx, max_frame) {
-                    Poll::Ready(Ok((frame, events))) => {
-                        let frame = with_retry(&mut this.retry, frame);
+                    Poll::Ready(Ok(SourceFrame { bytes, events })) => {
+                        let frame = with_retry(&mut this.retry, bytes);
+                        crate::metrics::sse_events(events);
                         crate::metrics::sse_bytes(frame.len());
                         if shared.traced.load(Ordering::Relaxed) {
                             if let Some(span) = &mut shared.lock().span {

@@ -62,8 +62,16 @@ fn check_line(field: &'static str, value: &str, forbid_nul: bool) -> Result<(), 
     Ok(())
 }
 
-/// The checks of [`encode`] without writing anything: whether the event can be sent.
-pub(crate) fn validate(event: &SseEvent) -> Result<(), SseError> {
+/// The checks of [`encode`] without writing anything: whether the event can be sent (the hub
+/// checks an event before it takes a number, and encodes it once the number is known).
+///
+/// ```
+/// use nest_core::sse::{validate, SseEvent};
+///
+/// assert!(validate(&SseEvent::data("ok")).is_ok());
+/// assert_eq!(validate(&SseEvent::data("x").event("a\nb")).unwrap_err().field(), Some("event"));
+/// ```
+pub fn validate(event: &SseEvent) -> Result<(), SseError> {
     if let Some(err) = &event.json_error {
         return Err(SseError::json(err.clone()));
     }

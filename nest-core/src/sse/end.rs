@@ -11,8 +11,8 @@ use std::fmt;
 /// | `Closed` | the server called [`SseWriter::close`](super::SseWriter::close) (queued events are flushed first) | does **not** run: cancel means the consumer went away, as in the seed |
 /// | `WritersDropped` | every [`SseWriter`](super::SseWriter) clone was dropped (also when the task holding it panicked); queued events are flushed first | runs |
 /// | `Shutdown` | the server is shutting down; queued events are flushed, then an optional final event (also when the grace period ends before a client that does not read got them) | runs |
-/// | `Overflow` | the buffer was full and the policy is [`Overflow::Close`](super::Overflow::Close), or a hub subscriber fell behind the topic's buffer with [`LagPolicy::Close`](super::hub::LagPolicy) | runs |
-/// | `Failed` | a hub backend failed | runs |
+/// | `Overflow` | the buffer was full and the policy is [`Overflow::Close`](super::Overflow::Close), or an event source ended it so (a hub subscriber that fell behind its topic's buffer with `LagPolicy::Close`, in nest-hub) | runs |
+/// | `Failed` | the stream's event source failed (a hub backend) | runs |
 /// | `Lifetime` | the stream reached [`SseOptions::max_lifetime`](super::SseOptions::max_lifetime); queued events are flushed, then an optional final event | runs |
 ///
 /// The hook runs exactly once, for the first reason that ends the stream. A hook attached after

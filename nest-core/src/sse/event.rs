@@ -124,6 +124,11 @@ impl SseEvent {
     pub fn id_str(&self) -> Option<&str> {
         self.id.as_deref()
     }
+
+    /// The event type (`event:`), if set.
+    pub fn event_type(&self) -> Option<&str> {
+        self.event.as_deref()
+    }
 }
 
 /// An event id: a string or an integer (the seed's `id?: string | number`).

@@ -66,23 +66,22 @@ mod encode;
 mod end;
 mod error;
 mod event;
-pub mod hub;
 mod keep_alive;
 mod last_event_id;
 mod lifecycle;
 mod options;
-pub mod resumable;
+mod source;
 mod typed;
 mod writer;
 
 pub use body::SseBody;
-pub use encode::{encode, EncodedEvent};
+pub use encode::{encode, validate, EncodedEvent};
 pub use end::EndReason;
 pub use error::SseError;
 pub use event::{EventId, SseEvent};
 pub use last_event_id::LastEventId;
 pub use options::{Overflow, SseOptions};
-pub use resumable::{Resumable, ResumableError, ResumableOptions};
+pub use source::{EventSource, SourceFrame};
 pub use typed::{
     get_typed_sse_stream, EventSchema, IntoTypedEvent, SseEvents, TypedEvent, TypedSseBody,
     TypedSseWriter,
