@@ -14,7 +14,7 @@ mod suite;
     unreachable_pub,
     reason = "shared with nest-core's Redis tests"
 )]
-#[path = "../../nest-core/tests/redis/server.rs"]
+#[path = "../../nest-hub/tests/redis/server.rs"]
 mod server;
 
 use std::time::{Duration, Instant};
