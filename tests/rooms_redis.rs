@@ -19,7 +19,7 @@
 mod rooms;
 
 #[path = "../nest-hub/tests/redis/server.rs"]
-#[allow(dead_code, reason = "shared with nest-core's Redis tests")]
+#[allow(dead_code, reason = "shared with nest-hub's Redis tests")]
 mod server;
 
 use std::future::Future;

@@ -12,7 +12,7 @@ mod suite;
 #[allow(
     dead_code,
     unreachable_pub,
-    reason = "shared with nest-core's Redis tests"
+    reason = "shared with nest-hub's Redis tests"
 )]
 #[path = "../../nest-hub/tests/redis/server.rs"]
 mod server;
