@@ -205,6 +205,7 @@ impl NestApp {
             shutdown: CancellationToken::new(),
             live_sse: Arc::new(AtomicUsize::new(0)),
             draining: Default::default(),
+            drain_signal: CancellationToken::new(),
         });
         let mut routes = Vec::new();
         for controller in self.controllers {
@@ -279,6 +280,7 @@ impl NestService {
     /// Turns readiness false (the server's shutdown has started).
     pub(crate) fn start_draining(&self) {
         self.shared.draining.store(true, Ordering::Release);
+        self.shared.drain_signal.cancel();
     }
 
     pub(crate) fn config(&self) -> &ServerConfig {

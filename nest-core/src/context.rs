@@ -20,6 +20,9 @@ pub(crate) struct AppShared {
     pub(crate) live_sse: Arc<AtomicUsize>,
     /// Set when a shutdown was requested: readiness turns false (see `health`).
     pub(crate) draining: AtomicBool,
+    /// Cancelled when `draining` is set, for handlers that wait for it
+    /// (`Readiness::draining`).
+    pub(crate) drain_signal: CancellationToken,
 }
 
 /// The app's shared state, one value per type.

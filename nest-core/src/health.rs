@@ -61,6 +61,44 @@ impl Readiness {
     pub fn is_ready(&self) -> bool {
         !self.0.draining.load(Ordering::Acquire)
     }
+
+    /// Resolves when a shutdown is requested (at once if one was): for a handler's long wait
+    /// (a long-poll, a live read) that should end cleanly, so its client reconnects elsewhere,
+    /// before the grace period cuts it. Owned (`'static`): it can move into a task.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use std::time::Duration;
+    /// use nest_core::health::Readiness;
+    /// use nest_core::prelude::*;
+    ///
+    /// struct Poll;
+    /// impl Controller for Poll {
+    ///     fn routes(r: &mut Routes<Self>) {
+    ///         r.get("/wait", |_: Arc<Self>, readiness: Readiness| async move {
+    ///             tokio::select! {
+    ///                 _ = readiness.draining() => "draining: come back elsewhere",
+    ///                 _ = tokio::time::sleep(Duration::from_secs(30)) => "nothing new",
+    ///             }
+    ///         });
+    ///     }
+    /// }
+    ///
+    /// # tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap().block_on(async {
+    /// let config = ServerConfig::default().drain_delay(Duration::from_secs(5));
+    /// let server = NestApp::new().config(config).controller(Poll).bind(([127, 0, 0, 1], 0)).await.unwrap();
+    /// let url = format!("http://{}/wait", server.local_addr());
+    /// let waiting = tokio::spawn(async move { reqwest::get(&url).await.unwrap().text().await.unwrap() });
+    /// // Whether the request arrives before or after this, it gets the same answer: the drain
+    /// // delay keeps serving, and `draining()` resolves at once once draining.
+    /// server.handle().shutdown();
+    /// assert_eq!(waiting.await.unwrap(), "draining: come back elsewhere");
+    /// # server.wait().await;
+    /// # });
+    /// ```
+    pub fn draining(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        self.0.drain_signal.clone().cancelled_owned()
+    }
 }
 
 impl FromRequest for Readiness {

@@ -69,8 +69,8 @@
 //! A live SSE response queues at most 4 frames (each at most
 //! [`DurableConfig::max_read_bytes`], base64 a third more); a slow client slows only its own
 //! reads. A live reader holds no data between reads, only a wake-up subscription of its stream.
-//! When the app shuts down, SSE responses end cleanly and long-polls answer `204` within about
-//! 100 ms, so clients reconnect from their offsets (on another instance) instead of being cut at
+//! When the app shuts down, SSE responses end cleanly and long-polls answer `204` at once (the
+//! service awaits nest-core's `Readiness::draining`), so clients reconnect from their offsets (on another instance) instead of being cut at
 //! the end of the grace period.
 //!
 //! # Stores

@@ -2,23 +2,28 @@
 //! cleanly (the client reconnects from its offset, on another instance) instead of being cut
 //! when the grace period runs out.
 //!
-//! nest tells a handler only through [`Readiness`], which is read, not awaited; so one task per
-//! service (not per reader) reads it every [`POLL`] and wakes every live read at once.
+//! One task per service (not per reader) awaits [`Readiness::draining`] and wakes every live
+//! read at once (it polled readiness every 100 ms before nest-core could be awaited).
 
 use std::sync::{Arc, OnceLock};
-use std::time::Duration;
 
 use nest_core::health::Readiness;
-use tokio::sync::watch;
-
-/// How often the one watcher task looks at the app's readiness.
-const POLL: Duration = Duration::from_millis(100);
+use tokio::sync::{watch, Notify};
 
 /// `true` once the app shuts down.
 #[derive(Debug)]
 pub(crate) struct Drain {
     started: OnceLock<()>,
     tx: watch::Sender<bool>,
+    /// Notified when the service (its `Drain`) goes: the watcher ends with it.
+    gone: Arc<Notify>,
+}
+
+impl Drop for Drain {
+    fn drop(&mut self) {
+        // A stored permit: the watcher sees it even if it was not waiting yet.
+        self.gone.notify_one();
+    }
 }
 
 impl Drain {
@@ -26,6 +31,7 @@ impl Drain {
         Arc::new(Self {
             started: OnceLock::new(),
             tx: watch::channel(false).0,
+            gone: Arc::new(Notify::new()),
         })
     }
 
@@ -35,14 +41,16 @@ impl Drain {
     pub(crate) fn subscribe(self: &Arc<Self>, readiness: Readiness) -> watch::Receiver<bool> {
         if self.started.set(()).is_ok() {
             let drain = Arc::downgrade(self);
+            let gone = self.gone.clone();
+            let draining = readiness.draining();
             tokio::spawn(async move {
-                loop {
-                    tokio::time::sleep(POLL).await;
-                    let Some(drain) = drain.upgrade() else { return };
-                    if !readiness.is_ready() {
-                        drain.tx.send_replace(true);
-                        return;
+                tokio::select! {
+                    () = draining => {
+                        if let Some(drain) = drain.upgrade() {
+                            drain.tx.send_replace(true);
+                        }
                     }
+                    () = gone.notified() => {}
                 }
             });
         }
