@@ -43,7 +43,7 @@ use tracing::Instrument;
 
 use crate::body::{Body, BoxError};
 use crate::config::ServerConfig;
-use crate::context::{AppShared, StateMap};
+use crate::context::{AppShared, Budget, StateMap};
 use crate::controller::{join_paths, Controller, Route, Routes};
 use crate::error::{panic_message, Error};
 use crate::extract::{RequestId, X_REQUEST_ID};
@@ -199,7 +199,9 @@ impl NestApp {
     /// or a setting is invalid; the error names what is wrong.
     pub fn into_service(self) -> Result<NestService, Error> {
         self.config.validate()?;
+        let budget = Arc::new(Budget::new(self.config.sse_buffer_budget));
         let shared = Arc::new(AppShared {
+            budget,
             states: self.states,
             config: self.config,
             shutdown: CancellationToken::new(),

@@ -37,6 +37,7 @@ pub struct ServerConfig {
     pub(crate) drain_delay: Duration,
     pub(crate) shutdown_grace: Duration,
     pub(crate) direct_sse: bool,
+    pub(crate) sse_buffer_budget: usize,
 }
 
 impl Default for ServerConfig {
@@ -57,6 +58,7 @@ impl Default for ServerConfig {
             drain_delay: Duration::ZERO,
             shutdown_grace: Duration::from_secs(10),
             direct_sse: direct_sse_default(),
+            sse_buffer_budget: 128 * 1024 * 1024,
         }
     }
 }
@@ -190,7 +192,36 @@ impl ServerConfig {
         self
     }
 
+    /// The server-wide budget of buffered SSE bytes (default 128 MiB, at least 64 KiB): what all
+    /// SSE streams' queues hold together, each queued event counting its bytes plus ~80 bytes
+    /// of bookkeeping. Each stream's own bound ([`SseOptions::buffer`](crate::sse::SseOptions::buffer),
+    /// 256 KiB by default) keeps one slow client from holding much; this keeps many of them from
+    /// holding the server's memory. When it is reached:
+    ///
+    /// - a stream holding more than its share (the budget ÷ open streams) is full: its overflow
+    ///   policy acts on its next write (`Error` refuses the event, `DropOldest` drops its oldest,
+    ///   `Close` ends it with `Overflow`, and its client resumes with `Last-Event-ID`), while
+    ///   streams whose clients keep up still get every event;
+    /// - a new SSE stream is answered `503` with `Retry-After: 5`, and the rest of the server
+    ///   keeps serving.
+    ///
+    /// Streams that filled before the budget was reached keep what they hold until it is read
+    /// or they end (up to their own bound), so the queues hold at most about twice the budget.
+    /// The gauge `nest_sse_buffered_bytes` shows what is held. Not counted here, bounded per
+    /// connection instead (see `SseBody`): hyper's and h2's send buffers and the kernel's.
+    /// Hub subscribers queue nothing of their own.
+    pub fn sse_buffer_budget(mut self, bytes: usize) -> Self {
+        self.sse_buffer_budget = bytes;
+        self
+    }
+
     pub(crate) fn validate(&self) -> Result<(), Error> {
+        if self.sse_buffer_budget < 64 * 1024 {
+            return Err(Error::config(format!(
+                "sse_buffer_budget must be at least 65536 bytes, got {}",
+                self.sse_buffer_budget
+            )));
+        }
         if self.max_head_size < 8192 {
             return Err(Error::config(format!(
                 "max_head_size must be at least 8192 bytes, got {}",

@@ -4,7 +4,7 @@
 
 use std::any::{Any, TypeId};
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicUsize};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
@@ -23,6 +23,64 @@ pub(crate) struct AppShared {
     /// Cancelled when `draining` is set, for handlers that wait for it
     /// (`Readiness::draining`).
     pub(crate) drain_signal: CancellationToken,
+    /// The server-wide budget of buffered SSE bytes (`ServerConfig::sse_buffer_budget`).
+    pub(crate) budget: Arc<Budget>,
+}
+
+/// What the server's SSE streams hold in their queues, all together, against one limit
+/// (`ServerConfig::sse_buffer_budget`). A stream charges what it queues (each event's bytes plus
+/// [`Budget::PER_EVENT`] of bookkeeping) and releases it when the bytes are handed to the
+/// connection or dropped. Past the limit, a stream that holds more than its share
+/// (limit ÷ open streams) is full: its overflow policy acts on its next write, while streams
+/// whose clients keep up go on; and new streams are refused (503).
+#[derive(Debug)]
+pub(crate) struct Budget {
+    limit: usize,
+    used: AtomicUsize,
+}
+
+impl Default for Budget {
+    fn default() -> Self {
+        Self::new(usize::MAX)
+    }
+}
+
+impl Budget {
+    /// The bookkeeping of one queued event, charged with its bytes: its slot, the shared handle
+    /// and the allocator's headers (measured ~80 bytes; see `SseBody`'s memory bound).
+    pub(crate) const PER_EVENT: usize = 80;
+
+    pub(crate) fn new(limit: usize) -> Self {
+        Self {
+            limit,
+            used: AtomicUsize::new(0),
+        }
+    }
+
+    pub(crate) fn charge(&self, bytes: usize) {
+        self.used.fetch_add(bytes, Ordering::Relaxed);
+    }
+
+    pub(crate) fn release(&self, bytes: usize) {
+        self.used.fetch_sub(bytes, Ordering::Relaxed);
+    }
+
+    /// Bytes held now.
+    pub(crate) fn used(&self) -> usize {
+        self.used.load(Ordering::Relaxed)
+    }
+
+    /// Whether the limit is reached: new streams are refused.
+    pub(crate) fn exhausted(&self) -> bool {
+        self.used() >= self.limit
+    }
+
+    /// Whether a stream that holds `held` bytes, of `streams` open ones, may not queue `more`:
+    /// the budget would pass its limit and the stream holds more than its share.
+    pub(crate) fn refuses(&self, held: usize, more: usize, streams: usize) -> bool {
+        self.used().saturating_add(more) > self.limit
+            && held.saturating_add(more) > self.limit / streams.max(1)
+    }
 }
 
 /// The app's shared state, one value per type.

@@ -14,6 +14,8 @@
 //! | `nest_sse_events_total` | counter | | events handed to connections, counted per frame (per subscriber: an event to 1,000 streams counts 1,000) |
 //! | `nest_sse_bytes_total` | counter | | bytes of SSE frames handed to connections |
 //! | `nest_sse_events_lost_total` | counter | `why` (`refused`, `dropped`, `closed`) | events lost to a stream's overflow policy |
+//! | `nest_sse_buffered_bytes` | gauge | | what all SSE queues hold against `ServerConfig::sse_buffer_budget` (set when a stream starts and when one hands a frame to its connection) |
+//! | `nest_sse_budget_refused_total` | counter | | new SSE streams answered 503 because the budget was spent |
 //!
 //! Every label value comes from a bounded set the app fixes when it is built (its route patterns,
 //! the nine standard methods and `OTHER`, the status codes 100–599, the reasons above): no
@@ -93,6 +95,16 @@ pub(crate) fn sse_events(count: u64) {
     counter!("nest_sse_events_total").increment(count);
 }
 
+/// The server's buffered SSE bytes now (`ServerConfig::sse_buffer_budget`).
+pub(crate) fn sse_buffered(bytes: usize) {
+    gauge!("nest_sse_buffered_bytes").set(bytes as f64);
+}
+
+/// A new SSE stream refused because the buffer budget was spent.
+pub(crate) fn sse_budget_refused() {
+    counter!("nest_sse_budget_refused_total").increment(1);
+}
+
 pub(crate) fn sse_bytes(count: usize) {
     counter!("nest_sse_bytes_total").increment(count as u64);
 }
@@ -161,6 +173,8 @@ pub(crate) fn register(sse_routes: &[Arc<str>], end_reasons: &[&'static str]) {
         counter!("nest_sse_streams_ended_total", "reason" => *reason).absolute(0);
     }
     counter!("nest_sse_events_total").absolute(0);
+    counter!("nest_sse_budget_refused_total").absolute(0);
+    gauge!("nest_sse_buffered_bytes").set(0.0);
     counter!("nest_sse_bytes_total").absolute(0);
     for why in ["refused", "dropped", "closed"] {
         counter!("nest_sse_events_lost_total", "why" => why).absolute(0);

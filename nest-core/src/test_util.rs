@@ -214,6 +214,12 @@ pub fn skip(test: &str, why: &str) {
 /// ```
 pub fn attach_shutdown(body: &crate::sse::SseBody, shutdown: tokio_util::sync::CancellationToken) {
     let live = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    body.attachment()
-        .attach(shutdown, live, &std::sync::Arc::from("/test"), false);
+    let budget = std::sync::Arc::new(crate::context::Budget::default());
+    body.attachment().attach(
+        shutdown,
+        live,
+        &budget,
+        &std::sync::Arc::from("/test"),
+        false,
+    );
 }

@@ -79,6 +79,18 @@ async fn invented_methods_add_no_series_and_known_series_start_at_zero() {
         );
     }
     assert!(has("nest_sse_events_lost_total", ("why", "dropped")));
+    // The buffer budget's series (issue 33), unlabelled, at 0.
+    for name in ["nest_sse_buffered_bytes", "nest_sse_budget_refused_total"] {
+        assert!(
+            before
+                .iter()
+                .any(|(key, _, _, value)| key.key().name() == name
+                    && matches!(value, DebugValue::Counter(0))
+                    || key.key().name() == name
+                        && matches!(value, DebugValue::Gauge(g) if g.into_inner() == 0.0)),
+            "{name}"
+        );
+    }
 
     let server = nest_core::Server::bind(([127, 0, 0, 1], 0), app)
         .await

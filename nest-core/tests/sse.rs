@@ -721,3 +721,59 @@ async fn cancelling_the_shutdown_token_ends_streams_of_a_service_served_by_hand(
         EndReason::Shutdown
     );
 }
+
+/// Issue 33: when the server's SSE buffer budget is spent, a new stream is answered 503 with
+/// `Retry-After` (the rest of the app keeps serving), the metric says why, and once the held
+/// bytes are released new streams start again. The bodies are never polled: clients that do
+/// not read.
+#[tokio::test]
+async fn a_spent_buffer_budget_answers_new_streams_503_with_retry_after() {
+    use tower::ServiceExt;
+
+    struct Flood;
+    impl Controller for Flood {
+        fn routes(r: &mut Routes<Self>) {
+            r.sse("/flood", |_: Arc<Self>| async {
+                let (writer, body) = nest_core::sse::get_sse_stream(
+                    nest_core::sse::SseOptions::new().keep_alive(None),
+                );
+                // 40 events of ~1 KiB queued before the stream starts.
+                for _ in 0..40 {
+                    writer.write("z".repeat(1000)).unwrap();
+                }
+                body.on_cancel(move |_| drop(writer))
+            });
+            r.get("/ping", |_: Arc<Self>| async { "pong" });
+        }
+    }
+    let svc = NestApp::new()
+        .config(ServerConfig::default().sse_buffer_budget(64 * 1024))
+        .controller(Flood)
+        .into_service()
+        .unwrap();
+    let get = |path: &str| {
+        http::Request::get(path)
+            .body(nest_core::body::Body::empty())
+            .unwrap()
+    };
+    // Two streams of ~43 KiB each: the second spends the 64 KiB.
+    let first = svc.clone().oneshot(get("/flood")).await.unwrap();
+    assert_eq!(first.status(), 200);
+    let second = svc.clone().oneshot(get("/flood")).await.unwrap();
+    assert_eq!(second.status(), 200);
+    let refused = svc.clone().oneshot(get("/flood")).await.unwrap();
+    assert_eq!(refused.status(), 503);
+    assert_eq!(refused.headers()["retry-after"], "5");
+    let ping = svc.clone().oneshot(get("/ping")).await.unwrap();
+    assert_eq!(ping.status(), 200, "the rest of the app keeps serving");
+    // The clients go: their bytes come back, and a new stream starts.
+    drop(first);
+    drop(second);
+    let again = svc.clone().oneshot(get("/flood")).await.unwrap();
+    assert_eq!(again.status(), 200);
+    let err = NestApp::new()
+        .config(ServerConfig::default().sse_buffer_budget(1024))
+        .into_service()
+        .unwrap_err();
+    assert!(err.to_string().contains("sse_buffer_budget"), "{err}");
+}

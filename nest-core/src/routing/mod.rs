@@ -306,10 +306,27 @@ async fn route_request(inner: &RouterInner, mut req: Request) -> (Response, Shar
     (res, route)
 }
 
-/// Connects an SSE response's stream to the app (shutdown token, live-stream count).
+/// Connects an SSE response's stream to the app (shutdown token, live-stream count, the buffer
+/// budget), or answers 503 with `Retry-After` when the server's SSE buffer budget is spent
+/// (`ServerConfig::sse_buffer_budget`): the stream is dropped unsent.
 fn attach_sse(res: &mut Response, app: &AppShared, route: &Arc<str>, http2: bool) {
     if let Some(attach) = res.extensions_mut().remove::<SseAttach>() {
-        attach.attach(app.shutdown.clone(), app.live_sse.clone(), route, http2);
+        if app.budget.exhausted() {
+            crate::metrics::sse_budget_refused();
+            *res = HttpException::service_unavailable(
+                "the server's SSE buffers are full: retry shortly",
+            )
+            .header(header::RETRY_AFTER, HeaderValue::from_static("5"))
+            .into_response();
+            return;
+        }
+        attach.attach(
+            app.shutdown.clone(),
+            app.live_sse.clone(),
+            &app.budget,
+            route,
+            http2,
+        );
     }
 }
 

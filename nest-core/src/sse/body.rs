@@ -49,6 +49,10 @@ use super::{encode, SseEvent};
 ///   (measured: 34.4–35.2 MiB). What a client sends is bounded by h2's receive windows (1 MiB
 ///   per connection).
 ///
+/// All streams' queues together are bounded by the server's
+/// [`ServerConfig::sse_buffer_budget`](crate::ServerConfig::sse_buffer_budget) (128 MiB by
+/// default): past it, a stream holding more than its share is full.
+///
 /// The kernel's socket send buffer comes on top (on Linux autotuned up to the third value of
 /// `net.ipv4.tcp_wmem`, 4 MiB by default). A hub subscriber has no queue of its own: it reads
 /// the topic's shared buffer, so it costs only the connection's buffers.
@@ -155,6 +159,7 @@ impl SseBody {
                     }
                     st.queued_bytes += last.len();
                     st.queue.push_back(last);
+                    st.sync_budget();
                 }
             }
             self.shared.end(&mut st, reason)
@@ -230,6 +235,7 @@ fn drain(st: &mut State) -> Option<(Bytes, u64)> {
         // the same few (warm) cache lines instead of walking its whole buffer.
         st.queue.clear();
     }
+    st.sync_budget();
     Some((frame, events))
 }
 
@@ -260,7 +266,11 @@ impl http_body::Body for SseBody {
                     if let Some(span) = &mut st.span {
                         span.bytes += frame.len() as u64;
                     }
+                    let buffered = st.budget_used();
                     drop(st);
+                    if let Some(buffered) = buffered {
+                        crate::metrics::sse_buffered(buffered);
+                    }
                     // Per frame, not per event and writer: one call for all the events in it.
                     crate::metrics::sse_events(events);
                     crate::metrics::sse_bytes(frame.len());

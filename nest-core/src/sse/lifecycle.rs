@@ -17,6 +17,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::end::{EndReason, Hook};
 use super::options::{Overflow, SseOptions};
+use crate::context::Budget;
 use crate::error::panic_message;
 
 /// The largest data frame the body hands hyper at once when it coalesces queued events.
@@ -96,6 +97,53 @@ pub(super) struct State {
     next_loss_log: u64,
     /// The largest frame handed to the connection ([`H2_MAX_FRAME`] on HTTP/2).
     pub(super) max_frame: usize,
+    /// The server's budget of buffered SSE bytes, once attached, and what this stream has
+    /// charged to it (its queue: bytes plus [`Budget::PER_EVENT`] per event).
+    budget: Option<Arc<Budget>>,
+    charged: usize,
+}
+
+impl State {
+    /// What the queue holds, as the budget counts it.
+    pub(super) fn held(&self) -> usize {
+        self.queued_bytes + self.queue.len() * Budget::PER_EVENT
+    }
+
+    /// Whether the server's budget refuses `len` more bytes to this stream (see
+    /// [`Budget::refuses`]).
+    pub(super) fn over_budget(&self, len: usize) -> bool {
+        self.budget.as_ref().is_some_and(|budget| {
+            let streams = self.live.as_ref().map_or(1, |l| l.load(Ordering::Relaxed));
+            budget.refuses(self.held(), len + Budget::PER_EVENT, streams)
+        })
+    }
+
+    /// What the server's SSE queues hold now, when this stream is attached.
+    pub(super) fn budget_used(&self) -> Option<usize> {
+        self.budget.as_ref().map(|budget| budget.used())
+    }
+
+    /// Brings the budget up to date with the queue; called after every change of the queue.
+    pub(super) fn sync_budget(&mut self) {
+        if let Some(budget) = &self.budget {
+            let held = self.queued_bytes + self.queue.len() * Budget::PER_EVENT;
+            if held > self.charged {
+                budget.charge(held - self.charged);
+            } else {
+                budget.release(self.charged - held);
+            }
+            self.charged = held;
+        }
+    }
+}
+
+impl Drop for State {
+    fn drop(&mut self) {
+        // Whatever the queue still held when the stream's last handle went.
+        if let Some(budget) = &self.budget {
+            budget.release(self.charged);
+        }
+    }
 }
 
 impl Shared {
@@ -119,6 +167,8 @@ impl Shared {
                 unlogged: 0,
                 next_loss_log: 0,
                 max_frame: MAX_FRAME,
+                budget: None,
+                charged: 0,
             }),
             room: Notify::new(),
             ended: Notify::new(),
@@ -152,6 +202,7 @@ impl Shared {
         if !reason.flushes() {
             st.queue.clear();
             st.queued_bytes = 0;
+            st.sync_budget();
         }
         if let Some(waker) = st.waker.take() {
             waker.wake();
@@ -384,17 +435,22 @@ fn run_hook(hook: Hook, reason: EndReason) {
 pub(crate) struct SseAttach(pub(super) Arc<Shared>);
 
 impl SseAttach {
-    /// Connects the stream: it ends with [`EndReason::Shutdown`] when `token` is cancelled, and
-    /// counts itself in `live` while open, and hands the connection smaller frames on HTTP/2.
+    /// Connects the stream: it ends with [`EndReason::Shutdown`] when `token` is cancelled,
+    /// counts itself in `live` while open, charges its queue to the server's `budget`, and hands
+    /// the connection smaller frames on HTTP/2.
     /// A stream whose body was already dropped is not counted.
     pub(crate) fn attach(
         &self,
         token: CancellationToken,
         live: Arc<AtomicUsize>,
+        budget: &Arc<Budget>,
         route: &Arc<str>,
         http2: bool,
     ) {
         let mut st = self.0.lock();
+        st.budget = Some(budget.clone());
+        st.sync_budget();
+        crate::metrics::sse_buffered(budget.used());
         if http2 {
             st.max_frame = H2_MAX_FRAME;
         }

@@ -9,6 +9,7 @@ use http_body_util::BodyExt;
 
 use super::lifecycle::LOSS_LOG_INTERVAL;
 use super::*;
+use crate::context::Budget;
 
 /// The next frame, `None` at the end of the stream. Every test here runs on tokio's paused
 /// clock, so a stream that never yields fails at once (the clock jumps to the timeout) instead
@@ -531,6 +532,7 @@ async fn the_shutdown_retry_jitter_stays_within_base_and_base_plus_jitter() {
         body.attachment().attach(
             token.clone(),
             Arc::new(AtomicUsize::new(0)),
+            &Arc::new(Budget::default()),
             &Arc::from("/t"),
             false,
         );
@@ -610,6 +612,7 @@ async fn a_stream_span_lasts_as_long_as_the_stream_and_records_its_end() {
     body.attachment().attach(
         tokio_util::sync::CancellationToken::new(),
         Arc::new(AtomicUsize::new(0)),
+        &Arc::new(Budget::default()),
         &Arc::from("/events"),
         false,
     );
@@ -649,4 +652,122 @@ fn is_event_stream_reads_the_media_type_only() {
     ] {
         assert!(!is_event_stream(&HeaderValue::from_static(no)), "{no:?}");
     }
+}
+
+/// Streams attached to one budget of `limit` bytes, as the router attaches them.
+fn budgeted(
+    limit: usize,
+    options: impl Fn() -> SseOptions,
+    n: usize,
+) -> (Arc<Budget>, Vec<(SseWriter, SseBody)>) {
+    let budget = Arc::new(Budget::new(limit));
+    let live = Arc::new(AtomicUsize::new(0));
+    let streams = (0..n)
+        .map(|_| {
+            let (writer, body) = get_sse_stream(options());
+            body.attachment().attach(
+                tokio_util::sync::CancellationToken::new(),
+                live.clone(),
+                &budget,
+                &Arc::from("/t"),
+                false,
+            );
+            (writer, body)
+        })
+        .collect();
+    (budget, streams)
+}
+
+/// Issue 33: never-reading clients fill the server's budget, not more; past it, each slow
+/// stream holds at most its share (the budget ÷ open streams) and its overflow policy acts,
+/// while a stream whose client reads gets every event; what is released comes back.
+#[tokio::test]
+async fn the_budget_bounds_all_streams_together_and_spares_a_reading_client() {
+    const LIMIT: usize = 256 * 1024;
+    let event = "x".repeat(1000);
+    let (budget, mut streams) = budgeted(LIMIT, || SseOptions::new().keep_alive(None), 4);
+    let (reader_writer, mut reader) = streams.pop().unwrap();
+    // Three never-reading clients: each stream's own bound is 256 KiB, so without the budget
+    // they would hold 768 KiB.
+    for (writer, _) in &streams {
+        let mut taken = 0;
+        while writer.write(event.as_str()).is_ok() {
+            taken += 1;
+            assert!(taken < 10_000, "the budget never refused");
+        }
+        assert!(writer.write(event.as_str()).unwrap_err().is_full());
+    }
+    let per_event = event.len() + "data: \n\n".len() + Budget::PER_EVENT;
+    // The first filled to its own bound (256 KiB) before the budget was spent; the others got
+    // their share, a quarter of the budget each: at most twice the budget in all.
+    let held: Vec<usize> = streams.iter().map(|(w, _)| w.queued()).collect();
+    assert!((230..=245).contains(&held[0]), "{held:?}");
+    assert!(held[1..].iter().all(|n| (55..=62).contains(n)), "{held:?}");
+    let share = LIMIT / 4;
+    assert!(
+        budget.used() <= LIMIT + 2 * share + 2 * per_event,
+        "{}",
+        budget.used()
+    );
+    assert!(budget.exhausted());
+    // The reading client gets every event while the budget stays spent.
+    for i in 0..500 {
+        reader_writer.write(format!("{i}")).unwrap();
+        let frame = next(&mut reader).await.unwrap();
+        assert_eq!(frame, format!("data: {i}\n\n"));
+    }
+    assert!(budget.exhausted());
+    // A stream that ends gives what it held back, and so does one that is read.
+    let before = budget.used();
+    let (writer, body) = streams.remove(0);
+    drop(body);
+    drop(writer);
+    assert_eq!(before - budget.used(), held[0] * per_event);
+    let (_writer, mut body) = streams.pop().unwrap();
+    while ready(&mut body).is_some() {}
+    assert_eq!(before - budget.used(), (held[0] + held[2]) * per_event);
+    drop(streams);
+    drop(body);
+    drop(reader);
+    drop(reader_writer);
+    assert_eq!(budget.used(), 0, "everything released");
+}
+
+/// With `DropOldest` a slow stream over its share drops its oldest events to make room, and
+/// with `Close` it ends with `Overflow` (its client resumes with `Last-Event-ID`).
+#[tokio::test]
+async fn past_the_budget_the_stream_s_overflow_policy_acts() {
+    const LIMIT: usize = 128 * 1024;
+    let event = "y".repeat(1000);
+    let (budget, streams) = budgeted(
+        LIMIT,
+        || {
+            SseOptions::new()
+                .keep_alive(None)
+                .overflow(Overflow::DropOldest)
+        },
+        2,
+    );
+    for _ in 0..2_000 {
+        for (writer, _) in &streams {
+            writer.write(event.as_str()).unwrap();
+        }
+    }
+    assert!(budget.used() <= LIMIT + 4 * 1024, "{}", budget.used());
+    assert!(streams.iter().all(|(w, _)| w.lost_events() > 0));
+    let (budget, streams) = budgeted(
+        LIMIT,
+        || SseOptions::new().keep_alive(None).overflow(Overflow::Close),
+        2,
+    );
+    let (writer, _body) = &streams[0];
+    let mut result = Ok(());
+    for _ in 0..2_000 {
+        result = writer.write(event.as_str());
+        if result.is_err() {
+            break;
+        }
+    }
+    assert_eq!(result.unwrap_err().end_reason(), Some(EndReason::Overflow));
+    assert_eq!(budget.used(), 0, "an overflow end drops the queue");
 }

@@ -221,9 +221,13 @@ fn push_locked(shared: &Shared, st: &mut State, bytes: Arc<Bytes>, mode: Mode) -
         return Pushed::done(Err(SseError::closed(reason)));
     }
     let len = bytes.len();
+    // Full by the stream's own bound, or by the server's budget when this stream holds more
+    // than its share of it (an event into an empty queue is always taken).
     let is_full = |st: &State| {
         !st.queue.is_empty()
-            && (st.queue.len() >= shared.max_events || st.queued_bytes + len > shared.max_bytes)
+            && (st.queue.len() >= shared.max_events
+                || st.queued_bytes + len > shared.max_bytes
+                || st.over_budget(len))
     };
     let mut lost = None;
     if is_full(st) {
@@ -243,6 +247,7 @@ fn push_locked(shared: &Shared, st: &mut State, bytes: Arc<Bytes>, mode: Mode) -
                         dropped += 1;
                     }
                 }
+                st.sync_budget();
                 lost = Some(st.lose(dropped, Loss::Dropped));
             }
             (Mode::Policy, Overflow::Close) => {
@@ -258,6 +263,7 @@ fn push_locked(shared: &Shared, st: &mut State, bytes: Arc<Bytes>, mode: Mode) -
     }
     st.queue.push_back(bytes);
     st.queued_bytes += len;
+    st.sync_budget();
     if let Some(span) = &mut st.span {
         span.events += 1;
     }
