@@ -273,6 +273,12 @@ impl NestService {
         self.shared.live_sse.load(Ordering::Relaxed)
     }
 
+    /// What the SSE streams' queues hold right now, against
+    /// [`ServerConfig::sse_buffer_budget`] (the gauge `nest_sse_buffered_bytes`).
+    pub fn sse_buffered_bytes(&self) -> usize {
+        self.shared.budget.used()
+    }
+
     /// Whether the app takes new work: false once a shutdown was requested (the server's drain
     /// delay, then its grace period). See [`crate::health::ready`].
     pub fn is_ready(&self) -> bool {

@@ -27,6 +27,8 @@ static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(())
 struct Probe {
     writers: Arc<Mutex<Vec<SseWriter>>>,
     ended: Arc<Mutex<Vec<EndReason>>>,
+    /// Starts the `/counted` stream's writes.
+    go: Arc<tokio::sync::Notify>,
 }
 
 struct Flood {
@@ -46,6 +48,25 @@ impl Flood {
         body.on_cancel(move |reason| ended.lock().unwrap().push(reason))
     }
 
+    /// A well-behaved client's stream: 2,000 numbered events, 1 KiB each, written as it
+    /// takes them (`write`, never waiting: an event refused would be lost), then the end.
+    async fn counted(self: Arc<Self>) -> SseBody {
+        let (writer, body) = get_sse_stream(SseOptions::new().keep_alive(None));
+        let go = self.probe.go.clone();
+        tokio::spawn(async move {
+            go.notified().await;
+            let pad = "c".repeat(1000);
+            for i in 0..2_000 {
+                if writer.write(format!("{i} {pad}")).is_err() {
+                    return;
+                }
+                tokio::task::yield_now().await;
+            }
+            writer.close();
+        });
+        body
+    }
+
     /// An idle stream that says goodbye with `retry: 2000` on shutdown.
     async fn idle(self: Arc<Self>) -> SseBody {
         let (writer, body) = get_sse_stream(
@@ -63,6 +84,7 @@ impl Flood {
 impl Controller for Flood {
     fn routes(r: &mut Routes<Self>) {
         r.sse("/flood", Self::flood);
+        r.sse("/counted", Self::counted);
         r.sse("/idle", Self::idle);
         r.get("/", |_: Arc<Self>| async { "ok" });
     }
@@ -215,6 +237,122 @@ async fn http1_clients_that_never_read_pin_no_more_than_the_documented_bound() {
     );
     drop(sockets);
     until("every stream to end", || app.live_sse_streams() == 0).await;
+    bounded_shutdown(server, Duration::from_secs(1)).await;
+}
+
+/// Issue 33's proof, with the default configuration: 50 HTTP/2 connections of 100 flooding
+/// streams each and 500 HTTP/1.1 clients, none of them reading (each stream alone may queue
+/// 256 KiB: 1.4 GB without a server-wide bound), grow the process by at most 512 MiB; the
+/// buffer budget is in use and shows it; a client that reads meanwhile gets every event.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_never_reading_clients_stay_within_the_server_wide_budget() {
+    const H2_CONNECTIONS: u64 = 50;
+    const H1_CLIENTS: u64 = 500;
+    const BOUND: usize = 512 * 1024 * 1024;
+    let _one = ONE_AT_A_TIME.lock().await;
+    let sockets_needed = H2_CONNECTIONS + H1_CLIENTS + 10;
+    if streams_within_the_open_file_limit(sockets_needed) < sockets_needed {
+        nest_core::test_util::skip(
+            "many_never_reading_clients_stay_within_the_server_wide_budget",
+            "the open-file limit is below 1,400",
+        );
+        return;
+    }
+    let probe = Probe::default();
+    let (server, app) = start(&probe, ServerConfig::default()).await;
+    let addr = server.local_addr();
+    // A client that reads, connected first (new streams are refused once the budget is spent);
+    // its events are written once every flooding queue is full.
+    let mut reader = TcpStream::connect(addr).await.unwrap();
+    reader
+        .write_all(b"GET /counted HTTP/1.1\r\nhost: localhost\r\n\r\n")
+        .await
+        .unwrap();
+    let reading = tokio::spawn(async move {
+        let mut text = Vec::new();
+        reader.read_to_end(&mut text).await.map(|_| text)
+    });
+    until("the reading client's stream to open", || {
+        app.live_sse_streams() == 1
+    })
+    .await;
+    let before = rss();
+    let mut sockets = Vec::new();
+    for _ in 0..H2_CONNECTIONS {
+        sockets.push(h2_never_reading(addr, "/flood", 100).await);
+    }
+    for _ in 0..H1_CLIENTS {
+        let mut socket = TcpStream::connect(addr).await.unwrap();
+        socket
+            .write_all(b"GET /flood HTTP/1.1\r\nhost: localhost\r\n\r\n")
+            .await
+            .unwrap();
+        sockets.push(socket);
+    }
+    let streams = (H2_CONNECTIONS * 100 + H1_CLIENTS) as usize;
+    until("every flooding stream to open", || {
+        probe.writers.lock().unwrap().len() == streams
+    })
+    .await;
+    // Full: every queue stopped growing at its share of the spent budget.
+    let budget = 128 * 1024 * 1024;
+    until("the budget to be spent", || {
+        app.sse_buffered_bytes() >= budget
+    })
+    .await;
+    // The reading client gets every event meanwhile (its queue never holds more than a few).
+    probe.go.notify_one();
+    let text = tokio::time::timeout(Duration::from_secs(60), reading)
+        .await
+        .expect("the counted stream ends within 60 s")
+        .unwrap()
+        .unwrap();
+    let text = String::from_utf8_lossy(&text);
+    let numbers: Vec<u32> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("data: "))
+        .map(|d| d.split(' ').next().unwrap().parse().unwrap())
+        .collect();
+    assert_eq!(
+        numbers,
+        (0..2_000).collect::<Vec<_>>(),
+        "every event, in order"
+    );
+    let grown = rss().saturating_sub(before);
+    let held = app.sse_buffered_bytes();
+    report(&format!(
+        "{H2_CONNECTIONS} h2 connections x 100 streams + {H1_CLIENTS} HTTP/1.1 clients, none reading, \
+         default config: RSS +{:.0} MiB (bound 512 MiB), SSE queues {:.0} MiB of the 128 MiB budget",
+        grown as f64 / 1048576.0,
+        held as f64 / 1048576.0
+    ));
+    assert!(
+        grown <= BOUND,
+        "the server grew by {grown} bytes, over {BOUND}"
+    );
+    assert!(
+        held <= 2 * budget,
+        "queues hold {held}, over twice the budget"
+    );
+    // A new stream is refused while the budget is spent; the rest of the app serves.
+    let mut late = TcpStream::connect(addr).await.unwrap();
+    late.write_all(b"GET /flood HTTP/1.1\r\nhost: localhost\r\nconnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = Vec::new();
+    tokio::time::timeout(Duration::from_secs(30), late.read_to_end(&mut answer))
+        .await
+        .expect("an answer")
+        .unwrap();
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+    assert!(
+        answer.to_ascii_lowercase().contains("retry-after: 5"),
+        "{answer}"
+    );
+    drop(sockets);
+    until("every stream to end", || app.live_sse_streams() == 0).await;
+    assert_eq!(app.sse_buffered_bytes(), 0, "every byte given back");
     bounded_shutdown(server, Duration::from_secs(1)).await;
 }
 
