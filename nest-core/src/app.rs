@@ -28,7 +28,7 @@ use std::fmt;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Instant;
@@ -43,7 +43,7 @@ use tracing::Instrument;
 
 use crate::body::{Body, BoxError};
 use crate::config::ServerConfig;
-use crate::context::{AppShared, Budget, StateMap};
+use crate::context::{AppShared, SseShared, StateMap};
 use crate::controller::{join_paths, Controller, Route, Routes};
 use crate::error::{panic_message, Error};
 use crate::extract::{RequestId, X_REQUEST_ID};
@@ -199,13 +199,12 @@ impl NestApp {
     /// or a setting is invalid; the error names what is wrong.
     pub fn into_service(self) -> Result<NestService, Error> {
         self.config.validate()?;
-        let budget = Arc::new(Budget::new(self.config.sse_buffer_budget));
+        let sse = Arc::new(SseShared::new(self.config.sse_buffer_budget));
         let shared = Arc::new(AppShared {
-            budget,
+            sse,
             states: self.states,
             config: self.config,
             shutdown: CancellationToken::new(),
-            live_sse: Arc::new(AtomicUsize::new(0)),
             draining: Default::default(),
             drain_signal: CancellationToken::new(),
         });
@@ -270,13 +269,13 @@ impl NestService {
 
     /// How many SSE streams of this app are open right now.
     pub fn live_sse_streams(&self) -> usize {
-        self.shared.live_sse.load(Ordering::Relaxed)
+        self.shared.sse.live.load(Ordering::Relaxed)
     }
 
     /// What the SSE streams' queues hold right now, against
     /// [`ServerConfig::sse_buffer_budget`] (the gauge `nest_sse_buffered_bytes`).
     pub fn sse_buffered_bytes(&self) -> usize {
-        self.shared.budget.used()
+        self.shared.sse.budget.used()
     }
 
     /// Whether the app takes new work: false once a shutdown was requested (the server's drain

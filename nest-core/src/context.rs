@@ -17,14 +17,32 @@ pub(crate) struct AppShared {
     pub(crate) states: StateMap,
     pub(crate) config: ServerConfig,
     pub(crate) shutdown: CancellationToken,
-    pub(crate) live_sse: Arc<AtomicUsize>,
+    /// What the app's SSE streams share: how many are open, and the buffer budget.
+    pub(crate) sse: Arc<SseShared>,
     /// Set when a shutdown was requested: readiness turns false (see `health`).
     pub(crate) draining: AtomicBool,
     /// Cancelled when `draining` is set, for handlers that wait for it
     /// (`Readiness::draining`).
     pub(crate) drain_signal: CancellationToken,
+}
+
+/// What all SSE streams of an app share, behind one pointer per stream: the open-stream count
+/// and the buffer budget.
+#[derive(Debug, Default)]
+pub(crate) struct SseShared {
+    /// SSE streams open now.
+    pub(crate) live: AtomicUsize,
     /// The server-wide budget of buffered SSE bytes (`ServerConfig::sse_buffer_budget`).
-    pub(crate) budget: Arc<Budget>,
+    pub(crate) budget: Budget,
+}
+
+impl SseShared {
+    pub(crate) fn new(budget: usize) -> Self {
+        Self {
+            live: AtomicUsize::new(0),
+            budget: Budget::new(budget),
+        }
+    }
 }
 
 /// What the server's SSE streams hold in their queues, all together, against one limit

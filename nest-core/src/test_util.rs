@@ -213,13 +213,7 @@ pub fn skip(test: &str, why: &str) {
 /// # });
 /// ```
 pub fn attach_shutdown(body: &crate::sse::SseBody, shutdown: tokio_util::sync::CancellationToken) {
-    let live = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let budget = std::sync::Arc::new(crate::context::Budget::default());
-    body.attachment().attach(
-        shutdown,
-        live,
-        &budget,
-        &std::sync::Arc::from("/test"),
-        false,
-    );
+    let app = std::sync::Arc::new(crate::context::SseShared::default());
+    body.attachment()
+        .attach(shutdown, &app, &std::sync::Arc::from("/test"), false);
 }

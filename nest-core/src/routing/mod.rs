@@ -311,7 +311,7 @@ async fn route_request(inner: &RouterInner, mut req: Request) -> (Response, Shar
 /// (`ServerConfig::sse_buffer_budget`): the stream is dropped unsent.
 fn attach_sse(res: &mut Response, app: &AppShared, route: &Arc<str>, http2: bool) {
     if let Some(attach) = res.extensions_mut().remove::<SseAttach>() {
-        if app.budget.exhausted() {
+        if app.sse.budget.exhausted() {
             crate::metrics::sse_budget_refused();
             *res = HttpException::service_unavailable(
                 "the server's SSE buffers are full: retry shortly",
@@ -320,13 +320,7 @@ fn attach_sse(res: &mut Response, app: &AppShared, route: &Arc<str>, http2: bool
             .into_response();
             return;
         }
-        attach.attach(
-            app.shutdown.clone(),
-            app.live_sse.clone(),
-            &app.budget,
-            route,
-            http2,
-        );
+        attach.attach(app.shutdown.clone(), &app.sse, route, http2);
     }
 }
 

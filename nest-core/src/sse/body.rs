@@ -356,7 +356,7 @@ impl Drop for SseBody {
         let token = self.shared.lock().shutdown.clone();
         let shutting_down = self.shared.shutdown_fired.load(Ordering::Acquire)
             || token.is_some_and(|t| t.is_cancelled());
-        let (ending, live, open_gauge) = {
+        let (ending, app, open_gauge) = {
             let mut st = self.shared.lock();
             let reason = if shutting_down {
                 EndReason::Shutdown
@@ -366,12 +366,15 @@ impl Drop for SseBody {
             st.body_dropped = true;
             (
                 self.shared.end(&mut st, reason),
-                st.live.take(),
+                // The app's shared part, when this stream still counts as open.
+                std::mem::take(&mut st.live)
+                    .then(|| st.app.clone())
+                    .flatten(),
                 st.open_gauge.take(),
             )
         };
-        if let Some(live) = live {
-            live.fetch_sub(1, Ordering::Relaxed);
+        if let Some(app) = app {
+            app.live.fetch_sub(1, Ordering::Relaxed);
         }
         if let Some(gauge) = open_gauge {
             gauge.decrement(1.0);

@@ -17,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::end::{EndReason, Hook};
 use super::options::{Overflow, SseOptions};
-use crate::context::Budget;
+use crate::context::{Budget, SseShared};
 use crate::error::panic_message;
 
 /// The largest data frame the body hands hyper at once when it coalesces queued events.
@@ -81,7 +81,11 @@ pub(super) struct State {
     /// The app's shutdown token, once attached (kept to tell a forced close at the end of the
     /// grace period from a client that went away).
     pub(super) shutdown: Option<CancellationToken>,
-    pub(super) live: Option<Arc<AtomicUsize>>,
+    /// What the app's streams share (the open count, the budget), once attached.
+    pub(super) app: Option<Arc<SseShared>>,
+    /// Whether this stream counts in the app's open streams (from its attachment until its
+    /// body goes).
+    pub(super) live: bool,
     /// The `nest_sse_streams_open` gauge of the stream's route, once attached.
     pub(super) open_gauge: Option<metrics::Gauge>,
     /// The stream's tracing span, when a subscriber wants it (see [`StreamSpan`]).
@@ -97,10 +101,9 @@ pub(super) struct State {
     next_loss_log: u64,
     /// The largest frame handed to the connection ([`H2_MAX_FRAME`] on HTTP/2).
     pub(super) max_frame: usize,
-    /// The server's budget of buffered SSE bytes, once attached, and what this stream has
-    /// charged to it (its queue: bytes plus [`Budget::PER_EVENT`] per event).
-    budget: Option<Arc<Budget>>,
-    charged: usize,
+    /// What this stream has charged to the app's budget (its queue: bytes plus
+    /// [`Budget::PER_EVENT`] per event; at most `u32::MAX`).
+    charged: u32,
 }
 
 impl State {
@@ -112,25 +115,26 @@ impl State {
     /// Whether the server's budget refuses `len` more bytes to this stream (see
     /// [`Budget::refuses`]).
     pub(super) fn over_budget(&self, len: usize) -> bool {
-        self.budget.as_ref().is_some_and(|budget| {
-            let streams = self.live.as_ref().map_or(1, |l| l.load(Ordering::Relaxed));
-            budget.refuses(self.held(), len + Budget::PER_EVENT, streams)
+        self.app.as_ref().is_some_and(|app| {
+            let streams = app.live.load(Ordering::Relaxed);
+            app.budget
+                .refuses(self.held(), len + Budget::PER_EVENT, streams)
         })
     }
 
     /// What the server's SSE queues hold now, when this stream is attached.
     pub(super) fn budget_used(&self) -> Option<usize> {
-        self.budget.as_ref().map(|budget| budget.used())
+        self.app.as_ref().map(|app| app.budget.used())
     }
 
     /// Brings the budget up to date with the queue; called after every change of the queue.
     pub(super) fn sync_budget(&mut self) {
-        if let Some(budget) = &self.budget {
-            let held = self.queued_bytes + self.queue.len() * Budget::PER_EVENT;
+        if let Some(app) = &self.app {
+            let held = u32::try_from(self.held()).unwrap_or(u32::MAX);
             if held > self.charged {
-                budget.charge(held - self.charged);
+                app.budget.charge((held - self.charged) as usize);
             } else {
-                budget.release(self.charged - held);
+                app.budget.release((self.charged - held) as usize);
             }
             self.charged = held;
         }
@@ -140,8 +144,8 @@ impl State {
 impl Drop for State {
     fn drop(&mut self) {
         // Whatever the queue still held when the stream's last handle went.
-        if let Some(budget) = &self.budget {
-            budget.release(self.charged);
+        if let Some(app) = &self.app {
+            app.budget.release(self.charged as usize);
         }
     }
 }
@@ -159,7 +163,8 @@ impl Shared {
                 next_id: options.auto_id,
                 hook: options.on_cancel,
                 shutdown: None,
-                live: None,
+                app: None,
+                live: false,
                 open_gauge: None,
                 span: None,
                 body_dropped: false,
@@ -167,7 +172,6 @@ impl Shared {
                 unlogged: 0,
                 next_loss_log: 0,
                 max_frame: MAX_FRAME,
-                budget: None,
                 charged: 0,
             }),
             room: Notify::new(),
@@ -436,21 +440,20 @@ pub(crate) struct SseAttach(pub(super) Arc<Shared>);
 
 impl SseAttach {
     /// Connects the stream: it ends with [`EndReason::Shutdown`] when `token` is cancelled,
-    /// counts itself in `live` while open, charges its queue to the server's `budget`, and hands
+    /// counts itself in `app`'s open streams while open, charges its queue to `app`'s budget, and hands
     /// the connection smaller frames on HTTP/2.
     /// A stream whose body was already dropped is not counted.
     pub(crate) fn attach(
         &self,
         token: CancellationToken,
-        live: Arc<AtomicUsize>,
-        budget: &Arc<Budget>,
+        app: &Arc<SseShared>,
         route: &Arc<str>,
         http2: bool,
     ) {
         let mut st = self.0.lock();
-        st.budget = Some(budget.clone());
+        st.app = Some(app.clone());
         st.sync_budget();
-        crate::metrics::sse_buffered(budget.used());
+        crate::metrics::sse_buffered(app.budget.used());
         if http2 {
             st.max_frame = H2_MAX_FRAME;
         }
@@ -458,8 +461,8 @@ impl SseAttach {
             // Nothing left to count or to end (a body dropped before it was sent, e.g. for HEAD).
             return;
         }
-        live.fetch_add(1, Ordering::Relaxed);
-        st.live = Some(live);
+        app.live.fetch_add(1, Ordering::Relaxed);
+        st.live = true;
         st.open_gauge = Some(crate::metrics::sse_stream_opened(route));
         st.span = StreamSpan::new(route);
         if st.span.is_some() {

@@ -9,7 +9,7 @@ use http_body_util::BodyExt;
 
 use super::lifecycle::LOSS_LOG_INTERVAL;
 use super::*;
-use crate::context::Budget;
+use crate::context::{Budget, SseShared};
 
 /// The next frame, `None` at the end of the stream. Every test here runs on tokio's paused
 /// clock, so a stream that never yields fails at once (the clock jumps to the timeout) instead
@@ -531,8 +531,7 @@ async fn the_shutdown_retry_jitter_stays_within_base_and_base_plus_jitter() {
         );
         body.attachment().attach(
             token.clone(),
-            Arc::new(AtomicUsize::new(0)),
-            &Arc::new(Budget::default()),
+            &Arc::new(SseShared::default()),
             &Arc::from("/t"),
             false,
         );
@@ -611,8 +610,7 @@ async fn a_stream_span_lasts_as_long_as_the_stream_and_records_its_end() {
     let (writer, mut body) = get_sse_stream(SseOptions::new().keep_alive(None));
     body.attachment().attach(
         tokio_util::sync::CancellationToken::new(),
-        Arc::new(AtomicUsize::new(0)),
-        &Arc::new(Budget::default()),
+        &Arc::new(SseShared::default()),
         &Arc::from("/events"),
         false,
     );
@@ -659,23 +657,21 @@ fn budgeted(
     limit: usize,
     options: impl Fn() -> SseOptions,
     n: usize,
-) -> (Arc<Budget>, Vec<(SseWriter, SseBody)>) {
-    let budget = Arc::new(Budget::new(limit));
-    let live = Arc::new(AtomicUsize::new(0));
+) -> (Arc<SseShared>, Vec<(SseWriter, SseBody)>) {
+    let app = Arc::new(SseShared::new(limit));
     let streams = (0..n)
         .map(|_| {
             let (writer, body) = get_sse_stream(options());
             body.attachment().attach(
                 tokio_util::sync::CancellationToken::new(),
-                live.clone(),
-                &budget,
+                &app,
                 &Arc::from("/t"),
                 false,
             );
             (writer, body)
         })
         .collect();
-    (budget, streams)
+    (app, streams)
 }
 
 /// Issue 33: never-reading clients fill the server's budget, not more; past it, each slow
@@ -685,7 +681,8 @@ fn budgeted(
 async fn the_budget_bounds_all_streams_together_and_spares_a_reading_client() {
     const LIMIT: usize = 256 * 1024;
     let event = "x".repeat(1000);
-    let (budget, mut streams) = budgeted(LIMIT, || SseOptions::new().keep_alive(None), 4);
+    let (app, mut streams) = budgeted(LIMIT, || SseOptions::new().keep_alive(None), 4);
+    let budget = &app.budget;
     let (reader_writer, mut reader) = streams.pop().unwrap();
     // Three never-reading clients: each stream's own bound is 256 KiB, so without the budget
     // they would hold 768 KiB.
@@ -739,7 +736,7 @@ async fn the_budget_bounds_all_streams_together_and_spares_a_reading_client() {
 async fn past_the_budget_the_stream_s_overflow_policy_acts() {
     const LIMIT: usize = 128 * 1024;
     let event = "y".repeat(1000);
-    let (budget, streams) = budgeted(
+    let (app, streams) = budgeted(
         LIMIT,
         || {
             SseOptions::new()
@@ -748,6 +745,7 @@ async fn past_the_budget_the_stream_s_overflow_policy_acts() {
         },
         2,
     );
+    let budget = &app.budget;
     for _ in 0..2_000 {
         for (writer, _) in &streams {
             writer.write(event.as_str()).unwrap();
@@ -755,11 +753,12 @@ async fn past_the_budget_the_stream_s_overflow_policy_acts() {
     }
     assert!(budget.used() <= LIMIT + 4 * 1024, "{}", budget.used());
     assert!(streams.iter().all(|(w, _)| w.lost_events() > 0));
-    let (budget, streams) = budgeted(
+    let (app, streams) = budgeted(
         LIMIT,
         || SseOptions::new().keep_alive(None).overflow(Overflow::Close),
         2,
     );
+    let budget = &app.budget;
     let (writer, _body) = &streams[0];
     let mut result = Ok(());
     for _ in 0..2_000 {
@@ -770,4 +769,12 @@ async fn past_the_budget_the_stream_s_overflow_policy_acts() {
     }
     assert_eq!(result.unwrap_err().end_reason(), Some(EndReason::Overflow));
     assert_eq!(budget.used(), 0, "an overflow end drops the queue");
+}
+
+/// Every idle stream carries its `Shared` (measured in BENCHMARKS.md's idle rows): the buffer
+/// budget (issue 33) came at no byte of it (one pointer to what the app's streams share, where
+/// the open-stream counter was; its charge and flag in padding). Smaller is issue 37's.
+#[test]
+fn a_stream_s_shared_state_does_not_grow() {
+    assert!(std::mem::size_of::<super::lifecycle::Shared>() <= 312);
 }
