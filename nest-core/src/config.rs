@@ -193,8 +193,10 @@ impl ServerConfig {
     }
 
     /// The server-wide budget of buffered SSE bytes (default 128 MiB, at least 64 KiB): what all
-    /// SSE streams' queues hold together, each queued event counting its bytes plus ~80 bytes
-    /// of bookkeeping. Each stream's own bound ([`SseOptions::buffer`](crate::sse::SseOptions::buffer),
+    /// SSE streams' queues hold together. Each queued event counts its slot (16 bytes) and, when
+    /// the stream holds it alone (`write`, `send`), its bytes plus ~80 bytes of bookkeeping; an
+    /// event written to many streams with `write_encoded` is stored once, so each of them counts
+    /// only its slot. Each stream's own bound ([`SseOptions::buffer`](crate::sse::SseOptions::buffer),
     /// 256 KiB by default) keeps one slow client from holding much; this keeps many of them from
     /// holding the server's memory. When it is reached:
     ///

@@ -46,11 +46,12 @@ impl SseShared {
 }
 
 /// What the server's SSE streams hold in their queues, all together, against one limit
-/// (`ServerConfig::sse_buffer_budget`). A stream charges what it queues (each event's bytes plus
-/// [`Budget::PER_EVENT`] of bookkeeping) and releases it when the bytes are handed to the
-/// connection or dropped. Past the limit, a stream that holds more than its share
-/// (limit ÷ open streams) is full: its overflow policy acts on its next write, while streams
-/// whose clients keep up go on; and new streams are refused (503).
+/// (`ServerConfig::sse_buffer_budget`). A stream charges each queued event its slot
+/// ([`Budget::SLOT`]) and, when it alone holds the event (a plain `write`), the event's bytes
+/// plus [`Budget::PER_EVENT`] of bookkeeping; an event shared by many streams
+/// (`write_encoded`) is stored once, so each pays only its slot. Past the limit, a stream that
+/// holds more than its share (limit ÷ open streams) is full: its overflow policy acts on its
+/// next write, while streams whose clients keep up go on; and new streams are refused (503).
 #[derive(Debug)]
 pub(crate) struct Budget {
     limit: usize,
@@ -64,9 +65,12 @@ impl Default for Budget {
 }
 
 impl Budget {
-    /// The bookkeeping of one queued event, charged with its bytes: its slot, the shared handle
-    /// and the allocator's headers (measured ~80 bytes; see `SseBody`'s memory bound).
+    /// The bookkeeping of an event a stream alone holds, charged with its bytes: its shared
+    /// handle and the allocator's headers (~80 bytes; see `SseBody`'s memory bound).
     pub(crate) const PER_EVENT: usize = 80;
+
+    /// A queue slot: a pointer, and the ring's spare capacity (it doubles as it grows).
+    pub(crate) const SLOT: usize = 16;
 
     pub(crate) fn new(limit: usize) -> Self {
         Self {

@@ -157,9 +157,7 @@ impl SseBody {
                         // The final `retry:` comes first: it replaces the initial one.
                         self.retry = None;
                     }
-                    st.queued_bytes += last.len();
-                    st.queue.push_back(last);
-                    st.sync_budget();
+                    st.enqueue(last, true);
                 }
             }
             self.shared.end(&mut st, reason)
@@ -209,7 +207,7 @@ fn jittered(jitter: Duration) -> Duration {
 }
 
 fn drain(st: &mut State) -> Option<(Bytes, u64)> {
-    let max_frame = st.max_frame;
+    let max_frame = st.max_frame as usize;
     let first = st.queue.pop_front()?;
     let mut events = 1;
     let frame = if st.queue.is_empty() || first.len() >= max_frame {
@@ -229,13 +227,12 @@ fn drain(st: &mut State) -> Option<(Bytes, u64)> {
         }
         buf.freeze()
     };
-    st.queued_bytes -= frame.len();
     if st.queue.is_empty() {
         // Back to the ring's first slots: a stream drained as fast as it is written reuses
         // the same few (warm) cache lines instead of walking its whole buffer.
         st.queue.clear();
     }
-    st.sync_budget();
+    st.dequeued(frame.len());
     Some((frame, events))
 }
 
@@ -286,7 +283,7 @@ impl http_body::Body for SseBody {
                     Some(w) if w.will_wake(cx.waker()) => {}
                     _ => st.waker = Some(cx.waker().clone()),
                 }
-                st.max_frame
+                st.max_frame as usize
             };
             if let Some(source) = &mut this.source {
                 match source.poll_frame(cx, max_frame) {

@@ -100,26 +100,75 @@ pub(super) struct State {
     /// When the next loss may be logged, in ms on [`clock_ms`]'s clock (0: at once).
     next_loss_log: u64,
     /// The largest frame handed to the connection ([`H2_MAX_FRAME`] on HTTP/2).
-    pub(super) max_frame: usize,
-    /// What this stream has charged to the app's budget (its queue: bytes plus
-    /// [`Budget::PER_EVENT`] per event; at most `u32::MAX`).
+    pub(super) max_frame: u32,
+    /// What this stream has charged to the app's budget ([`State::held`], at most `u32::MAX`).
     charged: u32,
+    /// What the queue's events cost that this stream alone held when they were queued (their
+    /// bytes plus [`Budget::PER_EVENT`]); an event shared with other streams
+    /// (`write_encoded`) costs each of them only its slot. Reduced in proportion to the bytes
+    /// handed on, zero when the queue is empty.
+    owned: u32,
 }
 
 impl State {
-    /// What the queue holds, as the budget counts it.
+    /// What the queue holds, as the budget counts it: a slot per event, and the events it
+    /// alone held when they were queued.
     pub(super) fn held(&self) -> usize {
-        self.queued_bytes + self.queue.len() * Budget::PER_EVENT
+        self.queue.len() * Budget::SLOT + self.owned as usize
     }
 
-    /// Whether the server's budget refuses `len` more bytes to this stream (see
+    /// What queueing `event` costs this stream: its slot, and its bytes and bookkeeping when
+    /// it is this stream's alone (`sole`: a `write` or `send`, not a `write_encoded`).
+    pub(super) fn cost(event: &Bytes, sole: bool) -> usize {
+        if sole {
+            Budget::SLOT + event.len() + Budget::PER_EVENT
+        } else {
+            Budget::SLOT
+        }
+    }
+
+    /// Whether the server's budget refuses an event costing `cost` to this stream (see
     /// [`Budget::refuses`]).
-    pub(super) fn over_budget(&self, len: usize) -> bool {
+    pub(super) fn over_budget(&self, cost: usize) -> bool {
         self.app.as_ref().is_some_and(|app| {
             let streams = app.live.load(Ordering::Relaxed);
-            app.budget
-                .refuses(self.held(), len + Budget::PER_EVENT, streams)
+            app.budget.refuses(self.held(), cost, streams)
         })
+    }
+
+    /// Queues an event (the one place events enter the queue): counts its bytes and its cost
+    /// (see [`State::cost`]).
+    pub(super) fn enqueue(&mut self, event: Arc<Bytes>, sole: bool) {
+        let owned = State::cost(&event, sole) - Budget::SLOT;
+        self.queued_bytes += event.len();
+        self.owned = self
+            .owned
+            .saturating_add(u32::try_from(owned).unwrap_or(u32::MAX));
+        self.queue.push_back(event);
+        self.sync_budget();
+    }
+
+    /// `bytes` of queued events were taken off the queue (handed on or dropped): what they
+    /// cost goes back, in proportion.
+    pub(super) fn dequeued(&mut self, bytes: usize) {
+        let before = self.queued_bytes.max(1) as u64;
+        let given = u64::from(self.owned) * bytes as u64 / before;
+        self.owned = self
+            .owned
+            .saturating_sub(u32::try_from(given).unwrap_or(u32::MAX));
+        self.queued_bytes -= bytes;
+        if self.queue.is_empty() {
+            self.owned = 0;
+        }
+        self.sync_budget();
+    }
+
+    /// Empties the queue.
+    pub(super) fn clear_queue(&mut self) {
+        self.queue.clear();
+        self.queued_bytes = 0;
+        self.owned = 0;
+        self.sync_budget();
     }
 
     /// What the server's SSE queues hold now, when this stream is attached.
@@ -171,8 +220,9 @@ impl Shared {
                 lost: 0,
                 unlogged: 0,
                 next_loss_log: 0,
-                max_frame: MAX_FRAME,
+                max_frame: MAX_FRAME as u32,
                 charged: 0,
+                owned: 0,
             }),
             room: Notify::new(),
             ended: Notify::new(),
@@ -204,9 +254,7 @@ impl Shared {
         }
         st.end = Some(reason);
         if !reason.flushes() {
-            st.queue.clear();
-            st.queued_bytes = 0;
-            st.sync_budget();
+            st.clear_queue();
         }
         if let Some(waker) = st.waker.take() {
             waker.wake();
@@ -455,7 +503,7 @@ impl SseAttach {
         st.sync_budget();
         crate::metrics::sse_buffered(app.budget.used());
         if http2 {
-            st.max_frame = H2_MAX_FRAME;
+            st.max_frame = H2_MAX_FRAME as u32;
         }
         if st.body_dropped {
             // Nothing left to count or to end (a body dropped before it was sent, e.g. for HEAD).

@@ -694,7 +694,7 @@ async fn the_budget_bounds_all_streams_together_and_spares_a_reading_client() {
         }
         assert!(writer.write(event.as_str()).unwrap_err().is_full());
     }
-    let per_event = event.len() + "data: \n\n".len() + Budget::PER_EVENT;
+    let per_event = event.len() + "data: \n\n".len() + Budget::PER_EVENT + Budget::SLOT;
     // The first filled to its own bound (256 KiB) before the budget was spent; the others got
     // their share, a quarter of the budget each: at most twice the budget in all.
     let held: Vec<usize> = streams.iter().map(|(w, _)| w.queued()).collect();
@@ -777,4 +777,27 @@ async fn past_the_budget_the_stream_s_overflow_policy_acts() {
 #[test]
 fn a_stream_s_shared_state_does_not_grow() {
     assert!(std::mem::size_of::<super::lifecycle::Shared>() <= 312);
+}
+
+/// An event written to many streams with `write_encoded` is stored once: each stream pays only
+/// its queue slot, so a fan-out's queues are charged what they cost (a plain `write` pays the
+/// event's bytes and bookkeeping too).
+#[tokio::test]
+async fn a_shared_event_costs_each_stream_its_slot_only() {
+    let (app, streams) = budgeted(64 * 1024 * 1024, || SseOptions::new().keep_alive(None), 100);
+    let event = encode(&SseEvent::data("s".repeat(1000))).unwrap();
+    for _ in 0..100 {
+        for (writer, _) in &streams {
+            writer.write_encoded(&event).unwrap();
+        }
+    }
+    assert_eq!(app.budget.used(), 100 * 100 * Budget::SLOT);
+    let (writer, _body) = &streams[0];
+    writer.write("p".repeat(1000)).unwrap();
+    assert_eq!(
+        app.budget.used(),
+        100 * 100 * Budget::SLOT + Budget::SLOT + 1008 + Budget::PER_EVENT
+    );
+    drop(streams);
+    assert_eq!(app.budget.used(), 0);
 }

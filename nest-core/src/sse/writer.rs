@@ -95,7 +95,8 @@ impl SseWriter {
 
     /// Queues an event that was encoded once (e.g. for many streams), without re-encoding it.
     pub fn write_encoded(&self, event: &EncodedEvent) -> Result<(), SseError> {
-        self.push(event.0.clone(), Mode::Policy)
+        // Shared: its bytes are stored once, whatever the streams (the budget charges a slot).
+        self.push(event.0.clone(), Mode::Policy, false)
     }
 
     /// Queues an event, waiting for room when the buffer is full instead of applying the policy.
@@ -112,7 +113,7 @@ impl SseWriter {
             tokio::pin!(room);
             room.as_mut().enable();
             let pushed = match &encoded {
-                Some(bytes) => self.push(bytes.clone(), Mode::Wait),
+                Some(bytes) => self.push(bytes.clone(), Mode::Wait, true),
                 None => self.push_event(event.clone(), Mode::Wait),
             };
             match pushed {
@@ -130,7 +131,7 @@ impl SseWriter {
             if let Some(id) = st.next_id {
                 event.id = Some(id.to_string());
                 let bytes = encode(&event)?.0;
-                let pushed = push_locked(shared, &mut st, bytes, mode);
+                let pushed = push_locked(shared, &mut st, bytes, mode, true);
                 if pushed.result.is_ok() {
                     // Saturates rather than wraps or panics: an id from a client's
                     // `Last-Event-ID` may be near `u64::MAX`.
@@ -141,12 +142,13 @@ impl SseWriter {
             }
         }
         let bytes = encode(&event)?.0;
-        self.push(bytes, mode)
+        self.push(bytes, mode, true)
     }
 
-    fn push(&self, bytes: Arc<Bytes>, mode: Mode) -> Result<(), SseError> {
+    /// Queues `bytes`; `sole` when they are this stream's alone (not a shared encoded event).
+    fn push(&self, bytes: Arc<Bytes>, mode: Mode, sole: bool) -> Result<(), SseError> {
         let shared = self.shared();
-        let pushed = push_locked(shared, &mut shared.lock(), bytes, mode);
+        let pushed = push_locked(shared, &mut shared.lock(), bytes, mode, sole);
         pushed.finish(shared)
     }
 
@@ -216,18 +218,25 @@ impl Pushed {
     }
 }
 
-fn push_locked(shared: &Shared, st: &mut State, bytes: Arc<Bytes>, mode: Mode) -> Pushed {
+fn push_locked(
+    shared: &Shared,
+    st: &mut State,
+    bytes: Arc<Bytes>,
+    mode: Mode,
+    sole: bool,
+) -> Pushed {
     if let Some(reason) = st.end {
         return Pushed::done(Err(SseError::closed(reason)));
     }
     let len = bytes.len();
+    let cost = State::cost(&bytes, sole);
     // Full by the stream's own bound, or by the server's budget when this stream holds more
     // than its share of it (an event into an empty queue is always taken).
     let is_full = |st: &State| {
         !st.queue.is_empty()
             && (st.queue.len() >= shared.max_events
                 || st.queued_bytes + len > shared.max_bytes
-                || st.over_budget(len))
+                || st.over_budget(cost))
     };
     let mut lost = None;
     if is_full(st) {
@@ -243,11 +252,10 @@ fn push_locked(shared: &Shared, st: &mut State, bytes: Arc<Bytes>, mode: Mode) -
                 let mut dropped = 0;
                 while is_full(st) {
                     if let Some(old) = st.queue.pop_front() {
-                        st.queued_bytes -= old.len();
+                        st.dequeued(old.len());
                         dropped += 1;
                     }
                 }
-                st.sync_budget();
                 lost = Some(st.lose(dropped, Loss::Dropped));
             }
             (Mode::Policy, Overflow::Close) => {
@@ -261,9 +269,7 @@ fn push_locked(shared: &Shared, st: &mut State, bytes: Arc<Bytes>, mode: Mode) -
             }
         }
     }
-    st.queue.push_back(bytes);
-    st.queued_bytes += len;
-    st.sync_budget();
+    st.enqueue(bytes, sole);
     if let Some(span) = &mut st.span {
         span.events += 1;
     }
