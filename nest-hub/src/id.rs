@@ -89,3 +89,17 @@ impl FromStr for HubId {
         Self::parse(id).ok_or(ParseHubIdError)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::HubId;
+
+    /// Issue 36: a part is digits only; `u64::from_str` alone would take a sign.
+    #[test]
+    fn a_part_with_a_sign_or_no_digit_is_not_an_id() {
+        for bad in ["7-+1", "+7-1", "7-", "-1", "7-1x"] {
+            assert_eq!(HubId::parse(bad), None, "{bad}");
+        }
+        assert_eq!(HubId::parse("7-1"), Some(HubId::new(7, 1)));
+    }
+}

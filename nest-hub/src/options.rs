@@ -217,3 +217,26 @@ impl From<LastEventId> for SubscribeOptions {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use nest_core::sse::LastEventId;
+
+    use super::{LagPolicy, SubscribeOptions};
+
+    /// Issue 36: each builder keeps what was set before it and sets what it names.
+    #[test]
+    fn subscribe_options_keep_the_client_id_and_set_what_they_name() {
+        let last = LastEventId(Some("7-1".into()));
+        let owned = SubscribeOptions::from(last.clone());
+        assert_eq!(owned.last_event_id.as_deref(), Some("7-1"));
+        let how = SubscribeOptions::from(&last)
+            .lag(LagPolicy::Close)
+            .map_stream(|o| o.max_lifetime(Duration::from_secs(60), Duration::ZERO));
+        assert_eq!(how.last_event_id.as_deref(), Some("7-1"));
+        assert_eq!(how.lag, Some(LagPolicy::Close));
+        assert!(format!("{:?}", how.stream).contains("max_lifetime: Some((60s, 0ns))"));
+    }
+}
