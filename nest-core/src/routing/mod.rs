@@ -313,6 +313,7 @@ fn attach_sse(res: &mut Response, app: &AppShared, route: &Arc<str>, http2: bool
     if let Some(attach) = res.extensions_mut().remove::<SseAttach>() {
         if app.sse.budget.exhausted() {
             crate::metrics::sse_budget_refused();
+            crate::metrics::sse_buffered(app.sse.budget.used());
             *res = HttpException::service_unavailable(
                 "the server's SSE buffers are full: retry shortly",
             )

@@ -263,11 +263,7 @@ impl http_body::Body for SseBody {
                     if let Some(span) = &mut st.span {
                         span.bytes += frame.len() as u64;
                     }
-                    let buffered = st.budget_used();
                     drop(st);
-                    if let Some(buffered) = buffered {
-                        crate::metrics::sse_buffered(buffered);
-                    }
                     // Per frame, not per event and writer: one call for all the events in it.
                     crate::metrics::sse_events(events);
                     crate::metrics::sse_bytes(frame.len());

@@ -171,11 +171,6 @@ impl State {
         self.sync_budget();
     }
 
-    /// What the server's SSE queues hold now, when this stream is attached.
-    pub(super) fn budget_used(&self) -> Option<usize> {
-        self.app.as_ref().map(|app| app.budget.used())
-    }
-
     /// Brings the budget up to date with the queue; called after every change of the queue.
     pub(super) fn sync_budget(&mut self) {
         if let Some(app) = &self.app {
