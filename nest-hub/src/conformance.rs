@@ -243,6 +243,11 @@ async fn idempotency(backend: &impl HubBackend) {
         let key = format!("fill{i}");
         topic.clone().append_once(key, encoded("f")).await.unwrap();
     }
+    let oldest_kept = topic.clone().append_once("fill0".into(), encoded("f")).await;
+    assert!(
+        matches!(oldest_kept, Ok((_, false))),
+        "the oldest of the last IDEMPOTENCY_KEYS keys is still known: {oldest_kept:?}"
+    );
     let forgotten = topic.clone().append_once("k1".into(), encoded("x")).await;
     assert!(
         matches!(forgotten, Ok((_, true))),

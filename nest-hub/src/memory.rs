@@ -271,7 +271,7 @@ impl Keys {
     /// The number appended under `key`, if it is still remembered.
     fn get(&mut self, key: &str, now: Instant) -> Option<u64> {
         while let Some((at, _)) = self.order.front() {
-            if now.duration_since(*at) < IDEMPOTENCY_TTL && self.order.len() < IDEMPOTENCY_KEYS {
+            if now.duration_since(*at) < IDEMPOTENCY_TTL && self.order.len() <= IDEMPOTENCY_KEYS {
                 break;
             }
             if let Some((_, old)) = self.order.pop_front() {
