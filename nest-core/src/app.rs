@@ -334,7 +334,7 @@ impl NestService {
             return Box::pin(std::future::ready(Ok(res)));
         }
         let mut req = req.map(Body::new);
-        let id = RequestId::from_headers(req.headers());
+        let (id, from_client) = RequestId::from_client(req.headers());
         let span = tracing::info_span!(
             "request",
             method = %req.method(),
@@ -343,28 +343,32 @@ impl NestService {
             status = tracing::field::Empty,
             latency_us = tracing::field::Empty,
         );
-        let id_header = id.header_value();
-        let from_client = req.headers().get(&X_REQUEST_ID) == Some(&id_header);
-        req.extensions_mut().insert(id);
+        // The response's copy of the id (a new id is 24 inline digits, a client's a shared
+        // header value: no allocation until it is written on the response).
+        let response_id = id.clone();
         // The router is matched now (no clone of it into the future); without a subscriber for
-        // the span, no clock reads and no `Instrumented` wrapper either.
+        // the span, no clock reads and no `Instrumented` wrapper either. Combinators, not
+        // `async` blocks: a block that awaits a future it captured holds it twice (as its
+        // capture and as its awaitee), so each layer doubled the request's future (6 KiB, moved
+        // into its box on every request; one allocation of the route's size now).
+        // Without app layers the id goes to the route's context directly (no extension map per
+        // request); layers see it in the extensions.
         let dispatch: ResponseFuture = match &self.layered {
             Some(svc) => {
-                let fut = svc.clone().oneshot(req);
-                Box::pin(async move {
-                    let mut res = fut.await?;
-                    set_request_id(&mut res, id_header, from_client);
-                    Ok(res)
-                })
+                req.extensions_mut().insert(id);
+                Box::pin(svc.clone().oneshot(req).map(move |res| {
+                    res.map(|mut res| {
+                        set_request_id(&mut res, &response_id, from_client);
+                        res
+                    })
+                }))
             }
-            None => {
-                let fut = catch_panic(self.router.dispatch(req));
-                Box::pin(async move {
-                    let mut res = fut.await;
-                    set_request_id(&mut res, id_header, from_client);
+            None => Box::pin(catch_panic(self.router.dispatch(req, Some(id))).map(
+                move |mut res| {
+                    set_request_id(&mut res, &response_id, from_client);
                     Ok(res)
-                })
-            }
+                },
+            )),
         };
         if span.is_disabled() {
             return dispatch;
@@ -388,13 +392,15 @@ impl NestService {
 /// it only when the client sent it: hyper keeps a streaming response's header map for the
 /// connection's life, and a fourth header doubles that map (~330 bytes per idle SSE connection,
 /// measured); a generated id is on the stream's tracing span instead.
-fn set_request_id(res: &mut Response, id: http::HeaderValue, from_client: bool) {
+fn set_request_id(res: &mut Response, id: &RequestId, from_client: bool) {
     let sse = res
         .headers()
         .get(http::header::CONTENT_TYPE)
         .is_some_and(crate::sse::is_event_stream);
     if from_client || !sse {
-        res.headers_mut().entry(X_REQUEST_ID).or_insert(id);
+        res.headers_mut()
+            .entry(X_REQUEST_ID)
+            .or_insert_with(|| id.header_value());
     }
 }
 
@@ -414,18 +420,21 @@ impl Service<Request> for CatchPanic {
     }
 
     fn call(&mut self, req: Request) -> Self::Future {
-        let fut = catch_panic(self.inner.dispatch(req));
-        Box::pin(async move { Ok(fut.await) })
+        // The id is in the extensions (the app's layers saw it there).
+        Box::pin(catch_panic(self.inner.dispatch(req, None)).map(Ok))
     }
 }
 
-/// Runs `fut`; a panic becomes a logged 500 in the `HttpException` shape.
-async fn catch_panic(fut: impl Future<Output = Response>) -> Response {
-    match AssertUnwindSafe(fut).catch_unwind().await {
-        Ok(res) => res,
-        Err(panic) => {
-            tracing::error!(panic = %panic_message(&*panic), "handler panicked");
-            HttpException::new(http::StatusCode::INTERNAL_SERVER_ERROR).into_response()
-        }
-    }
+/// Runs `fut`; a panic becomes a logged 500 in the `HttpException` shape. A combinator, so the
+/// future is no larger than `fut` (an `async fn` would hold `fut` twice).
+fn catch_panic(fut: impl Future<Output = Response>) -> impl Future<Output = Response> {
+    AssertUnwindSafe(fut)
+        .catch_unwind()
+        .map(|caught| match caught {
+            Ok(res) => res,
+            Err(panic) => {
+                tracing::error!(panic = %panic_message(&*panic), "handler panicked");
+                HttpException::new(http::StatusCode::INTERNAL_SERVER_ERROR).into_response()
+            }
+        })
 }

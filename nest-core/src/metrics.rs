@@ -55,11 +55,14 @@
 //! assert_eq!(value, DebugValue::Counter(1));
 //! ```
 
-use std::sync::Arc;
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use http::{Method, StatusCode};
-use metrics::{counter, gauge, histogram, Gauge, SharedString};
+use metrics::{counter, gauge, Gauge, Key, Label, Level, Metadata, SharedString};
 
 /// Keeps `nest_connections_open` up while a connection is served.
 pub(crate) struct ConnectionOpen(Gauge);
@@ -123,21 +126,35 @@ pub(crate) fn sse_events_lost(count: u64, why: &'static str) {
 pub(crate) const UNMATCHED: &str = "<unmatched>";
 
 pub(crate) fn request(route: SharedString, method: &Method, status: StatusCode, took: Duration) {
-    let method = method_label(method);
-    let status = status_label(status);
-    counter!(
-        "nest_http_requests_total",
-        "route" => route.clone(), "method" => method.clone(), "status" => status.clone()
-    )
-    .increment(1);
-    histogram!(
-        "nest_http_request_duration_seconds",
-        "route" => route, "method" => method, "status" => status
-    )
-    .record(took.as_secs_f64());
+    // The macros build a label vector and hash a key per series per call (an allocation, even
+    // without a recorder); the request path takes its keys from a table instead.
+    static META: Metadata<'static> =
+        Metadata::new(module_path!(), Level::INFO, Some(module_path!()));
+    let keys = request_keys(&route, method_index(method), status);
+    metrics::with_recorder(|recorder| {
+        recorder.register_counter(&keys.count, &META).increment(1);
+        recorder
+            .register_histogram(&keys.duration, &META)
+            .record(took.as_secs_f64());
+    });
 }
 
-fn method_label(method: &Method) -> SharedString {
+/// The keys of a request's two series, for one route, method and status.
+struct RequestKeys {
+    /// `nest_http_requests_total`.
+    count: Key,
+    /// `nest_http_request_duration_seconds`.
+    duration: Key,
+}
+
+/// The method labels: the nine standard methods, then `OTHER` for any other (a client may
+/// invent one per request; a label value per method would let clients add series without end).
+const METHOD_LABELS: [&str; 10] = [
+    "GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "CONNECT", "TRACE", "OTHER",
+];
+
+/// `method`'s place in [`METHOD_LABELS`].
+fn method_index(method: &Method) -> usize {
     const KNOWN: [Method; 9] = [
         Method::GET,
         Method::POST,
@@ -149,14 +166,90 @@ fn method_label(method: &Method) -> SharedString {
         Method::CONNECT,
         Method::TRACE,
     ];
-    const NAMES: [&str; 9] = [
-        "GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "CONNECT", "TRACE",
-    ];
-    // Any other method (a client may invent one per request) shares one label: a label value
-    // per method would let clients add series without end.
-    match KNOWN.iter().position(|m| m == method) {
-        Some(i) => SharedString::const_str(NAMES[i]),
-        None => SharedString::const_str("OTHER"),
+    KNOWN.iter().position(|m| m == method).unwrap_or(9)
+}
+
+/// The keys of a request's series (labels `route`, `method`, `status`), made once per triple and
+/// kept for the process's life: the sets are bounded (the apps' route patterns, ten method
+/// labels, statuses 100–999), so is what is kept. Each thread looks its triples up by the
+/// pattern's address (its text checked: a later app's pattern may reuse an address) with a
+/// cheap hash; a triple seen first on a thread is found, or made, in the shared table.
+fn request_keys(route: &SharedString, method: usize, status: StatusCode) -> &'static RequestKeys {
+    type Shared = HashMap<(Arc<str>, usize, u16), &'static RequestKeys>;
+    static SHARED: Mutex<Option<Shared>> = Mutex::new(None);
+    let text: &str = route.as_ref();
+    let status = status.as_u16();
+    let at = (text.as_ptr() as usize, method, status);
+    let found = LOCAL.with(|local| {
+        let local = local.borrow();
+        local.get(&at).copied().filter(|keys| keys.route() == text)
+    });
+    if let Some(keys) = found {
+        return keys;
+    }
+    let keys = {
+        let mut shared = SHARED
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        *shared
+            .get_or_insert_with(HashMap::new)
+            .entry((Arc::from(text), method, status))
+            .or_insert_with(|| {
+                let labels: &'static [Label] = Box::leak(Box::new([
+                    Label::new("route", text.to_owned()),
+                    Label::from_static_parts("method", METHOD_LABELS[method]),
+                    Label::new("status", status.to_string()),
+                ]));
+                Box::leak(Box::new(RequestKeys {
+                    count: Key::from_static_parts("nest_http_requests_total", labels),
+                    duration: Key::from_static_parts("nest_http_request_duration_seconds", labels),
+                }))
+            })
+    };
+    LOCAL.with(|local| local.borrow_mut().insert(at, keys));
+    keys
+}
+
+impl RequestKeys {
+    /// The `route` label.
+    fn route(&self) -> &str {
+        self.count.labels().next().map_or("", Label::value)
+    }
+}
+
+/// Each thread's request keys, by the pattern's address, method index and status.
+type Local = HashMap<(usize, usize, u16), &'static RequestKeys, BuildHasherDefault<Mix>>;
+
+thread_local! {
+    static LOCAL: RefCell<Local> = RefCell::default();
+}
+
+/// A multiply-rotate hasher for the per-thread label table, whose keys (an address, a method
+/// index, a status) no client chooses.
+#[derive(Default)]
+struct Mix(u64);
+
+impl Hasher for Mix {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &byte in bytes {
+            self.write_u64(u64::from(byte));
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x517c_c1b7_2722_0a95);
+    }
+
+    fn write_usize(&mut self, n: usize) {
+        self.write_u64(n as u64);
+    }
+
+    fn write_u16(&mut self, n: u16) {
+        self.write_u64(u64::from(n));
     }
 }
 
@@ -181,12 +274,54 @@ pub(crate) fn register(sse_routes: &[Arc<str>], end_reasons: &[&'static str]) {
     }
 }
 
-fn status_label(status: StatusCode) -> SharedString {
-    // Statuses are three digits: a static string for each, no allocation per request.
-    static DIGITS: std::sync::OnceLock<Vec<Arc<str>>> = std::sync::OnceLock::new();
-    let table = DIGITS.get_or_init(|| (100..600).map(|c| Arc::from(c.to_string())).collect());
-    match table.get(usize::from(status.as_u16()).wrapping_sub(100)) {
-        Some(code) => SharedString::from(code.clone()),
-        None => SharedString::from(status.as_u16().to_string()),
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn texts(keys: &RequestKeys) -> Vec<(&str, &str)> {
+        let (count, duration) = (&keys.count, &keys.duration);
+        assert_eq!(count.name(), "nest_http_requests_total");
+        assert_eq!(duration.name(), "nest_http_request_duration_seconds");
+        assert!(count.labels().eq(duration.labels()));
+        count.labels().map(|l| (l.key(), l.value())).collect()
+    }
+
+    /// A request's keys are labelled with its route, method label and status, made once per triple (the
+    /// same slice again), and a pattern at an address another pattern had gets its own labels.
+    #[test]
+    fn request_keys_are_made_once_per_route_method_and_status() {
+        let users = SharedString::from(Arc::<str>::from("/users/:id"));
+        let get = method_index(&Method::GET);
+        let first = request_keys(&users, get, StatusCode::OK);
+        assert_eq!(
+            texts(first),
+            [
+                ("route", "/users/:id"),
+                ("method", "GET"),
+                ("status", "200")
+            ]
+        );
+        assert!(std::ptr::eq(
+            first,
+            request_keys(&users, get, StatusCode::OK)
+        ));
+        let other = method_index(&Method::from_bytes(b"BREW").unwrap());
+        let brew = request_keys(&users, other, StatusCode::from_u16(418).unwrap());
+        assert_eq!(
+            texts(brew),
+            [
+                ("route", "/users/:id"),
+                ("method", "OTHER"),
+                ("status", "418")
+            ]
+        );
+        // A later pattern at an address an earlier one had: its labels, not the earlier's.
+        let posts = SharedString::from(Arc::<str>::from("/posts/:id"));
+        let address = <SharedString as AsRef<str>>::as_ref(&posts).as_ptr() as usize;
+        LOCAL.with(|local| local.borrow_mut().insert((address, get, 200), first));
+        assert_eq!(
+            request_keys(&posts, get, StatusCode::OK).route(),
+            "/posts/:id"
+        );
     }
 }

@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use nest_core::extract::RequestId;
 use nest_core::prelude::*;
 use nest_core::test_util::TestServer;
 
@@ -35,4 +36,58 @@ async fn an_sse_response_echoes_a_client_id_and_sends_no_generated_one() {
     // Any other response carries a generated id.
     let res = client.get(s.url("/nope")).send().await.unwrap();
     assert_eq!(res.headers()["x-request-id"].len(), 24);
+}
+
+struct Echo;
+
+impl Controller for Echo {
+    fn routes(r: &mut Routes<Self>) {
+        r.get("/id", |_: Arc<Self>, id: RequestId| async move {
+            id.as_str().to_owned()
+        });
+    }
+}
+
+struct LayeredEcho;
+
+impl Controller for LayeredEcho {
+    fn routes(r: &mut Routes<Self>) {
+        r.layer(tower::layer::util::Identity::new());
+        r.get("/id", |_: Arc<Self>, id: RequestId| async move {
+            id.as_str().to_owned()
+        });
+    }
+}
+
+/// The handler's `RequestId` is the response's `x-request-id`, a new one or the client's,
+/// whichever way the id reaches the route: directly (no layers), through the app's layers
+/// (the request's extensions), or through a route layer.
+#[tokio::test]
+async fn the_handler_sees_the_id_the_response_carries_with_and_without_layers() {
+    let apps = [
+        ("no layers", NestApp::new().controller(Echo)),
+        (
+            "an app layer",
+            NestApp::new()
+                .controller(Echo)
+                .layer(tower::layer::util::Identity::new()),
+        ),
+        ("a route layer", NestApp::new().controller(LayeredEcho)),
+    ];
+    let client = reqwest::Client::new();
+    for (how, app) in apps {
+        let s = TestServer::start(app).await;
+        let res = client.get(s.url("/id")).send().await.unwrap();
+        let header = res.headers()["x-request-id"].to_str().unwrap().to_owned();
+        assert_eq!(header.len(), 24, "{how}: a new id");
+        assert_eq!(res.text().await.unwrap(), header, "{how}");
+        let res = client
+            .get(s.url("/id"))
+            .header("x-request-id", "abc-123")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.headers()["x-request-id"], "abc-123", "{how}");
+        assert_eq!(res.text().await.unwrap(), "abc-123", "{how}");
+    }
 }

@@ -66,6 +66,8 @@ pub struct RequestCtx {
     body: Option<Body>,
     params: PathParams,
     app: Arc<AppShared>,
+    /// The request's id, when the app handed it over directly (not through the extensions).
+    request_id: Option<RequestId>,
 }
 
 impl RequestCtx {
@@ -76,7 +78,19 @@ impl RequestCtx {
             body: Some(body),
             params,
             app,
+            request_id: None,
         }
+    }
+
+    /// With the request's id (the app's own path: no extension map for it).
+    pub(crate) fn with_request_id(mut self, id: Option<RequestId>) -> Self {
+        self.request_id = id;
+        self
+    }
+
+    /// The request's id, when the app handed it over directly.
+    pub(crate) fn request_id(&self) -> Option<&RequestId> {
+        self.request_id.as_ref()
     }
 
     /// A context for unit-testing an extractor: no path parameters, no state, default limits.

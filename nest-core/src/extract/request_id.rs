@@ -5,7 +5,6 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
 
-use bytes::{BufMut, BytesMut};
 use http::{HeaderMap, HeaderName, HeaderValue};
 
 use super::{FromRequest, RequestCtx};
@@ -51,15 +50,50 @@ pub const MAX_REQUEST_ID_LEN: usize = 128;
 /// assert_eq!(res.headers()["x-request-id"].len(), 24, "replaced by a new id");
 /// # });
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RequestId(HeaderValue);
+#[derive(Clone)]
+pub struct RequestId(Repr);
+
+/// The client's header value, or the digits of a new id (inline: a new id costs no allocation
+/// until it is written on the response).
+#[derive(Clone)]
+enum Repr {
+    Client(HeaderValue),
+    Made([u8; 24]),
+}
+
+impl PartialEq for RequestId {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl Eq for RequestId {}
+
+impl std::fmt::Debug for RequestId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("RequestId").field(&self.as_str()).finish()
+    }
+}
+
+impl std::fmt::Display for RequestId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
 
 impl RequestId {
     /// The client's id if it is acceptable, else a new one.
     pub(crate) fn from_headers(headers: &HeaderMap) -> Self {
+        Self::from_client(headers).0
+    }
+
+    /// The client's id if it is acceptable (and `true`), else a new one (and `false`).
+    pub(crate) fn from_client(headers: &HeaderMap) -> (Self, bool) {
         match headers.get(&X_REQUEST_ID) {
-            Some(value) if acceptable(value.as_bytes()) => Self(value.clone()),
-            _ => Self::new(),
+            Some(value) if acceptable(value.as_bytes()) => {
+                (Self(Repr::Client(value.clone())), true)
+            }
+            _ => (Self::new(), false),
         }
     }
 
@@ -70,28 +104,28 @@ impl RequestId {
     pub fn new() -> Self {
         static NEXT: AtomicU64 = AtomicU64::new(0);
         let keys = keys();
-        let n = permute(&keys.rounds, NEXT.fetch_add(1, Ordering::Relaxed));
-        let prefix = keys.prefix;
-        let mut buf = BytesMut::with_capacity(24);
-        const HEX: &[u8; 16] = b"0123456789abcdef";
-        for shift in (0..8).rev() {
-            buf.put_u8(HEX[((prefix >> (shift * 4)) & 0xf) as usize]);
-        }
-        for shift in (0..16).rev() {
-            buf.put_u8(HEX[((n >> (shift * 4)) & 0xf) as usize]);
-        }
-        // Hex digits are always a valid header value.
-        Self(HeaderValue::from_maybe_shared(buf.freeze()).expect("hex digits"))
+        let n = permute(keys.sip, NEXT.fetch_add(1, Ordering::Relaxed));
+        let mut digits = [0u8; 24];
+        hex(&mut digits[..8], u64::from(keys.prefix));
+        hex(&mut digits[8..], n);
+        Self(Repr::Made(digits))
     }
 
     /// The id as text.
     pub fn as_str(&self) -> &str {
         // Only acceptable ids and hex ids are ever held: both are ASCII.
-        self.0.to_str().unwrap_or_default()
+        match &self.0 {
+            Repr::Client(value) => value.to_str().unwrap_or_default(),
+            Repr::Made(digits) => std::str::from_utf8(digits).unwrap_or_default(),
+        }
     }
 
     pub(crate) fn header_value(&self) -> HeaderValue {
-        self.0.clone()
+        match &self.0 {
+            Repr::Client(value) => value.clone(),
+            // Hex digits are always a valid header value.
+            Repr::Made(digits) => HeaderValue::from_bytes(digits).expect("hex digits"),
+        }
     }
 }
 
@@ -105,32 +139,77 @@ impl Default for RequestId {
 /// `RandomState`, whose SipHash keys are random per process).
 struct Keys {
     prefix: u32,
-    rounds: std::collections::hash_map::RandomState,
+    /// The permutation's round key (SipHash's two 64-bit keys).
+    sip: (u64, u64),
 }
 
 fn keys() -> &'static Keys {
     static KEYS: OnceLock<Keys> = OnceLock::new();
     KEYS.get_or_init(|| {
         use std::hash::BuildHasher;
-        let rounds = std::collections::hash_map::RandomState::new();
+        let random = std::collections::hash_map::RandomState::new();
         Keys {
-            prefix: rounds.hash_one(u64::MAX) as u32,
-            rounds,
+            prefix: random.hash_one(u64::MAX) as u32,
+            sip: (random.hash_one(0u64), random.hash_one(1u64)),
         }
     })
 }
 
+/// Writes `value`'s low `out.len()` hex digits into `out`, most significant first.
+fn hex(out: &mut [u8], value: u64) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let last = out.len() - 1;
+    for (i, digit) in out.iter_mut().enumerate() {
+        *digit = HEX[((value >> ((last - i) * 4)) & 0xf) as usize];
+    }
+}
+
 /// A keyed permutation of the 64-bit numbers: a four-round Feistel network on 32-bit halves
-/// whose round function is SipHash under the process's keys (one to one by construction, and
+/// whose round function is SipHash-1-3 under the process's keys (one to one by construction, and
 /// without the keys the next output cannot be told from the last).
-fn permute(keys: &std::collections::hash_map::RandomState, n: u64) -> u64 {
-    use std::hash::BuildHasher;
+fn permute(keys: (u64, u64), n: u64) -> u64 {
     let (mut left, mut right) = ((n >> 32) as u32, n as u32);
     for round in 0..4u64 {
-        let f = keys.hash_one((round << 32) | u64::from(right)) as u32;
+        let f = siphash::<1, 3>(keys, (round << 32) | u64::from(right)) as u32;
         (left, right) = (right, left ^ f);
     }
     (u64::from(left) << 32) | u64::from(right)
+}
+
+/// SipHash-C-D of one 8-byte message (`m`, little-endian), as `std`'s hashers compute it for a
+/// `write_u64`, without their buffering: the request path hashes four of these per new id.
+fn siphash<const C: usize, const D: usize>((k0, k1): (u64, u64), m: u64) -> u64 {
+    let mut v = [
+        k0 ^ 0x736f_6d65_7073_6575,
+        k1 ^ 0x646f_7261_6e64_6f6d,
+        k0 ^ 0x6c79_6765_6e65_7261,
+        k1 ^ 0x7465_6462_7974_6573,
+    ];
+    fn round(v: &mut [u64; 4]) {
+        v[0] = v[0].wrapping_add(v[1]);
+        v[1] = v[1].rotate_left(13) ^ v[0];
+        v[0] = v[0].rotate_left(32);
+        v[2] = v[2].wrapping_add(v[3]);
+        v[3] = v[3].rotate_left(16) ^ v[2];
+        v[0] = v[0].wrapping_add(v[3]);
+        v[3] = v[3].rotate_left(21) ^ v[0];
+        v[2] = v[2].wrapping_add(v[1]);
+        v[1] = v[1].rotate_left(17) ^ v[2];
+        v[2] = v[2].rotate_left(32);
+    }
+    // The message, then the last block: the length (8) in the top byte, no tail bytes.
+    for block in [m, 8 << 56] {
+        v[3] ^= block;
+        for _ in 0..C {
+            round(&mut v);
+        }
+        v[0] ^= block;
+    }
+    v[2] ^= 0xff;
+    for _ in 0..D {
+        round(&mut v);
+    }
+    v[0] ^ v[1] ^ v[2] ^ v[3]
 }
 
 fn acceptable(id: &[u8]) -> bool {
@@ -143,9 +222,8 @@ fn acceptable(id: &[u8]) -> bool {
 impl FromRequest for RequestId {
     async fn from_request(req: &mut RequestCtx) -> Result<Self, HttpException> {
         Ok(req
-            .parts()
-            .extensions
-            .get::<RequestId>()
+            .request_id()
+            .or_else(|| req.parts().extensions.get::<RequestId>())
             .cloned()
             .unwrap_or_else(|| RequestId::from_headers(req.headers())))
     }
@@ -182,8 +260,36 @@ mod tests {
         assert!((20.0..44.0).contains(&mean), "mean differing bits {mean}");
         let keys = keys();
         let outputs: std::collections::HashSet<u64> =
-            (0..10_000).map(|n| permute(&keys.rounds, n)).collect();
+            (0..10_000).map(|n| permute(keys.sip, n)).collect();
         assert_eq!(outputs.len(), 10_000);
+    }
+
+    /// The round function is SipHash: the same code with SipHash-2-4's rounds gives what
+    /// `std`'s (deprecated, stable) `SipHasher` gives for one `u64`.
+    #[test]
+    fn the_round_function_is_siphash() {
+        #[allow(deprecated)]
+        fn std_sip24(k0: u64, k1: u64, m: u64) -> u64 {
+            use std::hash::Hasher;
+            let mut h = std::hash::SipHasher::new_with_keys(k0, k1);
+            h.write_u64(m);
+            h.finish()
+        }
+        for (k0, k1, m) in [
+            (0, 0, 0),
+            (1, 2, 3),
+            (u64::MAX, 7, 1 << 40),
+            (0x0706_0504_0302_0100, 0x0f0e_0d0c_0b0a_0908, 42),
+        ] {
+            assert_eq!(
+                siphash::<2, 4>((k0, k1), m),
+                std_sip24(k0, k1, m),
+                "{k0} {k1} {m}"
+            );
+        }
+        let mut digits = [0u8; 8];
+        hex(&mut digits, 0x1234_abcd);
+        assert_eq!(&digits, b"1234abcd");
     }
 
     #[test]

@@ -27,6 +27,7 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
 
+use futures_util::FutureExt;
 use http::{header, HeaderValue, Method};
 use http_body::Body as _;
 use metrics::SharedString;
@@ -36,7 +37,7 @@ use crate::body::Body;
 use crate::context::AppShared;
 use crate::controller::{Route, RouteKind};
 use crate::error::Error;
-use crate::extract::{PathParams, RequestCtx};
+use crate::extract::{PathParams, RequestCtx, RequestId};
 use crate::response::{HttpException, IntoResponse, Response};
 use crate::sse::SseAttach;
 use crate::Request;
@@ -230,20 +231,28 @@ fn strip_body(mut res: Response) -> Response {
 impl Router {
     /// Routes one request: 404, 405, HEAD, SSE HEAD, or the route's handler. Needs no `&mut`, so
     /// the app calls it without cloning a service per request.
-    pub(crate) fn dispatch(&self, req: Request) -> impl Future<Output = Response> + Send + 'static {
-        let inner = self.inner.clone();
-        async move {
-            let start = std::time::Instant::now();
-            let method = req.method().clone();
-            let (res, route) = route_request(&inner, req).await;
+    /// `id` is the request's id when it is not in the request's extensions.
+    pub(crate) fn dispatch(
+        &self,
+        req: Request,
+        id: Option<RequestId>,
+    ) -> impl Future<Output = Response> + Send + 'static {
+        let start = std::time::Instant::now();
+        let method = req.method().clone();
+        // A combinator: an `async` block around the routing future would hold it twice.
+        route_request(self.inner.clone(), req, id).map(move |(res, route)| {
             crate::metrics::request(route, &method, res.status(), start.elapsed());
             res
-        }
+        })
     }
 }
 
 /// Routes one request; gives back the response and the route pattern it matched (for metrics).
-async fn route_request(inner: &RouterInner, mut req: Request) -> (Response, SharedString) {
+async fn route_request(
+    inner: Arc<RouterInner>,
+    mut req: Request,
+    id: Option<RequestId>,
+) -> (Response, SharedString) {
     let unmatched = || SharedString::const_str(crate::metrics::UNMATCHED);
     let (entry, params) = {
         let Ok(matched) = inner.matcher.at(req.uri().path()) else {
@@ -285,11 +294,14 @@ async fn route_request(inner: &RouterInner, mut req: Request) -> (Response, Shar
     // headers; an SSE body is dropped unsent (its cancel hook runs: `ClientGone`).
     let res = match &endpoint.call {
         Call::Direct { handler, meta } => {
-            let ctx = RequestCtx::new(req, params, inner.app.clone());
+            let ctx = RequestCtx::new(req, params, inner.app.clone()).with_request_id(id);
             run_route(ctx, &**handler, meta).await
         }
         Call::Layered(svc) => {
             req.extensions_mut().insert(params);
+            if let Some(id) = id {
+                req.extensions_mut().insert(id);
+            }
             req.extensions_mut().insert(inner.app.clone());
             svc.clone()
                 .oneshot(req)
