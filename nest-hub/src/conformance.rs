@@ -243,7 +243,10 @@ async fn idempotency(backend: &impl HubBackend) {
         let key = format!("fill{i}");
         topic.clone().append_once(key, encoded("f")).await.unwrap();
     }
-    let oldest_kept = topic.clone().append_once("fill0".into(), encoded("f")).await;
+    let oldest_kept = topic
+        .clone()
+        .append_once("fill0".into(), encoded("f"))
+        .await;
     assert!(
         matches!(oldest_kept, Ok((_, false))),
         "the oldest of the last IDEMPOTENCY_KEYS keys is still known: {oldest_kept:?}"
