@@ -28,6 +28,7 @@ pub struct ServerConfig {
     pub(crate) header_read_timeout: Duration,
     pub(crate) first_byte_timeout: Duration,
     pub(crate) tcp_keepalive: Option<Duration>,
+    pub(crate) tcp_user_timeout: Option<Duration>,
     pub(crate) http2_keep_alive: Option<Duration>,
     pub(crate) http2_max_streams: u32,
     pub(crate) http2_max_send_buf_size: usize,
@@ -49,6 +50,7 @@ impl Default for ServerConfig {
             header_read_timeout: Duration::from_secs(30),
             first_byte_timeout: Duration::from_secs(10),
             tcp_keepalive: Some(Duration::from_secs(60)),
+            tcp_user_timeout: Some(Duration::from_secs(60)),
             http2_keep_alive: Some(Duration::from_secs(30)),
             http2_max_streams: 100,
             http2_max_send_buf_size: 16 * 1024,
@@ -104,6 +106,18 @@ impl ServerConfig {
     /// that vanished without closing (a pulled cable) is found on an idle SSE stream.
     pub fn tcp_keepalive(mut self, idle: Option<Duration>) -> Self {
         self.tcp_keepalive = idle;
+        self
+    }
+
+    /// How long what the server sent may wait for the client's TCP (unacknowledged, or held by a
+    /// receive window the client keeps shut) before the kernel ends the connection (Linux's
+    /// `TCP_USER_TIMEOUT`; default 60 s; `None`: the kernel's default, which keeps probing a shut
+    /// window for as long as the client's kernel answers). It is what ends an HTTP/1.1 client
+    /// that never reads an SSE stream: its kernel acknowledges every window probe, so neither
+    /// keepalive nor the stream's queue bound would ever end it, and it would hold a connection
+    /// slot forever. At most `u32::MAX` milliseconds; other systems ignore it.
+    pub fn tcp_user_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.tcp_user_timeout = timeout;
         self
     }
 
@@ -269,6 +283,16 @@ impl ServerConfig {
                 "tcp_keepalive must be longer than zero (or None)",
             ));
         }
+        if self
+            .tcp_user_timeout
+            .is_some_and(|d| d.is_zero() || d.as_millis() > u128::from(u32::MAX))
+        {
+            return Err(Error::config(format!(
+                "tcp_user_timeout must be between 1 ms and {} ms (or None), got {:?}",
+                u32::MAX,
+                self.tcp_user_timeout
+            )));
+        }
         if self.http2_keep_alive.is_some_and(|d| d.is_zero()) {
             return Err(Error::config(
                 "http2_keep_alive must be longer than zero (or None)",
@@ -287,4 +311,30 @@ fn direct_sse_default() -> bool {
         return false;
     }
     true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `tcp_user_timeout` takes 1 ms to `u32::MAX` ms (the socket option's range) or `None`;
+    /// anything else is a config error that names it.
+    #[test]
+    fn tcp_user_timeout_is_checked_against_the_socket_options_range() {
+        let max = Duration::from_millis(u64::from(u32::MAX));
+        for ok in [None, Some(Duration::from_millis(1)), Some(max)] {
+            let config = ServerConfig::default().tcp_user_timeout(ok);
+            assert!(config.validate().is_ok(), "{ok:?}");
+        }
+        for bad in [Duration::ZERO, max + Duration::from_millis(1)] {
+            let err = ServerConfig::default()
+                .tcp_user_timeout(Some(bad))
+                .validate()
+                .unwrap_err();
+            assert!(
+                err.is_config() && err.to_string().contains("tcp_user_timeout"),
+                "{bad:?}: {err}"
+            );
+        }
+    }
 }

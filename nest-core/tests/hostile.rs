@@ -240,6 +240,53 @@ async fn http1_clients_that_never_read_pin_no_more_than_the_documented_bound() {
     bounded_shutdown(server, Duration::from_secs(1)).await;
 }
 
+/// `ServerConfig::tcp_user_timeout`: an HTTP/1.1 client that never reads keeps its receive
+/// window shut while its kernel answers every window probe, so nothing else would ever end it.
+/// With a 1 s timeout the server's kernel ends the connection once the window has stayed shut
+/// that long, and the stream ends as `ClientGone`; a server without the timeout (`None`),
+/// flooded the same way at the same time, still holds its stream.
+#[cfg(target_os = "linux")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_keeps_its_window_shut_is_ended_after_tcp_user_timeout() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    let timed = Probe::default();
+    let config = ServerConfig::default().tcp_user_timeout(Some(Duration::from_secs(1)));
+    let (timed_server, timed_app) = start(&timed, config).await;
+    let kept = Probe::default();
+    let config = ServerConfig::default().tcp_user_timeout(None);
+    let (kept_server, kept_app) = start(&kept, config).await;
+    let mut sockets = Vec::new();
+    for addr in [timed_server.local_addr(), kept_server.local_addr()] {
+        let mut socket = TcpStream::connect(addr).await.unwrap();
+        socket
+            .write_all(b"GET /flood HTTP/1.1\r\nhost: localhost\r\n\r\n")
+            .await
+            .unwrap();
+        sockets.push(socket);
+    }
+    queues_full(&timed, 1).await;
+    queues_full(&kept, 1).await;
+    until(
+        "the kernel to end the connection whose window stayed shut",
+        || timed_app.live_sse_streams() == 0,
+    )
+    .await;
+    assert_eq!(*timed.ended.lock().unwrap(), [EndReason::ClientGone]);
+    assert_eq!(
+        kept_app.live_sse_streams(),
+        1,
+        "no timeout: the stream stays"
+    );
+    assert!(kept.ended.lock().unwrap().is_empty());
+    drop(sockets);
+    until("the other stream to end", || {
+        kept_app.live_sse_streams() == 0
+    })
+    .await;
+    bounded_shutdown(timed_server, Duration::from_secs(1)).await;
+    bounded_shutdown(kept_server, Duration::from_secs(1)).await;
+}
+
 /// Issue 33's proof, with the default configuration: 50 HTTP/2 connections of 100 flooding
 /// streams each and 500 HTTP/1.1 clients, none of them reading (each stream alone may queue
 /// 256 KiB: 1.4 GB without a server-wide bound), grow the process by at most 512 MiB; the

@@ -377,6 +377,10 @@ fn configure_socket(stream: &tokio::net::TcpStream, config: &ServerConfig) {
             .with_retries(3);
         let _ = socket2::SockRef::from(stream).set_tcp_keepalive(&keepalive);
     }
+    #[cfg(any(target_os = "linux", target_os = "android", target_os = "fuchsia"))]
+    if let Some(timeout) = config.tcp_user_timeout {
+        let _ = socket2::SockRef::from(stream).set_tcp_user_timeout(Some(timeout));
+    }
 }
 
 /// Resolves on Ctrl-C, or SIGTERM on Unix.
