@@ -43,7 +43,7 @@ use tracing::Instrument;
 
 use crate::body::{Body, BoxError};
 use crate::config::ServerConfig;
-use crate::context::{AppShared, SseShared, StateMap};
+use crate::context::{AppShared, ConnWatch, SseShared, StateMap};
 use crate::controller::{join_paths, Controller, Route, Routes};
 use crate::error::{panic_message, Error};
 use crate::extract::{RequestId, X_REQUEST_ID};
@@ -326,6 +326,20 @@ impl NestService {
         B: http_body::Body<Data = Bytes> + Send + 'static,
         B::Error: Into<BoxError>,
     {
+        self.handle_on(req, None)
+    }
+
+    /// [`handle`](Self::handle) for a request of an HTTP/2 connection with `watch`: its SSE
+    /// stream, if it is one, counts its polls there (`ServerConfig::http2_stall_timeout`).
+    pub(crate) fn handle_on<B>(
+        &self,
+        req: http::Request<B>,
+        watch: Option<Arc<ConnWatch>>,
+    ) -> ResponseFuture
+    where
+        B: http_body::Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<BoxError>,
+    {
         // hyper enforces the count on HTTP/1.1 only; this holds on HTTP/2 and for apps served
         // by hand (`HeaderMap::len` is O(1)).
         if req.headers().len() > self.shared.config.max_headers {
@@ -356,6 +370,9 @@ impl NestService {
         let dispatch: ResponseFuture = match &self.layered {
             Some(svc) => {
                 req.extensions_mut().insert(id);
+                if let Some(watch) = watch {
+                    req.extensions_mut().insert(watch);
+                }
                 Box::pin(svc.clone().oneshot(req).map(move |res| {
                     res.map(|mut res| {
                         set_request_id(&mut res, &response_id, from_client);
@@ -363,7 +380,7 @@ impl NestService {
                     })
                 }))
             }
-            None => Box::pin(catch_panic(self.router.dispatch(req, Some(id))).map(
+            None => Box::pin(catch_panic(self.router.dispatch(req, Some(id), watch)).map(
                 move |mut res| {
                     set_request_id(&mut res, &response_id, from_client);
                     Ok(res)
@@ -419,9 +436,11 @@ impl Service<Request> for CatchPanic {
         Poll::Ready(Ok(()))
     }
 
-    fn call(&mut self, req: Request) -> Self::Future {
-        // The id is in the extensions (the app's layers saw it there).
-        Box::pin(catch_panic(self.inner.dispatch(req, None)).map(Ok))
+    fn call(&mut self, mut req: Request) -> Self::Future {
+        // The id is in the extensions (the app's layers saw it there), and so is the HTTP/2
+        // connection's watch.
+        let watch = req.extensions_mut().remove::<Arc<ConnWatch>>();
+        Box::pin(catch_panic(self.inner.dispatch(req, None, watch)).map(Ok))
     }
 }
 

@@ -30,6 +30,7 @@ pub struct ServerConfig {
     pub(crate) tcp_keepalive: Option<Duration>,
     pub(crate) tcp_user_timeout: Option<Duration>,
     pub(crate) http2_keep_alive: Option<Duration>,
+    pub(crate) http2_stall_timeout: Option<Duration>,
     pub(crate) http2_max_streams: u32,
     pub(crate) http2_max_send_buf_size: usize,
     pub(crate) max_connections: Option<usize>,
@@ -52,6 +53,7 @@ impl Default for ServerConfig {
             tcp_keepalive: Some(Duration::from_secs(60)),
             tcp_user_timeout: Some(Duration::from_secs(60)),
             http2_keep_alive: Some(Duration::from_secs(30)),
+            http2_stall_timeout: Some(Duration::from_secs(60)),
             http2_max_streams: 100,
             http2_max_send_buf_size: 16 * 1024,
             max_connections: Some(10_000),
@@ -124,6 +126,20 @@ impl ServerConfig {
     /// The HTTP/2 PING interval that finds dead connections (default 30 s; `None`: off).
     pub fn http2_keep_alive(mut self, interval: Option<Duration>) -> Self {
         self.http2_keep_alive = interval;
+        self
+    }
+
+    /// How long an HTTP/2 connection may take nothing from its SSE streams before it is closed
+    /// (default 60 s; `None`: never). A client can keep its flow-control window shut while it
+    /// reads the socket and answers PINGs: neither the PINGs nor `tcp_user_timeout` end it, and
+    /// its streams are never polled again. A stream with a keep-alive is polled at least once
+    /// per keep-alive while its client takes what it is sent, so a connection whose streams
+    /// with a keep-alive were all left unpolled for this long plus the longest of their
+    /// keep-alives is closed (its streams end as `ClientGone`; checked every half of this).
+    /// Streams without a keep-alive cannot tell a stalled client from an idle one and are not
+    /// watched.
+    pub fn http2_stall_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.http2_stall_timeout = timeout;
         self
     }
 
@@ -292,6 +308,11 @@ impl ServerConfig {
                 u32::MAX,
                 self.tcp_user_timeout
             )));
+        }
+        if self.http2_stall_timeout.is_some_and(|d| d.is_zero()) {
+            return Err(Error::config(
+                "http2_stall_timeout must be longer than zero (or None)",
+            ));
         }
         if self.http2_keep_alive.is_some_and(|d| d.is_zero()) {
             return Err(Error::config(

@@ -4,12 +4,56 @@
 
 use std::any::{Any, TypeId};
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
 use crate::config::ServerConfig;
+
+/// How an HTTP/2 connection's SSE streams are taken: what tells a client that keeps its
+/// flow-control window shut (while it reads the socket and answers PINGs) from one that is
+/// idle. A stream with a keep-alive is polled by its connection at least once per keep-alive
+/// when the client takes what it is sent; one whose window stays shut is never polled. The
+/// connection's task checks the count of polls (`ServerConfig::http2_stall_timeout`).
+#[derive(Debug, Default)]
+pub(crate) struct ConnWatch {
+    /// Polls of the connection's SSE bodies that have a keep-alive.
+    polls: AtomicU64,
+    /// Those bodies now.
+    streams: AtomicUsize,
+    /// The longest keep-alive among them (ms), never lowered.
+    longest_keep_alive_ms: AtomicU64,
+}
+
+impl ConnWatch {
+    /// A stream with this keep-alive joins the connection.
+    pub(crate) fn join(&self, keep_alive: Duration) {
+        self.streams.fetch_add(1, Ordering::Relaxed);
+        let ms = u64::try_from(keep_alive.as_millis()).unwrap_or(u64::MAX);
+        self.longest_keep_alive_ms.fetch_max(ms, Ordering::Relaxed);
+    }
+
+    /// A stream that joined is gone.
+    pub(crate) fn leave(&self) {
+        self.streams.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// A joined stream's body was polled.
+    pub(crate) fn polled(&self) {
+        self.polls.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The polls so far, whether any stream is joined, and the longest keep-alive.
+    pub(crate) fn sample(&self) -> (u64, bool, Duration) {
+        (
+            self.polls.load(Ordering::Relaxed),
+            self.streams.load(Ordering::Relaxed) > 0,
+            Duration::from_millis(self.longest_keep_alive_ms.load(Ordering::Relaxed)),
+        )
+    }
+}
 
 /// What every request of an app can reach: state, limits, the shutdown signal, SSE figures.
 #[derive(Debug, Default)]

@@ -215,5 +215,5 @@ pub fn skip(test: &str, why: &str) {
 pub fn attach_shutdown(body: &crate::sse::SseBody, shutdown: tokio_util::sync::CancellationToken) {
     let app = std::sync::Arc::new(crate::context::SseShared::default());
     body.attachment()
-        .attach(shutdown, &app, &std::sync::Arc::from("/test"), false);
+        .attach(shutdown, &app, &std::sync::Arc::from("/test"), false, None);
 }

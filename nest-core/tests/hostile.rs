@@ -7,6 +7,7 @@
 //! of them lowers the process's open-file limit).
 
 use std::io::Write as _;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -67,6 +68,15 @@ impl Flood {
         body
     }
 
+    /// An idle stream with a keep-alive every 200 ms.
+    async fn ticking(self: Arc<Self>) -> SseBody {
+        let (writer, body) =
+            get_sse_stream(SseOptions::new().keep_alive(Some(Duration::from_millis(200))));
+        self.probe.writers.lock().unwrap().push(writer);
+        let ended = self.probe.ended.clone();
+        body.on_cancel(move |reason| ended.lock().unwrap().push(reason))
+    }
+
     /// An idle stream that says goodbye with `retry: 2000` on shutdown.
     async fn idle(self: Arc<Self>) -> SseBody {
         let (writer, body) = get_sse_stream(
@@ -83,6 +93,7 @@ impl Flood {
 
 impl Controller for Flood {
     fn routes(r: &mut Routes<Self>) {
+        r.sse("/ticking", Self::ticking);
         r.sse("/flood", Self::flood);
         r.sse("/counted", Self::counted);
         r.sse("/idle", Self::idle);
@@ -165,6 +176,61 @@ async fn h2_never_reading(addr: std::net::SocketAddr, path: &str, streams: u32) 
     let mut socket = TcpStream::connect(addr).await.unwrap();
     socket.write_all(&out).await.unwrap();
     socket
+}
+
+/// An HTTP/2 client in raw frames that reads the socket and answers the server's PINGs and
+/// SETTINGS, with `window` as every stream's flow-control window (0: the server may send no
+/// data at all), and one GET of `path`. Gives back a task that ends when the server closes
+/// the connection, and the count of DATA bytes it received so far.
+async fn h2_answering(
+    addr: std::net::SocketAddr,
+    path: &str,
+    window: u32,
+) -> (tokio::task::JoinHandle<()>, Arc<AtomicUsize>) {
+    fn frame(out: &mut Vec<u8>, kind: u8, flags: u8, stream: u32, payload: &[u8]) {
+        out.extend_from_slice(&(payload.len() as u32).to_be_bytes()[1..]);
+        out.extend_from_slice(&[kind, flags]);
+        out.extend_from_slice(&stream.to_be_bytes());
+        out.extend_from_slice(payload);
+    }
+    let mut out = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
+    let mut settings = vec![0, 4];
+    settings.extend_from_slice(&window.to_be_bytes());
+    frame(&mut out, 0x4, 0, 0, &settings);
+    let mut block = vec![0x82, 0x86, 0x04, path.len() as u8];
+    block.extend_from_slice(path.as_bytes());
+    block.extend_from_slice(&[0x01, 9]);
+    block.extend_from_slice(b"localhost");
+    frame(&mut out, 0x1, 0x5, 1, &block);
+    let mut socket = TcpStream::connect(addr).await.unwrap();
+    socket.write_all(&out).await.unwrap();
+    let data = Arc::new(AtomicUsize::new(0));
+    let received = data.clone();
+    let task = tokio::spawn(async move {
+        let mut head = [0u8; 9];
+        while socket.read_exact(&mut head).await.is_ok() {
+            let len = u32::from_be_bytes([0, head[0], head[1], head[2]]) as usize;
+            let mut payload = vec![0u8; len];
+            if socket.read_exact(&mut payload).await.is_err() {
+                break;
+            }
+            let mut answer = Vec::new();
+            match (head[3], head[4] & 1) {
+                (0x0, _) => {
+                    received.fetch_add(len, Ordering::Relaxed);
+                }
+                // SETTINGS and PING, not acknowledgements: acknowledged.
+                (0x4, 0) => frame(&mut answer, 0x4, 1, 0, &[]),
+                (0x6, 0) => frame(&mut answer, 0x6, 1, 0, &payload),
+                (0x7, _) => break,
+                _ => {}
+            }
+            if !answer.is_empty() && socket.write_all(&answer).await.is_err() {
+                break;
+            }
+        }
+    });
+    (task, data)
 }
 
 fn report(figure: &str) {
@@ -285,6 +351,53 @@ async fn a_client_that_keeps_its_window_shut_is_ended_after_tcp_user_timeout() {
     .await;
     bounded_shutdown(timed_server, Duration::from_secs(1)).await;
     bounded_shutdown(kept_server, Duration::from_secs(1)).await;
+}
+
+/// `ServerConfig::http2_stall_timeout`: an HTTP/2 client that keeps its streams' window at 0
+/// while it reads the socket and answers every PING and SETTINGS (PINGs every 100 ms here)
+/// would hold its connection and streams forever; with a 300 ms stall timeout its connection
+/// is closed and its stream ends as `ClientGone`, while a client on the same server that takes
+/// what it is sent (a keep-alive every 200 ms) keeps its connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_http2_client_that_keeps_its_window_shut_is_closed_after_the_stall_timeout() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    let probe = Probe::default();
+    let app = NestApp::new()
+        .config(
+            ServerConfig::default()
+                .http2_keep_alive(Some(Duration::from_millis(100)))
+                .http2_stall_timeout(Some(Duration::from_millis(300))),
+        )
+        .controller(Flood {
+            probe: probe.clone(),
+        })
+        .into_service()
+        .unwrap();
+    let server = Server::bind(([127, 0, 0, 1], 0), app.clone())
+        .await
+        .unwrap();
+    let (taking, taken) = h2_answering(server.local_addr(), "/ticking", 0x7fff_ffff).await;
+    let (shut, shut_data) = h2_answering(server.local_addr(), "/ticking", 0).await;
+    until("both streams to open", || app.live_sse_streams() == 2).await;
+    tokio::time::timeout(Duration::from_secs(20), shut)
+        .await
+        .expect("the stalled connection is closed within 20 s")
+        .unwrap();
+    assert_eq!(shut_data.load(Ordering::Relaxed), 0, "no window, no data");
+    until("the stalled stream to end", || app.live_sse_streams() == 1).await;
+    assert_eq!(*probe.ended.lock().unwrap(), [EndReason::ClientGone]);
+    // The client that takes its keep-alives keeps its connection: three more of them (600 ms,
+    // two stall timeouts) and it is still open.
+    let before = taken.load(Ordering::Relaxed);
+    until("three more keep-alives", || {
+        taken.load(Ordering::Relaxed) >= before + 3 * b":\n\n".len()
+    })
+    .await;
+    assert!(!taking.is_finished(), "a client that reads is not closed");
+    assert_eq!(app.live_sse_streams(), 1);
+    taking.abort();
+    until("the other stream to end", || app.live_sse_streams() == 0).await;
+    bounded_shutdown(server, Duration::from_secs(1)).await;
 }
 
 /// Issue 33's proof, with the default configuration: 50 HTTP/2 connections of 100 flooding

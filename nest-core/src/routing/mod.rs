@@ -34,7 +34,7 @@ use metrics::SharedString;
 use tower::ServiceExt;
 
 use crate::body::Body;
-use crate::context::AppShared;
+use crate::context::{AppShared, ConnWatch};
 use crate::controller::{Route, RouteKind};
 use crate::error::Error;
 use crate::extract::{PathParams, RequestCtx, RequestId};
@@ -231,16 +231,18 @@ fn strip_body(mut res: Response) -> Response {
 impl Router {
     /// Routes one request: 404, 405, HEAD, SSE HEAD, or the route's handler. Needs no `&mut`, so
     /// the app calls it without cloning a service per request.
-    /// `id` is the request's id when it is not in the request's extensions.
+    /// `id` is the request's id when it is not in the request's extensions; `watch` the
+    /// HTTP/2 connection's, for an SSE stream's polls.
     pub(crate) fn dispatch(
         &self,
         req: Request,
         id: Option<RequestId>,
+        watch: Option<Arc<ConnWatch>>,
     ) -> impl Future<Output = Response> + Send + 'static {
         let start = std::time::Instant::now();
         let method = req.method().clone();
         // A combinator: an `async` block around the routing future would hold it twice.
-        route_request(self.inner.clone(), req, id).map(move |(res, route)| {
+        route_request(self.inner.clone(), req, id, watch).map(move |(res, route)| {
             crate::metrics::request(route, &method, res.status(), start.elapsed());
             res
         })
@@ -252,6 +254,7 @@ async fn route_request(
     inner: Arc<RouterInner>,
     mut req: Request,
     id: Option<RequestId>,
+    watch: Option<Arc<ConnWatch>>,
 ) -> (Response, SharedString) {
     let unmatched = || SharedString::const_str(crate::metrics::UNMATCHED);
     let (entry, params) = {
@@ -314,14 +317,20 @@ async fn route_request(
     } else {
         res
     };
-    attach_sse(&mut res, &inner.app, &entry.route, http2);
+    attach_sse(&mut res, &inner.app, &entry.route, http2, watch.as_ref());
     (res, route)
 }
 
 /// Connects an SSE response's stream to the app (shutdown token, live-stream count, the buffer
 /// budget), or answers 503 with `Retry-After` when the server's SSE buffer budget is spent
 /// (`ServerConfig::sse_buffer_budget`): the stream is dropped unsent.
-fn attach_sse(res: &mut Response, app: &AppShared, route: &Arc<str>, http2: bool) {
+fn attach_sse(
+    res: &mut Response,
+    app: &AppShared,
+    route: &Arc<str>,
+    http2: bool,
+    watch: Option<&Arc<ConnWatch>>,
+) {
     if let Some(attach) = res.extensions_mut().remove::<SseAttach>() {
         if app.sse.budget.exhausted() {
             crate::metrics::sse_budget_refused();
@@ -333,7 +342,7 @@ fn attach_sse(res: &mut Response, app: &AppShared, route: &Arc<str>, http2: bool
             .into_response();
             return;
         }
-        attach.attach(app.shutdown.clone(), &app.sse, route, http2);
+        attach.attach(app.shutdown.clone(), &app.sse, route, http2, watch);
     }
 }
 

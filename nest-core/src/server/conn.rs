@@ -5,7 +5,8 @@ use std::future::Future;
 use std::pin::Pin;
 
 use std::sync::{Arc, Mutex};
-use std::task::Poll;
+use std::task::{Context, Poll};
+use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use hyper::body::Incoming;
@@ -13,7 +14,7 @@ use hyper::server::conn::{http1, http2};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
-
+use tokio::time::{Instant, Sleep};
 use tokio_util::task::TaskTracker;
 
 use super::direct;
@@ -21,6 +22,7 @@ use super::rewind::Rewind;
 use super::stop::{Signal, Slot, Stop, StopWatch};
 use crate::app::NestService;
 use crate::config::ServerConfig;
+use crate::context::ConnWatch;
 use crate::Response;
 
 /// A request extension present on every request that came over nest's own TLS listener
@@ -106,6 +108,8 @@ struct Hyper {
     /// The answer to the connection's first request, when the direct SSE path already ran the
     /// app on it and the response was not a stream (hyper reads the same head again).
     first: Option<Box<Mutex<Option<Response>>>>,
+    /// An HTTP/2 connection's watch of its SSE streams' polls.
+    watch: Option<Arc<ConnWatch>>,
 }
 
 impl hyper::service::Service<http::Request<Incoming>> for Hyper {
@@ -122,7 +126,58 @@ impl hyper::service::Service<http::Request<Incoming>> for Hyper {
                 return Box::pin(std::future::ready(Ok(res)));
             }
         }
-        self.app.handle(req)
+        self.app.handle_on(req, self.watch.clone())
+    }
+}
+
+/// An HTTP/2 connection's stall check (`ServerConfig::http2_stall_timeout`): every half of the
+/// timeout it looks whether the connection's SSE streams with a keep-alive were polled since
+/// its last look; when none was for the timeout plus their longest keep-alive (a stream whose
+/// client takes what it is sent is polled at least once per keep-alive), the connection is
+/// stalled.
+struct StallCheck {
+    watch: Arc<ConnWatch>,
+    timeout: Duration,
+    tick: Pin<Box<Sleep>>,
+    /// The polls at the last look, and when that was.
+    polls: u64,
+    looked: Instant,
+    /// Since when no watched stream was polled, at the earliest look that saw it.
+    quiet_since: Option<Instant>,
+}
+
+impl StallCheck {
+    fn new(watch: Arc<ConnWatch>, timeout: Duration) -> Self {
+        let now = Instant::now();
+        Self {
+            watch,
+            timeout,
+            tick: Box::pin(tokio::time::sleep_until(now + timeout / 2)),
+            polls: 0,
+            looked: now,
+            quiet_since: None,
+        }
+    }
+
+    /// Whether the connection is stalled; registers the next look.
+    fn poll_stalled(&mut self, cx: &mut Context<'_>) -> bool {
+        while self.tick.as_mut().poll(cx).is_ready() {
+            let now = Instant::now();
+            let (polls, watched, longest_keep_alive) = self.watch.sample();
+            if !watched || polls != self.polls {
+                self.quiet_since = None;
+            } else {
+                // Nothing polled since the last look: quiet since then at least.
+                let since = *self.quiet_since.get_or_insert(self.looked);
+                if now.duration_since(since) >= self.timeout + longest_keep_alive {
+                    return true;
+                }
+            }
+            self.polls = polls;
+            self.looked = now;
+            self.tick.as_mut().reset(now + self.timeout / 2);
+        }
+        false
     }
 }
 
@@ -227,20 +282,33 @@ pub(crate) async fn serve_io<I>(
     I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
 {
     let _open = crate::metrics::ConnectionOpen::new(h2);
+    let watch = h2
+        .then_some(config.http2_stall_timeout)
+        .flatten()
+        .map(|timeout| (Arc::new(ConnWatch::default()), timeout));
     let svc = Hyper {
         app,
         tls,
         first: first.map(|res| Box::new(Mutex::new(Some(res)))),
+        watch: watch.as_ref().map(|(watch, _)| watch.clone()),
     };
-    // The connection and the stop signal in one task (see `StopWatch`).
+    // The connection, the stop signal and (HTTP/2) the stall check in one task (see
+    // `StopWatch`).
     macro_rules! drive {
-        ($conn:expr) => {{
+        ($conn:expr, $stall:expr) => {{
             let conn = $conn;
+            let mut stall: Option<StallCheck> = $stall;
             tokio::pin!(conn);
             let signal = stop.token.cancelled();
             tokio::pin!(signal);
             let mut watch = StopWatch::default();
             std::future::poll_fn(|cx| {
+                if stall.as_mut().is_some_and(|stall| stall.poll_stalled(cx)) {
+                    tracing::debug!(
+                        "HTTP/2 connection closed: its SSE streams were not polled for the stall timeout"
+                    );
+                    return Poll::Ready(Ok(()));
+                }
                 match watch.poll_signal(signal.as_mut(), stop, cx) {
                     Signal::Running => {}
                     Signal::Closing => conn.as_mut().graceful_shutdown(),
@@ -266,7 +334,8 @@ pub(crate) async fn serve_io<I>(
             .max_send_buf_size(config.http2_max_send_buf_size)
             .keep_alive_interval(config.http2_keep_alive)
             .serve_connection(io, svc);
-        Box::pin(async move { drive!(conn) }).await
+        let stall = watch.map(|(watch, timeout)| StallCheck::new(watch, timeout));
+        Box::pin(async move { drive!(conn, stall) }).await
     } else {
         // The builder lives in a block: one in scope at the await would stay in the task's
         // future for the connection's life.
@@ -289,7 +358,7 @@ pub(crate) async fn serve_io<I>(
             }
             builder.serve_connection(io, svc)
         };
-        drive!(conn)
+        drive!(conn, None)
     };
     match result {
         Ok(()) => tracing::trace!("connection closed"),

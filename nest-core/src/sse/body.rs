@@ -136,7 +136,10 @@ impl SseBody {
     }
 
     pub(crate) fn attachment(&self) -> SseAttach {
-        SseAttach(self.shared.clone())
+        SseAttach(
+            self.shared.clone(),
+            self.keep_alive.as_ref().map(KeepAlive::interval),
+        )
     }
 
     fn shutdown_frame(&self) -> Option<Arc<Bytes>> {
@@ -253,6 +256,9 @@ impl http_body::Body for SseBody {
             let shared: &Shared = &this.shared;
             let max_frame = {
                 let mut st = shared.lock();
+                if let Some(watch) = &st.conn {
+                    watch.polled();
+                }
                 if this.shutdown.is_none() && !this.shutdown_registered {
                     if let Some(token) = &st.shutdown {
                         this.shutdown = Some(Box::pin(token.clone().cancelled_owned()));
@@ -349,7 +355,7 @@ impl Drop for SseBody {
         let token = self.shared.lock().shutdown.clone();
         let shutting_down = self.shared.shutdown_fired.load(Ordering::Acquire)
             || token.is_some_and(|t| t.is_cancelled());
-        let (ending, app, open_gauge) = {
+        let (ending, app, open_gauge, watch) = {
             let mut st = self.shared.lock();
             let reason = if shutting_down {
                 EndReason::Shutdown
@@ -364,8 +370,12 @@ impl Drop for SseBody {
                     .then(|| st.app.clone())
                     .flatten(),
                 st.open_gauge.take(),
+                st.conn.take(),
             )
         };
+        if let Some(watch) = watch {
+            watch.leave();
+        }
         if let Some(app) = app {
             app.live.fetch_sub(1, Ordering::Relaxed);
         }

@@ -26,6 +26,11 @@ fn identity(waker: &Waker) -> (usize, usize) {
 }
 
 impl KeepAlive {
+    /// The interval.
+    pub(super) fn interval(&self) -> Duration {
+        self.interval
+    }
+
     pub(super) fn new(interval: Duration) -> Self {
         Self {
             interval,

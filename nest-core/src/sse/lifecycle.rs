@@ -17,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::end::{EndReason, Hook};
 use super::options::{Overflow, SseOptions};
-use crate::context::{Budget, SseShared};
+use crate::context::{Budget, ConnWatch, SseShared};
 use crate::error::panic_message;
 
 /// The largest data frame the body hands hyper at once when it coalesces queued events.
@@ -83,6 +83,9 @@ pub(super) struct State {
     pub(super) shutdown: Option<CancellationToken>,
     /// What the app's streams share (the open count, the budget), once attached.
     pub(super) app: Option<Arc<SseShared>>,
+    /// The HTTP/2 connection's watch, when the stream is on one and has a keep-alive: each
+    /// poll of the body counts there (`ServerConfig::http2_stall_timeout`).
+    pub(super) conn: Option<Arc<ConnWatch>>,
     /// Whether this stream counts in the app's open streams (from its attachment until its
     /// body goes).
     pub(super) live: bool,
@@ -208,6 +211,7 @@ impl Shared {
                 hook: options.on_cancel,
                 shutdown: None,
                 app: None,
+                conn: None,
                 live: false,
                 open_gauge: None,
                 span: None,
@@ -476,22 +480,23 @@ fn run_hook(hook: Hook, reason: EndReason) {
     }
 }
 
-/// Carries a stream's shared state in the response extensions until the router attaches it to
-/// the app.
+/// Carries a stream's shared state (and its keep-alive) in the response extensions until the
+/// router attaches it to the app.
 #[derive(Clone)]
-pub(crate) struct SseAttach(pub(super) Arc<Shared>);
+pub(crate) struct SseAttach(pub(super) Arc<Shared>, pub(super) Option<Duration>);
 
 impl SseAttach {
     /// Connects the stream: it ends with [`EndReason::Shutdown`] when `token` is cancelled,
     /// counts itself in `app`'s open streams while open, charges its queue to `app`'s budget, and hands
-    /// the connection smaller frames on HTTP/2.
-    /// A stream whose body was already dropped is not counted.
+    /// the connection smaller frames on HTTP/2, where it joins the connection's `watch` when it
+    /// has a keep-alive. A stream whose body was already dropped is not counted.
     pub(crate) fn attach(
         &self,
         token: CancellationToken,
         app: &Arc<SseShared>,
         route: &Arc<str>,
         http2: bool,
+        watch: Option<&Arc<ConnWatch>>,
     ) {
         let mut st = self.0.lock();
         st.app = Some(app.clone());
@@ -506,6 +511,10 @@ impl SseAttach {
         }
         app.live.fetch_add(1, Ordering::Relaxed);
         st.live = true;
+        if let (Some(watch), Some(keep_alive)) = (watch, self.1) {
+            watch.join(keep_alive);
+            st.conn = Some(watch.clone());
+        }
         st.open_gauge = Some(crate::metrics::sse_stream_opened(route));
         st.span = StreamSpan::new(route);
         if st.span.is_some() {
