@@ -43,7 +43,7 @@ use tracing::Instrument;
 
 use crate::body::{Body, BoxError};
 use crate::config::ServerConfig;
-use crate::context::{AppShared, ConnWatch, SseShared, StateMap};
+use crate::context::{AppShared, StateMap, StreamLink};
 use crate::controller::{join_paths, Controller, Route, Routes};
 use crate::error::{panic_message, Error};
 use crate::extract::{RequestId, X_REQUEST_ID};
@@ -199,15 +199,7 @@ impl NestApp {
     /// or a setting is invalid; the error names what is wrong.
     pub fn into_service(self) -> Result<NestService, Error> {
         self.config.validate()?;
-        let sse = Arc::new(SseShared::new(self.config.sse_buffer_budget));
-        let shared = Arc::new(AppShared {
-            sse,
-            states: self.states,
-            config: self.config,
-            shutdown: CancellationToken::new(),
-            draining: Default::default(),
-            drain_signal: CancellationToken::new(),
-        });
+        let shared = Arc::new(AppShared::new(self.states, self.config));
         let mut routes = Vec::new();
         for controller in self.controllers {
             routes.extend(controller(&self.prefix));
@@ -329,12 +321,13 @@ impl NestService {
         self.handle_on(req, None)
     }
 
-    /// [`handle`](Self::handle) for a request of an HTTP/2 connection with `watch`: its SSE
-    /// stream, if it is one, counts its polls there (`ServerConfig::http2_stall_timeout`).
+    /// [`handle`](Self::handle) for a request of an HTTP/2 connection that watches for stalls:
+    /// its SSE stream, if it is one, attaches to `link` and counts its polls there
+    /// (`ServerConfig::http2_stall_timeout`).
     pub(crate) fn handle_on<B>(
         &self,
         req: http::Request<B>,
-        watch: Option<Arc<ConnWatch>>,
+        link: Option<Arc<StreamLink>>,
     ) -> ResponseFuture
     where
         B: http_body::Body<Data = Bytes> + Send + 'static,
@@ -370,8 +363,8 @@ impl NestService {
         let dispatch: ResponseFuture = match &self.layered {
             Some(svc) => {
                 req.extensions_mut().insert(id);
-                if let Some(watch) = watch {
-                    req.extensions_mut().insert(watch);
+                if let Some(link) = link {
+                    req.extensions_mut().insert(link);
                 }
                 Box::pin(svc.clone().oneshot(req).map(move |res| {
                     res.map(|mut res| {
@@ -380,7 +373,7 @@ impl NestService {
                     })
                 }))
             }
-            None => Box::pin(catch_panic(self.router.dispatch(req, Some(id), watch)).map(
+            None => Box::pin(catch_panic(self.router.dispatch(req, Some(id), link)).map(
                 move |mut res| {
                     set_request_id(&mut res, &response_id, from_client);
                     Ok(res)
@@ -438,9 +431,9 @@ impl Service<Request> for CatchPanic {
 
     fn call(&mut self, mut req: Request) -> Self::Future {
         // The id is in the extensions (the app's layers saw it there), and so is the HTTP/2
-        // connection's watch.
-        let watch = req.extensions_mut().remove::<Arc<ConnWatch>>();
-        Box::pin(catch_panic(self.inner.dispatch(req, None, watch)).map(Ok))
+        // connection's link.
+        let link = req.extensions_mut().remove::<Arc<StreamLink>>();
+        Box::pin(catch_panic(self.inner.dispatch(req, None, link)).map(Ok))
     }
 }
 

@@ -55,8 +55,17 @@ impl ConnWatch {
     }
 }
 
-/// What every request of an app can reach: state, limits, the shutdown signal, SSE figures.
+/// What an SSE stream is attached to, behind one pointer per stream: the app's shutdown token
+/// and, for a stream of an HTTP/2 connection, that connection's watch. One per app
+/// ([`AppShared::link`]) and one per HTTP/2 connection that watches for stalls.
 #[derive(Debug, Default)]
+pub(crate) struct StreamLink {
+    pub(crate) shutdown: CancellationToken,
+    pub(crate) watch: Option<ConnWatch>,
+}
+
+/// What every request of an app can reach: state, limits, the shutdown signal, SSE figures.
+#[derive(Debug)]
 pub(crate) struct AppShared {
     pub(crate) states: StateMap,
     pub(crate) config: ServerConfig,
@@ -68,6 +77,33 @@ pub(crate) struct AppShared {
     /// Cancelled when `draining` is set, for handlers that wait for it
     /// (`Readiness::draining`).
     pub(crate) drain_signal: CancellationToken,
+    /// What the app's streams are attached to (its `shutdown`, no connection watch).
+    pub(crate) link: Arc<StreamLink>,
+}
+
+impl AppShared {
+    /// The shared context of an app with these parts (its shutdown token made here).
+    pub(crate) fn new(states: StateMap, config: ServerConfig) -> Self {
+        let shutdown = CancellationToken::new();
+        AppShared {
+            sse: Arc::new(SseShared::new(config.sse_buffer_budget)),
+            states,
+            config,
+            link: Arc::new(StreamLink {
+                shutdown: shutdown.clone(),
+                watch: None,
+            }),
+            shutdown,
+            draining: AtomicBool::default(),
+            drain_signal: CancellationToken::new(),
+        }
+    }
+}
+
+impl Default for AppShared {
+    fn default() -> Self {
+        Self::new(StateMap::default(), ServerConfig::default())
+    }
 }
 
 /// What all SSE streams of an app share, behind one pointer per stream: the open-stream count

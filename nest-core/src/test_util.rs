@@ -214,6 +214,10 @@ pub fn skip(test: &str, why: &str) {
 /// ```
 pub fn attach_shutdown(body: &crate::sse::SseBody, shutdown: tokio_util::sync::CancellationToken) {
     let app = std::sync::Arc::new(crate::context::SseShared::default());
+    let link = std::sync::Arc::new(crate::context::StreamLink {
+        shutdown,
+        watch: None,
+    });
     body.attachment()
-        .attach(shutdown, &app, &std::sync::Arc::from("/test"), false, None);
+        .attach(&link, &app, &std::sync::Arc::from("/test"), false);
 }

@@ -34,7 +34,7 @@ use metrics::SharedString;
 use tower::ServiceExt;
 
 use crate::body::Body;
-use crate::context::{AppShared, ConnWatch};
+use crate::context::{AppShared, StreamLink};
 use crate::controller::{Route, RouteKind};
 use crate::error::Error;
 use crate::extract::{PathParams, RequestCtx, RequestId};
@@ -231,18 +231,18 @@ fn strip_body(mut res: Response) -> Response {
 impl Router {
     /// Routes one request: 404, 405, HEAD, SSE HEAD, or the route's handler. Needs no `&mut`, so
     /// the app calls it without cloning a service per request.
-    /// `id` is the request's id when it is not in the request's extensions; `watch` the
-    /// HTTP/2 connection's, for an SSE stream's polls.
+    /// `id` is the request's id when it is not in the request's extensions; `link` what an SSE
+    /// stream of an HTTP/2 connection that watches for stalls attaches to (else the app's).
     pub(crate) fn dispatch(
         &self,
         req: Request,
         id: Option<RequestId>,
-        watch: Option<Arc<ConnWatch>>,
+        link: Option<Arc<StreamLink>>,
     ) -> impl Future<Output = Response> + Send + 'static {
         let start = std::time::Instant::now();
         let method = req.method().clone();
         // A combinator: an `async` block around the routing future would hold it twice.
-        route_request(self.inner.clone(), req, id, watch).map(move |(res, route)| {
+        route_request(self.inner.clone(), req, id, link).map(move |(res, route)| {
             crate::metrics::request(route, &method, res.status(), start.elapsed());
             res
         })
@@ -254,7 +254,7 @@ async fn route_request(
     inner: Arc<RouterInner>,
     mut req: Request,
     id: Option<RequestId>,
-    watch: Option<Arc<ConnWatch>>,
+    link: Option<Arc<StreamLink>>,
 ) -> (Response, SharedString) {
     let unmatched = || SharedString::const_str(crate::metrics::UNMATCHED);
     let (entry, params) = {
@@ -317,7 +317,7 @@ async fn route_request(
     } else {
         res
     };
-    attach_sse(&mut res, &inner.app, &entry.route, http2, watch.as_ref());
+    attach_sse(&mut res, &inner.app, &entry.route, http2, link.as_ref());
     (res, route)
 }
 
@@ -329,7 +329,7 @@ fn attach_sse(
     app: &AppShared,
     route: &Arc<str>,
     http2: bool,
-    watch: Option<&Arc<ConnWatch>>,
+    link: Option<&Arc<StreamLink>>,
 ) {
     if let Some(attach) = res.extensions_mut().remove::<SseAttach>() {
         if app.sse.budget.exhausted() {
@@ -342,7 +342,7 @@ fn attach_sse(
             .into_response();
             return;
         }
-        attach.attach(app.shutdown.clone(), &app.sse, route, http2, watch);
+        attach.attach(link.unwrap_or(&app.link), &app.sse, route, http2);
     }
 }
 

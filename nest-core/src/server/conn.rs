@@ -22,7 +22,7 @@ use super::rewind::Rewind;
 use super::stop::{Signal, Slot, Stop, StopWatch};
 use crate::app::NestService;
 use crate::config::ServerConfig;
-use crate::context::ConnWatch;
+use crate::context::{ConnWatch, StreamLink};
 use crate::Response;
 
 /// A request extension present on every request that came over nest's own TLS listener
@@ -108,8 +108,8 @@ struct Hyper {
     /// The answer to the connection's first request, when the direct SSE path already ran the
     /// app on it and the response was not a stream (hyper reads the same head again).
     first: Option<Box<Mutex<Option<Response>>>>,
-    /// An HTTP/2 connection's watch of its SSE streams' polls.
-    watch: Option<Arc<ConnWatch>>,
+    /// What an HTTP/2 connection's SSE streams attach to: its watch of their polls.
+    link: Option<Arc<StreamLink>>,
 }
 
 impl hyper::service::Service<http::Request<Incoming>> for Hyper {
@@ -126,7 +126,7 @@ impl hyper::service::Service<http::Request<Incoming>> for Hyper {
                 return Box::pin(std::future::ready(Ok(res)));
             }
         }
-        self.app.handle_on(req, self.watch.clone())
+        self.app.handle_on(req, self.link.clone())
     }
 }
 
@@ -136,7 +136,7 @@ impl hyper::service::Service<http::Request<Incoming>> for Hyper {
 /// client takes what it is sent is polled at least once per keep-alive), the connection is
 /// stalled.
 struct StallCheck {
-    watch: Arc<ConnWatch>,
+    link: Arc<StreamLink>,
     timeout: Duration,
     tick: Pin<Box<Sleep>>,
     /// The polls at the last look, and when that was.
@@ -147,10 +147,10 @@ struct StallCheck {
 }
 
 impl StallCheck {
-    fn new(watch: Arc<ConnWatch>, timeout: Duration) -> Self {
+    fn new(link: Arc<StreamLink>, timeout: Duration) -> Self {
         let now = Instant::now();
         Self {
-            watch,
+            link,
             timeout,
             tick: Box::pin(tokio::time::sleep_until(now + timeout / 2)),
             polls: 0,
@@ -163,7 +163,10 @@ impl StallCheck {
     fn poll_stalled(&mut self, cx: &mut Context<'_>) -> bool {
         while self.tick.as_mut().poll(cx).is_ready() {
             let now = Instant::now();
-            let (polls, watched, longest_keep_alive) = self.watch.sample();
+            let Some(watch) = &self.link.watch else {
+                return false;
+            };
+            let (polls, watched, longest_keep_alive) = watch.sample();
             if !watched || polls != self.polls {
                 self.quiet_since = None;
             } else {
@@ -285,12 +288,18 @@ pub(crate) async fn serve_io<I>(
     let watch = h2
         .then_some(config.http2_stall_timeout)
         .flatten()
-        .map(|timeout| (Arc::new(ConnWatch::default()), timeout));
+        .map(|timeout| {
+            let link = StreamLink {
+                shutdown: app.shutdown_token(),
+                watch: Some(ConnWatch::default()),
+            };
+            (Arc::new(link), timeout)
+        });
     let svc = Hyper {
         app,
         tls,
         first: first.map(|res| Box::new(Mutex::new(Some(res)))),
-        watch: watch.as_ref().map(|(watch, _)| watch.clone()),
+        link: watch.as_ref().map(|(link, _)| link.clone()),
     };
     // The connection, the stop signal and (HTTP/2) the stall check in one task (see
     // `StopWatch`).
@@ -334,7 +343,7 @@ pub(crate) async fn serve_io<I>(
             .max_send_buf_size(config.http2_max_send_buf_size)
             .keep_alive_interval(config.http2_keep_alive)
             .serve_connection(io, svc);
-        let stall = watch.map(|(watch, timeout)| StallCheck::new(watch, timeout));
+        let stall = watch.map(|(link, timeout)| StallCheck::new(link, timeout));
         Box::pin(async move { drive!(conn, stall) }).await
     } else {
         // The builder lives in a block: one in scope at the await would stay in the task's

@@ -256,12 +256,13 @@ impl http_body::Body for SseBody {
             let shared: &Shared = &this.shared;
             let max_frame = {
                 let mut st = shared.lock();
-                if let Some(watch) = &st.conn {
-                    watch.polled();
-                }
-                if this.shutdown.is_none() && !this.shutdown_registered {
-                    if let Some(token) = &st.shutdown {
-                        this.shutdown = Some(Box::pin(token.clone().cancelled_owned()));
+                if let Some(link) = &st.link {
+                    if let Some(watch) = &link.watch {
+                        watch.polled();
+                    }
+                    if this.shutdown.is_none() && !this.shutdown_registered {
+                        let token = link.shutdown.clone();
+                        this.shutdown = Some(Box::pin(token.cancelled_owned()));
                     }
                 }
                 if let Some((frame, events)) = drain(&mut st) {
@@ -352,10 +353,10 @@ impl Drop for SseBody {
         // A body dropped while the server shuts down (a connection closed at the end of the
         // grace period, its client not reading) ends for the shutdown, not the client. The token
         // is asked outside the stream's lock (it has a lock of its own).
-        let token = self.shared.lock().shutdown.clone();
+        let link = self.shared.lock().link.clone();
         let shutting_down = self.shared.shutdown_fired.load(Ordering::Acquire)
-            || token.is_some_and(|t| t.is_cancelled());
-        let (ending, app, open_gauge, watch) = {
+            || link.as_ref().is_some_and(|l| l.shutdown.is_cancelled());
+        let (ending, app, open_gauge) = {
             let mut st = self.shared.lock();
             let reason = if shutting_down {
                 EndReason::Shutdown
@@ -370,13 +371,16 @@ impl Drop for SseBody {
                     .then(|| st.app.clone())
                     .flatten(),
                 st.open_gauge.take(),
-                st.conn.take(),
             )
         };
-        if let Some(watch) = watch {
-            watch.leave();
-        }
         if let Some(app) = app {
+            // Still counted, so attached: it joined its connection's watch if it has one and
+            // a keep-alive.
+            if self.keep_alive.is_some() {
+                if let Some(watch) = link.as_ref().and_then(|l| l.watch.as_ref()) {
+                    watch.leave();
+                }
+            }
             app.live.fetch_sub(1, Ordering::Relaxed);
         }
         if let Some(gauge) = open_gauge {

@@ -13,11 +13,10 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use tokio::sync::Notify;
-use tokio_util::sync::CancellationToken;
 
 use super::end::{EndReason, Hook};
 use super::options::{Overflow, SseOptions};
-use crate::context::{Budget, ConnWatch, SseShared};
+use crate::context::{Budget, SseShared, StreamLink};
 use crate::error::panic_message;
 
 /// The largest data frame the body hands hyper at once when it coalesces queued events.
@@ -78,14 +77,13 @@ pub(super) struct State {
     pub(super) waker: Option<Waker>,
     pub(super) next_id: Option<u64>,
     hook: Option<Hook>,
-    /// The app's shutdown token, once attached (kept to tell a forced close at the end of the
-    /// grace period from a client that went away).
-    pub(super) shutdown: Option<CancellationToken>,
+    /// What the stream is attached to, once attached: the app's shutdown token (kept to tell a
+    /// forced close at the end of the grace period from a client that went away) and, on an
+    /// HTTP/2 connection, its watch, where each poll of the body counts
+    /// (`ServerConfig::http2_stall_timeout`).
+    pub(super) link: Option<Arc<StreamLink>>,
     /// What the app's streams share (the open count, the budget), once attached.
     pub(super) app: Option<Arc<SseShared>>,
-    /// The HTTP/2 connection's watch, when the stream is on one and has a keep-alive: each
-    /// poll of the body counts there (`ServerConfig::http2_stall_timeout`).
-    pub(super) conn: Option<Arc<ConnWatch>>,
     /// Whether this stream counts in the app's open streams (from its attachment until its
     /// body goes).
     pub(super) live: bool,
@@ -209,9 +207,8 @@ impl Shared {
                 waker: None,
                 next_id: options.auto_id,
                 hook: options.on_cancel,
-                shutdown: None,
+                link: None,
                 app: None,
-                conn: None,
                 live: false,
                 open_gauge: None,
                 span: None,
@@ -486,17 +483,16 @@ fn run_hook(hook: Hook, reason: EndReason) {
 pub(crate) struct SseAttach(pub(super) Arc<Shared>, pub(super) Option<Duration>);
 
 impl SseAttach {
-    /// Connects the stream: it ends with [`EndReason::Shutdown`] when `token` is cancelled,
+    /// Connects the stream: it ends with [`EndReason::Shutdown`] when `link`'s token is cancelled,
     /// counts itself in `app`'s open streams while open, charges its queue to `app`'s budget, and hands
-    /// the connection smaller frames on HTTP/2, where it joins the connection's `watch` when it
+    /// the connection smaller frames on HTTP/2, where it joins `link`'s connection watch when it
     /// has a keep-alive. A stream whose body was already dropped is not counted.
     pub(crate) fn attach(
         &self,
-        token: CancellationToken,
+        link: &Arc<StreamLink>,
         app: &Arc<SseShared>,
         route: &Arc<str>,
         http2: bool,
-        watch: Option<&Arc<ConnWatch>>,
     ) {
         let mut st = self.0.lock();
         st.app = Some(app.clone());
@@ -511,16 +507,15 @@ impl SseAttach {
         }
         app.live.fetch_add(1, Ordering::Relaxed);
         st.live = true;
-        if let (Some(watch), Some(keep_alive)) = (watch, self.1) {
+        if let (Some(watch), Some(keep_alive)) = (&link.watch, self.1) {
             watch.join(keep_alive);
-            st.conn = Some(watch.clone());
         }
         st.open_gauge = Some(crate::metrics::sse_stream_opened(route));
         st.span = StreamSpan::new(route);
         if st.span.is_some() {
             self.0.traced.store(true, Ordering::Relaxed);
         }
-        st.shutdown = Some(token);
+        st.link = Some(link.clone());
         if let Some(waker) = st.waker.take() {
             waker.wake();
         }

@@ -530,11 +530,10 @@ async fn the_shutdown_retry_jitter_stays_within_base_and_base_plus_jitter() {
                 .shutdown_retry(Duration::from_millis(1000), Duration::from_millis(50)),
         );
         body.attachment().attach(
-            token.clone(),
+            &link(token.clone()),
             &Arc::new(SseShared::default()),
             &Arc::from("/t"),
             false,
-            None,
         );
         assert!(ready(&mut body).is_none());
         token.cancel();
@@ -610,11 +609,10 @@ async fn a_stream_span_lasts_as_long_as_the_stream_and_records_its_end() {
         tracing::subscriber::set_default(tracing_subscriber::registry().with(spans.clone()));
     let (writer, mut body) = get_sse_stream(SseOptions::new().keep_alive(None));
     body.attachment().attach(
-        tokio_util::sync::CancellationToken::new(),
+        &link(tokio_util::sync::CancellationToken::new()),
         &Arc::new(SseShared::default()),
         &Arc::from("/events"),
         false,
-        None,
     );
     writer.write("a").unwrap();
     writer.write("bc").unwrap();
@@ -665,11 +663,10 @@ fn budgeted(
         .map(|_| {
             let (writer, body) = get_sse_stream(options());
             body.attachment().attach(
-                tokio_util::sync::CancellationToken::new(),
+                &link(tokio_util::sync::CancellationToken::new()),
                 &app,
                 &Arc::from("/t"),
                 false,
-                None,
             );
             (writer, body)
         })
@@ -778,6 +775,14 @@ async fn past_the_budget_the_stream_s_overflow_policy_acts() {
 /// budget (issue 33) came at no byte of it (one pointer to what the app's streams share, where
 /// the open-stream counter was; its charge and flag in padding); the HTTP/2 stall check
 /// (issue 33) at one pointer, to its connection's watch (312 → 320). Smaller is issue 37's.
+/// What a stream attaches to: `token` as the app's shutdown, no connection watch.
+fn link(token: tokio_util::sync::CancellationToken) -> Arc<crate::context::StreamLink> {
+    Arc::new(crate::context::StreamLink {
+        shutdown: token,
+        watch: None,
+    })
+}
+
 #[test]
 fn a_stream_s_shared_state_does_not_grow() {
     assert!(std::mem::size_of::<super::lifecycle::Shared>() <= 320);
