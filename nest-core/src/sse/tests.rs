@@ -810,3 +810,55 @@ async fn a_shared_event_costs_each_stream_its_slot_only() {
     drop(streams);
     assert_eq!(app.budget.used(), 0);
 }
+
+/// Queued events are handed on coalesced into frames of whole events, at most 64 KiB on
+/// HTTP/1.1 and 16 KiB on HTTP/2 (h2 holds a frame's whole buffer until its last byte is sent).
+#[test]
+fn frames_hold_whole_events_up_to_64_kib_or_16_kib_on_http2() {
+    let event = "x".repeat(1000);
+    let each = event.len() + "data: \n\n".len();
+    for (http2, max_frame) in [(false, 64 * 1024), (true, 16 * 1024)] {
+        let (writer, mut body) =
+            get_sse_stream(SseOptions::new().keep_alive(None).buffer(1000, 1 << 20));
+        body.attachment().attach(
+            &link(tokio_util::sync::CancellationToken::new()),
+            &Arc::new(SseShared::default()),
+            &Arc::from("/t"),
+            http2,
+        );
+        for _ in 0..200 {
+            writer.write(event.as_str()).unwrap();
+        }
+        let frame = ready(&mut body).unwrap();
+        assert_eq!(frame.len(), max_frame / each * each, "http2: {http2}");
+    }
+}
+
+/// Events dropped from a queue (here by `DropOldest`) give back exactly what they cost: a
+/// queue that stays at three events of one size stays charged three events' cost, drop after
+/// drop, and nothing once the body has taken them all.
+#[test]
+fn dropped_events_give_back_exactly_their_cost() {
+    let app = Arc::new(SseShared::new(64 << 20));
+    let (writer, mut body) = get_sse_stream(
+        SseOptions::new()
+            .keep_alive(None)
+            .buffer(3, 1 << 20)
+            .overflow(Overflow::DropOldest),
+    );
+    body.attachment().attach(
+        &link(tokio_util::sync::CancellationToken::new()),
+        &app,
+        &Arc::from("/t"),
+        false,
+    );
+    // Encoded: "data: " + 992 + "\n\n" = 1,000 bytes.
+    let event = "y".repeat(992);
+    let each = Budget::SLOT + 1000 + Budget::PER_EVENT;
+    for written in 1..=6 {
+        writer.write(event.as_str()).unwrap();
+        assert_eq!(app.budget.used(), written.min(3) * each, "after {written}");
+    }
+    assert_eq!(ready(&mut body).unwrap().len(), 3000);
+    assert_eq!(app.budget.used(), 0);
+}
