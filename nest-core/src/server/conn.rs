@@ -449,4 +449,51 @@ mod tests {
         eprintln!("connection future: {size} bytes");
         assert!(size <= 272, "the connection future grew to {size} bytes");
     }
+
+    /// The stall check looks every half timeout and finds a connection stalled at the first look
+    /// once its watched streams were not polled for the timeout plus their longest keep-alive:
+    /// with 300 ms and a 200 ms keep-alive, not at 450 ms, stalled at 600 ms; a stream polled
+    /// between every two looks never stalls it. Deterministic: tokio's paused clock.
+    #[tokio::test(start_paused = true)]
+    async fn a_connection_is_stalled_at_the_first_look_past_the_timeout_and_keep_alive() {
+        use std::sync::Arc;
+        use std::time::Duration;
+
+        use crate::context::{ConnWatch, StreamLink};
+
+        let link = Arc::new(StreamLink {
+            shutdown: tokio_util::sync::CancellationToken::new(),
+            watch: Some(ConnWatch::default()),
+        });
+        let watch = link.watch.as_ref().unwrap();
+        watch.join(Duration::from_millis(200));
+        let step = Duration::from_millis(150);
+        let mut check = super::StallCheck::new(link.clone(), Duration::from_millis(300));
+        async fn look(check: &mut super::StallCheck) -> bool {
+            std::future::poll_fn(|cx| std::task::Poll::Ready(check.poll_stalled(cx))).await
+        }
+        // Polled between every two looks: never stalled.
+        for _ in 0..10 {
+            watch.polled();
+            tokio::time::advance(step).await;
+            assert!(!look(&mut check).await);
+        }
+        // Then never again: quiet since the last look that saw a poll.
+        for looks in 1..=3 {
+            tokio::time::advance(step).await;
+            assert!(
+                !look(&mut check).await,
+                "{looks} quiet looks (450 ms) are too early"
+            );
+        }
+        tokio::time::advance(step).await;
+        assert!(look(&mut check).await, "quiet for 600 ms: stalled");
+        // Once no stream is watched, nothing is stalled.
+        watch.leave();
+        let mut check = super::StallCheck::new(link, Duration::from_millis(300));
+        for _ in 0..10 {
+            tokio::time::advance(step).await;
+            assert!(!look(&mut check).await);
+        }
+    }
 }
