@@ -477,6 +477,9 @@ mod tests {
             watch.polled();
             tokio::time::advance(step).await;
             assert!(!look(&mut check).await);
+            // The next look half a timeout on (not at once: a look per wake would spin).
+            let next = tokio::time::Instant::now() + step;
+            assert_eq!(check.tick.deadline(), next);
         }
         // Then never again: quiet since the last look that saw a poll.
         for looks in 1..=3 {
