@@ -101,9 +101,16 @@ impl Controller for Flood {
     }
 }
 
+/// A server of [`Flood`] with `config`, HTTP/2 PINGs off (the never-reading clients here would
+/// not answer them).
 async fn start(probe: &Probe, config: ServerConfig) -> (Server, NestService) {
+    start_exactly(probe, config.http2_keep_alive(None)).await
+}
+
+/// A server of [`Flood`] with `config` as it is.
+async fn start_exactly(probe: &Probe, config: ServerConfig) -> (Server, NestService) {
     let app = NestApp::new()
-        .config(config.http2_keep_alive(None))
+        .config(config)
         .controller(Flood {
             probe: probe.clone(),
         })
@@ -362,20 +369,10 @@ async fn a_client_that_keeps_its_window_shut_is_ended_after_tcp_user_timeout() {
 async fn an_http2_client_that_keeps_its_window_shut_is_closed_after_the_stall_timeout() {
     let _one = ONE_AT_A_TIME.lock().await;
     let probe = Probe::default();
-    let app = NestApp::new()
-        .config(
-            ServerConfig::default()
-                .http2_keep_alive(Some(Duration::from_millis(100)))
-                .http2_stall_timeout(Some(Duration::from_millis(300))),
-        )
-        .controller(Flood {
-            probe: probe.clone(),
-        })
-        .into_service()
-        .unwrap();
-    let server = Server::bind(([127, 0, 0, 1], 0), app.clone())
-        .await
-        .unwrap();
+    let config = ServerConfig::default()
+        .http2_keep_alive(Some(Duration::from_millis(100)))
+        .http2_stall_timeout(Some(Duration::from_millis(300)));
+    let (server, app) = start_exactly(&probe, config).await;
     let (taking, taken) = h2_answering(server.local_addr(), "/ticking", 0x7fff_ffff).await;
     let (shut, shut_data) = h2_answering(server.local_addr(), "/ticking", 0).await;
     until("both streams to open", || app.live_sse_streams() == 2).await;
