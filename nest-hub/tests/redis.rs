@@ -1,6 +1,8 @@
 //! The Redis Streams hub backend against a real Redis (Debian's `redis-server`).
 //!
 //! What is checked:
+//! - what a backend lets go of: dropped, its connections to Redis; evicted, a topic's window;
+//!   and retention by count (0 keeps the newest) and by age, in Redis;
 //! - the backend conformance suite (`hub::conformance::run`), unchanged, each check on a fresh
 //!   key prefix;
 //! - retention by bytes, the same in Redis and in another instance's local window;
@@ -75,6 +77,8 @@ fn redis_backend() {
     // On a worker thread, so that the conformance suite's synchronous `make` may block in place.
     let scenarios = runtime.spawn(async move {
         redis.ready().await;
+        // First: it counts Redis's clients, so no other backend may be open yet.
+        a_backend_lets_go(&redis).await;
         conformance_suite(&redis).await;
         retention_by_bytes(&redis).await;
         two_instances(&redis).await;
@@ -88,6 +92,129 @@ fn redis_backend() {
     if let Err(err) = runtime.block_on(scenarios) {
         std::panic::resume_unwind(err.into_panic());
     }
+}
+
+/// Redis's `connected_clients`.
+async fn clients(conn: &mut redis::aio::MultiplexedConnection) -> u64 {
+    let info: String = within("INFO", redis::cmd("INFO").arg("clients").query_async(conn))
+        .await
+        .unwrap();
+    info.lines()
+        .find_map(|line| line.strip_prefix("connected_clients:"))
+        .and_then(|n| n.trim().parse().ok())
+        .expect("INFO clients has connected_clients")
+}
+
+/// What a backend holds and lets go of (issue 36: each was a mutation no test noticed):
+/// - dropped, it closes its connections (the read loop's and the commands'): nothing keeps
+///   them, nor the topics' windows;
+/// - an evicted topic's local window is forgotten (the next `topic` is a new one), while a
+///   kept one is shared;
+/// - a retention of 0 events keeps the newest one, as the in-process hub does;
+/// - retention by age drops, in Redis's time, an event older than the bound.
+async fn a_backend_lets_go(redis: &RedisServer) {
+    let mut admin = admin(redis).await;
+    let alone = clients(&mut admin).await;
+    let config = RedisConfig::new(redis.url())
+        .prefix("lets-go:")
+        .retention(Retention {
+            max_events: 0,
+            max_age: None,
+            max_bytes: 1024,
+        });
+    let backend = within("connect", RedisBackend::connect(config))
+        .await
+        .unwrap();
+    let topic = backend.topic("t");
+    assert!(
+        Arc::ptr_eq(&topic, &backend.topic("t")),
+        "a followed topic is shared"
+    );
+    for data in [&b"one"[..], b"two"] {
+        let append = topic
+            .clone()
+            .append(Box::new(move |_| bytes::Bytes::from_static(data)));
+        within("an append", append).await.unwrap();
+    }
+    assert_eq!(
+        within("a read", topic.clone().read_after(1, usize::MAX))
+            .await
+            .unwrap(),
+        Batch::Events {
+            bytes: "two".into(),
+            last: 2
+        },
+        "a retention of 0 events keeps the newest"
+    );
+    assert_eq!(
+        within("a read", topic.clone().read_after(0, usize::MAX))
+            .await
+            .unwrap(),
+        Batch::Gap { oldest: 2 },
+        "a retention of 0 events keeps only the newest"
+    );
+    backend.evict("t");
+    assert!(
+        !Arc::ptr_eq(&topic, &backend.topic("t")),
+        "an evicted topic's window is forgotten"
+    );
+    assert!(
+        clients(&mut admin).await > alone,
+        "the backend is connected"
+    );
+    drop(topic);
+    drop(backend);
+    within("the dropped backend's connections to close", async {
+        while clients(&mut admin).await > alone {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    eprintln!("a dropped backend closed its connections");
+
+    // Retention by age, in Redis's time: an event older than a second is gone once another
+    // comes (the newest is always kept).
+    let config = RedisConfig::new(redis.url())
+        .prefix("aged:")
+        .retention(Retention {
+            max_events: 1000,
+            max_age: Some(Duration::from_secs(1)),
+            max_bytes: 1024 * 1024,
+        });
+    let backend = within("connect", RedisBackend::connect(config))
+        .await
+        .unwrap();
+    let topic = backend.topic("t");
+    let redis_ms = |time: (u64, u64)| time.0 * 1000 + time.1 / 1000;
+    let start: (u64, u64) = within("TIME", redis::cmd("TIME").query_async(&mut admin))
+        .await
+        .unwrap();
+    let append = topic
+        .clone()
+        .append(Box::new(|_| bytes::Bytes::from_static(b"old")));
+    within("an append", append).await.unwrap();
+    within("a second to pass in Redis's time", async {
+        loop {
+            let now: (u64, u64) = redis::cmd("TIME").query_async(&mut admin).await.unwrap();
+            if redis_ms(now) >= redis_ms(start) + 1_100 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    let append = topic
+        .clone()
+        .append(Box::new(|_| bytes::Bytes::from_static(b"new")));
+    within("an append", append).await.unwrap();
+    assert_eq!(
+        within("a read", topic.clone().read_after(0, usize::MAX))
+            .await
+            .unwrap(),
+        Batch::Gap { oldest: 2 },
+        "the event older than the retention's second is gone"
+    );
+    eprintln!("retention by age: an event older than the bound is gone");
 }
 
 /// `hub::conformance::run`, each backend on a fresh prefix.

@@ -71,3 +71,40 @@ pub(super) async fn call<T>(
         )))),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kind(err: RedisError) -> &'static str {
+        match Failure::from(err) {
+            Failure::Epoch => "epoch",
+            Failure::Unavailable(_) => "unavailable",
+            Failure::Failed(_) => "failed",
+        }
+    }
+
+    #[test]
+    fn what_waiting_can_mend_is_unavailable_the_rest_failed() {
+        let io = |kind| RedisError::from(std::io::Error::new(kind, "io"));
+        // Any I/O error, whether redis-rs would reconnect for it (a reset) or not (a timeout).
+        assert_eq!(kind(io(std::io::ErrorKind::ConnectionReset)), "unavailable");
+        assert_eq!(kind(io(std::io::ErrorKind::TimedOut)), "unavailable");
+        // Not I/O, but a reconnect mends it.
+        assert_eq!(
+            kind((ErrorKind::ParseError, "garbled").into()),
+            "unavailable"
+        );
+        // Redis answers, but not yet: loading its data, a failover.
+        for busy in [
+            ErrorKind::BusyLoadingError,
+            ErrorKind::TryAgain,
+            ErrorKind::MasterDown,
+        ] {
+            assert_eq!(kind((busy, "not yet").into()), "unavailable", "{busy:?}");
+        }
+        // Trying again would fail again.
+        assert_eq!(kind((ErrorKind::TypeError, "WRONGTYPE").into()), "failed");
+        assert_eq!(kind((ErrorKind::ResponseError, "ERR").into()), "failed");
+    }
+}

@@ -57,8 +57,20 @@ pub(super) async fn run(shared: Arc<Shared>) {
             outage = Some(Instant::now());
         }
         tokio::time::sleep(backoff).await;
-        backoff = (backoff * 2).min(BACKOFF_MAX);
+        backoff = next_backoff(backoff);
     }
+}
+
+/// The wait before the next attempt to reconnect: twice the last, at most [`BACKOFF_MAX`].
+fn next_backoff(backoff: Duration) -> Duration {
+    (backoff * 2).min(BACKOFF_MAX)
+}
+
+/// How long an `XREAD` of the loop may take before Redis counts as unavailable: its [`BLOCK`]
+/// and then the call timeout (`RedisConfig::timeout`). Shorter, and every quiet read would
+/// time out, so the loop would reconnect every few seconds with nothing wrong.
+fn read_deadline(timeout: Duration) -> Duration {
+    BLOCK + timeout
 }
 
 /// The loop's own connection (a blocking read would hold up other commands), after checking
@@ -66,7 +78,7 @@ pub(super) async fn run(shared: Arc<Shared>) {
 async fn connect(shared: &Shared) -> Result<MultiplexedConnection, BackendError> {
     let config = AsyncConnectionConfig::new()
         .set_connection_timeout(shared.timeout)
-        .set_response_timeout(BLOCK + shared.timeout);
+        .set_response_timeout(read_deadline(shared.timeout));
     let mut conn = call(
         shared.timeout,
         shared
@@ -156,7 +168,8 @@ async fn tail(
             xread.arg(format!("{head}-{}", u64::MAX));
         }
         xread.arg(&woken_after);
-        let reply: Value = match call(BLOCK + shared.timeout, xread.query_async(conn)).await {
+        let reply: Value = match call(read_deadline(shared.timeout), xread.query_async(conn)).await
+        {
             Ok(reply) => reply,
             Err(failure) => return failure.into_error(),
         };
@@ -279,5 +292,43 @@ mod tests {
         assert_eq!(read[0].1[1].1, Bytes::new());
         assert_eq!(parse_id(b"4-1700000000000"), Some((4, 1_700_000_000_000)));
         assert!(streams(Value::Nil).is_empty(), "a timed-out read");
+    }
+
+    #[test]
+    fn parses_a_resp3_xread_reply() {
+        // RESP3 (`redis://…?protocol=resp3`): the streams and each entry's fields are maps.
+        let reply = Value::Map(vec![(
+            bulk("p:topic:a"),
+            Value::Array(vec![Value::Array(vec![
+                bulk("7-1700000000002"),
+                Value::Map(vec![(bulk("d"), bulk("y"))]),
+            ])]),
+        )]);
+        let read = streams(reply);
+        assert_eq!(read.len(), 1);
+        assert_eq!(read[0].0, b"p:topic:a");
+        assert_eq!(
+            read[0].1,
+            [(b"7-1700000000002".to_vec(), Bytes::from_static(b"y"))]
+        );
+    }
+
+    #[test]
+    fn reconnects_back_off_from_100_ms_doubling_up_to_3_s() {
+        let mut waits = vec![BACKOFF_MIN];
+        for _ in 0..6 {
+            waits.push(next_backoff(*waits.last().unwrap()));
+        }
+        let ms: Vec<u128> = waits.iter().map(Duration::as_millis).collect();
+        assert_eq!(ms, [100, 200, 400, 800, 1600, 3000, 3000]);
+    }
+
+    #[test]
+    fn a_quiet_read_ends_before_its_deadline() {
+        // Redis answers a quiet `XREAD BLOCK` after BLOCK: the deadline leaves the call's
+        // timeout on top, so a quiet topic is not taken for a lost Redis.
+        for timeout in [Duration::from_millis(1), Duration::from_secs(2)] {
+            assert_eq!(read_deadline(timeout), BLOCK + timeout);
+        }
     }
 }
