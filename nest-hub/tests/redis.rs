@@ -109,7 +109,7 @@ async fn clients(conn: &mut redis::aio::MultiplexedConnection) -> u64 {
 /// - dropped, it closes its connections (the read loop's and the commands'): nothing keeps
 ///   them, nor the topics' windows;
 /// - an evicted topic's local window is forgotten (the next `topic` is a new one), while a
-///   kept one is shared;
+///   kept one is shared; the stream that wakes the read loop is kept a day after its last use;
 /// - a retention of 0 events keeps the newest one, as the in-process hub does;
 /// - retention by age drops, in Redis's time, an event older than the bound.
 async fn a_backend_lets_go(redis: &RedisServer) {
@@ -152,6 +152,45 @@ async fn a_backend_lets_go(redis: &RedisServer) {
             .unwrap(),
         Batch::Gap { oldest: 2 },
         "a retention of 0 events keeps only the newest"
+    );
+    // A read that waits has the read loop follow the topic: it is woken through a stream
+    // of its own, kept a day after its last use (not for ever, not a moment).
+    let waiting = tokio::spawn(topic.clone().read_after(2, usize::MAX));
+    let wake_key = within("the read loop's wake stream", async {
+        loop {
+            let keys: Vec<String> = redis::cmd("KEYS")
+                .arg("lets-go:wake:*")
+                .query_async(&mut admin)
+                .await
+                .unwrap();
+            if let Some(key) = keys.into_iter().next() {
+                break key;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    let ttl_ms: i64 = within(
+        "PTTL",
+        redis::cmd("PTTL").arg(&wake_key).query_async(&mut admin),
+    )
+    .await
+    .unwrap();
+    let day_ms = 24 * 3600 * 1000;
+    assert!(
+        (day_ms - 60_000..=day_ms).contains(&ttl_ms),
+        "the wake stream is kept a day after its last use: PTTL {ttl_ms} ms"
+    );
+    let append = topic
+        .clone()
+        .append(Box::new(|_| bytes::Bytes::from_static(b"three")));
+    within("an append", append).await.unwrap();
+    assert_eq!(
+        within("the waiting read", waiting).await.unwrap().unwrap(),
+        Batch::Events {
+            bytes: "three".into(),
+            last: 3
+        }
     );
     backend.evict("t");
     assert!(
