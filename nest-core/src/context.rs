@@ -5,7 +5,7 @@
 use std::any::{Any, TypeId};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
@@ -106,21 +106,126 @@ impl Default for AppShared {
     }
 }
 
-/// What all SSE streams of an app share, behind one pointer per stream: the open-stream count
-/// and the buffer budget.
+/// What all SSE streams of an app share, behind one pointer per stream: the open-stream count,
+/// the buffer budget and the roll of streams to end at shutdown.
 #[derive(Debug, Default)]
 pub(crate) struct SseShared {
     /// SSE streams open now.
     pub(crate) live: AtomicUsize,
     /// The server-wide budget of buffered SSE bytes (`ServerConfig::sse_buffer_budget`).
     pub(crate) budget: Budget,
+    /// The attached streams, woken when the app's shutdown token is cancelled.
+    roll: Mutex<ShutdownRoll>,
+}
+
+/// A stream on the app's shutdown roll.
+pub(crate) trait ShutdownWake: Send + Sync {
+    /// The app shuts down: record it and wake the stream's task (never blocks for long: it
+    /// runs for every stream in turn).
+    fn shut_down(&self);
+}
+
+/// The streams to end when the app shuts down: a weak pointer each (16 bytes), in a slab.
+///
+/// One task per app waits for the shutdown token and wakes them all, instead of every stream
+/// waiting on the token itself (a 72-byte future in an allocation of its own per stream, for
+/// the stream's whole life). The slab keeps its largest size: at most 16 bytes per stream that
+/// was open at once, plus 4 per free key.
+#[derive(Default)]
+struct ShutdownRoll {
+    streams: Vec<Option<Weak<dyn ShutdownWake>>>,
+    free: Vec<u32>,
+    /// The task that waits for the token was started.
+    watched: bool,
+    /// The token was cancelled and the streams woken: later ones are told at once.
+    fired: bool,
+}
+
+impl std::fmt::Debug for ShutdownRoll {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ShutdownRoll")
+            .field("streams", &(self.streams.len() - self.free.len()))
+            .field("fired", &self.fired)
+            .finish()
+    }
 }
 
 impl SseShared {
     pub(crate) fn new(budget: usize) -> Self {
         Self {
-            live: AtomicUsize::new(0),
             budget: Budget::new(budget),
+            ..Self::default()
+        }
+    }
+
+    fn roll(&self) -> std::sync::MutexGuard<'_, ShutdownRoll> {
+        self.roll
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Puts `stream` on the roll: it is told (`ShutdownWake::shut_down`) once `shutdown` is
+    /// cancelled. Its key, for [`leave_shutdown`](Self::leave_shutdown); `None` when the
+    /// shutdown already happened (the caller ends the stream itself). The first stream starts
+    /// the app's one task that waits for the token (outside a tokio runtime there is none, and
+    /// streams are not woken at shutdown).
+    pub(crate) fn join_shutdown(
+        self: &Arc<Self>,
+        shutdown: &CancellationToken,
+        stream: Weak<dyn ShutdownWake>,
+    ) -> Option<u32> {
+        let mut roll = self.roll();
+        if roll.fired {
+            return None;
+        }
+        if !roll.watched {
+            if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+                roll.watched = true;
+                let (app, shutdown) = (Arc::downgrade(self), shutdown.clone());
+                runtime.spawn(async move {
+                    shutdown.cancelled().await;
+                    if let Some(app) = app.upgrade() {
+                        app.fire_shutdown();
+                    }
+                });
+            }
+        }
+        let key = match roll.free.pop() {
+            Some(key) => {
+                roll.streams[key as usize] = Some(stream);
+                key
+            }
+            None => {
+                roll.streams.push(Some(stream));
+                // More than u32::MAX streams at once cannot be open (a socket each).
+                u32::try_from(roll.streams.len() - 1).unwrap_or(u32::MAX)
+            }
+        };
+        Some(key)
+    }
+
+    /// Takes a stream off the roll (its body is gone).
+    pub(crate) fn leave_shutdown(&self, key: u32) {
+        let mut roll = self.roll();
+        if let Some(slot) = roll.streams.get_mut(key as usize) {
+            if slot.take().is_some() {
+                roll.free.push(key);
+            }
+        }
+    }
+
+    /// Wakes every stream on the roll, outside its lock (a wake takes the stream's lock).
+    fn fire_shutdown(&self) {
+        let streams = {
+            let mut roll = self.roll();
+            roll.fired = true;
+            roll.free = Vec::new();
+            std::mem::take(&mut roll.streams)
+        };
+        for stream in streams.into_iter().flatten() {
+            if let Some(stream) = stream.upgrade() {
+                stream.shut_down();
+            }
         }
     }
 }
@@ -203,5 +308,53 @@ impl StateMap {
 
     pub(crate) fn contains(&self, id: TypeId) -> bool {
         self.0.contains_key(&id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A stream that reports its shutdown on a channel.
+    struct Probe(u32, tokio::sync::mpsc::UnboundedSender<u32>);
+
+    impl ShutdownWake for Probe {
+        fn shut_down(&self) {
+            let _ = self.1.send(self.0);
+        }
+    }
+
+    #[tokio::test]
+    async fn the_shutdown_roll_tells_the_streams_still_on_it_and_refuses_later_ones() {
+        let app = Arc::new(SseShared::new(usize::MAX));
+        let token = CancellationToken::new();
+        let (tx, mut told) = tokio::sync::mpsc::unbounded_channel();
+        let mut probes: Vec<Arc<dyn ShutdownWake>> = (0..4)
+            .map(|n| Arc::new(Probe(n, tx.clone())) as Arc<dyn ShutdownWake>)
+            .collect();
+        let keys: Vec<u32> = probes
+            .iter()
+            .map(|p| app.join_shutdown(&token, Arc::downgrade(p)).unwrap())
+            .collect();
+        assert_eq!(keys, [0, 1, 2, 3]);
+        // A stream that left is not told; its key is used again.
+        app.leave_shutdown(keys[1]);
+        app.leave_shutdown(keys[1]);
+        let again = Arc::new(Probe(9, tx.clone())) as Arc<dyn ShutdownWake>;
+        assert_eq!(app.join_shutdown(&token, Arc::downgrade(&again)), Some(1));
+        // A stream whose state is gone (dropped without leaving) is skipped.
+        drop(probes.pop());
+        token.cancel();
+        let mut got = Vec::new();
+        for _ in 0..3 {
+            got.push(told.recv().await.unwrap());
+        }
+        got.sort_unstable();
+        assert_eq!(got, [0, 2, 9]);
+        assert!(told.try_recv().is_err(), "told once each");
+        // After the shutdown, a stream is refused: it ends by itself.
+        let late = Arc::new(Probe(7, tx)) as Arc<dyn ShutdownWake>;
+        assert_eq!(app.join_shutdown(&token, Arc::downgrade(&late)), None);
+        app.leave_shutdown(0);
     }
 }

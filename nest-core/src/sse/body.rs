@@ -8,13 +8,12 @@ use std::hash::{BuildHasher, Hasher};
 use std::pin::Pin;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use http_body::Frame;
 use tokio::time::Sleep;
-use tokio_util::sync::WaitForCancellationFutureOwned;
 
 use super::encode::KEEP_ALIVE;
 use super::end::EndReason;
@@ -61,9 +60,8 @@ pub struct SseBody {
     /// Where events come from besides the writer's queue: a hub topic, a resumable stream.
     source: Option<Box<dyn EventSource>>,
     keep_alive: Option<KeepAlive>,
-    shutdown: Option<Pin<Box<WaitForCancellationFutureOwned>>>,
-    /// Whether `shutdown` was polled once (so it holds the stream's waker).
-    shutdown_registered: bool,
+    /// The stream ended for the shutdown already (see `Shared::shutdown_fired`).
+    shutdown_seen: bool,
     /// When the stream reaches its maximum lifetime, if it has one.
     lifetime: Option<Pin<Box<Sleep>>>,
     /// The `retry:` line of [`SseOptions::retry`], sent at the head of the first event: a block
@@ -118,8 +116,7 @@ impl SseBody {
             shared: Arc::new(Shared::new(options)),
             source,
             keep_alive,
-            shutdown: None,
-            shutdown_registered: false,
+            shutdown_seen: false,
             lifetime,
             retry,
             finished: false,
@@ -256,14 +253,8 @@ impl http_body::Body for SseBody {
             let shared: &Shared = &this.shared;
             let max_frame = {
                 let mut st = shared.lock();
-                if let Some(link) = &st.link {
-                    if let Some(watch) = &link.watch {
-                        watch.polled();
-                    }
-                    if this.shutdown.is_none() && !this.shutdown_registered {
-                        let token = link.shutdown.clone();
-                        this.shutdown = Some(Box::pin(token.cancelled_owned()));
-                    }
+                if let Some(watch) = st.link.as_ref().and_then(|link| link.watch.as_ref()) {
+                    watch.polled();
                 }
                 if let Some((frame, events)) = drain(&mut st) {
                     let frame = with_retry(&mut this.retry, frame);
@@ -311,24 +302,12 @@ impl http_body::Body for SseBody {
                     Poll::Pending => {}
                 }
             }
-            if let Some(shutdown) = &mut this.shutdown {
-                // Polled with the stream's own waker (see `Shared::wake`): the first poll
-                // registers it, later polls are needed only once it fired. The writers' waker
-                // was stored above, before this registration, so the wake reaches the task.
-                let fired = shared.shutdown_fired.load(Ordering::Acquire);
-                let ready = (!this.shutdown_registered || fired) && {
-                    this.shutdown_registered = true;
-                    let waker = Waker::from(this.shared.clone());
-                    shutdown
-                        .as_mut()
-                        .poll(&mut Context::from_waker(&waker))
-                        .is_ready()
-                };
-                if ready {
-                    this.shutdown = None;
-                    this.end_with_retry(EndReason::Shutdown);
-                    continue;
-                }
+            // Set by the app's shutdown roll, which then wakes the waker stored above (read
+            // after storing it, so a shutdown between the two is seen here).
+            if !this.shutdown_seen && shared.shutdown_fired.load(Ordering::Acquire) {
+                this.shutdown_seen = true;
+                this.end_with_retry(EndReason::Shutdown);
+                continue;
             }
             if let Some(lifetime) = &mut this.lifetime {
                 if lifetime.as_mut().poll(cx).is_ready() {
@@ -364,6 +343,9 @@ impl Drop for SseBody {
                 EndReason::ClientGone
             };
             st.body_dropped = true;
+            if let (Some(key), Some(app)) = (st.shutdown_key.take(), &st.app) {
+                app.leave_shutdown(key);
+            }
             (
                 self.shared.end(&mut st, reason),
                 // The app's shared part, when this stream still counts as open.

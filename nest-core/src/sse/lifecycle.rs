@@ -7,8 +7,8 @@
 use std::collections::VecDeque;
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
-use std::task::{Wake, Waker};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
+use std::task::Waker;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -16,7 +16,7 @@ use tokio::sync::Notify;
 
 use super::end::{EndReason, Hook};
 use super::options::{Overflow, SseOptions};
-use crate::context::{Budget, SseShared, StreamLink};
+use crate::context::{Budget, ShutdownWake, SseShared, StreamLink};
 use crate::error::panic_message;
 
 /// The largest data frame the body hands hyper at once when it coalesces queued events.
@@ -43,9 +43,9 @@ pub(super) struct Shared {
     /// Whether events without an id get the next automatic one (fixed at creation, so a write
     /// without automatic ids takes the lock once).
     pub(super) auto_id: bool,
-    /// Set when the app's shutdown token fired: the body polls its shutdown future with a
-    /// waker of its own (this `Shared`), so after registering once it only reads this flag
-    /// instead of polling the token (two locks) on every wake.
+    /// Set when the app's shutdown token fired: the app's shutdown roll wakes the stream
+    /// through this `Shared` (`ShutdownWake for Shared`), which sets it; the body reads it on each
+    /// poll instead of polling the token (two locks) or keeping a future of its own for it.
     pub(super) shutdown_fired: AtomicBool,
     /// Whether `State::span` is set: the body counts a hub frame under the lock only then.
     pub(super) traced: AtomicBool,
@@ -53,14 +53,10 @@ pub(super) struct Shared {
     pub(super) writers: AtomicUsize,
 }
 
-/// The waker the shutdown future is polled with: records that it fired, then wakes the task
-/// through the waker the body left for writers.
-impl Wake for Shared {
-    fn wake(self: Arc<Self>) {
-        self.wake_by_ref();
-    }
-
-    fn wake_by_ref(self: &Arc<Self>) {
+/// How the app's shutdown roll ends the stream: records that the shutdown fired, then wakes
+/// the task through the waker the body left for writers.
+impl ShutdownWake for Shared {
+    fn shut_down(&self) {
         self.shutdown_fired.store(true, Ordering::Release);
         let waker = self.lock().waker.take();
         if let Some(waker) = waker {
@@ -84,6 +80,8 @@ pub(super) struct State {
     pub(super) link: Option<Arc<StreamLink>>,
     /// What the app's streams share (the open count, the budget), once attached.
     pub(super) app: Option<Arc<SseShared>>,
+    /// The stream's key on the app's shutdown roll (`SseShared::join_shutdown`), once attached.
+    pub(super) shutdown_key: Option<u32>,
     /// Whether this stream counts in the app's open streams (from its attachment until its
     /// body goes).
     pub(super) live: bool,
@@ -209,6 +207,7 @@ impl Shared {
                 hook: options.on_cancel,
                 link: None,
                 app: None,
+                shutdown_key: None,
                 live: false,
                 open_gauge: None,
                 span: None,
@@ -516,6 +515,13 @@ impl SseAttach {
             self.0.traced.store(true, Ordering::Relaxed);
         }
         st.link = Some(link.clone());
+        // Woken through `ShutdownWake for Shared` when the app shuts down, which sets `shutdown_fired`.
+        let stream: Weak<Shared> = Arc::downgrade(&self.0);
+        st.shutdown_key = app.join_shutdown(&link.shutdown, stream);
+        if st.shutdown_key.is_none() {
+            // The app is shutting down already.
+            self.0.shutdown_fired.store(true, Ordering::Release);
+        }
         if let Some(waker) = st.waker.take() {
             waker.wake();
         }
