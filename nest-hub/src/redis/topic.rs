@@ -88,9 +88,8 @@ impl Shared {
     /// A number that stands in for the sequence number while encoding: 20 random digits, so
     /// that it is found where the number goes and nowhere else.
     pub(super) fn stand_in(&self) -> u64 {
-        const LOW: u64 = 10_000_000_000_000_000_000;
         let n = self.stand_ins.fetch_add(1, Ordering::Relaxed);
-        LOW + self.random.hash_one(n) % (u64::MAX - LOW)
+        twenty_digits(self.random.hash_one(n))
     }
 
     /// Wakes the read loop so that it adds a newly followed topic to its `XREAD`.
@@ -439,6 +438,13 @@ impl BackendTopic for RedisTopic {
     }
 }
 
+/// A number of 20 decimal digits (the most a `u64` has) made from `random`: no sequence
+/// number, which has fewer, is ever mistaken for one.
+fn twenty_digits(random: u64) -> u64 {
+    const LOW: u64 = 10_000_000_000_000_000_000;
+    LOW + random % (u64::MAX - LOW)
+}
+
 /// `bytes` cut at each decimal `stand_in`.
 fn split(bytes: &Bytes, stand_in: u64) -> Vec<Bytes> {
     let needle = stand_in.to_string();
@@ -462,6 +468,14 @@ fn split(bytes: &Bytes, stand_in: u64) -> Vec<Bytes> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stand_ins_have_twenty_digits() {
+        for random in [0, 1, 42, u64::MAX / 2, u64::MAX - 1, u64::MAX] {
+            assert_eq!(twenty_digits(random).to_string().len(), 20, "{random}");
+        }
+        assert_ne!(twenty_digits(1), twenty_digits(2));
+    }
 
     #[test]
     fn split_cuts_at_every_stand_in() {
