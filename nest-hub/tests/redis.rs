@@ -879,7 +879,17 @@ async fn restart(redis: &mut RedisServer) {
         assert_eq!(got, acknowledged, "before the restart");
     }
 
+    // A reader that needs Redis (a topic no read loop follows yet), on a backend of its own.
+    let config = RedisConfig::new(redis.url()).prefix("restart-read:");
+    let backend = within("connect", RedisBackend::connect(config))
+        .await
+        .unwrap();
+    let unfollowed = backend.topic("t");
+
     redis.kill();
+    // While Redis is away the reader waits (its stream stays open), and gets its answer once
+    // Redis is back.
+    let reader = tokio::spawn(unfollowed.clone().read_after(0, usize::MAX));
     for instance in [&a, &b] {
         let err = within(
             "a publish to fail while Redis is down",
@@ -889,7 +899,20 @@ async fn restart(redis: &mut RedisServer) {
         .expect_err("a publish while Redis is down must fail");
         assert!(err.is_backend(), "{err}");
     }
+    assert!(
+        !reader.is_finished(),
+        "the reader waits for Redis, it does not fail: {:?}",
+        reader.await
+    );
     redis.restart().await;
+    // The reader's answer comes once Redis is back: its topic has nothing yet.
+    let append = unfollowed
+        .clone()
+        .append(Box::new(|_| bytes::Bytes::from_static(b"after")));
+    within("an append after the restart", append).await.unwrap();
+    let read = within("the waiting reader", reader).await.unwrap().unwrap();
+    assert!(matches!(read, Batch::Events { last: 1, .. }), "{read:?}");
+    drop((unfollowed, backend));
 
     for n in 6..=10 {
         let on = if n % 2 == 0 { &b } else { &a };
