@@ -486,6 +486,10 @@ fn an_encoded_event_gives_its_bytes_and_their_length() {
     assert_eq!(encoded.len(), 18);
     assert!(!encoded.is_empty());
     assert!(EncodedEvent(Arc::new(Bytes::new())).is_empty());
+    // As shared `Bytes`: the same bytes, not a copy.
+    let bytes = encoded.bytes();
+    assert_eq!(bytes, encoded.as_bytes());
+    assert_eq!(bytes.as_ptr(), encoded.as_bytes().as_ptr());
 }
 
 #[tokio::test(start_paused = true)]
