@@ -89,14 +89,16 @@ impl Window {
         self.bytes += bytes.len();
         self.events.push_back(Entry { seq, ms, bytes });
         self.head = seq;
-        self.prune(retention);
+        self.prune(retention, now_ms());
     }
 
-    /// Drops what the retention no longer keeps (the newest event stays whatever its size).
-    fn prune(&mut self, retention: &Retention) {
+    /// Drops what the retention no longer keeps at `now` (ms, the clock of the events' times):
+    /// the oldest events past the count or the bytes (the newest event stays whatever its
+    /// size), and every event older than the age (the newest too).
+    fn prune(&mut self, retention: &Retention, now: u64) {
         let cutoff = retention
             .max_age
-            .map(|age| now_ms().saturating_sub(age.as_millis() as u64));
+            .map(|age| now.saturating_sub(age.as_millis() as u64));
         while let Some(oldest) = self.events.front() {
             let over = self.events.len() > retention.max_events
                 || (self.bytes > retention.max_bytes && self.events.len() > 1)
@@ -119,7 +121,7 @@ impl Window {
             return Read::Wait;
         }
         if retention.max_age.is_some() {
-            self.prune(retention);
+            self.prune(retention, now_ms());
         }
         let oldest = self.events.front().map_or(self.head + 1, |e| e.seq);
         if after + 1 < oldest {
@@ -240,6 +242,103 @@ mod tests {
         assert_eq!(
             window.read(0, usize::MAX, &bytes),
             Read::Batch(Batch::Gap { oldest: 2 })
+        );
+    }
+
+    #[test]
+    fn following_starts_at_the_head_in_redis() {
+        let wide = retention(100, usize::MAX);
+        let mut window = Window::default();
+        assert!(window.follow(2));
+        assert_eq!(window.followed_head(), Some(2));
+        assert_eq!(window.read(2, usize::MAX, &wide), Read::Wait, "at the head");
+        assert_eq!(
+            window.read(1, usize::MAX, &wide),
+            Read::Remote,
+            "before the base, nothing seen yet"
+        );
+    }
+
+    #[test]
+    fn reads_fill_max_bytes_exactly_and_one_event_is_not_copied() {
+        let wide = retention(100, usize::MAX);
+        let mut window = Window::default();
+        window.follow(0);
+        let first = Bytes::from_static(b"e1");
+        window.push(1, 0, first.clone(), &wide);
+        for seq in 2..=4 {
+            window.push(seq, 0, Bytes::from(format!("e{seq}")), &wide);
+        }
+        assert_eq!(
+            window.read(0, 6, &wide),
+            events("e1e2e3", 3),
+            "6 bytes fit in 6"
+        );
+        assert_eq!(window.read(0, 5, &wide), events("e1e2", 2));
+        let Read::Batch(Batch::Events { bytes, last: 1 }) = window.read(0, 2, &wide) else {
+            panic!("one event");
+        };
+        assert_eq!(
+            bytes.as_ptr(),
+            first.as_ptr(),
+            "one event is handed on, not copied"
+        );
+    }
+
+    #[test]
+    fn retention_by_bytes_counts_what_it_drops() {
+        // 3 + 3 bytes pass 4: the first goes (3 left); 2 more make 5: the second goes too.
+        let four = retention(100, 4);
+        let mut window = Window::default();
+        window.follow(0);
+        window.push(1, 0, Bytes::from_static(b"aaa"), &four);
+        window.push(2, 0, Bytes::from_static(b"bbb"), &four);
+        assert_eq!(window.read(1, usize::MAX, &four), events("bbb", 2));
+        window.push(3, 0, Bytes::from_static(b"cc"), &four);
+        assert_eq!(
+            window.read(1, usize::MAX, &four),
+            Read::Batch(Batch::Gap { oldest: 3 })
+        );
+        // Exactly at the bound: kept.
+        let mut window = Window::default();
+        window.follow(0);
+        window.push(1, 0, Bytes::from_static(b"e1"), &four);
+        window.push(2, 0, Bytes::from_static(b"e2"), &four);
+        assert_eq!(window.read(0, usize::MAX, &four), events("e1e2", 2));
+    }
+
+    #[test]
+    fn retention_by_age_drops_what_is_older_than_the_bound() {
+        let minute = Retention {
+            max_events: 100,
+            max_age: Some(std::time::Duration::from_secs(60)),
+            max_bytes: usize::MAX,
+        };
+        let mut window = Window::default();
+        window.follow(0);
+        let now = now_ms();
+        // An event from 1970 is gone at once, by the real clock.
+        window.push(1, 1_000, Bytes::from_static(b"e1"), &minute);
+        window.push(2, now, Bytes::from_static(b"e2"), &minute);
+        assert_eq!(
+            window.read(0, usize::MAX, &minute),
+            Read::Batch(Batch::Gap { oldest: 2 })
+        );
+        // At the bound exactly: kept; a millisecond older: gone.
+        let mut window = Window::default();
+        window.follow(0);
+        let wide = retention(100, usize::MAX);
+        window.push(1, 39_999, Bytes::from_static(b"e1"), &wide);
+        window.push(2, 40_000, Bytes::from_static(b"e2"), &wide);
+        window.push(3, 40_001, Bytes::from_static(b"e3"), &wide);
+        window.prune(&minute, 100_000);
+        assert_eq!(window.events.front().map(|e| e.seq), Some(2));
+        // All of them older: none left, and the next number is the oldest.
+        window.prune(&minute, 200_000);
+        assert!(window.events.is_empty());
+        assert_eq!(
+            window.read(1, usize::MAX, &wide),
+            Read::Batch(Batch::Gap { oldest: 4 })
         );
     }
 

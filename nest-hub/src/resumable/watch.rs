@@ -92,3 +92,33 @@ impl Watch {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::record::StreamRecord;
+    use super::*;
+
+    fn record(state: State, first: &str) -> Result<Option<Record>, HubError> {
+        Ok(Some(Record {
+            value: StreamRecord::new(state, Duration::from_secs(60), Some(first)).encode(),
+            ttl: Duration::from_secs(3600),
+        }))
+    }
+
+    #[tokio::test]
+    async fn a_finished_stream_gets_one_more_check_for_its_end_marker() {
+        let mut watch = Watch::new(Hub::new(), "s", "1-1".to_owned(), Duration::from_secs(1));
+        assert_eq!(watch.verdict(record(State::Running, "1-1")), None);
+        // The record says finished: the end marker is in the topic, maybe not read yet.
+        assert_eq!(watch.verdict(record(State::Finished, "1-1")), None);
+        // Still waiting a check later: the marker was lost.
+        assert_eq!(
+            watch.verdict(record(State::Finished, "1-1")),
+            Some("the stream's end was lost")
+        );
+        // A record of a later stream under the same id is not this one.
+        let mut watch = Watch::new(Hub::new(), "s", "1-1".to_owned(), Duration::from_secs(1));
+        assert_eq!(watch.verdict(record(State::Running, "2-1")), Some(LOST));
+        assert_eq!(watch.verdict(Ok(None)), Some(LOST));
+    }
+}
