@@ -283,6 +283,13 @@ mod tests {
             first.as_ptr(),
             "one event is handed on, not copied"
         );
+        // One-byte events: two fit in two bytes, not three.
+        let mut window = Window::default();
+        window.follow(0);
+        for (seq, data) in [(1, "a"), (2, "b"), (3, "c")] {
+            window.push(seq, 0, Bytes::from_static(data.as_bytes()), &wide);
+        }
+        assert_eq!(window.read(0, 2, &wide), events("ab", 2));
     }
 
     #[test]
@@ -299,6 +306,12 @@ mod tests {
             window.read(1, usize::MAX, &four),
             Read::Batch(Batch::Gap { oldest: 3 })
         );
+        // The newest event stays, whatever its size.
+        let one = retention(100, 1);
+        let mut window = Window::default();
+        window.follow(0);
+        window.push(1, 0, Bytes::from_static(b"e1"), &one);
+        assert_eq!(window.read(0, usize::MAX, &one), events("e1", 1));
         // Exactly at the bound: kept.
         let mut window = Window::default();
         window.follow(0);
