@@ -65,20 +65,34 @@ use http::{Method, StatusCode};
 use metrics::{counter, gauge, Gauge, Key, Label, Level, Metadata, SharedString};
 
 /// Keeps `nest_connections_open` up while a connection is served.
-pub(crate) struct ConnectionOpen(Gauge);
+///
+/// It keeps the protocol (one byte), not the gauge (16 bytes): it lives in every connection's
+/// task for the connection's life, so the gauge is looked up again when it is dropped (a hash
+/// of a static key, once per connection).
+pub(crate) struct ConnectionOpen {
+    http2: bool,
+}
 
 impl ConnectionOpen {
     pub(crate) fn new(http2: bool) -> Self {
-        let gauge =
-            gauge!("nest_connections_open", "protocol" => if http2 { "http2" } else { "http1" });
-        gauge.increment(1.0);
-        Self(gauge)
+        connections_open(http2).increment(1.0);
+        Self { http2 }
     }
 }
 
 impl Drop for ConnectionOpen {
     fn drop(&mut self) {
-        self.0.decrement(1.0);
+        connections_open(self.http2).decrement(1.0);
+    }
+}
+
+/// The `nest_connections_open` gauge of a protocol.
+fn connections_open(http2: bool) -> Gauge {
+    // Literal labels: a static key.
+    if http2 {
+        gauge!("nest_connections_open", "protocol" => "http2")
+    } else {
+        gauge!("nest_connections_open", "protocol" => "http1")
     }
 }
 

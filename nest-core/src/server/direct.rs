@@ -37,12 +37,11 @@ use http_body::Body as _;
 use tokio::io::{AsyncReadExt, AsyncWrite};
 use tokio::net::TcpStream;
 
-use super::stop::{Signal, Stop, StopWatch};
+use super::stop::{Slot, Stop, UNREGISTERED};
 use crate::app::NestService;
 use crate::body::Body;
 use crate::config::ServerConfig;
 use crate::Response;
-use tokio_util::sync::WaitForCancellationFuture;
 
 /// The most bytes of a first request head looked at (and the most kept while the app runs).
 /// A longer head (rare: large cookies) goes to hyper.
@@ -56,7 +55,7 @@ const READS_PER_WAKE: usize = 16;
 /// dropped: stray bytes, a pipelined request that will never be served since the stream ends the
 /// connection). Past it the connection is reset: a client that sends without end would
 /// otherwise keep the server reading and discarding for the stream's life.
-pub(super) const DISCARD_LIMIT: u32 = 16 * 1024;
+pub(super) const DISCARD_LIMIT: u16 = 16 * 1024;
 
 /// What the first request of a connection turned into.
 pub(super) enum First {
@@ -216,83 +215,100 @@ enum End {
     Flooded,
 }
 
-pin_project_lite::pin_project! {
-    /// Writes the response head, then the body's frames, until the body ends, the client goes
-    /// away or the grace period of a shutdown is over.
-    ///
-    /// A future written by hand, not an `async fn`: it is the connection task's whole state
-    /// for the stream's life, and an `async fn` keeps its arguments and every local that lives
-    /// across an await in slots of their own (the head, the references a polling closure
-    /// captures): here each field exists once.
-    pub(super) struct Stream<'a> {
-        // Dropped first when the task ends early: the cancel hook runs with the reason the
-        // body knows, while the socket is still open.
-        body: Option<Body>,
-        sock: TcpStream,
-        pending: Out,
-        stop: &'a Stop,
-        // The stop signal, watched as hyper's connections watch it (`StopWatch`). The body
-        // itself ends at the shutdown (it holds the token); here only the grace period's end
-        // matters.
-        #[pin]
-        signal: WaitForCancellationFuture<'a>,
-        watch: StopWatch,
-        // Bytes the client sent after its request, read and dropped (at most `DISCARD_LIMIT`).
-        discarded: u32,
-        // The socket's read interest is registered with a waker of its own, so a wake for an
-        // event (the common case) does not poll the read side again (a lock in tokio's
-        // registration per poll); only a wake from the socket itself does.
-        reads: Option<Arc<ReadWake>>,
-        _open: crate::metrics::ConnectionOpen,
-    }
+/// Writes the response head, then the body's frames, until the body ends, the client goes
+/// away or the grace period of a shutdown is over.
+///
+/// A future written by hand, not an `async fn`: it is the connection task's whole state for
+/// the stream's life, and an `async fn` keeps its arguments and every local that lives across
+/// an await in slots of their own (the head, the references a polling closure captures): here
+/// each field exists once. Every byte of it is a byte of every idle connection (see the test
+/// `an_idle_stream_stays_small`).
+///
+/// It holds no stop future: the body ends at the shutdown on its own (it holds the app's
+/// token), and the end of the grace period reaches the stream through its waker in
+/// [`Stop`]'s registry of direct streams (see [`DirectStreams`](super::stop::DirectStreams)), under the key it keeps.
+pub(super) struct Stream {
+    // Dropped first when the task ends early: the cancel hook runs with the reason the body
+    // knows, while the socket is still open.
+    body: Option<Body>,
+    sock: TcpStream,
+    pending: Out,
+    // The socket's read interest is registered with a waker of its own, so a wake for an event
+    // (the common case) does not poll the read side again (a lock in tokio's registration per
+    // poll); only a wake from the socket itself does.
+    reads: Option<Arc<ReadWake>>,
+    // The stream's key in the stop's registry of direct streams (`UNREGISTERED` until its
+    // first poll, and once it ended).
+    key: u32,
+    // Bytes the client sent after its request, read and dropped (at most `DISCARD_LIMIT` plus
+    // one read). Two bytes, not four: with `key` and `_open` the fields after the pointers fit
+    // in one word.
+    discarded: u16,
+    _open: crate::metrics::ConnectionOpen,
+    // The connection's place on the server, given back last (after the socket closed): the
+    // stream owns it, so the connection's future holds no reference into itself.
+    slot: Slot,
 }
 
-impl<'a> Stream<'a> {
-    /// The stream of `body` on `sock`, after `head` (the response head, not written yet).
-    pub(super) fn new(sock: TcpStream, head: Bytes, body: Body, stop: &'a Stop) -> Self {
+impl Stream {
+    /// The stream of `body` on `sock`, after `head` (the response head, not written yet), on the
+    /// connection that holds `slot`.
+    pub(super) fn new(sock: TcpStream, head: Bytes, body: Body, slot: Slot) -> Self {
         Self {
             body: Some(body),
             sock,
             pending: Out::raw(head),
-            stop,
-            signal: stop.token.cancelled(),
-            watch: StopWatch::default(),
-            discarded: 0,
             reads: None,
+            key: UNREGISTERED,
+            discarded: 0,
             _open: crate::metrics::ConnectionOpen::new(false),
+            slot,
         }
     }
 }
 
-impl Future for Stream<'_> {
+impl Future for Stream {
     type Output = ();
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        let mut this = self.project();
+        // No field is pinned (the socket and the body are `Unpin`).
+        let this = self.get_mut();
+        let stop = &*this.slot.0;
         let Some(body) = this.body.as_mut() else {
             return Poll::Ready(());
         };
         let end = 'end: {
-            if this.watch.poll_signal(this.signal.as_mut(), this.stop, cx) == Signal::Deadline {
+            if stop.is_forced() {
                 break 'end End::Deadline;
             }
-            let watch = match &*this.reads {
+            let watch = match &this.reads {
                 Some(wake) if wake.task.will_wake(cx.waker()) => wake
                     .fired
                     .swap(false, Ordering::AcqRel)
                     .then(|| wake.clone()),
-                // First poll, or the task's waker changed: a fresh registration.
-                _ => Some(ReadWake::new(cx.waker())),
+                // First poll, or the task's waker changed: a fresh registration, here and in
+                // the stop's registry.
+                _ => {
+                    let mut streams = stop.direct_streams();
+                    streams.set(&mut this.key, cx.waker());
+                    // Checked under the lock: the end of the grace period wakes what is
+                    // registered under it, so a stream registered after that pass sees it here.
+                    if stop.is_forced() {
+                        break 'end End::Deadline;
+                    }
+                    drop(streams);
+                    Some(ReadWake::new(cx.waker()))
+                }
             };
             if let Some(wake) = watch {
                 let waker = Waker::from(wake.clone());
-                *this.reads = Some(wake);
+                this.reads = Some(wake);
                 let mut cx = Context::from_waker(&waker);
-                if let Poll::Ready(end) = watch_reads(this.sock, this.discarded, &mut cx) {
+                if let Poll::Ready(end) = watch_reads(&this.sock, &mut this.discarded, &mut cx) {
                     break 'end end;
                 }
             }
-            match write_frames(this.sock, this.pending, body, cx) {
+            match write_frames(&mut this.sock, &mut this.pending, body, cx) {
                 Poll::Ready(end) => end,
                 Poll::Pending => return Poll::Pending,
             }
@@ -300,7 +316,7 @@ impl Future for Stream<'_> {
         match end {
             End::Done => {
                 // FIN after the last chunk (a socket's shutdown does not wait); the drop closes.
-                let _ = Pin::new(&mut *this.sock).poll_shutdown(cx);
+                let _ = Pin::new(&mut this.sock).poll_shutdown(cx);
             }
             End::Failed | End::Flooded => {
                 if matches!(end, End::Flooded) {
@@ -309,15 +325,26 @@ impl Future for Stream<'_> {
                 // SO_LINGER 0: the close resets (it does not block), so a client cannot take a
                 // failure for an end.
                 let _ =
-                    socket2::SockRef::from(&*this.sock).set_linger(Some(std::time::Duration::ZERO));
+                    socket2::SockRef::from(&this.sock).set_linger(Some(std::time::Duration::ZERO));
             }
             End::Gone => tracing::trace!("client closed its SSE connection"),
             End::Deadline => tracing::debug!("grace period over: connection closed"),
         }
         // The body is dropped before the socket: its cancel hook runs now, with the reason it
         // knows.
-        *this.body = None;
+        this.body = None;
+        stop.direct_streams().remove(&mut this.key);
         Poll::Ready(())
+    }
+}
+
+impl Drop for Stream {
+    fn drop(&mut self) {
+        // A stream dropped before it ended (its task aborted): its waker leaves the registry
+        // (it would keep the task's memory alive).
+        if self.key != UNREGISTERED {
+            self.slot.0.direct_streams().remove(&mut self.key);
+        }
     }
 }
 
@@ -351,7 +378,7 @@ impl Wake for ReadWake {
 /// Reads (and drops) whatever the client sends after its request, to notice its end: a read of
 /// EOF, or an error. Pending while the client is silent; `Flooded` once it sent more than
 /// [`DISCARD_LIMIT`] bytes (counted in `discarded`).
-fn watch_reads(sock: &TcpStream, discarded: &mut u32, cx: &mut Context<'_>) -> Poll<End> {
+fn watch_reads(sock: &TcpStream, discarded: &mut u16, cx: &mut Context<'_>) -> Poll<End> {
     let mut scratch = [0u8; 256];
     for _ in 0..READS_PER_WAKE {
         match sock.poll_read_ready(cx) {
@@ -360,8 +387,9 @@ fn watch_reads(sock: &TcpStream, discarded: &mut u32, cx: &mut Context<'_>) -> P
             Poll::Ready(Ok(())) => match sock.try_read(&mut scratch) {
                 Ok(0) => return Poll::Ready(End::Gone),
                 Ok(n) => {
-                    // n <= 256: no overflow before the limit is seen.
-                    *discarded += n as u32;
+                    // n <= 256 and the count at most the limit (16 KiB) before: no overflow
+                    // of the u16 before the limit is seen.
+                    *discarded += n as u16;
                     if *discarded > DISCARD_LIMIT {
                         return Poll::Ready(End::Flooded);
                     }
@@ -378,12 +406,16 @@ fn watch_reads(sock: &TcpStream, discarded: &mut u32, cx: &mut Context<'_>) -> P
 
 /// Bytes on their way to the socket: a chunk's size line, its data and its CRLF (or raw bytes:
 /// the head, the last chunk), written with one vectored write.
+///
+/// 40 bytes (the data and three counters): an idle stream keeps one. The size line is not kept
+/// but made again from the data's length on each write that still has some of it to write:
+/// the data is written after the whole line, so until then it is whole and its length is the
+/// chunk's.
 struct Out {
-    /// The chunk-size line (`1a\r\n`); `size[at..len]` is still to write.
-    size: [u8; 18],
+    data: Bytes,
+    /// The chunk-size line's length (0 for raw bytes); `size_at` of it is written.
     size_len: u8,
     size_at: u8,
-    data: Bytes,
     /// How much of the CRLF after the data is still to write (0 for raw bytes).
     crlf_left: u8,
 }
@@ -391,23 +423,20 @@ struct Out {
 impl Out {
     fn raw(data: Bytes) -> Self {
         Self {
-            size: [0; 18],
+            data,
             size_len: 0,
             size_at: 0,
-            data,
             crlf_left: 0,
         }
     }
 
     /// `data` as one HTTP/1.1 chunk (never empty: an empty chunk would end the body).
     fn chunk(data: Bytes) -> Self {
-        let mut size = [0u8; 18];
-        let line = format_size(data.len(), &mut size);
+        let size_len = format_size(data.len(), &mut [0u8; 18]);
         Self {
-            size,
-            size_len: line,
-            size_at: 0,
             data,
+            size_len,
+            size_at: 0,
             crlf_left: 2,
         }
     }
@@ -420,9 +449,14 @@ impl Out {
     fn poll_write(&mut self, sock: &mut TcpStream, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         const CRLF: &[u8] = b"\r\n";
         while !self.is_empty() {
+            let mut size = [0u8; 18];
+            if self.size_at < self.size_len {
+                // Nothing of the data is written yet: its length is the chunk's.
+                format_size(self.data.len(), &mut size);
+            }
             let crlf = &CRLF[2 - usize::from(self.crlf_left)..];
             let parts = [
-                io::IoSlice::new(&self.size[usize::from(self.size_at)..usize::from(self.size_len)]),
+                io::IoSlice::new(&size[usize::from(self.size_at)..usize::from(self.size_len)]),
                 io::IoSlice::new(&self.data),
                 io::IoSlice::new(crlf),
             ];
@@ -567,6 +601,18 @@ mod tests {
             assert!(probe.is_unique(), "the written bytes are still held");
         }
         drop(client);
+    }
+
+    /// Every idle direct SSE connection's task holds a `Stream` (and its `Out`) for the
+    /// connection's life: every byte here is a byte of every idle connection, and past 120
+    /// bytes the connection future outgrows tokio's 256-byte task cell (see the connection
+    /// future's size test in `conn.rs`): 128 bytes more per connection.
+    #[test]
+    fn an_idle_stream_stays_small() {
+        let out = std::mem::size_of::<Out>();
+        assert!(out <= 40, "Out grew to {out} bytes");
+        let stream = std::mem::size_of::<Stream>();
+        assert!(stream <= 120, "the direct stream grew to {stream} bytes");
     }
 
     #[test]

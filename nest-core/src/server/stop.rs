@@ -1,12 +1,13 @@
 //! The server's stop signal as its connections see it ([`Stop`]), a connection's place under the
-//! connection limit ([`Slot`]), and the one way a connection watches the signal ([`StopWatch`]):
-//! hyper's connections (`conn.rs`) and the direct SSE path (`direct.rs`) both use it.
+//! connection limit ([`Slot`]), the way hyper's connections (`conn.rs`) watch the signal
+//! ([`StopWatch`]), and the registry through which the end of the grace period reaches the
+//! direct SSE path's streams (`direct.rs`), which keep no stop future of their own.
 
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
-use std::task::Context;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Waker};
 
 use tokio::sync::Semaphore;
 use tokio_util::sync::{CancellationToken, WaitForCancellationFuture};
@@ -21,6 +22,11 @@ pub(crate) struct Stop {
     pub(super) token: CancellationToken,
     /// The grace period is over: close now.
     pub(super) deadline: CancellationToken,
+    /// Set before `deadline` is cancelled and before the direct streams are woken: the check a
+    /// direct stream makes on each wake (`CancellationToken::is_cancelled` takes a lock).
+    forced: AtomicBool,
+    /// The wakers of the open direct SSE streams, woken when the grace period ends.
+    direct: Mutex<DirectStreams>,
     /// Every connection task and every HTTP/2 stream task of the server.
     pub(crate) tasks: TaskTracker,
     /// `ServerConfig::max_connections`: one permit per open connection, taken when it is
@@ -47,6 +53,8 @@ impl Stop {
             fired: AtomicBool::new(false),
             token,
             deadline: CancellationToken::new(),
+            forced: AtomicBool::new(false),
+            direct: Mutex::new(DirectStreams::default()),
             tasks: TaskTracker::new(),
             limit: None,
         }
@@ -68,7 +76,80 @@ impl Stop {
 
     /// Tells every connection to close now, whatever it is doing.
     pub(crate) fn force(&self) {
+        self.forced.store(true, Ordering::Release);
         self.deadline.cancel();
+        // Under the lock: a stream that registers or changes its waker after this pass sees
+        // `forced` when it checks under the same lock (see `DirectStreams::set`).
+        for waker in self.direct_streams().wakers.iter().flatten() {
+            waker.wake_by_ref();
+        }
+    }
+
+    /// Whether the grace period is over (see [`Stop::force`]): one atomic load, made by a direct
+    /// stream on each wake.
+    pub(super) fn is_forced(&self) -> bool {
+        self.forced.load(Ordering::Acquire)
+    }
+
+    /// The direct streams' registry. A poisoned lock is taken as it is: every change to it is
+    /// a single assignment or push, never left half done.
+    pub(super) fn direct_streams(&self) -> MutexGuard<'_, DirectStreams> {
+        self.direct.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// The wakers of the open direct SSE streams, each under the key its stream keeps: the end of
+/// the grace period wakes them all, and each ends (it sees [`Stop::is_forced`]).
+///
+/// It stands in for a stop future per stream (`stop.token.cancelled()`, 72 bytes, plus its
+/// watch): that future lives in the stream's task for the stream's whole life, and every byte
+/// there is a byte of every idle connection. Here a stream costs an entry of 16 bytes on a list
+/// the server shares (reused once the stream ends), and no work on its wakes but a load of
+/// [`Stop::forced`]. The stream does not need the shutdown itself: its SSE body ends at the
+/// shutdown on its own (it holds the app's token).
+#[derive(Debug, Default)]
+pub(super) struct DirectStreams {
+    /// `None`: a free entry, its key on `free`.
+    wakers: Vec<Option<Waker>>,
+    free: Vec<u32>,
+}
+
+/// The key of a stream not registered (yet): [`DirectStreams::set`] registers it.
+pub(super) const UNREGISTERED: u32 = u32::MAX;
+
+impl DirectStreams {
+    /// Registers `waker` under `key` (a new key when it is [`UNREGISTERED`], written back), or
+    /// replaces the waker registered under it. Called with the lock held, so `forced` read
+    /// after it (see [`Stop::force`]) tells whether the stream must end now. When the registry
+    /// is full (`u32::MAX - 1` streams, more than the file descriptors of any system: never in
+    /// practice) the stream stays unregistered, and ends at the deadline only by its own means
+    /// (the client's end, a failed write).
+    pub(super) fn set(&mut self, key: &mut u32, waker: &Waker) {
+        if let Some(Some(slot)) = self.wakers.get_mut(*key as usize) {
+            slot.clone_from(waker);
+            return;
+        }
+        if let Some(free) = self.free.pop() {
+            self.wakers[free as usize] = Some(waker.clone());
+            *key = free;
+            return;
+        }
+        match u32::try_from(self.wakers.len()) {
+            Ok(new) if new != UNREGISTERED => {
+                self.wakers.push(Some(waker.clone()));
+                *key = new;
+            }
+            _ => {}
+        }
+    }
+
+    /// Removes the waker registered under `key`, if any, and marks `key` unregistered.
+    pub(super) fn remove(&mut self, key: &mut u32) {
+        if let Some(slot @ Some(_)) = self.wakers.get_mut(*key as usize) {
+            *slot = None;
+            self.free.push(*key);
+        }
+        *key = UNREGISTERED;
     }
 }
 
@@ -123,5 +204,59 @@ impl StopWatch {
         } else {
             Signal::Running
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    use std::task::{Wake, Waker};
+
+    use tokio_util::sync::CancellationToken;
+
+    use super::{Stop, UNREGISTERED};
+
+    /// Counts its wakes.
+    #[derive(Default)]
+    struct Count(AtomicUsize);
+
+    impl Wake for Count {
+        fn wake(self: Arc<Self>) {
+            self.wake_by_ref();
+        }
+
+        fn wake_by_ref(self: &Arc<Self>) {
+            self.0.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// The end of the grace period wakes every registered direct stream once, with the waker
+    /// it registered last, and none that left; a key that was given back is reused.
+    #[test]
+    fn the_deadline_wakes_every_registered_direct_stream() {
+        let stop = Stop::new(CancellationToken::new());
+        let counts: Vec<Arc<Count>> = (0..4).map(|_| Arc::default()).collect();
+        let wakers: Vec<Waker> = counts.iter().map(|c| Waker::from(c.clone())).collect();
+        let mut keys = [UNREGISTERED; 3];
+        for (key, waker) in keys.iter_mut().zip(&wakers) {
+            stop.direct_streams().set(key, waker);
+        }
+        assert_eq!(keys, [0, 1, 2]);
+        // The second stream's task changed its waker: the same key, the new waker.
+        stop.direct_streams().set(&mut keys[1], &wakers[3]);
+        assert_eq!(keys[1], 1);
+        // The third ended: its key is free and the next stream takes it.
+        stop.direct_streams().remove(&mut keys[2]);
+        assert_eq!(keys[2], UNREGISTERED);
+        let mut next = UNREGISTERED;
+        stop.direct_streams().set(&mut next, &wakers[2]);
+        assert_eq!(next, 2);
+        stop.direct_streams().remove(&mut next);
+        assert!(!stop.is_forced());
+        stop.force();
+        assert!(stop.is_forced() && stop.deadline.is_cancelled());
+        let woken: Vec<usize> = counts.iter().map(|c| c.0.load(Ordering::Relaxed)).collect();
+        assert_eq!(woken, [1, 0, 0, 1]);
     }
 }
