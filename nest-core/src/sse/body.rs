@@ -141,7 +141,7 @@ impl SseBody {
 
     fn shutdown_frame(&self) -> Option<Arc<Bytes>> {
         let (base, jitter) = self.shared.shutdown_retry?;
-        let retry = base + jittered(jitter);
+        let retry = Duration::from_millis(base) + jittered(Duration::from_millis(jitter));
         encode(&SseEvent::new().retry(retry)).ok().map(|e| e.0)
     }
 
@@ -343,7 +343,8 @@ impl Drop for SseBody {
                 EndReason::ClientGone
             };
             st.body_dropped = true;
-            if let (Some(key), Some(app)) = (st.shutdown_key.take(), &st.app) {
+            let key = std::mem::replace(&mut st.shutdown_key, super::lifecycle::NO_KEY);
+            if let (true, Some(app)) = (key != super::lifecycle::NO_KEY, &st.app) {
                 app.leave_shutdown(key);
             }
             (

@@ -39,7 +39,9 @@ pub(super) struct Shared {
     pub(super) max_events: usize,
     pub(super) max_bytes: usize,
     pub(super) overflow: Overflow,
-    pub(super) shutdown_retry: Option<(Duration, Duration)>,
+    /// [`SseOptions::shutdown_retry`]'s base and jitter in whole milliseconds (what `retry:`
+    /// carries): 24 bytes where two `Duration`s take 40.
+    pub(super) shutdown_retry: Option<(u64, u64)>,
     /// Whether events without an id get the next automatic one (fixed at creation, so a write
     /// without automatic ids takes the lock once).
     pub(super) auto_id: bool,
@@ -65,6 +67,14 @@ impl ShutdownWake for Shared {
     }
 }
 
+/// `duration` in whole milliseconds (at most `u64::MAX`).
+fn whole_ms(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// No key on the app's shutdown roll (see [`State::shutdown_key`]).
+pub(super) const NO_KEY: u32 = u32::MAX;
+
 pub(super) struct State {
     /// The queued events, one pointer each (see [`EncodedEvent`](super::EncodedEvent)).
     pub(super) queue: VecDeque<Arc<Bytes>>,
@@ -80,8 +90,10 @@ pub(super) struct State {
     pub(super) link: Option<Arc<StreamLink>>,
     /// What the app's streams share (the open count, the budget), once attached.
     pub(super) app: Option<Arc<SseShared>>,
-    /// The stream's key on the app's shutdown roll (`SseShared::join_shutdown`), once attached.
-    pub(super) shutdown_key: Option<u32>,
+    /// The stream's key on the app's shutdown roll (`SseShared::join_shutdown`), once attached
+    /// ([`NO_KEY`] before; a plain `u32`, which fits beside the other small fields where an
+    /// `Option` would grow this state by a word).
+    pub(super) shutdown_key: u32,
     /// Whether this stream counts in the app's open streams (from its attachment until its
     /// body goes).
     pub(super) live: bool,
@@ -207,7 +219,7 @@ impl Shared {
                 hook: options.on_cancel,
                 link: None,
                 app: None,
-                shutdown_key: None,
+                shutdown_key: NO_KEY,
                 live: false,
                 open_gauge: None,
                 span: None,
@@ -224,7 +236,9 @@ impl Shared {
             max_events: options.max_events,
             max_bytes: options.max_bytes,
             overflow: options.overflow,
-            shutdown_retry: options.shutdown_retry,
+            shutdown_retry: options
+                .shutdown_retry
+                .map(|(base, jitter)| (whole_ms(base), whole_ms(jitter))),
             auto_id: options.auto_id.is_some(),
             shutdown_fired: AtomicBool::new(false),
             traced: AtomicBool::new(false),
@@ -517,8 +531,9 @@ impl SseAttach {
         st.link = Some(link.clone());
         // Woken through `ShutdownWake for Shared` when the app shuts down, which sets `shutdown_fired`.
         let stream: Weak<Shared> = Arc::downgrade(&self.0);
-        st.shutdown_key = app.join_shutdown(&link.shutdown, stream);
-        if st.shutdown_key.is_none() {
+        let key = app.join_shutdown(&link.shutdown, stream);
+        st.shutdown_key = key.unwrap_or(NO_KEY);
+        if key.is_none() {
             // The app is shutting down already.
             self.0.shutdown_fired.store(true, Ordering::Release);
         }

@@ -789,7 +789,9 @@ fn link(token: tokio_util::sync::CancellationToken) -> Arc<crate::context::Strea
 
 #[test]
 fn a_stream_s_shared_state_does_not_grow() {
-    assert!(std::mem::size_of::<super::lifecycle::Shared>() <= 320);
+    // 312 bytes: with the Arc's counts, the allocator's 336-byte class. The shutdown roll's key
+    // fits because the shutdown `retry:` is kept in milliseconds.
+    assert!(std::mem::size_of::<super::lifecycle::Shared>() <= 312);
 }
 
 /// An event written to many streams with `write_encoded` is stored once: each stream pays only
