@@ -96,13 +96,23 @@ fn redis_backend() {
 
 /// Redis's `connected_clients`.
 async fn clients(conn: &mut redis::aio::MultiplexedConnection) -> u64 {
-    let info: String = within("INFO", redis::cmd("INFO").arg("clients").query_async(conn))
+    info_field(conn, "clients", "connected_clients").await
+}
+
+/// The number `field` of `INFO section`.
+async fn info_field(
+    conn: &mut redis::aio::MultiplexedConnection,
+    section: &str,
+    field: &str,
+) -> u64 {
+    let info: String = within("INFO", redis::cmd("INFO").arg(section).query_async(conn))
         .await
         .unwrap();
+    let prefix = format!("{field}:");
     info.lines()
-        .find_map(|line| line.strip_prefix("connected_clients:"))
+        .find_map(|line| line.strip_prefix(prefix.as_str()))
         .and_then(|n| n.trim().parse().ok())
-        .expect("INFO clients has connected_clients")
+        .unwrap_or_else(|| panic!("INFO {section} has {field}"))
 }
 
 /// What a backend holds and lets go of (issue 36: each was a mutation no test noticed):
@@ -740,17 +750,7 @@ async fn fan_out_cost(redis: &RedisServer) {
 
 /// The bytes Redis has read from its clients, from `INFO stats`.
 async fn net_input_bytes(redis: &RedisServer) -> u64 {
-    let mut conn = admin(redis).await;
-    let info: String = within(
-        "INFO",
-        redis::cmd("INFO").arg("stats").query_async(&mut conn),
-    )
-    .await
-    .unwrap();
-    info.lines()
-        .find_map(|line| line.strip_prefix("total_net_input_bytes:"))
-        .and_then(|n| n.trim().parse().ok())
-        .expect("total_net_input_bytes")
+    info_field(&mut admin(redis).await, "stats", "total_net_input_bytes").await
 }
 
 /// Issue 31: 200 subscribers on distinct 30,000-byte topic names made each publish resend a

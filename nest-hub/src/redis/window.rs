@@ -181,6 +181,16 @@ mod tests {
         })
     }
 
+    /// A window followed from 0 that got `events` as 1, 2, 3… (time 0), kept by `retention`.
+    fn followed(events: &[&'static str], retention: &Retention) -> Window {
+        let mut window = Window::default();
+        window.follow(0);
+        for (seq, data) in (1..).zip(events) {
+            window.push(seq, 0, Bytes::from_static(data.as_bytes()), retention);
+        }
+        window
+    }
+
     #[test]
     fn reads_what_it_followed_and_asks_redis_for_the_rest() {
         let wide = retention(100, usize::MAX);
@@ -262,13 +272,10 @@ mod tests {
     #[test]
     fn reads_fill_max_bytes_exactly_and_one_event_is_not_copied() {
         let wide = retention(100, usize::MAX);
-        let mut window = Window::default();
-        window.follow(0);
-        let first = Bytes::from_static(b"e1");
-        window.push(1, 0, first.clone(), &wide);
-        for seq in 2..=4 {
-            window.push(seq, 0, Bytes::from(format!("e{seq}")), &wide);
-        }
+        let mut window = followed(&["e1", "e2", "e3", "e4"], &wide);
+        let Some(first) = window.events.front().map(|e| e.bytes.clone()) else {
+            panic!("four events");
+        };
         assert_eq!(
             window.read(0, 6, &wide),
             events("e1e2e3", 3),
@@ -284,11 +291,7 @@ mod tests {
             "one event is handed on, not copied"
         );
         // One-byte events: two fit in two bytes, not three.
-        let mut window = Window::default();
-        window.follow(0);
-        for (seq, data) in [(1, "a"), (2, "b"), (3, "c")] {
-            window.push(seq, 0, Bytes::from_static(data.as_bytes()), &wide);
-        }
+        let mut window = followed(&["a", "b", "c"], &wide);
         assert_eq!(window.read(0, 2, &wide), events("ab", 2));
     }
 
@@ -296,10 +299,7 @@ mod tests {
     fn retention_by_bytes_counts_what_it_drops() {
         // 3 + 3 bytes pass 4: the first goes (3 left); 2 more make 5: the second goes too.
         let four = retention(100, 4);
-        let mut window = Window::default();
-        window.follow(0);
-        window.push(1, 0, Bytes::from_static(b"aaa"), &four);
-        window.push(2, 0, Bytes::from_static(b"bbb"), &four);
+        let mut window = followed(&["aaa", "bbb"], &four);
         assert_eq!(window.read(1, usize::MAX, &four), events("bbb", 2));
         window.push(3, 0, Bytes::from_static(b"cc"), &four);
         assert_eq!(
@@ -308,15 +308,10 @@ mod tests {
         );
         // The newest event stays, whatever its size.
         let one = retention(100, 1);
-        let mut window = Window::default();
-        window.follow(0);
-        window.push(1, 0, Bytes::from_static(b"e1"), &one);
+        let mut window = followed(&["e1"], &one);
         assert_eq!(window.read(0, usize::MAX, &one), events("e1", 1));
         // Exactly at the bound: kept.
-        let mut window = Window::default();
-        window.follow(0);
-        window.push(1, 0, Bytes::from_static(b"e1"), &four);
-        window.push(2, 0, Bytes::from_static(b"e2"), &four);
+        let mut window = followed(&["e1", "e2"], &four);
         assert_eq!(window.read(0, usize::MAX, &four), events("e1e2", 2));
     }
 
