@@ -603,6 +603,31 @@ mod tests {
         drop(client);
     }
 
+    /// A stream registers its waker for the end of the grace period on its first poll, and a
+    /// stream dropped before it ended (its task aborted, say) takes it off again: a waker left
+    /// there would keep the task's memory for the server's life.
+    #[tokio::test]
+    async fn a_dropped_stream_leaves_the_stop_registry() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let client = TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (sock, _) = listener.accept().await.unwrap();
+        let stop = Arc::new(Stop::new(tokio_util::sync::CancellationToken::new()));
+        let body = Body::from_stream(futures_util::stream::pending::<Result<Bytes, Infallible>>());
+        let mut stream = Box::pin(Stream::new(
+            sock,
+            Bytes::from_static(b"HTTP/1.1 200 OK\r\n\r\n"),
+            body,
+            Slot(stop.clone()),
+        ));
+        assert!(futures_util::poll!(stream.as_mut()).is_pending());
+        assert_eq!(stop.direct_streams().registered(), 1);
+        drop(stream);
+        assert_eq!(stop.direct_streams().registered(), 0);
+        drop(client);
+    }
+
     /// Every idle direct SSE connection's task holds a `Stream` (and its `Out`) for the
     /// connection's life: every byte here is a byte of every idle connection, and past 120
     /// bytes the connection future outgrows tokio's 256-byte task cell (see the connection

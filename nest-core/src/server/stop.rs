@@ -143,6 +143,12 @@ impl DirectStreams {
         }
     }
 
+    /// How many streams are registered.
+    #[cfg(test)]
+    pub(super) fn registered(&self) -> usize {
+        self.wakers.iter().flatten().count()
+    }
+
     /// Removes the waker registered under `key`, if any, and marks `key` unregistered.
     pub(super) fn remove(&mut self, key: &mut u32) {
         if let Some(slot @ Some(_)) = self.wakers.get_mut(*key as usize) {
