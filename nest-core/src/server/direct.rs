@@ -582,13 +582,19 @@ mod tests {
 
     use super::*;
 
-    #[tokio::test]
-    async fn written_bytes_are_released_at_once() {
+    /// A connected pair over loopback: (the client's end, the server's end).
+    async fn socket_pair() -> (TcpStream, TcpStream) {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let client = TcpStream::connect(listener.local_addr().unwrap())
             .await
             .unwrap();
-        let (mut sock, _) = listener.accept().await.unwrap();
+        let (server, _) = listener.accept().await.unwrap();
+        (client, server)
+    }
+
+    #[tokio::test]
+    async fn written_bytes_are_released_at_once() {
+        let (client, mut sock) = socket_pair().await;
         let probe = Bytes::from(vec![b'x'; 256]);
         let outs: [fn(Bytes) -> Out; 2] = [Out::raw, Out::chunk];
         for make in outs {
@@ -608,11 +614,7 @@ mod tests {
     /// there would keep the task's memory for the server's life.
     #[tokio::test]
     async fn a_dropped_stream_leaves_the_stop_registry() {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let client = TcpStream::connect(listener.local_addr().unwrap())
-            .await
-            .unwrap();
-        let (sock, _) = listener.accept().await.unwrap();
+        let (client, sock) = socket_pair().await;
         let stop = Arc::new(Stop::new(tokio_util::sync::CancellationToken::new()));
         let body = Body::from_stream(futures_util::stream::pending::<Result<Bytes, Infallible>>());
         let mut stream = Box::pin(Stream::new(
