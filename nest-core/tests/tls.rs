@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use nest_core::prelude::*;
 use nest_core::server::TlsConfig;
+use nest_core::sse::EndReason;
 use nest_core::Server;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -374,4 +375,202 @@ async fn shutdown_ends_tls_streams_with_the_final_event_and_close_notify() {
             .unwrap();
         assert_eq!(text, "retry: 3000\n\n");
     }
+}
+
+/// The routes of the direct path over TLS: a stream that says whether it saw [`TlsConnection`]
+/// and sends a 40 KB event (three TLS records), one whose writer the test keeps, and one that
+/// ends after its event. Each reports its end.
+#[derive(Clone)]
+struct Direct {
+    ended: tokio::sync::mpsc::UnboundedSender<EndReason>,
+    writer: Arc<std::sync::Mutex<Option<SseWriter>>>,
+}
+
+impl Controller for Direct {
+    fn routes(r: &mut Routes<Self>) {
+        r.sse(
+            "/marked",
+            |this: Arc<Self>, req: nest_core::Request| async move {
+                let tls = req
+                    .extensions()
+                    .get::<nest_core::server::TlsConnection>()
+                    .is_some();
+                let (writer, body) = get_sse_stream(SseOptions::new().keep_alive(None));
+                writer.write(if tls { "tls" } else { "plain" }).unwrap();
+                writer.write("x".repeat(40_000)).unwrap();
+                let ended = this.ended.clone();
+                body.on_cancel(move |reason| {
+                    drop(writer);
+                    let _ = ended.send(reason);
+                })
+            },
+        );
+        r.sse("/kept", |this: Arc<Self>| async move {
+            let (writer, body) = get_sse_stream(SseOptions::new().keep_alive(None));
+            writer.write("first").unwrap();
+            *this.writer.lock().unwrap() = Some(writer);
+            body
+        });
+        r.sse("/finite", |_: Arc<Self>| async {
+            let (writer, body) = get_sse_stream(SseOptions::new().keep_alive(None));
+            writer.write("one").unwrap();
+            body
+        });
+    }
+}
+
+type Ended = tokio::sync::mpsc::UnboundedReceiver<EndReason>;
+
+async fn serve_direct(cert: &str, key: &str) -> (Server, Direct, Ended) {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let direct = Direct {
+        ended: tx,
+        writer: Arc::default(),
+    };
+    let server = NestApp::new()
+        .controller(direct.clone())
+        .bind_tls(([127, 0, 0, 1], 0), TlsConfig::from_pem(cert, key).unwrap())
+        .await
+        .unwrap();
+    (server, direct, rx)
+}
+
+/// A raw TLS client (HTTP/1.1 by ALPN, the protocol versions given) that sent `GET path`.
+async fn raw_get(
+    server: &Server,
+    cert: &str,
+    versions: &[&'static rustls::SupportedProtocolVersion],
+    path: &str,
+) -> tokio_rustls::client::TlsStream<TcpStream> {
+    use rustls_pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(rustls_pki_types::CertificateDer::from_pem_slice(cert.as_bytes()).unwrap())
+        .unwrap();
+    let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_protocol_versions(versions)
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    let tcp = TcpStream::connect(server.local_addr()).await.unwrap();
+    let name = rustls_pki_types::ServerName::try_from("localhost").unwrap();
+    let mut tls = connector.connect(name, tcp).await.expect("the handshake");
+    let request = format!("GET {path} HTTP/1.1\r\nhost: localhost\r\n\r\n");
+    tls.write_all(request.as_bytes()).await.unwrap();
+    tls
+}
+
+/// Reads from `tls` until what was read contains `needle`; all that was read.
+async fn read_until(tls: &mut tokio_rustls::client::TlsStream<TcpStream>, needle: &str) -> String {
+    let mut all = Vec::new();
+    let reading = async {
+        while !String::from_utf8_lossy(&all).contains(needle) {
+            let mut buf = [0u8; 4096];
+            let n = tls.read(&mut buf).await.expect("a readable stream");
+            assert!(
+                n > 0,
+                "the stream ended before {needle:?}: {:?}",
+                String::from_utf8_lossy(&all)
+            );
+            all.extend_from_slice(&buf[..n]);
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(10), reading)
+        .await
+        .expect("timed out");
+    String::from_utf8(all).unwrap()
+}
+
+/// An HTTP/1.1 SSE stream over TLS 1.3 is written by the direct path (its head says
+/// `connection: close`, which hyper's does not), with the request marked as over TLS; an event
+/// larger than a TLS record (40 KB: three records) arrives whole; and the client's close runs the
+/// cancel hook with `ClientGone`.
+#[tokio::test]
+async fn an_http1_sse_stream_over_tls13_is_written_directly() {
+    let (cert, key) = certificate();
+    let (server, _direct, mut ended) = serve_direct(&cert, &key).await;
+    let url = format!("https://localhost:{}/marked", server.local_addr().port());
+    let mut res = client(&cert, true).get(&url).send().await.unwrap();
+    assert_eq!(res.version(), http::Version::HTTP_11);
+    assert_eq!(
+        res.headers()["connection"],
+        "close",
+        "the direct path's head"
+    );
+    assert_eq!(res.headers()["content-type"], "text/event-stream");
+    let mut text = String::new();
+    let big = format!("data: {}\n\n", "x".repeat(40_000));
+    while text.len() < "data: tls\n\n".len() + big.len() {
+        text.push_str(&chunk(&mut res).await);
+    }
+    assert_eq!(text, format!("data: tls\n\n{big}"));
+    drop(res);
+    let reason = tokio::time::timeout(Duration::from_secs(10), ended.recv())
+        .await
+        .expect("the cancel hook runs when the client closes");
+    assert_eq!(reason, Some(EndReason::ClientGone));
+    server.shutdown(Duration::from_secs(1)).await;
+}
+
+/// A stream that ends is closed as TLS closes: its last chunk, then `close_notify` (rustls
+/// reads to the end without error only after one), then FIN.
+#[tokio::test]
+async fn a_direct_tls_stream_ends_with_its_last_chunk_and_close_notify() {
+    let (cert, key) = certificate();
+    let (server, _direct, _ended) = serve_direct(&cert, &key).await;
+    let mut tls = raw_get(&server, &cert, &[&rustls::version::TLS13], "/finite").await;
+    let mut all = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), tls.read_to_end(&mut all))
+        .await
+        .expect("the server ends the stream")
+        .expect("close_notify before the connection's end");
+    let text = String::from_utf8(all).unwrap();
+    assert!(text.contains("connection: close\r\n"), "{text}");
+    assert!(
+        text.ends_with("\r\n\r\nb\r\ndata: one\n\n\r\n0\r\n\r\n"),
+        "{text:?}"
+    );
+    server.shutdown(Duration::from_secs(1)).await;
+}
+
+/// A TLS 1.2 connection is served by hyper as before (no `connection: close`), its stream
+/// whole.
+#[tokio::test]
+async fn an_sse_stream_over_tls12_is_served_by_hyper() {
+    let (cert, key) = certificate();
+    let (server, _direct, _ended) = serve_direct(&cert, &key).await;
+    let mut tls = raw_get(&server, &cert, &[&rustls::version::TLS12], "/marked").await;
+    let text = read_until(&mut tls, "data: tls\n\n").await;
+    assert_eq!(
+        tls.get_ref().1.protocol_version(),
+        Some(rustls::ProtocolVersion::TLSv1_2)
+    );
+    assert!(text.starts_with("HTTP/1.1 200 OK\r\n"), "{text}");
+    assert!(!text.contains("connection: close"), "{text}");
+    server.shutdown(Duration::from_secs(1)).await;
+}
+
+/// The direct path does not read what the client sends: a client that updates its keys (a
+/// `KeyUpdate` asking the server to update too) still decrypts every event after it, sealed
+/// with the key it had.
+#[tokio::test]
+async fn a_client_key_update_leaves_a_direct_stream_readable() {
+    let (cert, key) = certificate();
+    let (server, direct, _ended) = serve_direct(&cert, &key).await;
+    let mut tls = raw_get(&server, &cert, &[&rustls::version::TLS13], "/kept").await;
+    let head = read_until(&mut tls, "data: first\n\n").await;
+    assert!(head.contains("connection: close\r\n"), "{head}");
+    tls.get_mut().1.refresh_traffic_keys().unwrap();
+    tls.flush().await.unwrap();
+    let writer = direct.writer.lock().unwrap().take().unwrap();
+    for n in 0..3 {
+        writer.write(format!("after {n}")).unwrap();
+    }
+    read_until(&mut tls, "data: after 2\n\n").await;
+    drop(writer);
+    server.shutdown(Duration::from_secs(1)).await;
 }

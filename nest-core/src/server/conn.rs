@@ -185,10 +185,12 @@ impl StallCheck {
 }
 
 /// What a connection goes on with once its protocol and first request are known.
-enum Next {
+pub(super) enum Next {
     /// A direct SSE stream: the socket, the response head and the body (boxed: the task keeps
     /// this enum's slot for the stream's life).
-    Direct(Box<(TcpStream, Bytes, crate::body::Body)>),
+    /// Unless the flag is set, the head and the body's frames are written as they are (TLS:
+    /// framed and sealed already).
+    Direct(Box<(TcpStream, Bytes, crate::body::Body, bool)>),
     /// hyper serves the connection.
     Hyper(Pin<Box<dyn Future<Output = ()> + Send>>),
     /// Nothing to serve: the client closed or stalled, or the server is closing.
@@ -218,7 +220,7 @@ pub(crate) fn serve(
 /// direct stream beside the slot and the opening's leftovers (168 bytes, not the stream's
 /// 120), and every byte of it is a byte of every idle connection. Here each state holds what
 /// it needs once: the direct stream owns the slot.
-enum Serve<O> {
+pub(super) enum Serve<O> {
     /// Sniffing the protocol and, on the direct path, running the app on the first request.
     Opening { open: Pin<Box<O>>, slot: Slot },
     /// A direct SSE stream.
@@ -252,8 +254,8 @@ impl<O: Future<Output = Next>> Future for Serve<O> {
                     *this = match next {
                         Next::Direct(parts) => {
                             // Unboxed in a call of its own: the box is freed now.
-                            let (sock, head, body) = unbox(parts);
-                            Serve::Direct(direct::Stream::new(sock, head, body, slot))
+                            let (sock, head, body, chunked) = unbox(parts);
+                            Serve::Direct(direct::Stream::new(sock, head, body, slot, chunked))
                         }
                         Next::Hyper(conn) => Serve::Hyper { conn, _slot: slot },
                         // The slot is given back now.
@@ -309,7 +311,7 @@ async fn open(
     if config.direct_sse && !h2 && prefix.is_empty() {
         match direct::first(&mut stream, &app, &config, &stop).await {
             direct::First::Stream(head, body) => {
-                return Next::Direct(Box::new((stream, head, body)));
+                return Next::Direct(Box::new((stream, head, body, true)));
             }
             direct::First::Hyper(res) => first = res,
             direct::First::Closed => return Next::Closed,

@@ -78,14 +78,8 @@ pub(super) async fn first(
     let Some((request, head_len)) = peek(stream, app, config).await else {
         return First::Hyper(None);
     };
-    let running = app.handle(request);
-    let res = tokio::select! {
-        res = running => match res {
-            Ok(res) => res,
-            Err(never) => match never {},
-        },
-        // The grace period ended while the app was still answering: close, as hyper would.
-        () = stop.deadline.cancelled() => return First::Closed,
+    let Some(res) = answer(request, app, stop).await else {
+        return First::Closed;
     };
     if !is_stream(&res) {
         return First::Hyper(Some(res));
@@ -99,9 +93,25 @@ pub(super) async fn first(
     First::Stream(response_head(parts.status, &parts.headers), body)
 }
 
+/// Runs the app on a first request the direct path may serve: `None` when the grace period
+/// of a shutdown ended first (the connection closes, as hyper would close it).
+pub(super) async fn answer(
+    request: http::Request<Body>,
+    app: &NestService,
+    stop: &Stop,
+) -> Option<Response> {
+    let running = app.handle(request);
+    tokio::select! {
+        res = running => match res {
+            Ok(res) => Some(res),
+            Err(never) => match never {},
+        },
+        () = stop.deadline.cancelled() => None,
+    }
+}
+
 /// Parses the first request from what the socket holds, without consuming it: the request and
-/// the length of its head. `None`: hyper serves it (see [`parse_head`]), or it is not for an
-/// SSE route and does not accept `text/event-stream`.
+/// the length of its head. `None`: hyper serves it (see [`candidate`]).
 async fn peek(
     stream: &TcpStream,
     app: &NestService,
@@ -109,7 +119,20 @@ async fn peek(
 ) -> Option<(http::Request<Body>, usize)> {
     let mut buf = vec![0u8; PEEK.min(config.max_head_size)];
     let n = stream.peek(&mut buf).await.ok()?;
-    let (parts, head_len) = parse_head(&buf[..n], config.max_headers)?;
+    candidate(&buf[..n], app, config)
+}
+
+/// The first request in `buf` when the direct path may serve it: the request and the length of
+/// its head. `None`: hyper serves it (see [`parse_head`]; a head longer than [`PEEK`] bytes or
+/// `max_head_size` goes to hyper too), or it is not for an SSE route and does not accept
+/// `text/event-stream`.
+pub(super) fn candidate(
+    buf: &[u8],
+    app: &NestService,
+    config: &ServerConfig,
+) -> Option<(http::Request<Body>, usize)> {
+    let buf = &buf[..buf.len().min(PEEK.min(config.max_head_size))];
+    let (parts, head_len) = parse_head(buf, config.max_headers)?;
     let accepts_events = parts.headers.get_all(header::ACCEPT).iter().any(|v| {
         v.to_str()
             .is_ok_and(|v| v.to_ascii_lowercase().contains("text/event-stream"))
@@ -157,7 +180,7 @@ pub(crate) fn parse_head(buf: &[u8], max_headers: usize) -> Option<(http::reques
 }
 
 /// A response this path writes: `200`, `text/event-stream`, no length, a body still to come.
-fn is_stream(res: &Response) -> bool {
+pub(super) fn is_stream(res: &Response) -> bool {
     let headers = res.headers();
     res.status() == StatusCode::OK
         && headers
@@ -171,7 +194,7 @@ fn is_stream(res: &Response) -> bool {
 /// The response head as hyper writes it (lower-case names in the map's order, then
 /// `transfer-encoding: chunked` and `date`), with `connection: close`: the connection is not
 /// reused after the stream.
-fn response_head(status: StatusCode, headers: &HeaderMap) -> Bytes {
+pub(super) fn response_head(status: StatusCode, headers: &HeaderMap) -> Bytes {
     let mut head = BytesMut::with_capacity(256);
     head.put_slice(b"HTTP/1.1 ");
     head.put_slice(status.as_str().as_bytes());
@@ -245,6 +268,10 @@ pub(super) struct Stream {
     // in one word.
     discarded: u16,
     _open: crate::metrics::ConnectionOpen,
+    // The body's frames are framed here as chunks (cleartext); `false` when they come framed
+    // and sealed already (TLS: see `tls_direct`), so they are written as they are, and the body
+    // ends with its own last chunk.
+    chunked: bool,
     // The connection's place on the server, given back last (after the socket closed): the
     // stream owns it, so the connection's future holds no reference into itself.
     slot: Slot,
@@ -252,8 +279,9 @@ pub(super) struct Stream {
 
 impl Stream {
     /// The stream of `body` on `sock`, after `head` (the response head, not written yet), on the
-    /// connection that holds `slot`.
-    pub(super) fn new(sock: TcpStream, head: Bytes, body: Body, slot: Slot) -> Self {
+    /// connection that holds `slot`. Unless `chunked`, the head and the body's frames are
+    /// written as they are (already framed and sealed for TLS), with nothing after the body.
+    pub(super) fn new(sock: TcpStream, head: Bytes, body: Body, slot: Slot, chunked: bool) -> Self {
         Self {
             body: Some(body),
             sock,
@@ -262,6 +290,7 @@ impl Stream {
             key: UNREGISTERED,
             discarded: 0,
             _open: crate::metrics::ConnectionOpen::new(false),
+            chunked,
             slot,
         }
     }
@@ -308,7 +337,7 @@ impl Future for Stream {
                     break 'end end;
                 }
             }
-            match write_frames(&mut this.sock, &mut this.pending, body, cx) {
+            match write_frames(&mut this.sock, &mut this.pending, body, this.chunked, cx) {
                 Poll::Ready(end) => end,
                 Poll::Pending => return Poll::Pending,
             }
@@ -484,7 +513,7 @@ impl Out {
 }
 
 /// Writes `len` in hex followed by CRLF into `buf`; returns the line's length.
-fn format_size(len: usize, buf: &mut [u8; 18]) -> u8 {
+pub(super) fn format_size(len: usize, buf: &mut [u8; 18]) -> u8 {
     let digits = if len == 0 {
         1
     } else {
@@ -530,15 +559,16 @@ fn write_small(
 }
 
 /// The chunk that ends a chunked body.
-const LAST_CHUNK: &[u8] = b"0\r\n\r\n";
+pub(super) const LAST_CHUNK: &[u8] = b"0\r\n\r\n";
 
-/// Writes what is pending, then the body's next frames (one chunk each), until the socket or
-/// the body is not ready. Ready when the body ended (its last chunk written) or failed, or the
-/// client is gone.
+/// Writes what is pending, then the body's next frames (one chunk each, or as they are unless
+/// `chunked`), until the socket or the body is not ready. Ready when the body ended (its last
+/// chunk written) or failed, or the client is gone.
 fn write_frames(
     sock: &mut TcpStream,
     pending: &mut Out,
     body: &mut Body,
+    chunked: bool,
     cx: &mut Context<'_>,
 ) -> Poll<End> {
     let mut ended = false;
@@ -555,7 +585,9 @@ fn write_frames(
                 let Ok(data) = frame.into_data() else {
                     continue;
                 };
-                if data.len() > SMALL_CHUNK {
+                if !chunked {
+                    *pending = Out::raw(data);
+                } else if data.len() > SMALL_CHUNK {
                     *pending = Out::chunk(data);
                 } else if !data.is_empty() {
                     if let Some(end) = write_small(sock, &data, pending, cx) {
@@ -568,7 +600,9 @@ fn write_frames(
                 return Poll::Ready(End::Failed);
             }
             Poll::Ready(None) => {
-                *pending = Out::raw(Bytes::from_static(LAST_CHUNK));
+                if chunked {
+                    *pending = Out::raw(Bytes::from_static(LAST_CHUNK));
+                }
                 ended = true;
             }
             Poll::Pending => return Poll::Pending,
@@ -622,6 +656,7 @@ mod tests {
             Bytes::from_static(b"HTTP/1.1 200 OK\r\n\r\n"),
             body,
             Slot(stop.clone()),
+            true,
         ));
         assert!(futures_util::poll!(stream.as_mut()).is_pending());
         assert_eq!(stop.direct_streams().registered(), 1);

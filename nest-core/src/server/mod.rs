@@ -38,6 +38,8 @@ mod rewind;
 mod stop;
 #[cfg(feature = "tls")]
 mod tls;
+#[cfg(feature = "tls")]
+mod tls_direct;
 #[cfg(all(feature = "tls", feature = "test-util"))]
 pub(crate) use tls::{front as tls_front, read_preface};
 
@@ -329,10 +331,7 @@ async fn accept_loop(
                         }
                         #[cfg(feature = "tls")]
                         Transport::Tls(accept) => {
-                            conns.spawn(async move {
-                                tls::serve(stream, accept, app, config, slot.0.clone()).await;
-                                drop(slot);
-                            });
+                            conns.spawn(tls::serve(stream, accept, app, config, slot));
                         }
                     }
                 }

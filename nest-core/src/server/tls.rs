@@ -26,6 +26,7 @@
 //! ```
 
 use std::fmt;
+use std::future::Future;
 use std::path::Path;
 use std::sync::{Arc, OnceLock, RwLock};
 
@@ -41,9 +42,10 @@ use tokio::sync::Semaphore;
 use tokio::time::Instant;
 use tokio_rustls::LazyConfigAcceptor;
 
-use super::conn::{serve_io, H2_PREFACE};
+use super::conn::{serve_io, Next, Serve, H2_PREFACE};
 use super::rewind::Rewind;
-use super::stop::Stop;
+use super::stop::{Slot, Stop};
+use super::{direct, tls_direct};
 use crate::app::NestService;
 use crate::config::ServerConfig;
 use crate::error::Error;
@@ -205,6 +207,8 @@ impl TlsConfig {
             .with_no_client_auth()
             .with_cert_resolver(self.resolver.clone());
         tls.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        // The direct SSE path takes a stream's sending key from rustls (see `tls_direct`).
+        tls.enable_secret_extraction = config.direct_sse;
         Ok(Accept {
             config: Arc::new(tls),
             handshakes: Arc::new(Semaphore::new(config.max_tls_handshakes)),
@@ -325,18 +329,36 @@ where
     preface(io, config).await.ok()
 }
 
-/// One TLS connection: the handshake (see [`handshake`]), then, for `h2`, the preface under the
-/// first-byte timeout, then HTTP/2 or HTTP/1.1 as ALPN chose (HTTP/1.1 when the client offered
-/// none).
-pub(super) async fn serve(
+/// One TLS connection, holding its `slot` until it ends: the handshake (see [`handshake`]),
+/// then, for `h2`, the preface under the first-byte timeout, then HTTP/2 or HTTP/1.1 as ALPN
+/// chose (HTTP/1.1 when the client offered none). An HTTP/1.1 SSE stream over TLS 1.3 is
+/// written directly (see [`tls_direct`](super::tls_direct)).
+///
+/// The task's future is the connection future the cleartext path uses (see [`conn::serve`](super::conn::serve)):
+/// everything until the connection settles is boxed and freed once it has.
+pub(super) fn serve(
+    stream: TcpStream,
+    accept: Accept,
+    app: NestService,
+    config: Arc<ServerConfig>,
+    slot: Slot,
+) -> impl Future<Output = ()> + Send {
+    let stop = slot.0.clone();
+    Serve::Opening {
+        open: Box::pin(open(stream, accept, app, config, stop)),
+        slot,
+    }
+}
+
+/// The handshake, the preface or the direct path's first request: how the connection goes on.
+async fn open(
     stream: TcpStream,
     accept: Accept,
     app: NestService,
     config: Arc<ServerConfig>,
     stop: Arc<Stop>,
-) {
-    // Boxed, as the sniff is: its state would otherwise stay in the task for the connection's life.
-    let opening = Box::pin(async {
+) -> Next {
+    let opening = async {
         let mut tls = handshake(stream, &accept, &config).await?;
         let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
         let prefix = if h2 {
@@ -345,29 +367,45 @@ pub(super) async fn serve(
             Bytes::new()
         };
         Ok::<_, Refused>((tls, h2, prefix))
-    });
+    };
     let opened = tokio::select! {
         opened = opening => opened,
         // Shutting down: a connection still in its handshake is closed.
         () = stop.token.cancelled() => Err(Refused::Closing),
     };
-    let (tls, h2, prefix) = match opened {
+    let (mut tls, h2, prefix) = match opened {
         Ok(opened) => opened,
         Err(why) => {
             tracing::debug!(?why, "TLS connection closed before its first request");
-            return;
+            return Next::Closed;
         }
     };
-    serve_io(
-        hyper_util::rt::TokioIo::new(Rewind::new(prefix, tls)),
-        h2,
-        true,
-        app,
-        None,
-        &config,
-        &stop,
-    )
-    .await;
+    let mut first = None;
+    if config.direct_sse && !h2 {
+        match tls_direct::first(&mut tls, &app, &config, &stop).await {
+            direct::First::Stream(head, body) => {
+                return match tls_direct::take(tls, head, body, &config).await {
+                    Some((sock, head, body)) => Next::Direct(Box::new((sock, head, body, false))),
+                    None => Next::Closed,
+                };
+            }
+            direct::First::Hyper(res) => first = res,
+            direct::First::Closed => return Next::Closed,
+        }
+    }
+    // Boxed: hyper's connection state stays out of the task of a direct SSE connection.
+    Next::Hyper(Box::pin(async move {
+        serve_io(
+            hyper_util::rt::TokioIo::new(Rewind::new(prefix, tls)),
+            h2,
+            true,
+            app,
+            first,
+            &config,
+            &stop,
+        )
+        .await;
+    }))
 }
 
 #[cfg(test)]
