@@ -212,7 +212,14 @@ impl ServerConfig {
     /// stream costs a small fraction of what it costs through hyper (BENCHMARKS.md has the
     /// figures). Every other request, a first request whose head
     /// is incomplete, invalid or over a limit, and any other response, go to hyper exactly as
-    /// with this off. HTTP/2 and TLS connections always go to hyper.
+    /// with this off. HTTP/2 connections always go to hyper.
+    ///
+    /// Over TLS (feature `tls`), an HTTP/1.1 connection on TLS 1.3 takes the same path: the
+    /// test runs on the first decrypted record (not consumed), and a stream's head and frames
+    /// are sealed as TLS records with the sending key taken from rustls, which is then dropped
+    /// (no record buffers, no receiving key); the stream ends with its last chunk and
+    /// `close_notify`. TLS 1.2 connections go to hyper. A connection over TLS that sends no
+    /// request within `first_byte_timeout` of its handshake is closed.
     ///
     /// What changes on the wire: `connection: close` in the stream's head, and the connection
     /// is not reused after the stream ends (an `EventSource` opens a new one to reconnect

@@ -422,12 +422,18 @@ impl Controller for Direct {
 type Ended = tokio::sync::mpsc::UnboundedReceiver<EndReason>;
 
 async fn serve_direct(cert: &str, key: &str) -> (Server, Direct, Ended) {
+    serve_direct_with(cert, key, ServerConfig::default()).await
+}
+
+async fn serve_direct_with(cert: &str, key: &str, config: ServerConfig) -> (Server, Direct, Ended) {
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     let direct = Direct {
         ended: tx,
         writer: Arc::default(),
     };
     let server = NestApp::new()
+        // On whatever `NEST_TEST_DIRECT_SSE` says: these tests are about the direct path.
+        .config(config.direct_sse(true))
         .controller(direct.clone())
         .bind_tls(([127, 0, 0, 1], 0), TlsConfig::from_pem(cert, key).unwrap())
         .await
@@ -441,6 +447,18 @@ async fn raw_get(
     cert: &str,
     versions: &[&'static rustls::SupportedProtocolVersion],
     path: &str,
+) -> tokio_rustls::client::TlsStream<TcpStream> {
+    let mut tls = raw_connect(server, cert, versions).await;
+    let request = format!("GET {path} HTTP/1.1\r\nhost: localhost\r\n\r\n");
+    tls.write_all(request.as_bytes()).await.unwrap();
+    tls
+}
+
+/// A raw TLS client (HTTP/1.1 by ALPN, the protocol versions given), handshake done.
+async fn raw_connect(
+    server: &Server,
+    cert: &str,
+    versions: &[&'static rustls::SupportedProtocolVersion],
 ) -> tokio_rustls::client::TlsStream<TcpStream> {
     use rustls_pki_types::pem::PemObject;
     let mut roots = rustls::RootCertStore::empty();
@@ -458,10 +476,7 @@ async fn raw_get(
     let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
     let tcp = TcpStream::connect(server.local_addr()).await.unwrap();
     let name = rustls_pki_types::ServerName::try_from("localhost").unwrap();
-    let mut tls = connector.connect(name, tcp).await.expect("the handshake");
-    let request = format!("GET {path} HTTP/1.1\r\nhost: localhost\r\n\r\n");
-    tls.write_all(request.as_bytes()).await.unwrap();
-    tls
+    connector.connect(name, tcp).await.expect("the handshake")
 }
 
 /// Reads from `tls` until what was read contains `needle`; all that was read.
@@ -572,5 +587,39 @@ async fn a_client_key_update_leaves_a_direct_stream_readable() {
     }
     read_until(&mut tls, "data: after 2\n\n").await;
     drop(writer);
+    server.shutdown(Duration::from_secs(1)).await;
+}
+
+/// The direct path looks at the first TLS record only: a head split over two records is served
+/// by hyper, whole (hyper reads what the direct path looked at and did not consume).
+#[tokio::test]
+async fn a_head_split_over_two_records_is_served_by_hyper() {
+    let (cert, key) = certificate();
+    let (server, _direct, _ended) = serve_direct(&cert, &key).await;
+    let mut tls = raw_connect(&server, &cert, &[&rustls::version::TLS13]).await;
+    tls.write_all(b"GET /marked HTTP/1.1\r\n").await.unwrap();
+    tls.flush().await.unwrap();
+    tls.write_all(b"host: localhost\r\n\r\n").await.unwrap();
+    let text = read_until(&mut tls, "data: tls\n\n").await;
+    assert!(text.starts_with("HTTP/1.1 200 OK\r\n"), "{text}");
+    assert!(!text.contains("connection: close"), "hyper's head: {text}");
+    server.shutdown(Duration::from_secs(1)).await;
+}
+
+/// A client that finishes its handshake and sends no request is closed after the first-byte
+/// timeout (300 ms here; the head read timeout, 60 s, is not the one that acts), as a cleartext
+/// one is.
+#[tokio::test]
+async fn a_silent_client_after_its_handshake_is_closed_after_the_first_byte_timeout() {
+    let (cert, key) = certificate();
+    let config = ServerConfig::default()
+        .first_byte_timeout(Duration::from_millis(300))
+        .header_read_timeout(Duration::from_secs(60));
+    let (server, _direct, _ended) = serve_direct_with(&cert, &key, config).await;
+    let mut tls = raw_connect(&server, &cert, &[&rustls::version::TLS13]).await;
+    let mut all = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(10), tls.read_to_end(&mut all)).await;
+    assert!(read.is_ok(), "the server must close a silent connection");
+    assert!(all.is_empty(), "{all:?}");
     server.shutdown(Duration::from_secs(1)).await;
 }
