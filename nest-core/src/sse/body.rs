@@ -265,7 +265,7 @@ impl http_body::Body for SseBody {
                     // Per frame, not per event and writer: one call for all the events in it.
                     crate::metrics::sse_events(events);
                     crate::metrics::sse_bytes(frame.len());
-                    shared.room.notify_waiters();
+                    shared.room.notify();
                     this.wrote();
                     return Poll::Ready(Some(Ok(Frame::data(frame))));
                 }

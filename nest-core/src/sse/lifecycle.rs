@@ -34,8 +34,12 @@ pub(super) const LOSS_LOG_INTERVAL: Duration = Duration::from_secs(10);
 /// The state of one stream, shared by its writers and its body.
 pub(super) struct Shared {
     state: Mutex<State>,
-    pub(super) room: Notify,
-    pub(super) ended: Notify,
+    /// Writers waiting for room in the queue ([`SseWriter::send`](super::SseWriter::send)),
+    /// and for the stream's end ([`SseWriter::closed`](super::SseWriter::closed)): each list is
+    /// made by its first waiter (16 bytes each until then, not a `Notify`'s 32), and a stream
+    /// nobody waits on is told nothing (no lock per frame handed on).
+    pub(super) room: Waiters,
+    pub(super) ended: Waiters,
     pub(super) max_events: usize,
     pub(super) max_bytes: usize,
     pub(super) overflow: Overflow,
@@ -63,6 +67,27 @@ impl ShutdownWake for Shared {
         let waker = self.lock().waker.take();
         if let Some(waker) = waker {
             waker.wake();
+        }
+    }
+}
+
+/// Tasks waiting on a stream for something (room, its end), as a `Notify` made by the first
+/// of them. A waiter takes [`list`](Self::list)'s `notified()` before it looks at the state
+/// under the stream's lock, and [`notify`](Self::notify) runs after the change it announces:
+/// the list a waiter made is seen by a notifier that took the lock after it.
+#[derive(Default)]
+pub(super) struct Waiters(OnceLock<Box<Notify>>);
+
+impl Waiters {
+    /// The list, made now when nobody waited before.
+    pub(super) fn list(&self) -> &Notify {
+        self.0.get_or_init(|| Box::new(Notify::new()))
+    }
+
+    /// Wakes every waiter, if any ever waited.
+    pub(super) fn notify(&self) {
+        if let Some(list) = self.0.get() {
+            list.notify_waiters();
         }
     }
 }
@@ -231,8 +256,8 @@ impl Shared {
                 charged: 0,
                 owned: 0,
             }),
-            room: Notify::new(),
-            ended: Notify::new(),
+            room: Waiters::default(),
+            ended: Waiters::default(),
             max_events: options.max_events,
             max_bytes: options.max_bytes,
             overflow: options.overflow,
@@ -268,8 +293,8 @@ impl Shared {
         if let Some(waker) = st.waker.take() {
             waker.wake();
         }
-        self.room.notify_waiters();
-        self.ended.notify_waiters();
+        self.room.notify();
+        self.ended.notify();
         Some(Ending {
             reason,
             span: st.span.take(),
