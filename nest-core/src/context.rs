@@ -114,8 +114,12 @@ pub(crate) struct SseShared {
     pub(crate) live: AtomicUsize,
     /// The server-wide budget of buffered SSE bytes (`ServerConfig::sse_buffer_budget`).
     pub(crate) budget: Budget,
-    /// The attached streams, woken when the app's shutdown token is cancelled.
+    /// The attached streams, woken when the app's shutdown token is cancelled, and the
+    /// keep-alive checks of those with a keep-alive.
     roll: Mutex<ShutdownRoll>,
+    /// Tells the app's task that a keep-alive check earlier than all others was added (its own
+    /// allocation: the task waits on it without holding the app).
+    earlier_check: Arc<tokio::sync::Notify>,
 }
 
 /// A stream on the app's shutdown roll.
@@ -123,18 +127,52 @@ pub(crate) trait ShutdownWake: Send + Sync {
     /// The app shuts down: record it and wake the stream's task (never blocks for long: it
     /// runs for every stream in turn).
     fn shut_down(&self);
+
+    /// The stream's keep-alive check that was due at `due` (ms on [`clock_ms`]'s clock), run at
+    /// `now`: a stream silent for its whole interval is told to send a keep-alive and woken.
+    /// When its next check is due; `None` when `due` is not its pending check (a check left by
+    /// a stream that had this key before) or it has no keep-alive.
+    fn keep_alive_check(&self, due: u64, now: u64) -> Option<u64>;
 }
 
-/// The streams to end when the app shuts down: a weak pointer each (16 bytes), in a slab.
+/// Milliseconds on the streams' clock (tokio's, so a paused clock in tests moves it), from 1:
+/// 0 is free for "at once" marks.
+pub(crate) fn clock_ms() -> u64 {
+    let since = tokio::time::Instant::now().saturating_duration_since(clock_start());
+    u64::try_from(since.as_millis()).unwrap_or(u64::MAX) + 1
+}
+
+fn clock_start() -> tokio::time::Instant {
+    static START: std::sync::OnceLock<tokio::time::Instant> = std::sync::OnceLock::new();
+    *START.get_or_init(tokio::time::Instant::now)
+}
+
+/// The instant of `ms` on [`clock_ms`]'s clock.
+fn clock_instant(ms: u64) -> tokio::time::Instant {
+    clock_start() + Duration::from_millis(ms.saturating_sub(1))
+}
+
+/// A stream's pending keep-alive check: when (ms on [`clock_ms`]'s clock) and its key on the
+/// roll. Ordered by time, earliest first in the roll's heap.
+type Check = std::cmp::Reverse<(u64, u32)>;
+
+/// The streams to end when the app shuts down: a weak pointer each (16 bytes), in a slab; and
+/// the keep-alive checks of those with a keep-alive, in a heap (16 bytes each).
 ///
 /// One task per app waits for the shutdown token and wakes them all, instead of every stream
 /// waiting on the token itself (a 72-byte future in an allocation of its own per stream, for
-/// the stream's whole life). The slab keeps its largest size: at most 16 bytes per stream that
-/// was open at once, plus 4 per free key.
+/// the stream's whole life). The same task runs the keep-alive checks, instead of a timer per
+/// stream (a 112-byte allocation each): each stream has one check pending, at its last write
+/// plus its interval; a check finds the stream silent since (it sends a keep-alive, and the
+/// next check is an interval later) or moves to the new time. The slab keeps its largest size:
+/// at most 16 bytes per stream that was open at once, plus 4 per free key; the heap holds a
+/// check per stream and the checks of streams that ended within their interval (dropped when
+/// they come due).
 #[derive(Default)]
 struct ShutdownRoll {
     streams: Vec<Option<Weak<dyn ShutdownWake>>>,
     free: Vec<u32>,
+    checks: std::collections::BinaryHeap<Check>,
     /// The task that waits for the token was started.
     watched: bool,
     /// The token was cancelled and the streams woken: later ones are told at once.
@@ -182,12 +220,7 @@ impl SseShared {
             if let Ok(runtime) = tokio::runtime::Handle::try_current() {
                 roll.watched = true;
                 let (app, shutdown) = (Arc::downgrade(self), shutdown.clone());
-                runtime.spawn(async move {
-                    shutdown.cancelled().await;
-                    if let Some(app) = app.upgrade() {
-                        app.fire_shutdown();
-                    }
-                });
+                runtime.spawn(watch(app, self.earlier_check.clone(), shutdown));
             }
         }
         let key = match roll.free.pop() {
@@ -202,6 +235,65 @@ impl SseShared {
             }
         };
         Some(key)
+    }
+
+    /// Puts the keep-alive check of the stream under `key` on the roll, due at `due` (ms on
+    /// [`clock_ms`]'s clock). `false` when the app has no task to run it (outside a tokio
+    /// runtime, or shutting down): the stream keeps a timer of its own.
+    pub(crate) fn join_keep_alive(&self, key: u32, due: u64) -> bool {
+        let mut roll = self.roll();
+        if !roll.watched || roll.fired {
+            return false;
+        }
+        let earliest = roll
+            .checks
+            .peek()
+            .is_none_or(|std::cmp::Reverse((first, _))| due < *first);
+        roll.checks.push(std::cmp::Reverse((due, key)));
+        drop(roll);
+        if earliest {
+            self.earlier_check.notify_one();
+        }
+        true
+    }
+
+    /// When the earliest keep-alive check is due.
+    fn next_check(&self) -> Option<u64> {
+        self.roll()
+            .checks
+            .peek()
+            .map(|std::cmp::Reverse((due, _))| *due)
+    }
+
+    /// Runs the keep-alive checks due at `now`, each outside the roll's lock (a check takes
+    /// the stream's lock), and puts each stream's next one on the heap.
+    fn run_checks(&self, now: u64) {
+        let due: Vec<(u64, u32, Weak<dyn ShutdownWake>)> = {
+            let mut roll = self.roll();
+            let mut due = Vec::new();
+            while let Some(&std::cmp::Reverse((at, key))) = roll.checks.peek() {
+                if at > now {
+                    break;
+                }
+                roll.checks.pop();
+                // A check whose stream left is dropped.
+                if let Some(Some(stream)) = roll.streams.get(key as usize) {
+                    due.push((at, key, stream.clone()));
+                }
+            }
+            due
+        };
+        let next: Vec<Check> = due
+            .into_iter()
+            .filter_map(|(at, key, stream)| {
+                let next = stream.upgrade()?.keep_alive_check(at, now)?;
+                // Never at or before now: the task would run the same check again at once.
+                Some(std::cmp::Reverse((next.max(now + 1), key)))
+            })
+            .collect();
+        if !next.is_empty() {
+            self.roll().checks.extend(next);
+        }
     }
 
     /// Takes a stream off the roll (its body is gone).
@@ -220,12 +312,49 @@ impl SseShared {
             let mut roll = self.roll();
             roll.fired = true;
             roll.free = Vec::new();
+            roll.checks = std::collections::BinaryHeap::new();
             std::mem::take(&mut roll.streams)
         };
         for stream in streams.into_iter().flatten() {
             if let Some(stream) = stream.upgrade() {
                 stream.shut_down();
             }
+        }
+    }
+}
+
+/// The app's one task for its streams: the keep-alive checks as they come due, until the
+/// shutdown token is cancelled; then every stream on the roll is told. It holds the app's
+/// shared part weakly: it ends when the app is gone.
+async fn watch(
+    app: Weak<SseShared>,
+    earlier: Arc<tokio::sync::Notify>,
+    shutdown: CancellationToken,
+) {
+    loop {
+        let Some(next) = app.upgrade().map(|app| app.next_check()) else {
+            return;
+        };
+        let check = async {
+            match next {
+                Some(at) => tokio::time::sleep_until(clock_instant(at)).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            () = shutdown.cancelled() => {
+                if let Some(app) = app.upgrade() {
+                    app.fire_shutdown();
+                }
+                return;
+            }
+            () = check => {
+                if let Some(app) = app.upgrade() {
+                    app.run_checks(clock_ms());
+                }
+            }
+            // A check earlier than `next` was added since (a permit, if before this wait).
+            () = earlier.notified() => {}
         }
     }
 }
@@ -322,6 +451,85 @@ mod tests {
         fn shut_down(&self) {
             let _ = self.1.send(self.0);
         }
+
+        fn keep_alive_check(&self, _due: u64, _now: u64) -> Option<u64> {
+            None
+        }
+    }
+
+    /// A stream whose keep-alive checks report (its number, when they were due, when they ran)
+    /// on a channel; each asks for the next one `every` ms later (none at 0).
+    struct Checked {
+        n: u32,
+        every: u64,
+        told: tokio::sync::mpsc::UnboundedSender<(u32, u64, u64)>,
+    }
+
+    impl ShutdownWake for Checked {
+        fn shut_down(&self) {}
+
+        fn keep_alive_check(&self, due: u64, now: u64) -> Option<u64> {
+            let _ = self.told.send((self.n, due, now));
+            (self.every > 0).then_some(now + self.every)
+        }
+    }
+
+    /// The app's task runs each keep-alive check when it is due (on the paused clock, to the
+    /// millisecond), earliest first, and the next one when the stream asks for it; a check
+    /// earlier than the one it sleeps for wakes it; a stream that left, or that asks for no
+    /// next check, is not checked again; after the shutdown no check runs and none is taken.
+    #[tokio::test(start_paused = true)]
+    async fn keep_alive_checks_run_when_due_and_again_when_asked() {
+        let app = Arc::new(SseShared::new(usize::MAX));
+        let token = CancellationToken::new();
+        let (tx, mut told) = tokio::sync::mpsc::unbounded_channel();
+        let streams: Vec<Arc<dyn ShutdownWake>> = [(0, 1_000), (1, 0), (2, 250)]
+            .into_iter()
+            .map(|(n, every)| {
+                Arc::new(Checked {
+                    n,
+                    every,
+                    told: tx.clone(),
+                }) as Arc<dyn ShutdownWake>
+            })
+            .collect();
+        let keys: Vec<u32> = streams
+            .iter()
+            .map(|s| app.join_shutdown(&token, Arc::downgrade(s)).unwrap())
+            .collect();
+        let start = clock_ms();
+        assert!(app.join_keep_alive(keys[0], start + 1_000));
+        // Let the task sleep for that one, then add earlier ones.
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        assert!(app.join_keep_alive(keys[1], start + 300));
+        assert!(app.join_keep_alive(keys[2], start + 500));
+        let mut seen = Vec::new();
+        for _ in 0..5 {
+            let (n, due, now) = told.recv().await.unwrap();
+            assert_eq!(now, due, "stream {n} checked when due");
+            seen.push((n, due - start));
+        }
+        assert_eq!(seen, [(1, 300), (2, 500), (2, 750), (0, 1_000), (2, 1_000)]);
+        // Stream 2 leaves: its pending check (at 1,250) is dropped. Stream 0's comes at 2,000.
+        app.leave_shutdown(keys[2]);
+        let (n, due, _) = told.recv().await.unwrap();
+        assert_eq!((n, due - start), (0, 2_000));
+        token.cancel();
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        assert!(told.try_recv().is_err(), "no check after the shutdown");
+        assert!(!app.join_keep_alive(keys[0], clock_ms() + 10));
+    }
+
+    /// Outside a runtime there is no task to run checks: a stream keeps its own timer.
+    #[test]
+    fn without_the_app_s_task_there_are_no_checks() {
+        let app = Arc::new(SseShared::new(usize::MAX));
+        let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
+        let stream = Arc::new(Probe(0, tx)) as Arc<dyn ShutdownWake>;
+        let key = app
+            .join_shutdown(&CancellationToken::new(), Arc::downgrade(&stream))
+            .unwrap();
+        assert!(!app.join_keep_alive(key, 10));
     }
 
     #[tokio::test]

@@ -141,7 +141,8 @@ impl SseBody {
 
     fn shutdown_frame(&self) -> Option<Arc<Bytes>> {
         let (base, jitter) = self.shared.shutdown_retry?;
-        let retry = Duration::from_millis(base) + jittered(Duration::from_millis(jitter));
+        let retry =
+            Duration::from_millis(base.into()) + jittered(Duration::from_millis(jitter.into()));
         encode(&SseEvent::new().retry(retry)).ok().map(|e| e.0)
     }
 
@@ -165,9 +166,27 @@ impl SseBody {
         finish(ending);
     }
 
+    /// Whether the body made a keep-alive timer of its own (not when its keep-alive is the
+    /// app's checks).
+    #[cfg(test)]
+    pub(super) fn has_timer(&self) -> bool {
+        self.keep_alive.as_ref().is_some_and(KeepAlive::has_timer)
+    }
+
     fn wrote(&mut self) {
         if let Some(ka) = &mut self.keep_alive {
-            ka.wrote();
+            if self.shared.on_app_checks.load(Ordering::Relaxed) {
+                let shared = &self.shared;
+                shared
+                    .last_write_ms
+                    .store(crate::context::clock_ms() as u32, Ordering::Relaxed);
+                // A keep-alive asked for before this write is not needed any more.
+                if shared.keep_alive_due.load(Ordering::Relaxed) {
+                    shared.keep_alive_due.store(false, Ordering::Relaxed);
+                }
+            } else {
+                ka.wrote();
+            }
         }
     }
 }
@@ -317,7 +336,14 @@ impl http_body::Body for SseBody {
                 }
             }
             if let Some(ka) = &mut this.keep_alive {
-                if ka.poll_due(cx).is_ready() {
+                let due = if shared.on_app_checks.load(Ordering::Acquire) {
+                    // The app's check asked for it (and woke the waker stored above).
+                    shared.keep_alive_due.load(Ordering::Acquire)
+                        && shared.keep_alive_due.swap(false, Ordering::AcqRel)
+                } else {
+                    ka.poll_due(cx).is_ready()
+                };
+                if due {
                     crate::metrics::sse_bytes(KEEP_ALIVE.len());
                     return Poll::Ready(Some(Ok(Frame::data(Bytes::from_static(KEEP_ALIVE)))));
                 }

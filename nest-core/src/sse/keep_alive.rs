@@ -31,6 +31,12 @@ impl KeepAlive {
         self.interval
     }
 
+    /// Whether the timer was made (on the first `poll_due`).
+    #[cfg(test)]
+    pub(super) fn has_timer(&self) -> bool {
+        self.sleep.is_some()
+    }
+
     pub(super) fn new(interval: Duration) -> Self {
         Self {
             interval,

@@ -6,7 +6,7 @@
 
 use std::collections::VecDeque;
 use std::panic::AssertUnwindSafe;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
 use std::task::Waker;
 use std::time::Duration;
@@ -16,7 +16,7 @@ use tokio::sync::Notify;
 
 use super::end::{EndReason, Hook};
 use super::options::{Overflow, SseOptions};
-use crate::context::{Budget, ShutdownWake, SseShared, StreamLink};
+use crate::context::{clock_ms, Budget, ShutdownWake, SseShared, StreamLink};
 use crate::error::panic_message;
 
 /// The largest data frame the body hands hyper at once when it coalesces queued events.
@@ -45,7 +45,7 @@ pub(super) struct Shared {
     pub(super) overflow: Overflow,
     /// [`SseOptions::shutdown_retry`]'s base and jitter in whole milliseconds (what `retry:`
     /// carries): 24 bytes where two `Duration`s take 40.
-    pub(super) shutdown_retry: Option<(u64, u64)>,
+    pub(super) shutdown_retry: Option<(u32, u32)>,
     /// Whether events without an id get the next automatic one (fixed at creation, so a write
     /// without automatic ids takes the lock once).
     pub(super) auto_id: bool,
@@ -57,6 +57,19 @@ pub(super) struct Shared {
     pub(super) traced: AtomicBool,
     /// How many `SseWriter`s of this stream exist (0 for a hub stream, which has none).
     pub(super) writers: AtomicUsize,
+    /// The keep-alive interval in ms (0: none), for the app's keep-alive checks.
+    keep_alive_ms: u32,
+    /// The stream's keep-alive is the app's (`SseShared::join_keep_alive`, once attached): the
+    /// body keeps no timer, it sends a keep-alive when `keep_alive_due` is set.
+    pub(super) on_app_checks: AtomicBool,
+    /// Set by the app's check when the stream was silent for its interval; taken by the body.
+    pub(super) keep_alive_due: AtomicBool,
+    /// The body's last write, and when the stream's pending check is due, while
+    /// `on_app_checks`: ms on `clock_ms`'s clock, their low 32 bits (compared by difference:
+    /// the write is never more than an interval and a check's delay old, and a check is never
+    /// pending for longer than an interval).
+    pub(super) last_write_ms: AtomicU32,
+    keep_alive_next: AtomicU32,
 }
 
 /// How the app's shutdown roll ends the stream: records that the shutdown fired, then wakes
@@ -68,6 +81,34 @@ impl ShutdownWake for Shared {
         if let Some(waker) = waker {
             waker.wake();
         }
+    }
+
+    /// Silent since its last write for its whole interval: a keep-alive is due (the body takes
+    /// `keep_alive_due` on its next poll, and the next check is an interval from now, which
+    /// counts as the keep-alive's write); else the check moves to the last write plus the
+    /// interval.
+    fn keep_alive_check(&self, due: u64, now: u64) -> Option<u64> {
+        if self.keep_alive_ms == 0 || self.keep_alive_next.load(Ordering::Relaxed) != due as u32 {
+            return None;
+        }
+        let interval = u64::from(self.keep_alive_ms);
+        let quiet_for =
+            u64::from((now as u32).wrapping_sub(self.last_write_ms.load(Ordering::Relaxed)));
+        let next = if quiet_for >= interval {
+            self.last_write_ms.store(now as u32, Ordering::Relaxed);
+            self.keep_alive_due.store(true, Ordering::Release);
+            // Taken under the lock the body stores it under, after the flag: a body that
+            // stored it before is woken, one that stores it after sees the flag.
+            let waker = self.lock().waker.take();
+            if let Some(waker) = waker {
+                waker.wake();
+            }
+            now + interval
+        } else {
+            now + (interval - quiet_for)
+        };
+        self.keep_alive_next.store(next as u32, Ordering::Relaxed);
+        Some(next)
     }
 }
 
@@ -92,9 +133,10 @@ impl Waiters {
     }
 }
 
-/// `duration` in whole milliseconds (at most `u64::MAX`).
-fn whole_ms(duration: Duration) -> u64 {
-    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+/// `duration` in whole milliseconds, at most `u32::MAX` (49 days: longer than any `retry:` or
+/// keep-alive interval means anything).
+fn ms_u32(duration: Duration) -> u32 {
+    u32::try_from(duration.as_millis()).unwrap_or(u32::MAX)
 }
 
 /// No key on the app's shutdown roll (see [`State::shutdown_key`]).
@@ -263,11 +305,19 @@ impl Shared {
             overflow: options.overflow,
             shutdown_retry: options
                 .shutdown_retry
-                .map(|(base, jitter)| (whole_ms(base), whole_ms(jitter))),
+                .map(|(base, jitter)| (ms_u32(base), ms_u32(jitter))),
             auto_id: options.auto_id.is_some(),
             shutdown_fired: AtomicBool::new(false),
             traced: AtomicBool::new(false),
             writers: AtomicUsize::new(0),
+            // At most 2^31 ms (24 days), so differences of these times fit in 32 bits.
+            keep_alive_ms: options
+                .keep_alive
+                .map_or(0, |every| ms_u32(every).clamp(1, 1 << 31)),
+            on_app_checks: AtomicBool::new(false),
+            keep_alive_due: AtomicBool::new(false),
+            last_write_ms: AtomicU32::new(0),
+            keep_alive_next: AtomicU32::new(0),
         }
     }
 
@@ -453,17 +503,6 @@ impl Loss {
     }
 }
 
-/// Milliseconds since the first call, on tokio's clock (so a paused test clock drives it).
-fn clock_ms() -> u64 {
-    static START: OnceLock<tokio::time::Instant> = OnceLock::new();
-    let start = *START.get_or_init(tokio::time::Instant::now);
-    // +1 so that the first interval starts after 0, the "log at once" mark.
-    tokio::time::Instant::now()
-        .saturating_duration_since(start)
-        .as_millis() as u64
-        + 1
-}
-
 /// What ending a stream leaves to do once its lock is released.
 #[must_use]
 pub(super) struct Ending {
@@ -558,6 +597,16 @@ impl SseAttach {
         let stream: Weak<Shared> = Arc::downgrade(&self.0);
         let key = app.join_shutdown(&link.shutdown, stream);
         st.shutdown_key = key.unwrap_or(NO_KEY);
+        if let (Some(key), true) = (key, self.0.keep_alive_ms > 0 && self.1.is_some()) {
+            // The keep-alive goes to the app's checks: no timer of the body's own.
+            let now = clock_ms();
+            let due = now + u64::from(self.0.keep_alive_ms);
+            self.0.last_write_ms.store(now as u32, Ordering::Relaxed);
+            self.0.keep_alive_next.store(due as u32, Ordering::Relaxed);
+            if app.join_keep_alive(key, due) {
+                self.0.on_app_checks.store(true, Ordering::Release);
+            }
+        }
         if key.is_none() {
             // The app is shutting down already.
             self.0.shutdown_fired.store(true, Ordering::Release);

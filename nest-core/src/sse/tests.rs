@@ -36,10 +36,35 @@ fn ready(body: &mut SseBody) -> Option<Bytes> {
         .map(|f| f.unwrap().into_data().unwrap())
 }
 
+/// A stream with a 15 s keep-alive: unattached (its body's own timer), or attached to an app
+/// (the app's keep-alive checks; the body never makes a timer). The app's part, when attached,
+/// is returned so it outlives the test.
+fn keep_alive_stream(attached: bool) -> (SseWriter, SseBody, Option<Arc<SseShared>>) {
+    let (writer, body) =
+        get_sse_stream(SseOptions::new().keep_alive(Some(Duration::from_secs(15))));
+    let app = attached.then(|| {
+        let app = Arc::new(SseShared::default());
+        body.attachment().attach(
+            &link(tokio_util::sync::CancellationToken::new()),
+            &app,
+            &Arc::from("/t"),
+            false,
+        );
+        assert!(body.shared.on_app_checks.load(Ordering::Relaxed));
+        app
+    });
+    (writer, body, app)
+}
+
 #[tokio::test(start_paused = true)]
 async fn keep_alive_fires_only_after_a_whole_idle_interval() {
-    let (writer, mut body) =
-        get_sse_stream(SseOptions::new().keep_alive(Some(Duration::from_secs(15))));
+    for attached in [false, true] {
+        keep_alive_fires_only_after_a_whole_idle_interval_when(attached).await;
+    }
+}
+
+async fn keep_alive_fires_only_after_a_whole_idle_interval_when(attached: bool) {
+    let (writer, mut body, _app) = keep_alive_stream(attached);
     assert!(ready(&mut body).is_none());
     tokio::time::advance(Duration::from_secs(10)).await;
     writer.write("event").unwrap();
@@ -55,12 +80,18 @@ async fn keep_alive_fires_only_after_a_whole_idle_interval() {
     let start = tokio::time::Instant::now();
     assert_eq!(next(&mut body).await.unwrap(), ":\n\n");
     assert_eq!(start.elapsed(), Duration::from_secs(15));
+    assert_eq!(body.has_timer(), !attached, "attached: {attached}");
 }
 
 #[tokio::test(start_paused = true)]
 async fn keep_alive_reaches_a_new_waker_after_a_write() {
-    let (writer, mut body) =
-        get_sse_stream(SseOptions::new().keep_alive(Some(Duration::from_secs(15))));
+    for attached in [false, true] {
+        keep_alive_reaches_a_new_waker_after_a_write_when(attached).await;
+    }
+}
+
+async fn keep_alive_reaches_a_new_waker_after_a_write_when(attached: bool) {
+    let (writer, mut body, _app) = keep_alive_stream(attached);
     // The timer is first polled with a no-op waker, and the event is taken with one too.
     assert!(ready(&mut body).is_none());
     writer.write("event").unwrap();
@@ -73,8 +104,13 @@ async fn keep_alive_reaches_a_new_waker_after_a_write() {
 
 #[tokio::test(start_paused = true)]
 async fn keep_alive_set_before_a_write_at_its_deadline_waits_a_whole_interval() {
-    let (writer, mut body) =
-        get_sse_stream(SseOptions::new().keep_alive(Some(Duration::from_secs(15))));
+    for attached in [false, true] {
+        keep_alive_set_before_a_write_at_its_deadline_waits_a_whole_interval_when(attached).await;
+    }
+}
+
+async fn keep_alive_set_before_a_write_at_its_deadline_waits_a_whole_interval_when(attached: bool) {
+    let (writer, mut body, _app) = keep_alive_stream(attached);
     let start = tokio::time::Instant::now();
     let first = tokio::spawn(async move {
         let frame = next(&mut body).await.unwrap();
