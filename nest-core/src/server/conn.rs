@@ -209,11 +209,7 @@ pub(crate) fn serve(
     config: Arc<ServerConfig>,
     slot: Slot,
 ) -> impl Future<Output = ()> + Send {
-    let stop = slot.0.clone();
-    Serve::Opening {
-        open: Box::pin(open(stream, app, config, stop)),
-        slot,
-    }
+    Serve::opening(slot, |stop| open(stream, app, config, stop))
 }
 
 /// A connection task's future (see [`serve`]), written by hand: an `async` block kept the
@@ -233,6 +229,18 @@ pub(super) enum Serve<O> {
     },
     /// The connection ended.
     Done,
+}
+
+impl<O> Serve<O> {
+    /// A connection's future that holds `slot` until the connection ends and opens with the
+    /// future `open` makes from the server's stop signal (boxed: freed once it settled).
+    pub(super) fn opening(slot: Slot, open: impl FnOnce(Arc<Stop>) -> O) -> Self {
+        let stop = slot.0.clone();
+        Serve::Opening {
+            open: Box::pin(open(stop)),
+            slot,
+        }
+    }
 }
 
 impl<O: Future<Output = Next>> Future for Serve<O> {

@@ -343,11 +343,7 @@ pub(super) fn serve(
     config: Arc<ServerConfig>,
     slot: Slot,
 ) -> impl Future<Output = ()> + Send {
-    let stop = slot.0.clone();
-    Serve::Opening {
-        open: Box::pin(open(stream, accept, app, config, stop)),
-        slot,
-    }
+    Serve::opening(slot, |stop| open(stream, accept, app, config, stop))
 }
 
 /// The handshake, the preface or the direct path's first request: how the connection goes on.
