@@ -5,6 +5,7 @@
 use std::fmt;
 use std::future::Future;
 use std::hash::{BuildHasher, Hasher};
+use std::num::NonZeroU64;
 use std::pin::Pin;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -59,14 +60,18 @@ pub struct SseBody {
     pub(super) shared: Arc<Shared>,
     /// Where events come from besides the writer's queue: a hub topic, a resumable stream.
     source: Option<Box<dyn EventSource>>,
-    keep_alive: Option<KeepAlive>,
+    /// The body's own keep-alive timer, for a stream with a keep-alive that is not on its app's
+    /// checks (a body polled without being attached): made when first needed. An attached
+    /// stream's keep-alive is the app's (see `Shared::on_app_checks`) and costs the body nothing.
+    own_keep_alive: Option<Box<KeepAlive>>,
     /// The stream ended for the shutdown already (see `Shared::shutdown_fired`).
     shutdown_seen: bool,
     /// When the stream reaches its maximum lifetime, if it has one.
     lifetime: Option<Pin<Box<Sleep>>>,
-    /// The `retry:` line of [`SseOptions::retry`], sent at the head of the first event: a block
-    /// of its own makes some clients (httpx-sse) yield an empty message.
-    retry: Option<Bytes>,
+    /// [`SseOptions::retry`] in ms, plus one, sent as a `retry:` line at the head of the first
+    /// event (a block of its own makes some clients (httpx-sse) yield an empty message); the
+    /// line is made then, not kept (8 bytes here, not a `Bytes`'s 32).
+    retry: Option<NonZeroU64>,
     finished: bool,
 }
 
@@ -103,19 +108,17 @@ impl SseBody {
     /// A stream with the given options; events come from its writer's queue and, for a stream
     /// made by [`from_source`](Self::from_source), from `source`.
     pub(crate) fn new(options: SseOptions, source: Option<Box<dyn EventSource>>) -> Self {
-        // `retry: N\n\n` without its blank line: the first event's lines follow it.
-        let retry = options
-            .retry
-            .and_then(|retry| encode(&SseEvent::new().retry(retry)).ok())
-            .map(|encoded| encoded.0.slice(..encoded.0.len() - 1));
-        let keep_alive = options.keep_alive.map(KeepAlive::new);
+        let retry = options.retry.and_then(|retry| {
+            let ms = u64::try_from(retry.as_millis()).unwrap_or(u64::MAX - 1);
+            NonZeroU64::new(ms.min(u64::MAX - 1) + 1)
+        });
         let lifetime = options
             .max_lifetime
             .map(|(lifetime, jitter)| Box::pin(tokio::time::sleep(lifetime + jittered(jitter))));
         SseBody {
             shared: Arc::new(Shared::new(options)),
             source,
-            keep_alive,
+            own_keep_alive: None,
             shutdown_seen: false,
             lifetime,
             retry,
@@ -133,10 +136,7 @@ impl SseBody {
     }
 
     pub(crate) fn attachment(&self) -> SseAttach {
-        SseAttach(
-            self.shared.clone(),
-            self.keep_alive.as_ref().map(KeepAlive::interval),
-        )
+        SseAttach(self.shared.clone(), self.shared.keep_alive())
     }
 
     fn shutdown_frame(&self) -> Option<Arc<Bytes>> {
@@ -170,11 +170,19 @@ impl SseBody {
     /// app's checks).
     #[cfg(test)]
     pub(super) fn has_timer(&self) -> bool {
-        self.keep_alive.as_ref().is_some_and(KeepAlive::has_timer)
+        self.own_keep_alive
+            .as_ref()
+            .is_some_and(|ka| ka.has_timer())
+    }
+
+    /// The body's own keep-alive timer, made now if it was not.
+    fn own_keep_alive(&mut self, every: Duration) -> &mut KeepAlive {
+        self.own_keep_alive
+            .get_or_insert_with(|| Box::new(KeepAlive::new(every)))
     }
 
     fn wrote(&mut self) {
-        if let Some(ka) = &mut self.keep_alive {
+        if let Some(every) = self.shared.keep_alive() {
             if self.shared.on_app_checks.load(Ordering::Relaxed) {
                 let shared = &self.shared;
                 shared
@@ -185,7 +193,7 @@ impl SseBody {
                     shared.keep_alive_due.store(false, Ordering::Relaxed);
                 }
             } else {
-                ka.wrote();
+                self.own_keep_alive(every).wrote();
             }
         }
     }
@@ -194,23 +202,27 @@ impl SseBody {
 /// `frame` (whole events) with the initial `retry:` line at its head, the first time it starts
 /// with an event: a block of comments only (padding, say) stays one, or `retry:` would make it a
 /// message to clients that dispatch on `retry:` alone.
-fn with_retry(retry: &mut Option<Bytes>, frame: Bytes) -> Bytes {
+fn with_retry(retry: &mut Option<NonZeroU64>, frame: Bytes) -> Bytes {
+    let Some(ms) = retry.map(|plus_one| plus_one.get() - 1) else {
+        return frame;
+    };
     let comments_only = frame
         .split(|b| *b == b'\n')
         .take_while(|line| !line.is_empty())
         .all(|line| line.starts_with(b":"));
-    match retry.take() {
-        Some(line) if !comments_only => {
-            let mut buf = BytesMut::with_capacity(line.len() + frame.len());
-            buf.extend_from_slice(&line);
-            buf.extend_from_slice(&frame);
-            buf.freeze()
-        }
-        line => {
-            *retry = line;
-            frame
-        }
+    if comments_only {
+        return frame;
     }
+    *retry = None;
+    // `retry: N\n\n` without its blank line: the event's lines follow it.
+    let Ok(line) = encode(&SseEvent::new().retry_ms(ms)) else {
+        return frame;
+    };
+    let line = &line.0[..line.0.len() - 1];
+    let mut buf = BytesMut::with_capacity(line.len() + frame.len());
+    buf.extend_from_slice(line);
+    buf.extend_from_slice(&frame);
+    buf.freeze()
 }
 
 /// A random duration of up to `jitter` (whole milliseconds).
@@ -335,13 +347,15 @@ impl http_body::Body for SseBody {
                     continue;
                 }
             }
-            if let Some(ka) = &mut this.keep_alive {
+            if let Some(every) = shared.keep_alive() {
                 let due = if shared.on_app_checks.load(Ordering::Acquire) {
+                    // Attached after a poll made the body's own timer: it goes.
+                    this.own_keep_alive = None;
                     // The app's check asked for it (and woke the waker stored above).
                     shared.keep_alive_due.load(Ordering::Acquire)
                         && shared.keep_alive_due.swap(false, Ordering::AcqRel)
                 } else {
-                    ka.poll_due(cx).is_ready()
+                    this.own_keep_alive(every).poll_due(cx).is_ready()
                 };
                 if due {
                     crate::metrics::sse_bytes(KEEP_ALIVE.len());
@@ -385,7 +399,7 @@ impl Drop for SseBody {
         if let Some(app) = app {
             // Still counted, so attached: it joined its connection's watch if it has one and
             // a keep-alive.
-            if self.keep_alive.is_some() {
+            if self.shared.keep_alive().is_some() {
                 if let Some(watch) = link.as_ref().and_then(|l| l.watch.as_ref()) {
                     watch.leave();
                 }

@@ -26,11 +26,6 @@ fn identity(waker: &Waker) -> (usize, usize) {
 }
 
 impl KeepAlive {
-    /// The interval.
-    pub(super) fn interval(&self) -> Duration {
-        self.interval
-    }
-
     /// Whether the timer was made (on the first `poll_due`).
     #[cfg(test)]
     pub(super) fn has_timer(&self) -> bool {

@@ -74,6 +74,13 @@ pub(super) struct Shared {
 
 /// How the app's shutdown roll ends the stream: records that the shutdown fired, then wakes
 /// the task through the waker the body left for writers.
+impl Shared {
+    /// The keep-alive interval (whole ms), if the stream has one.
+    pub(super) fn keep_alive(&self) -> Option<Duration> {
+        (self.keep_alive_ms > 0).then(|| Duration::from_millis(self.keep_alive_ms.into()))
+    }
+}
+
 impl ShutdownWake for Shared {
     fn shut_down(&self) {
         self.shutdown_fired.store(true, Ordering::Release);
