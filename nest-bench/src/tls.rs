@@ -48,6 +48,28 @@ pub(crate) fn server_config(cert_path: &Path) -> crate::Result<TlsConfig> {
         .map_err(|e| format!("TLS configuration: {e}"))
 }
 
+/// The raw writer's TLS (the baseline of the HTTPS rows): a rustls server configuration with a
+/// fresh self-signed certificate, written to `cert_path` as for nest; ring, TLS 1.2 and 1.3,
+/// ALPN `http/1.1`, rustls's defaults otherwise (what a hand-written tokio-rustls server has).
+pub(crate) fn raw_server_config(cert_path: &Path) -> crate::Result<Arc<rustls::ServerConfig>> {
+    let made = rcgen::generate_simple_self_signed(vec![HOST.to_owned(), "127.0.0.1".to_owned()])
+        .map_err(|e| format!("generate a certificate: {e}"))?;
+    std::fs::write(cert_path, made.cert.pem())
+        .map_err(|e| format!("write the certificate to {}: {e}", cert_path.display()))?;
+    let key = rustls::pki_types::PrivateKeyDer::try_from(made.signing_key.serialize_der())
+        .map_err(|e| format!("the certificate's key: {e}"))?;
+    let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| format!("TLS versions: {e}"))?
+    .with_no_client_auth()
+    .with_single_cert(vec![made.cert.der().clone()], key)
+    .map_err(|e| format!("TLS configuration: {e}"))?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
+}
+
 /// The protocol a client offers by ALPN.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Alpn {

@@ -94,19 +94,20 @@ pub(crate) fn run(args: &ServeArgs) -> crate::Result<()> {
     }
     .map_err(|e| format!("runtime: {e}"))?;
     let addr = SocketAddr::from(([127, 0, 0, 1], args.port));
-    let tls = match (&args.tls_cert, args.framework) {
-        (None, _) => None,
+    let (tls, raw_tls) = match (&args.tls_cert, args.framework) {
+        (None, _) => (None, None),
         (Some(path), Framework::Nest | Framework::NestStream) => {
-            Some(crate::tls::server_config(path)?)
+            (Some(crate::tls::server_config(path)?), None)
         }
+        (Some(path), Framework::Raw) => (None, Some(crate::tls::raw_server_config(path)?)),
         (Some(_), other) => {
             return Err(format!(
-                "--tls-cert: only nest and nest-stream serve HTTPS here, not {}",
+                "--tls-cert: only nest, nest-stream and raw serve HTTPS here, not {}",
                 other.name()
             ))
         }
     };
-    let https = tls.is_some();
+    let https = tls.is_some() || raw_tls.is_some();
     runtime.block_on(async {
         if args.gated {
             GATE.follow_signals()?;
@@ -115,7 +116,7 @@ pub(crate) fn run(args: &ServeArgs) -> crate::Result<()> {
             Framework::Nest => nest::start_hub(addr, args.rate, tls).await?,
             Framework::NestStream => nest::start_stream(addr, args.rate, tls).await?,
             Framework::Axum => axum::start(addr, args.rate).await?,
-            Framework::Raw => raw::start(addr, args.rate).await?,
+            Framework::Raw => raw::start(addr, args.rate, raw_tls).await?,
         };
         crate::emit(
             &serde_json::json!({ "listening": local.to_string(), "https": https }).to_string(),

@@ -1,14 +1,14 @@
 //! The ceiling: a raw tokio socket writer. Each event is encoded once into `Bytes` (a
 //! `broadcast<Bytes>`), and each connection writes everything pending (up to 64 KiB) with one
 //! `write_all`. No HTTP framework, no chunked encoding: the response has no length and ends
-//! when the connection closes.
+//! when the connection closes. Over TLS (`--tls-cert`), the same writer on tokio-rustls: the
+//! HTTPS rows' baseline.
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use bytes::Bytes;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::broadcast::{self, error::RecvError, error::TryRecvError};
 
 use super::publish::{publish_loop, Broadcast, CAPACITY, KEEP_ALIVE};
@@ -30,7 +30,7 @@ impl Broadcast for Sender {
 }
 
 /// Reads the request head and returns its path.
-async fn read_path(sock: &mut TcpStream) -> Option<String> {
+async fn read_path<S: AsyncRead + Unpin>(sock: &mut S) -> Option<String> {
     let mut head = Vec::with_capacity(512);
     let mut buf = [0u8; 1024];
     while memchr::memmem::find(&head, b"\r\n\r\n").is_none() {
@@ -45,8 +45,10 @@ async fn read_path(sock: &mut TcpStream) -> Option<String> {
     Some(String::from_utf8_lossy(path).into_owned())
 }
 
-async fn connection(mut sock: TcpStream, bench: broadcast::Sender<Bytes>) {
-    let _ = sock.set_nodelay(true);
+async fn connection<S: AsyncRead + AsyncWrite + Unpin>(
+    mut sock: S,
+    bench: broadcast::Sender<Bytes>,
+) {
     let Some(path) = read_path(&mut sock).await else {
         return;
     };
@@ -56,13 +58,13 @@ async fn connection(mut sock: TcpStream, bench: broadcast::Sender<Bytes>) {
             .await;
         return;
     }
-    if sock.write_all(HEAD).await.is_err() {
+    if sock.write_all(HEAD).await.is_err() || sock.flush().await.is_err() {
         return;
     }
     if path == "/idle" {
         loop {
             tokio::time::sleep(KEEP_ALIVE).await;
-            if sock.write_all(b":\n\n").await.is_err() {
+            if sock.write_all(b":\n\n").await.is_err() || sock.flush().await.is_err() {
                 return;
             }
         }
@@ -82,7 +84,7 @@ async fn connection(mut sock: TcpStream, bench: broadcast::Sender<Bytes>) {
                 Err(_) => break,
             }
         }
-        if sock.write_all(&pending).await.is_err() {
+        if sock.write_all(&pending).await.is_err() || sock.flush().await.is_err() {
             return;
         }
         pending.clear();
@@ -90,7 +92,11 @@ async fn connection(mut sock: TcpStream, bench: broadcast::Sender<Bytes>) {
 }
 
 /// Starts the raw writer.
-pub(super) async fn start(addr: SocketAddr, rate: u64) -> crate::Result<SocketAddr> {
+pub(super) async fn start(
+    addr: SocketAddr,
+    rate: u64,
+    tls: Option<std::sync::Arc<rustls::ServerConfig>>,
+) -> crate::Result<SocketAddr> {
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|e| format!("raw bind: {e}"))?;
@@ -103,7 +109,21 @@ pub(super) async fn start(addr: SocketAddr, rate: u64) -> crate::Result<SocketAd
         loop {
             match listener.accept().await {
                 Ok((sock, _)) => {
-                    tokio::spawn(connection(sock, bench.clone()));
+                    let _ = sock.set_nodelay(true);
+                    match &tls {
+                        None => {
+                            tokio::spawn(connection(sock, bench.clone()));
+                        }
+                        Some(config) => {
+                            let accept = tokio_rustls::TlsAcceptor::from(config.clone());
+                            let bench = bench.clone();
+                            tokio::spawn(async move {
+                                if let Ok(sock) = accept.accept(sock).await {
+                                    connection(sock, bench).await;
+                                }
+                            });
+                        }
+                    }
                 }
                 // Out of file descriptors, most likely: wait for some to close.
                 Err(_) => tokio::time::sleep(Duration::from_millis(5)).await,

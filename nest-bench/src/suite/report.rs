@@ -3,7 +3,7 @@
 use std::fmt::Write;
 
 use super::criterion::Result as Micro;
-use super::model::{LoadResult, LoadRun, MemoryResult, Results, SuiteArgs};
+use super::model::{LoadResult, LoadRun, MemoryResult, Results, SuiteArgs, Wire};
 use crate::serve::Framework;
 use crate::stats::Spread;
 
@@ -142,13 +142,13 @@ pub(super) fn render(r: &Results, args: &SuiteArgs) -> String {
     );
     fanout_section(&mut md, r, &mut targets);
     latency_section(&mut md, r, &mut targets);
-    tls_fanout_section(&mut md, r);
+    tls_fanout_section(&mut md, r, &mut targets);
     memory_section(&mut md, r, &mut targets);
-    tls_memory_section(&mut md, r);
+    tls_memory_section(&mut md, r, &mut targets);
     cancel_section(&mut md, r, &mut targets);
     micro_sections(&mut md, r, &mut targets);
     json_section(&mut md, r, &mut targets);
-    let _ = writeln!(md, "## Targets (issues 9 and 17)\n");
+    let _ = writeln!(md, "## Targets (issues 9, 17, 33 and 37)\n");
     let _ = writeln!(md, "| target | figure | met |\n|---|---|---|");
     for t in targets {
         let met = match t.met {
@@ -217,6 +217,17 @@ fn fanout_section(md: &mut String, r: &Results, targets: &mut Vec<Target>) {
                 figure: ratio_text(x),
                 met: x.map(|x| x >= 0.5),
             });
+            // Run by run: the contenders' runs are numbered alike (run k of each).
+            let rounds = find(&r.fanout, Framework::NestStream, clients)
+                .zip(find(&r.fanout, Framework::Raw, clients))
+                .and_then(|(stream, raw)| paired(stream, raw, |l| l.events_per_sec));
+            targets.push(Target {
+                what: format!(
+                    "issue 37: one writer per client ≥ 0.9× raw in every run, {clients} clients (nest-stream)"
+                ),
+                figure: ratio_spread(rounds),
+                met: rounds.map(|x| x.min >= 0.9),
+            });
         }
         if clients <= 1_000 {
             let nest = find(&r.fanout, Framework::Nest, clients)
@@ -284,6 +295,14 @@ fn latency_section(md: &mut String, r: &Results, targets: &mut Vec<Target>) {
                 figure: ratio_spread(cpu),
                 met: cpu.map(|c| c.median <= 1.1),
             });
+            targets.push(Target {
+                what: format!(
+                    "issue 37: server CPU at {} events/s to {} clients ≤ 1.0× raw in every round (nest hub)",
+                    r.plan.latency_rate, r.plan.latency_clients
+                ),
+                figure: ratio_spread(cpu),
+                met: cpu.map(|c| c.max <= 1.0),
+            });
         }
     }
     let _ = writeln!(md);
@@ -338,6 +357,18 @@ fn memory_section(md: &mut String, r: &Results, targets: &mut Vec<Target>) {
                 ),
                 figure: format!("{} KiB, {}", spread(per, 1.0, 1), ratio_text(x)),
                 met: per.zip(x).map(|(p, x)| p.median <= 3.0 && x <= 1.6),
+            });
+        }
+        let lean = matches!(m.framework, Framework::Nest | Framework::NestStream);
+        if lean && m.connections == r.plan.idle_clients {
+            targets.push(Target {
+                what: format!(
+                    "issue 37: idle stream ≤ 1.0 KiB at {} connections, HTTP/1.1 ({})",
+                    m.connections,
+                    m.framework.name()
+                ),
+                figure: spread(per, 1.0, 2) + " KiB",
+                met: per.map(|p| p.max <= 1.0),
             });
         }
     }
@@ -543,6 +574,11 @@ fn json_section(md: &mut String, r: &Results, targets: &mut Vec<Target>) {
                 figure: ratio_spread(paired),
                 met: paired.map(|x| x.median >= 0.95),
             });
+            targets.push(Target {
+                what: "issue 33: JSON requests/s ≥ 1.0× axum (paired by round)".to_owned(),
+                figure: ratio_spread(paired),
+                met: paired.map(|x| x.median >= 1.0),
+            });
         }
     }
     let _ = writeln!(md);
@@ -586,7 +622,7 @@ fn paired(res: &LoadResult, base: &LoadResult, f: impl Fn(&LoadRun) -> f64) -> O
     Spread::of(&ratios)
 }
 
-fn tls_fanout_section(md: &mut String, r: &Results) {
+fn tls_fanout_section(md: &mut String, r: &Results, targets: &mut Vec<Target>) {
     let clients = r.plan.tls_clients;
     let setup = tls_setup(
         &agreed(
@@ -642,17 +678,42 @@ fn tls_fanout_section(md: &mut String, r: &Results) {
             spread(res.spread(|l| l.p50_ms), 1.0, 1),
             spread(res.spread(|l| l.p99_ms), 1.0, 1),
         );
+        if res.wire == Wire::TLS {
+            let x = base.and_then(|b| paired(res, b, |l| l.events_per_sec));
+            targets.push(Target {
+                what: format!(
+                    "issue 33: fan-out over TLS ≥ 0.75× cleartext, {clients} clients on HTTP/1.1 (nest hub, paired by round)"
+                ),
+                figure: ratio_spread(x),
+                met: x.map(|x| x.median >= 0.75),
+            });
+        }
     }
     let _ = writeln!(md);
 }
 
-fn tls_memory_section(md: &mut String, r: &Results) {
-    // Section 2's cleartext HTTP/1.1 row of the hub, then the other transports.
+fn tls_memory_section(md: &mut String, r: &Results, targets: &mut Vec<Target>) {
+    // Section 2's cleartext HTTP/1.1 rows of the hub, then the other transports, then the raw
+    // writer's baseline: section 2's cleartext row and over TLS.
+    let raw_cleartext = r
+        .memory
+        .iter()
+        .filter(|m| m.framework == Framework::Raw && m.connections == r.plan.idle_clients);
     let rows: Vec<&MemoryResult> = r
         .memory
         .iter()
         .filter(|m| m.framework == Framework::Nest)
-        .chain(&r.tls_memory)
+        .chain(
+            r.tls_memory
+                .iter()
+                .filter(|m| m.framework == Framework::Nest),
+        )
+        .chain(raw_cleartext)
+        .chain(
+            r.tls_memory
+                .iter()
+                .filter(|m| m.framework == Framework::Raw),
+        )
         .collect();
     let setup = tls_setup(
         &agreed(r.tls_memory.iter().map(|m| m.tls.as_ref())),
@@ -662,20 +723,24 @@ fn tls_memory_section(md: &mut String, r: &Results) {
         md,
         "## 2b. Memory per idle SSE connection over TLS\n\n\
          nest's hub, measured as in 2, per SSE stream: on HTTP/1.1 a stream is a connection, on \
-         HTTP/2 many streams share one. The cleartext HTTP/1.1 row is section 2's. TLS cost = KiB per \
-         stream over TLS − in cleartext, same HTTP version. {setup}\n\n\
-         | transport | streams | connections | RSS delta MiB | KiB per stream | TLS cost, KiB per stream |\n\
-         |---|---:|---:|---:|---:|---:|"
+         HTTP/2 many streams share one; the baseline is the raw writer of section 2 on tokio-rustls \
+         (rustls's defaults). The cleartext HTTP/1.1 rows are section 2's. TLS cost = KiB per \
+         stream over TLS − in cleartext, same contender and HTTP version. {setup}\n\n\
+         | contender | transport | streams | connections | RSS delta MiB | KiB per stream | TLS cost, KiB per stream |\n\
+         |---|---|---:|---:|---:|---:|---:|"
     );
     let per = |m: &MemoryResult| Spread::of(&m.kib_per_connection);
     for m in &rows {
-        let base = rows.iter().find(|b| b.wire == m.wire.cleartext());
+        let base = rows.iter().find(|b| {
+            b.framework == m.framework && b.wire == m.wire.cleartext() && b.streams == m.streams
+        });
         let cost = base
             .filter(|_| m.wire.tls)
             .and_then(|b| Some(per(m)?.median - per(b)?.median));
         let _ = writeln!(
             md,
-            "| {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} |",
+            m.framework.name(),
             m.wire.label(),
             m.streams,
             m.connections,
@@ -683,6 +748,23 @@ fn tls_memory_section(md: &mut String, r: &Results) {
             spread(per(m), 1.0, 1),
             cost.map_or_else(String::new, |c| format!("{c:+.1}")),
         );
+        let bound = match (m.wire.http2, m.wire.tls) {
+            (false, true) => Some(6.0),
+            (true, _) => Some(3.0),
+            (false, false) => None,
+        };
+        let hub = m.framework == Framework::Nest;
+        if let Some(bound) = bound.filter(|_| hub && m.streams == r.plan.idle_clients) {
+            targets.push(Target {
+                what: format!(
+                    "issue 33: idle SSE stream ≤ {bound} KiB, {} at {} streams (nest hub)",
+                    m.wire.label(),
+                    m.streams
+                ),
+                figure: spread(per(m), 1.0, 1) + " KiB",
+                met: per(m).map(|p| p.median <= bound),
+            });
+        }
     }
     let _ = writeln!(md);
 }

@@ -93,20 +93,27 @@ pub(crate) fn idle_memory(
     plan: &Plan,
     cert: &CertFile,
 ) -> crate::Result<Vec<MemoryResult>> {
+    // nest's hub over each wire, then the baseline: the raw writer on tokio-rustls.
     MEMORY
         .iter()
-        .map(|&wire| {
+        .map(|&wire| (Framework::Nest, wire))
+        .chain([(Framework::Raw, Wire::TLS)])
+        .map(|(framework, wire)| {
             let result = idle_memory_over(
                 launcher,
                 plan,
-                Framework::Nest,
+                framework,
                 plan.idle_clients,
                 wire,
                 &wire.serve_args(cert),
                 &wire.client_args(cert, plan),
             )?;
             if wire.tls && result.tls.is_none() {
-                return Err(format!("memory {}: no TLS handshake", wire.label()));
+                return Err(format!(
+                    "memory {} {}: no TLS handshake",
+                    framework.name(),
+                    wire.label()
+                ));
             }
             Ok(result)
         })
