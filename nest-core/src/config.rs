@@ -230,10 +230,13 @@ impl ServerConfig {
     }
 
     /// The server-wide budget of buffered SSE bytes (default 128 MiB, at least 64 KiB): what all
-    /// SSE streams' queues hold together. Each queued event counts its slot (16 bytes) and, when
-    /// the stream holds it alone (`write`, `send`), its bytes plus ~80 bytes of bookkeeping; an
-    /// event written to many streams with `write_encoded` is stored once, so each of them counts
-    /// only its slot. Each stream's own bound ([`SseOptions::buffer`](crate::sse::SseOptions::buffer),
+    /// SSE streams' queues hold together, with the frame each stream has handed its connection
+    /// until the connection takes it (asks for the next one: on the direct path once it is
+    /// written to the socket, over HTTP/2 once it is in h2's send buffer). Each queued event
+    /// counts its slot (16 bytes) and, when the stream holds it alone (`write`, `send`), its
+    /// bytes plus ~80 bytes of bookkeeping; an event written to many streams with
+    /// `write_encoded` is stored once, so each of them counts only its slot (and nothing in
+    /// transit); a frame of events copied together counts its bytes. Each stream's own bound ([`SseOptions::buffer`](crate::sse::SseOptions::buffer),
     /// 256 KiB by default) keeps one slow client from holding much; this keeps many of them from
     /// holding the server's memory. When it is reached:
     ///
@@ -247,7 +250,9 @@ impl ServerConfig {
     /// Streams that filled before the budget was reached keep what they hold until it is read
     /// or they end (up to their own bound), so the queues hold at most about twice the budget.
     /// The gauge `nest_sse_buffered_bytes` shows what is held. Not counted here, bounded per
-    /// connection instead (see `SseBody`): hyper's and h2's send buffers and the kernel's.
+    /// connection instead (see `SseBody`): what h2 holds beyond the frame it took (its send
+    /// buffer, [`http2_max_send_buf_size`](Self::http2_max_send_buf_size) per stream), what
+    /// hyper's HTTP/1.1 writer buffers when the direct path is off, and the kernel's buffers.
     /// Hub subscribers queue nothing of their own.
     pub fn sse_buffer_budget(mut self, bytes: usize) -> Self {
         self.sse_buffer_budget = bytes;

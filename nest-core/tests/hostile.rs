@@ -479,7 +479,7 @@ async fn many_never_reading_clients_stay_within_the_server_wide_budget() {
     let held = app.sse_buffered_bytes();
     report(&format!(
         "{H2_CONNECTIONS} h2 connections x 100 streams + {H1_CLIENTS} HTTP/1.1 clients, none reading, \
-         default config: RSS +{:.0} MiB (bound 512 MiB), SSE queues {:.0} MiB of the 128 MiB budget",
+         default config: RSS +{:.0} MiB (bound 512 MiB), SSE queues and frames in transit {:.0} MiB of the 128 MiB budget",
         grown as f64 / 1048576.0,
         held as f64 / 1048576.0
     ));

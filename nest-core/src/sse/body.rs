@@ -263,8 +263,21 @@ fn drain(st: &mut State) -> Option<(Bytes, u64)> {
         // the same few (warm) cache lines instead of walking its whole buffer.
         st.queue.clear();
     }
+    // Still held while the connection has it (counted in the same budget update).
+    st.transit = in_transit(&frame);
     st.dequeued(frame.len());
     Some((frame, events))
+}
+
+/// What a frame handed to the connection counts while it is there: its bytes when they are
+/// this stream's alone; nothing for an event shared with other streams (stored once, whatever
+/// the streams: see [`Budget`](crate::context::Budget)).
+fn in_transit(frame: &Bytes) -> u32 {
+    if frame.is_unique() {
+        u32::try_from(frame.len()).unwrap_or(u32::MAX)
+    } else {
+        0
+    }
 }
 
 impl http_body::Body for SseBody {
@@ -284,6 +297,9 @@ impl http_body::Body for SseBody {
             let shared: &Shared = &this.shared;
             let max_frame = {
                 let mut st = shared.lock();
+                // The connection asks for a frame once it took the last one: that one is no
+                // longer this stream's to hold.
+                let handed_on = std::mem::take(&mut st.transit) > 0;
                 if let Some(watch) = st.link.as_ref().and_then(|link| link.watch.as_ref()) {
                     watch.polled();
                 }
@@ -299,6 +315,9 @@ impl http_body::Body for SseBody {
                     shared.room.notify();
                     this.wrote();
                     return Poll::Ready(Some(Ok(Frame::data(frame))));
+                }
+                if handed_on {
+                    st.sync_budget();
                 }
                 if st.end.is_some() {
                     this.finished = true;
@@ -316,8 +335,12 @@ impl http_body::Body for SseBody {
                         let frame = with_retry(&mut this.retry, bytes);
                         crate::metrics::sse_events(events);
                         crate::metrics::sse_bytes(frame.len());
-                        if shared.traced.load(Ordering::Relaxed) {
-                            if let Some(span) = &mut shared.lock().span {
+                        let transit = in_transit(&frame);
+                        if transit > 0 || shared.traced.load(Ordering::Relaxed) {
+                            let mut st = shared.lock();
+                            st.transit = transit;
+                            st.sync_budget();
+                            if let Some(span) = &mut st.span {
                                 span.events += events;
                                 span.bytes += frame.len() as u64;
                             }
@@ -383,6 +406,10 @@ impl Drop for SseBody {
                 EndReason::ClientGone
             };
             st.body_dropped = true;
+            // Whatever the connection still held of the last frame goes with it.
+            if std::mem::take(&mut st.transit) > 0 {
+                st.sync_budget();
+            }
             let key = std::mem::replace(&mut st.shutdown_key, super::lifecycle::NO_KEY);
             if let (true, Some(app)) = (key != super::lifecycle::NO_KEY, &st.app) {
                 app.leave_shutdown(key);

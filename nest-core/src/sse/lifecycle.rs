@@ -188,6 +188,11 @@ pub(super) struct State {
     pub(super) max_frame: u32,
     /// What this stream has charged to the app's budget ([`State::held`], at most `u32::MAX`).
     charged: u32,
+    /// The bytes of the frame the body handed its connection last, when they are this stream's
+    /// alone (not an event shared with other streams): still held until the connection asks
+    /// for the next frame, which it does once it took that one (the direct path: written to the
+    /// socket; HTTP/2: in h2's send buffer, itself bounded per stream).
+    pub(super) transit: u32,
     /// What the queue's events cost that this stream alone held when they were queued (their
     /// bytes plus [`Budget::PER_EVENT`]); an event shared with other streams
     /// (`write_encoded`) costs each of them only its slot. Reduced in proportion to the bytes
@@ -196,10 +201,10 @@ pub(super) struct State {
 }
 
 impl State {
-    /// What the queue holds, as the budget counts it: a slot per event, and the events it
-    /// alone held when they were queued.
+    /// What the stream holds, as the budget counts it: a slot per queued event, the events it
+    /// alone held when they were queued, and the frame in its connection's hands.
     pub(super) fn held(&self) -> usize {
-        self.queue.len() * Budget::SLOT + self.owned as usize
+        self.queue.len() * Budget::SLOT + self.owned as usize + self.transit as usize
     }
 
     /// What queueing `event` costs this stream: its slot, and its bytes and bookkeeping when
@@ -303,6 +308,7 @@ impl Shared {
                 next_loss_log: 0,
                 max_frame: MAX_FRAME as u32,
                 charged: 0,
+                transit: 0,
                 owned: 0,
             }),
             room: Waiters::default(),

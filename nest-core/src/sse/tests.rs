@@ -913,5 +913,46 @@ fn dropped_events_give_back_exactly_their_cost() {
         assert_eq!(app.budget.used(), written.min(3) * each, "after {written}");
     }
     assert_eq!(ready(&mut body).unwrap().len(), 3000);
+    // The frame (the three events copied into one) is in the connection's hands: still held
+    // until the connection asks for the next one, which it does once it took that one.
+    assert_eq!(app.budget.used(), 3000);
+    assert!(ready(&mut body).is_none());
     assert_eq!(app.budget.used(), 0);
+}
+
+/// A frame in the connection's hands counts as long as it is there when it is the stream's
+/// own (a plain `write`'s event, or events copied into one frame), and not at all when it is an
+/// event shared with other streams (`write_encoded`: stored once); a body dropped with one
+/// there gives it back.
+#[test]
+fn the_frame_in_the_connection_s_hands_counts_when_it_is_the_stream_s_own() {
+    let app = Arc::new(SseShared::new(64 << 20));
+    let attached = || {
+        let (writer, body) = get_sse_stream(SseOptions::new().keep_alive(None));
+        body.attachment().attach(
+            &link(tokio_util::sync::CancellationToken::new()),
+            &app,
+            &Arc::from("/t"),
+            false,
+        );
+        (writer, body)
+    };
+    let (writer, mut body) = attached();
+    writer.write("x".repeat(992)).unwrap();
+    assert_eq!(ready(&mut body).unwrap().len(), 1000);
+    assert_eq!(
+        app.budget.used(),
+        1000,
+        "a sole event, in the connection's hands"
+    );
+    let shared = encode(&SseEvent::data("s".repeat(992))).unwrap();
+    writer.write_encoded(&shared).unwrap();
+    assert_eq!(ready(&mut body).unwrap().len(), 1000);
+    assert_eq!(app.budget.used(), 0, "a shared event counts nothing there");
+    writer.write("y".repeat(992)).unwrap();
+    assert!(ready(&mut body).is_some());
+    assert_eq!(app.budget.used(), 1000);
+    drop(body);
+    assert_eq!(app.budget.used(), 0, "the dropped body gave it back");
+    drop(writer);
 }
