@@ -629,3 +629,34 @@ impl SseAttach {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A keep-alive check answers only for the stream's pending check (a check left in the
+    /// app's heap by a stream that had the same key before gets `None` and changes nothing);
+    /// silent for its whole interval, the stream is told to send one and is next checked an
+    /// interval later; written to since, it is next checked at its last write plus the
+    /// interval, exactly. A stream without a keep-alive has no checks.
+    #[test]
+    fn a_keep_alive_check_answers_for_its_pending_time_only() {
+        let shared = Shared::new(SseOptions::new().keep_alive(Some(Duration::from_secs(15))));
+        shared.last_write_ms.store(1_000, Ordering::Relaxed);
+        shared.keep_alive_next.store(16_000, Ordering::Relaxed);
+        assert_eq!(shared.keep_alive_check(15_999, 16_000), None, "a stale check");
+        assert!(!shared.keep_alive_due.load(Ordering::Relaxed));
+        assert_eq!(shared.keep_alive_check(16_000, 16_000), Some(31_000));
+        assert!(shared.keep_alive_due.swap(false, Ordering::Relaxed), "one is due");
+        // A write at 20 s: the check at 31 s finds 11 s of silence, and moves to 35 s.
+        shared.last_write_ms.store(20_000, Ordering::Relaxed);
+        assert_eq!(shared.keep_alive_check(31_000, 31_000), Some(35_000));
+        assert!(!shared.keep_alive_due.load(Ordering::Relaxed));
+        assert_eq!(shared.keep_alive_check(35_000, 35_000), Some(50_000));
+        assert!(shared.keep_alive_due.load(Ordering::Relaxed));
+
+        let quiet = Shared::new(SseOptions::new().keep_alive(None));
+        assert_eq!(quiet.keep_alive_check(0, 16_000), None);
+        assert!(!quiet.keep_alive_due.load(Ordering::Relaxed));
+    }
+}
