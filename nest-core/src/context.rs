@@ -499,17 +499,19 @@ mod tests {
             .collect();
         let start = clock_ms();
         assert!(app.join_keep_alive(keys[0], start + 1_000));
-        // Let the task sleep for that one, then add earlier ones.
+        // Let the task sleep for that one: an earlier one wakes it, each time.
         tokio::time::sleep(Duration::from_millis(10)).await;
         assert!(app.join_keep_alive(keys[1], start + 300));
+        let (n, due, now) = told.recv().await.unwrap();
+        assert_eq!((n, due - start, now), (1, 300, due));
         assert!(app.join_keep_alive(keys[2], start + 500));
         let mut seen = Vec::new();
-        for _ in 0..5 {
+        for _ in 0..4 {
             let (n, due, now) = told.recv().await.unwrap();
             assert_eq!(now, due, "stream {n} checked when due");
             seen.push((n, due - start));
         }
-        assert_eq!(seen, [(1, 300), (2, 500), (2, 750), (0, 1_000), (2, 1_000)]);
+        assert_eq!(seen, [(2, 500), (2, 750), (0, 1_000), (2, 1_000)]);
         // Stream 2 leaves: its pending check (at 1,250) is dropped. Stream 0's comes at 2,000.
         app.leave_shutdown(keys[2]);
         let (n, due, _) = told.recv().await.unwrap();
@@ -518,6 +520,32 @@ mod tests {
         tokio::time::sleep(Duration::from_secs(10)).await;
         assert!(told.try_recv().is_err(), "no check after the shutdown");
         assert!(!app.join_keep_alive(keys[0], clock_ms() + 10));
+    }
+
+    /// A stream that answers a check by asking for one now is checked again a millisecond
+    /// later, not over and over at the same instant (the task would never yield).
+    #[tokio::test(start_paused = true)]
+    async fn a_check_asked_for_now_runs_a_millisecond_later() {
+        struct AtOnce(
+            std::sync::atomic::AtomicBool,
+            tokio::sync::mpsc::UnboundedSender<u64>,
+        );
+        impl ShutdownWake for AtOnce {
+            fn shut_down(&self) {}
+            fn keep_alive_check(&self, _due: u64, now: u64) -> Option<u64> {
+                let _ = self.1.send(now);
+                (!self.0.swap(true, Ordering::Relaxed)).then_some(now)
+            }
+        }
+        let app = Arc::new(SseShared::new(usize::MAX));
+        let (tx, mut told) = tokio::sync::mpsc::unbounded_channel();
+        let stream = Arc::new(AtOnce(AtomicBool::new(false), tx)) as Arc<dyn ShutdownWake>;
+        let key = app
+            .join_shutdown(&CancellationToken::new(), Arc::downgrade(&stream))
+            .unwrap();
+        assert!(app.join_keep_alive(key, clock_ms() + 100));
+        let first = told.recv().await.unwrap();
+        assert_eq!(told.recv().await.unwrap(), first + 1);
     }
 
     /// Outside a runtime there is no task to run checks: a stream keeps its own timer.

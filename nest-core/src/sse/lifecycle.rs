@@ -644,10 +644,17 @@ mod tests {
         let shared = Shared::new(SseOptions::new().keep_alive(Some(Duration::from_secs(15))));
         shared.last_write_ms.store(1_000, Ordering::Relaxed);
         shared.keep_alive_next.store(16_000, Ordering::Relaxed);
-        assert_eq!(shared.keep_alive_check(15_999, 16_000), None, "a stale check");
+        assert_eq!(
+            shared.keep_alive_check(15_999, 16_000),
+            None,
+            "a stale check"
+        );
         assert!(!shared.keep_alive_due.load(Ordering::Relaxed));
         assert_eq!(shared.keep_alive_check(16_000, 16_000), Some(31_000));
-        assert!(shared.keep_alive_due.swap(false, Ordering::Relaxed), "one is due");
+        assert!(
+            shared.keep_alive_due.swap(false, Ordering::Relaxed),
+            "one is due"
+        );
         // A write at 20 s: the check at 31 s finds 11 s of silence, and moves to 35 s.
         shared.last_write_ms.store(20_000, Ordering::Relaxed);
         assert_eq!(shared.keep_alive_check(31_000, 31_000), Some(35_000));
