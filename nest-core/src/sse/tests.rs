@@ -955,4 +955,75 @@ fn the_frame_in_the_connection_s_hands_counts_when_it_is_the_stream_s_own() {
     drop(body);
     assert_eq!(app.budget.used(), 0, "the dropped body gave it back");
     drop(writer);
+    // A stream that ended before its body went (closed: it flushes, so nothing cleared its
+    // queue's charge on the drop) gives the frame back too.
+    let (writer, mut body) = attached();
+    writer.write("z".repeat(992)).unwrap();
+    assert!(ready(&mut body).is_some());
+    writer.close();
+    assert_eq!(app.budget.used(), 1000);
+    drop(body);
+    assert_eq!(
+        app.budget.used(),
+        0,
+        "a body dropped after the end gave it back"
+    );
+}
+
+/// A source's frame (a hub subscriber's) in the connection's hands counts the same way: its
+/// bytes when they are the stream's own, nothing when shared, until the next poll.
+#[test]
+fn a_source_s_frame_in_the_connection_s_hands_counts_when_it_is_the_stream_s_own() {
+    struct Frames(Vec<Bytes>);
+    impl EventSource for Frames {
+        fn poll_frame(
+            &mut self,
+            _cx: &mut std::task::Context<'_>,
+            _max_frame: usize,
+        ) -> std::task::Poll<Result<SourceFrame, EndReason>> {
+            match self.0.pop() {
+                Some(bytes) => std::task::Poll::Ready(Ok(SourceFrame::new(bytes, 1))),
+                None => std::task::Poll::Pending,
+            }
+        }
+    }
+    let app = Arc::new(SseShared::new(64 << 20));
+    let shared = Bytes::from(format!("data: {}\n\n", "s".repeat(992)));
+    let own = Bytes::from(format!("data: {}\n\n", "o".repeat(992)));
+    // Popped from the end: the stream's own frame first, then one shared with `shared`.
+    let mut body = SseBody::from_source(
+        SseOptions::new().keep_alive(None),
+        Frames(vec![shared.clone(), own]),
+    );
+    body.attachment().attach(
+        &link(tokio_util::sync::CancellationToken::new()),
+        &app,
+        &Arc::from("/t"),
+        false,
+    );
+    assert_eq!(ready(&mut body).unwrap().len(), 1000);
+    assert_eq!(app.budget.used(), 1000, "the stream's own frame");
+    assert_eq!(ready(&mut body).unwrap().len(), 1000);
+    assert_eq!(app.budget.used(), 0, "a shared frame counts nothing");
+    assert!(ready(&mut body).is_none());
+    assert_eq!(app.budget.used(), 0);
+}
+
+/// A frame takes whole events up to the connection's largest frame, and exactly up to it: 16
+/// events of 1,024 bytes fill an HTTP/2 frame of 16 KiB.
+#[test]
+fn a_frame_fills_up_to_its_largest_size_exactly() {
+    let (writer, mut body) =
+        get_sse_stream(SseOptions::new().keep_alive(None).buffer(1000, 1 << 20));
+    body.attachment().attach(
+        &link(tokio_util::sync::CancellationToken::new()),
+        &Arc::new(SseShared::default()),
+        &Arc::from("/t"),
+        true,
+    );
+    for _ in 0..17 {
+        writer.write("e".repeat(1016)).unwrap();
+    }
+    assert_eq!(ready(&mut body).unwrap().len(), 16 * 1024);
+    assert_eq!(ready(&mut body).unwrap().len(), 1024);
 }
