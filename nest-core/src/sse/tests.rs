@@ -44,12 +44,7 @@ fn keep_alive_stream(attached: bool) -> (SseWriter, SseBody, Option<Arc<SseShare
         get_sse_stream(SseOptions::new().keep_alive(Some(Duration::from_secs(15))));
     let app = attached.then(|| {
         let app = Arc::new(SseShared::default());
-        body.attachment().attach(
-            &link(tokio_util::sync::CancellationToken::new()),
-            &app,
-            &Arc::from("/t"),
-            false,
-        );
+        attach(&body, &app, false);
         assert!(body.shared.on_app_checks.load(Ordering::Relaxed));
         app
     });
@@ -702,12 +697,7 @@ fn budgeted(
     let streams = (0..n)
         .map(|_| {
             let (writer, body) = get_sse_stream(options());
-            body.attachment().attach(
-                &link(tokio_util::sync::CancellationToken::new()),
-                &app,
-                &Arc::from("/t"),
-                false,
-            );
+            attach(&body, &app, false);
             (writer, body)
         })
         .collect();
@@ -811,6 +801,17 @@ async fn past_the_budget_the_stream_s_overflow_policy_acts() {
     assert_eq!(budget.used(), 0, "an overflow end drops the queue");
 }
 
+/// Attaches `body` to `app` as the server would (route `/t`, a shutdown token of its own, no
+/// connection watch), over HTTP/2 or not.
+fn attach(body: &SseBody, app: &Arc<SseShared>, http2: bool) {
+    body.attachment().attach(
+        &link(tokio_util::sync::CancellationToken::new()),
+        app,
+        &Arc::from("/t"),
+        http2,
+    );
+}
+
 /// What a stream attaches to: `token` as the app's shutdown, no connection watch.
 fn link(token: tokio_util::sync::CancellationToken) -> Arc<crate::context::StreamLink> {
     Arc::new(crate::context::StreamLink {
@@ -873,12 +874,7 @@ fn frames_hold_whole_events_up_to_64_kib_or_16_kib_on_http2() {
     for (http2, max_frame) in [(false, 64 * 1024), (true, 16 * 1024)] {
         let (writer, mut body) =
             get_sse_stream(SseOptions::new().keep_alive(None).buffer(1000, 1 << 20));
-        body.attachment().attach(
-            &link(tokio_util::sync::CancellationToken::new()),
-            &Arc::new(SseShared::default()),
-            &Arc::from("/t"),
-            http2,
-        );
+        attach(&body, &Arc::new(SseShared::default()), http2);
         for _ in 0..200 {
             writer.write(event.as_str()).unwrap();
         }
@@ -899,12 +895,7 @@ fn dropped_events_give_back_exactly_their_cost() {
             .buffer(3, 1 << 20)
             .overflow(Overflow::DropOldest),
     );
-    body.attachment().attach(
-        &link(tokio_util::sync::CancellationToken::new()),
-        &app,
-        &Arc::from("/t"),
-        false,
-    );
+    attach(&body, &app, false);
     // Encoded: "data: " + 992 + "\n\n" = 1,000 bytes.
     let event = "y".repeat(992);
     let each = Budget::SLOT + 1000 + Budget::PER_EVENT;
@@ -929,12 +920,7 @@ fn the_frame_in_the_connection_s_hands_counts_when_it_is_the_stream_s_own() {
     let app = Arc::new(SseShared::new(64 << 20));
     let attached = || {
         let (writer, body) = get_sse_stream(SseOptions::new().keep_alive(None));
-        body.attachment().attach(
-            &link(tokio_util::sync::CancellationToken::new()),
-            &app,
-            &Arc::from("/t"),
-            false,
-        );
+        attach(&body, &app, false);
         (writer, body)
     };
     let (writer, mut body) = attached();
@@ -995,12 +981,7 @@ fn a_source_s_frame_in_the_connection_s_hands_counts_when_it_is_the_stream_s_own
         SseOptions::new().keep_alive(None),
         Frames(vec![shared.clone(), own]),
     );
-    body.attachment().attach(
-        &link(tokio_util::sync::CancellationToken::new()),
-        &app,
-        &Arc::from("/t"),
-        false,
-    );
+    attach(&body, &app, false);
     assert_eq!(ready(&mut body).unwrap().len(), 1000);
     assert_eq!(app.budget.used(), 1000, "the stream's own frame");
     assert_eq!(ready(&mut body).unwrap().len(), 1000);
@@ -1015,12 +996,7 @@ fn a_source_s_frame_in_the_connection_s_hands_counts_when_it_is_the_stream_s_own
 fn a_frame_fills_up_to_its_largest_size_exactly() {
     let (writer, mut body) =
         get_sse_stream(SseOptions::new().keep_alive(None).buffer(1000, 1 << 20));
-    body.attachment().attach(
-        &link(tokio_util::sync::CancellationToken::new()),
-        &Arc::new(SseShared::default()),
-        &Arc::from("/t"),
-        true,
-    );
+    attach(&body, &Arc::new(SseShared::default()), true);
     for _ in 0..17 {
         writer.write("e".repeat(1016)).unwrap();
     }
