@@ -623,3 +623,30 @@ async fn a_silent_client_after_its_handshake_is_closed_after_the_first_byte_time
     assert!(all.is_empty(), "{all:?}");
     server.shutdown(Duration::from_secs(1)).await;
 }
+
+/// A client that resets its connection right after its handshake, before any request, gives
+/// its place back at once (not after the first-byte timeout, 60 s here): with room for one
+/// connection, the next client is served.
+#[tokio::test]
+async fn a_client_that_resets_after_its_handshake_frees_its_place_at_once() {
+    let (cert, key) = certificate();
+    let config = ServerConfig::default()
+        .max_connections(Some(1))
+        .first_byte_timeout(Duration::from_secs(60));
+    let (server, _direct, _ended) = serve_direct_with(&cert, &key, config).await;
+    let tls = raw_connect(&server, &cert, &[&rustls::version::TLS13]).await;
+    socket2::SockRef::from(tls.get_ref().0)
+        .set_linger(Some(Duration::ZERO))
+        .unwrap();
+    drop(tls);
+    let url = format!("https://localhost:{}/finite", server.local_addr().port());
+    let res = tokio::time::timeout(
+        Duration::from_secs(10),
+        client(&cert, true).get(&url).send(),
+    )
+    .await
+    .expect("the reset client's place was given back")
+    .unwrap();
+    assert_eq!(res.text().await.unwrap(), "data: one\n\n");
+    server.shutdown(Duration::from_secs(1)).await;
+}
