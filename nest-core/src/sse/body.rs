@@ -136,7 +136,7 @@ impl SseBody {
     }
 
     pub(crate) fn attachment(&self) -> SseAttach {
-        SseAttach(self.shared.clone(), self.shared.keep_alive())
+        SseAttach(self.shared.clone())
     }
 
     fn shutdown_frame(&self) -> Option<Arc<Bytes>> {

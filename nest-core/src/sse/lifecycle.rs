@@ -567,10 +567,10 @@ fn run_hook(hook: Hook, reason: EndReason) {
     }
 }
 
-/// Carries a stream's shared state (and its keep-alive) in the response extensions until the
+/// Carries a stream's shared state (its keep-alive interval with it) in the response extensions until the
 /// router attaches it to the app.
 #[derive(Clone)]
-pub(crate) struct SseAttach(pub(super) Arc<Shared>, pub(super) Option<Duration>);
+pub(crate) struct SseAttach(pub(super) Arc<Shared>);
 
 impl SseAttach {
     /// Connects the stream: it ends with [`EndReason::Shutdown`] when `link`'s token is cancelled,
@@ -597,7 +597,7 @@ impl SseAttach {
         }
         app.live.fetch_add(1, Ordering::Relaxed);
         st.live = true;
-        if let (Some(watch), Some(keep_alive)) = (&link.watch, self.1) {
+        if let (Some(watch), Some(keep_alive)) = (&link.watch, self.0.keep_alive()) {
             watch.join(keep_alive);
         }
         st.open_gauge = Some(crate::metrics::sse_stream_opened(route));
@@ -610,7 +610,7 @@ impl SseAttach {
         let stream: Weak<Shared> = Arc::downgrade(&self.0);
         let key = app.join_shutdown(&link.shutdown, stream);
         st.shutdown_key = key.unwrap_or(NO_KEY);
-        if let (Some(key), true) = (key, self.0.keep_alive_ms > 0 && self.1.is_some()) {
+        if let (Some(key), true) = (key, self.0.keep_alive_ms > 0) {
             // The keep-alive goes to the app's checks: no timer of the body's own.
             let now = clock_ms();
             let due = now + u64::from(self.0.keep_alive_ms);
