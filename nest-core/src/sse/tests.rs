@@ -473,17 +473,67 @@ async fn a_flood_of_losses_logs_one_line_per_stream_per_interval() {
     for i in 0..10_000 {
         writer.write(format!("{i}")).unwrap();
     }
+    // The stream had 9,998 unlogged losses when the interval ended: its losses look at the
+    // clock again when their count crosses the next multiple of 64 (10,048), 50 losses in.
     assert_eq!(
         lines.get(),
-        [(1, 1), (9_999, 10_000)],
+        [(1, 1), (10_048, 10_049)],
         "one more line in the next interval, with the losses in between"
     );
     drop(body);
     assert_eq!(
         lines.get(),
-        [(1, 1), (9_999, 10_000), (9_999, 19_999)],
+        [(1, 1), (10_048, 10_049), (9_950, 19_999)],
         "the unreported losses, once, at the end"
     );
+}
+
+/// A stream that loses an event now and then logs each loss once its line is due: every
+/// first loss after a line looks at the clock.
+#[tokio::test(start_paused = true)]
+async fn sparse_losses_are_logged_when_their_line_is_due() {
+    use tracing_subscriber::layer::SubscriberExt;
+    let lines = LossLines::default();
+    let _guard =
+        tracing::subscriber::set_default(tracing_subscriber::registry().with(lines.clone()));
+    let (writer, mut body) = get_sse_stream(
+        SseOptions::new()
+            .keep_alive(None)
+            .buffer(1, 1024)
+            .overflow(Overflow::DropOldest),
+    );
+    for round in 1..=3u64 {
+        writer.write("a").unwrap();
+        writer.write("b").unwrap(); // drops "a"
+        assert_eq!(
+            lines.get().len() as u64,
+            round,
+            "round {round}: {:?}",
+            lines.get()
+        );
+        body.frame().await.unwrap().unwrap();
+        tokio::time::advance(LOSS_LOG_INTERVAL).await;
+    }
+    assert_eq!(lines.get(), [(1, 1), (1, 2), (1, 3)]);
+}
+
+/// Which losses read the clock: the first after a line, the count's powers of two, then every
+/// [`LOSS_CLOCK_EVERY`]th, also when one push drops several.
+#[test]
+fn losses_look_at_the_clock_at_powers_of_two_then_every_64() {
+    use super::lifecycle::LOSS_CLOCK_EVERY;
+    let looks: Vec<u64> = (0..300u64)
+        .filter(|n| super::lifecycle::looks_at_clock(*n, n + 1))
+        .map(|n| n + 1)
+        .collect();
+    assert_eq!(looks, [1, 2, 4, 8, 16, 32, 64, 128, 192, 256]);
+    assert_eq!(LOSS_CLOCK_EVERY, 64);
+    assert!(super::lifecycle::looks_at_clock(3, 5), "past 4 in one push");
+    assert!(
+        super::lifecycle::looks_at_clock(130, 200),
+        "past 192 in one push"
+    );
+    assert!(!super::lifecycle::looks_at_clock(129, 191));
 }
 
 /// `Overflow::Close` ends the stream with its queue: what was queued is lost, not flushed.
