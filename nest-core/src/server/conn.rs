@@ -219,8 +219,8 @@ pub(crate) fn serve(
 pub(super) enum Serve<O> {
     /// Sniffing the protocol and, on the direct path, running the app on the first request.
     Opening { open: Pin<Box<O>>, slot: Slot },
-    /// A direct SSE stream.
-    Direct(direct::Stream),
+    /// A direct SSE stream (`None` once it parked or ended: see [`super::park`]).
+    Direct(Option<direct::Stream>),
     /// hyper serves the connection.
     Hyper {
         conn: Pin<Box<dyn Future<Output = ()> + Send>>,
@@ -263,7 +263,9 @@ impl<O: Future<Output = Next>> Future for Serve<O> {
                         Next::Direct(parts) => {
                             // Unboxed in a call of its own: the box is freed now.
                             let (sock, head, body, chunked) = unbox(parts);
-                            Serve::Direct(direct::Stream::new(sock, head, body, slot, chunked))
+                            Serve::Direct(Some(direct::Stream::new(
+                                sock, head, body, slot, chunked,
+                            )))
                         }
                         Next::Hyper(conn) => Serve::Hyper { conn, _slot: slot },
                         // The slot is given back now.
@@ -271,13 +273,15 @@ impl<O: Future<Output = Next>> Future for Serve<O> {
                     };
                 }
                 Serve::Direct(stream) => {
-                    if Pin::new(stream).poll(cx).is_pending() {
+                    // Ready once the stream ended (its socket, then its slot, dropped now) or
+                    // parked (it lives on in its node, and this task ends).
+                    if super::park::poll_or_park(stream, cx).is_pending() {
                         return Poll::Pending;
                     }
-                    // The stream (its socket, then its slot) is dropped now.
                     *this = Serve::Done;
                     return Poll::Ready(());
                 }
+
                 Serve::Hyper { conn, .. } => {
                     if conn.as_mut().poll(cx).is_pending() {
                         return Poll::Pending;

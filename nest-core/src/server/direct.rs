@@ -272,10 +272,20 @@ pub(super) struct Stream {
     // and sealed already (TLS: see `tls_direct`), so they are written as they are, and the body
     // ends with its own last chunk.
     chunked: bool,
+    // Whether the stream may park once idle (see `super::park`): no frame written since its
+    // head, or its last frame came after a silence of at least `PARK_AFTER_MS`; and when (ms
+    // on the streams' clock, wrapping) it last wrote.
+    quiet: bool,
+    last_write_ms: u32,
     // The connection's place on the server, given back last (after the socket closed): the
     // stream owns it, so the connection's future holds no reference into itself.
     slot: Slot,
 }
+
+/// How long a stream must have written nothing before the frame after which it parks when it
+/// is idle again (see [`super::park`]): a stream with events more often than this keeps its
+/// task; one with an event now and then, or only keep-alives, is parked between them.
+pub(super) const PARK_AFTER_MS: u32 = 1000;
 
 impl Stream {
     /// The stream of `body` on `sock`, after `head` (the response head, not written yet), on the
@@ -291,8 +301,29 @@ impl Stream {
             discarded: 0,
             _open: crate::metrics::ConnectionOpen::new(false),
             chunked,
+            quiet: true,
+            last_write_ms: crate::context::clock_ms() as u32,
             slot,
         }
+    }
+
+    /// The server's stop signal and tracker of connection tasks.
+    pub(super) fn stop(&self) -> &Stop {
+        &self.slot.0
+    }
+
+    /// Whether the stream is idle and may park (see [`super::park`]): its body is waited for,
+    /// nothing is left to write, and it is quiet (its last frame came after a silence of
+    /// [`PARK_AFTER_MS`] or more, or it wrote none yet). Asked after a pending poll.
+    pub(super) fn parkable(&self) -> bool {
+        self.quiet && self.body.is_some() && self.pending.is_empty()
+    }
+
+    /// A poll of a stream about to park: every waker (the body's, the socket's read interest,
+    /// the stop registry's) is registered as `cx`'s, and the stream keeps no read waker of its
+    /// own (48 bytes less while parked; it makes one again on its next task's first poll).
+    pub(super) fn poll_parked(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        self.poll_with(cx, true)
     }
 }
 
@@ -301,7 +332,14 @@ impl Future for Stream {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         // No field is pinned (the socket and the body are `Unpin`).
-        let this = self.get_mut();
+        self.get_mut().poll_with(cx, false)
+    }
+}
+
+impl Stream {
+    /// Polls the stream; `parked`: for [`Stream::poll_parked`].
+    fn poll_with(&mut self, cx: &mut Context<'_>, parked: bool) -> Poll<()> {
+        let this = self;
         let stop = &*this.slot.0;
         let Some(body) = this.body.as_mut() else {
             return Poll::Ready(());
@@ -310,7 +348,20 @@ impl Future for Stream {
             if stop.is_forced() {
                 break 'end End::Deadline;
             }
+            if parked {
+                let mut streams = stop.direct_streams();
+                streams.set(&mut this.key, cx.waker());
+                if stop.is_forced() {
+                    break 'end End::Deadline;
+                }
+                drop(streams);
+                this.reads = None;
+                if let Poll::Ready(end) = watch_reads(&this.sock, &mut this.discarded, cx) {
+                    break 'end end;
+                }
+            }
             let watch = match &this.reads {
+                _ if parked => None,
                 Some(wake) if wake.task.will_wake(cx.waker()) => wake
                     .fired
                     .swap(false, Ordering::AcqRel)
@@ -337,9 +388,24 @@ impl Future for Stream {
                     break 'end end;
                 }
             }
-            match write_frames(&mut this.sock, &mut this.pending, body, this.chunked, cx) {
+            let mut wrote = false;
+            match write_frames(
+                &mut this.sock,
+                &mut this.pending,
+                body,
+                this.chunked,
+                &mut wrote,
+                cx,
+            ) {
                 Poll::Ready(end) => end,
-                Poll::Pending => return Poll::Pending,
+                Poll::Pending => {
+                    if wrote {
+                        let now = crate::context::clock_ms() as u32;
+                        this.quiet = now.wrapping_sub(this.last_write_ms) >= PARK_AFTER_MS;
+                        this.last_write_ms = now;
+                    }
+                    return Poll::Pending;
+                }
             }
         };
         match end {
@@ -569,6 +635,7 @@ fn write_frames(
     pending: &mut Out,
     body: &mut Body,
     chunked: bool,
+    wrote: &mut bool,
     cx: &mut Context<'_>,
 ) -> Poll<End> {
     let mut ended = false;
@@ -585,6 +652,7 @@ fn write_frames(
                 let Ok(data) = frame.into_data() else {
                     continue;
                 };
+                *wrote = true;
                 if !chunked {
                     *pending = Out::raw(data);
                 } else if data.len() > SMALL_CHUNK {
@@ -665,16 +733,17 @@ mod tests {
         drop(client);
     }
 
-    /// Every idle direct SSE connection's task holds a `Stream` (and its `Out`) for the
-    /// connection's life: every byte here is a byte of every idle connection, and past 120
-    /// bytes the connection future outgrows tokio's 256-byte task cell (see the connection
-    /// future's size test in `conn.rs`): 128 bytes more per connection.
+    /// Every idle direct SSE connection holds a `Stream` (and its `Out`) for the connection's
+    /// life, in its task or parked in a node (see `park.rs`): every byte here is a byte of
+    /// every idle connection, and past 128 bytes the connection future outgrows tokio's
+    /// 256-byte task cell (see the connection future's size test in `conn.rs`): 128 bytes more
+    /// per busy connection.
     #[test]
     fn an_idle_stream_stays_small() {
         let out = std::mem::size_of::<Out>();
         assert!(out <= 40, "Out grew to {out} bytes");
         let stream = std::mem::size_of::<Stream>();
-        assert!(stream <= 120, "the direct stream grew to {stream} bytes");
+        assert!(stream <= 128, "the direct stream grew to {stream} bytes");
     }
 
     #[test]

@@ -34,6 +34,7 @@ mod env;
 #[cfg(feature = "test-util")]
 pub(crate) use direct::parse_head as parse_direct_head;
 pub use env::ListenEnv;
+mod park;
 mod rewind;
 mod stop;
 #[cfg(feature = "tls")]

@@ -1,0 +1,398 @@
+//! Idle direct streams without a task of their own.
+//!
+//! A direct SSE stream lives in its connection's tokio task: a 256-byte task cell, allocated
+//! aligned to 128 bytes (with the allocator's slack around it), for the stream's whole life.
+//! Most of that life an SSE stream waits: for an event, a keep-alive, its client's close. A
+//! quiet stream ([`Stream::parkable`]) that has nothing to do leaves its task: it moves into a
+//! [`Parked`] node (the stream and a runtime handle, one allocation of ~170 bytes), registers
+//! the node as its waker everywhere (its body, its socket's read interest, the stop registry),
+//! and the task ends. The first wake spawns a task ([`Resumed`]) that takes the stream back
+//! and polls it as the connection's task did. A busy stream never parks: it must have written
+//! nothing for [`PARK_AFTER_MS`](super::direct::PARK_AFTER_MS) before the frame after which it
+//! goes idle.
+//!
+//! A wake never drops a stream where it is called (a waker may be called under a lock the
+//! stream's drop takes, e.g. its state's): when the runtime is gone and the spawned task is
+//! dropped unpolled, the stream is handed to a thread that drops it ([`bury`]).
+//!
+//! ```
+//! // Internal to the server; see `tests` below and `tests/direct.rs` for parked streams
+//! // served end to end.
+//! assert!(std::mem::size_of::<usize>() >= 4);
+//! ```
+
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::task::{Context, Poll, Wake, Waker};
+
+use tokio_util::task::task_tracker::TaskTrackerToken;
+
+use super::direct::Stream;
+
+/// A parked stream, and what wakes it: this node is the waker of everything the stream waits
+/// on.
+pub(super) struct Parked {
+    held: Mutex<Held>,
+    handle: tokio::runtime::Handle,
+}
+
+struct Held {
+    /// The stream while it is parked; taken by the task its first wake spawns.
+    stream: Option<Stream>,
+    /// Counts the parked stream on its server's tracker of connection tasks (a shutdown
+    /// returns once every stream ended, parked ones too); given up when the stream is taken
+    /// (its new task is on the tracker).
+    tracked: Option<TaskTrackerToken>,
+    /// Woken since the node was made (a wake before the stream was stored keeps it out).
+    woken: bool,
+}
+
+impl Parked {
+    fn held(&self) -> MutexGuard<'_, Held> {
+        // Every change under the lock is a single assignment: a poisoned lock is whole.
+        self.held.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The stream, for the task that resumes it (its token on the tracker is dropped after it
+    /// left the lock).
+    fn take(&self) -> Option<Stream> {
+        let (stream, _tracked) = {
+            let mut held = self.held();
+            (held.stream.take(), held.tracked.take())
+        };
+        stream
+    }
+}
+
+impl Wake for Parked {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        let tasks = {
+            let mut held = self.held();
+            let first = !held.woken;
+            held.woken = true;
+            match &held.stream {
+                Some(stream) if first => Some(stream.stop().tasks.clone()),
+                _ => None,
+            }
+        };
+        if let Some(tasks) = tasks {
+            // Detached, on the server's tracker: the task ends with the stream, or parks it
+            // again in a new node.
+            let resumed = Resumed {
+                node: Some(Resume(self.clone())),
+                stream: None,
+            };
+            drop(tasks.spawn_on(resumed, &self.handle));
+        }
+    }
+}
+
+/// Parks `stream` (just polled, pending, and [`Stream::parkable`]): polls it once more with a
+/// new node as its waker and stores it there, unless that poll ended it (`None`, dropped
+/// here) or a wake came before it was stored: then it is given back, to be polled again by its
+/// task (whose waker is registered nowhere any more). Outside a runtime it is given back.
+pub(super) fn park(mut stream: Stream) -> Option<Stream> {
+    let Ok(handle) = tokio::runtime::Handle::try_current() else {
+        return Some(stream);
+    };
+    let node = Arc::new(Parked {
+        held: Mutex::new(Held {
+            stream: None,
+            tracked: None,
+            woken: false,
+        }),
+        handle,
+    });
+    let waker = Waker::from(node.clone());
+    if stream
+        .poll_parked(&mut Context::from_waker(&waker))
+        .is_ready()
+    {
+        return None;
+    }
+    let tracked = stream.stop().tasks.token();
+    let mut held = node.held();
+    if held.woken {
+        return Some(stream);
+    }
+    held.stream = Some(stream);
+    held.tracked = Some(tracked);
+    None
+}
+
+/// A parked stream's task after a wake: it takes the stream from its node on its first poll,
+/// then serves it as the connection's task did (and parks it again once it is idle).
+struct Resumed {
+    node: Option<Resume>,
+    stream: Option<Stream>,
+}
+
+impl std::future::Future for Resumed {
+    type Output = ();
+
+    fn poll(self: std::pin::Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        // No field is pinned (the stream is `Unpin`).
+        let this = self.get_mut();
+        if let Some(node) = this.node.take() {
+            this.stream = node.0.take();
+        }
+        poll_or_park(&mut this.stream, cx)
+    }
+}
+
+/// The node a woken task starts from. If the task is dropped unpolled (the runtime is gone),
+/// the stream is buried.
+struct Resume(Arc<Parked>);
+
+impl Drop for Resume {
+    fn drop(&mut self) {
+        let (stream, _tracked) = {
+            let mut held = self.0.held();
+            (held.stream.take(), held.tracked.take())
+        };
+        if let Some(stream) = stream {
+            bury(stream);
+        }
+    }
+}
+
+/// Drops `stream` on a thread of its own (made once): the caller may hold a lock the stream's
+/// drop takes (see the module's docs). Only a stream whose runtime is gone comes here.
+fn bury(stream: Stream) {
+    static GRAVE: OnceLock<Option<std::sync::mpsc::Sender<Stream>>> = OnceLock::new();
+    let grave = GRAVE.get_or_init(|| {
+        let (send, receive) = std::sync::mpsc::channel::<Stream>();
+        std::thread::Builder::new()
+            .name("nest-parked-drop".into())
+            .spawn(move || receive.into_iter().for_each(drop))
+            .ok()
+            .map(|_| send)
+    });
+    match grave {
+        Some(send) => {
+            if let Err(returned) = send.send(stream) {
+                // The thread is gone: forgetting the stream leaks it, dropping it here could
+                // deadlock; a leak it is (no thread could be made).
+                std::mem::forget(returned.0);
+            }
+        }
+        None => std::mem::forget(stream),
+    }
+}
+
+/// Polls `poll` (a connection future's step for its direct stream) and parks the stream when
+/// it is idle: `Ready` when the task may end (the stream ended or is parked), `Pending` while
+/// it keeps the task.
+pub(super) fn poll_or_park(slot: &mut Option<Stream>, cx: &mut Context<'_>) -> Poll<()> {
+    let mut parked_once = false;
+    loop {
+        let Some(stream) = slot.as_mut() else {
+            return Poll::Ready(());
+        };
+        if std::pin::Pin::new(&mut *stream).poll(cx).is_ready() {
+            *slot = None;
+            return Poll::Ready(());
+        }
+        // One try per poll: a stream woken while it parked is polled once more, then waits.
+        if parked_once || !stream.parkable() {
+            return Poll::Pending;
+        }
+        parked_once = true;
+        let Some(stream) = slot.take() else {
+            return Poll::Ready(());
+        };
+        match park(stream) {
+            None => return Poll::Ready(()),
+            Some(back) => *slot = Some(back),
+        }
+    }
+}
+
+use std::future::Future as _;
+
+#[cfg(test)]
+mod tests {
+    use std::convert::Infallible;
+    use std::time::Duration;
+
+    use bytes::Bytes;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpStream;
+
+    use super::*;
+    use crate::body::Body;
+    use crate::server::stop::{Slot, Stop};
+
+    /// A connected pair over loopback: (the client's end, the server's end).
+    async fn socket_pair() -> (TcpStream, TcpStream) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let client = TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (server, _) = listener.accept().await.unwrap();
+        (client, server)
+    }
+
+    type Frames = tokio::sync::mpsc::UnboundedSender<Result<Bytes, Infallible>>;
+
+    /// A direct stream on `sock` whose frames are sent on the returned channel, served as a
+    /// connection task on `stop`'s tracker.
+    fn serve(sock: TcpStream, stop: &Arc<Stop>) -> (Frames, tokio::task::JoinHandle<()>) {
+        let (frames, rx) = tokio::sync::mpsc::unbounded_channel();
+        let body = Body::from_stream(tokio_stream_of(rx));
+        let stream = Stream::new(
+            sock,
+            Bytes::from_static(b"HTTP/1.1 200 OK\r\n\r\n"),
+            body,
+            Slot(stop.clone()),
+            true,
+        );
+        let task = stop.tasks.spawn(Resumed {
+            node: None,
+            stream: Some(stream),
+        });
+        (frames, task)
+    }
+
+    fn tokio_stream_of<T: Send + 'static>(
+        mut rx: tokio::sync::mpsc::UnboundedReceiver<T>,
+    ) -> impl futures_util::Stream<Item = T> + Send {
+        futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx))
+    }
+
+    /// Reads from `client` until `want` was read.
+    async fn read_until(client: &mut TcpStream, want: &str) -> String {
+        let mut all = Vec::new();
+        let mut buf = [0u8; 1024];
+        while !String::from_utf8_lossy(&all).contains(want) {
+            let n = tokio::time::timeout(Duration::from_secs(10), client.read(&mut buf))
+                .await
+                .expect("read in time")
+                .unwrap();
+            assert!(
+                n > 0,
+                "closed before {want:?}: {:?}",
+                String::from_utf8_lossy(&all)
+            );
+            all.extend_from_slice(&buf[..n]);
+        }
+        String::from_utf8_lossy(&all).into_owned()
+    }
+
+    /// A stream with nothing to write leaves its task (the task ends, the stream stays on the
+    /// server's tracker); a frame wakes it in a new task and reaches the client; the client's
+    /// close ends it, and the tracker empties.
+    #[tokio::test]
+    async fn an_idle_stream_parks_without_a_task_and_wakes_for_a_frame_and_a_close() {
+        let (mut client, sock) = socket_pair().await;
+        let stop = Arc::new(Stop::new(tokio_util::sync::CancellationToken::new()));
+        let (frames, task) = serve(sock, &stop);
+        read_until(&mut client, "200 OK").await;
+        tokio::time::timeout(Duration::from_secs(10), task)
+            .await
+            .expect("the task ends once the stream parked")
+            .unwrap();
+        assert_eq!(stop.tasks.len(), 1, "the parked stream is still tracked");
+        assert_eq!(stop.direct_streams().registered(), 1);
+        for i in 0..3 {
+            frames
+                .send(Ok(Bytes::from(format!("data: {i}\n\n"))))
+                .unwrap();
+            read_until(&mut client, &format!("data: {i}\n\n")).await;
+        }
+        client.shutdown().await.unwrap();
+        drop(client);
+        stop.tasks.close();
+        tokio::time::timeout(Duration::from_secs(10), stop.tasks.wait())
+            .await
+            .expect("the stream ends with its client");
+        assert_eq!(stop.direct_streams().registered(), 0);
+        assert!(frames.is_closed(), "the body was dropped");
+    }
+
+    /// A stream that is woken while it parks (here: its body wakes the parking poll's waker)
+    /// stays in its task, registered with the task's waker again: the next frame reaches the
+    /// client through it.
+    #[tokio::test]
+    async fn a_stream_woken_while_it_parks_stays_in_its_task() {
+        let (mut client, sock) = socket_pair().await;
+        let stop = Arc::new(Stop::new(tokio_util::sync::CancellationToken::new()));
+        let (frames, mut rx) = tokio::sync::mpsc::unbounded_channel::<Bytes>();
+        let mut polls = 0;
+        let body = Body::from_stream(futures_util::stream::poll_fn(move |cx| {
+            polls += 1;
+            if polls == 2 {
+                // The second poll is the parking one: a wake arrives during it.
+                cx.waker().wake_by_ref();
+            }
+            rx.poll_recv(cx).map(|b| b.map(Ok::<_, Infallible>))
+        }));
+        let stream = Stream::new(
+            sock,
+            Bytes::from_static(b"HTTP/1.1 200 OK\r\n\r\n"),
+            body,
+            Slot(stop.clone()),
+            true,
+        );
+        let mut serve = Resumed {
+            node: None,
+            stream: Some(stream),
+        };
+        assert!(
+            futures_util::poll!(&mut serve).is_pending(),
+            "given back to the task: it keeps it"
+        );
+        assert!(serve.stream.is_some());
+        let task = tokio::spawn(serve);
+        read_until(&mut client, "200 OK").await;
+        frames.send(Bytes::from_static(b"data: x\n\n")).unwrap();
+        read_until(&mut client, "data: x\n\n").await;
+        drop(client);
+        tokio::time::timeout(Duration::from_secs(10), task)
+            .await
+            .expect("the stream ends with its client")
+            .unwrap();
+    }
+
+    /// A stream parked when its runtime shuts down is not leaked: the runtime's end wakes it,
+    /// its task cannot be spawned, and it is dropped on the burying thread, which closes its
+    /// socket (the client reads EOF) and frees its place on the stop registry.
+    #[test]
+    fn a_stream_parked_when_its_runtime_ends_is_dropped_and_its_socket_closed() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (server, _) = listener.accept().unwrap();
+        server.set_nonblocking(true).unwrap();
+        let stop = Arc::new(Stop::new(tokio_util::sync::CancellationToken::new()));
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let frames = runtime.block_on(async {
+            let sock = TcpStream::from_std(server).unwrap();
+            let (frames, task) = serve(sock, &stop);
+            task.await.unwrap();
+            frames
+        });
+        assert_eq!(stop.direct_streams().registered(), 1, "parked");
+        drop(runtime);
+        client
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let mut all = Vec::new();
+        std::io::Read::read_to_end(&mut client, &mut all).expect("EOF, not a timeout");
+        assert!(String::from_utf8_lossy(&all).starts_with("HTTP/1.1 200 OK"));
+        // Dropped on the burying thread: its body (the channel's receiver) went with it.
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while !frames.is_closed() || stop.direct_streams().registered() != 0 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the stream was not dropped"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+}
