@@ -29,6 +29,9 @@ pub(crate) struct Stop {
     direct: Mutex<DirectStreams>,
     /// Every connection task and every HTTP/2 stream task of the server.
     pub(crate) tasks: TaskTracker,
+    /// The runtime the server's connections run on: parked direct streams are resumed there
+    /// (see `park.rs`). Set by the first stream that parks.
+    runtime: std::sync::OnceLock<tokio::runtime::Handle>,
     /// `ServerConfig::max_connections`: one permit per open connection, taken when it is
     /// accepted and given back by its [`Slot`].
     pub(crate) limit: Option<Semaphore>,
@@ -56,6 +59,7 @@ impl Stop {
             forced: AtomicBool::new(false),
             direct: Mutex::new(DirectStreams::default()),
             tasks: TaskTracker::new(),
+            runtime: std::sync::OnceLock::new(),
             limit: None,
         }
     }
@@ -83,6 +87,16 @@ impl Stop {
         for waker in self.direct_streams().wakers.iter().flatten() {
             waker.wake_by_ref();
         }
+    }
+
+    /// The runtime to resume parked streams on: the one this is called on the first time
+    /// (from a stream's task); `None` when that first call is made outside a runtime.
+    pub(super) fn runtime(&self) -> Option<&tokio::runtime::Handle> {
+        if let Some(handle) = self.runtime.get() {
+            return Some(handle);
+        }
+        let handle = tokio::runtime::Handle::try_current().ok()?;
+        Some(self.runtime.get_or_init(|| handle))
     }
 
     /// Whether the grace period is over (see [`Stop::force`]): one atomic load, made by a direct
