@@ -679,13 +679,13 @@ fn write_frames(
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use std::convert::Infallible;
 
     use super::*;
 
     /// A connected pair over loopback: (the client's end, the server's end).
-    async fn socket_pair() -> (TcpStream, TcpStream) {
+    pub(in crate::server) async fn socket_pair() -> (TcpStream, TcpStream) {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let client = TcpStream::connect(listener.local_addr().unwrap())
             .await

@@ -22,6 +22,7 @@
 //! assert!(std::mem::size_of::<usize>() >= 4);
 //! ```
 
+use std::future::Future as _;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::task::{Context, Poll, Wake, Waker};
 
@@ -217,8 +218,6 @@ pub(super) fn poll_or_park(slot: &mut Option<Stream>, cx: &mut Context<'_>) -> P
     }
 }
 
-use std::future::Future as _;
-
 #[cfg(test)]
 mod tests {
     use std::convert::Infallible;
@@ -232,33 +231,25 @@ mod tests {
     use crate::body::Body;
     use crate::server::stop::{Slot, Stop};
 
-    /// A connected pair over loopback: (the client's end, the server's end).
-    async fn socket_pair() -> (TcpStream, TcpStream) {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let client = TcpStream::connect(listener.local_addr().unwrap())
-            .await
-            .unwrap();
-        let (server, _) = listener.accept().await.unwrap();
-        (client, server)
-    }
+    use crate::server::direct::tests::socket_pair;
 
     type Frames = tokio::sync::mpsc::UnboundedSender<Result<Bytes, Infallible>>;
+
+    /// A chunked direct stream of `body` on `sock`, for `stop`'s server, its head written as
+    /// its first poll's first bytes.
+    fn stream(sock: TcpStream, body: Body, stop: &Arc<Stop>) -> Stream {
+        let head = Bytes::from_static(b"HTTP/1.1 200 OK\r\n\r\n");
+        Stream::new(sock, head, body, Slot(stop.clone()), true)
+    }
 
     /// A direct stream on `sock` whose frames are sent on the returned channel, served as a
     /// connection task on `stop`'s tracker.
     fn serve(sock: TcpStream, stop: &Arc<Stop>) -> (Frames, tokio::task::JoinHandle<()>) {
         let (frames, rx) = tokio::sync::mpsc::unbounded_channel();
         let body = Body::from_stream(tokio_stream_of(rx));
-        let stream = Stream::new(
-            sock,
-            Bytes::from_static(b"HTTP/1.1 200 OK\r\n\r\n"),
-            body,
-            Slot(stop.clone()),
-            true,
-        );
         let task = stop.tasks.spawn(Resumed {
             node: None,
-            stream: Some(stream),
+            stream: Some(stream(sock, body, stop)),
         });
         (frames, task)
     }
@@ -336,16 +327,9 @@ mod tests {
             }
             rx.poll_recv(cx).map(|b| b.map(Ok::<_, Infallible>))
         }));
-        let stream = Stream::new(
-            sock,
-            Bytes::from_static(b"HTTP/1.1 200 OK\r\n\r\n"),
-            body,
-            Slot(stop.clone()),
-            true,
-        );
         let mut serve = Resumed {
             node: None,
-            stream: Some(stream),
+            stream: Some(stream(sock, body, &stop)),
         };
         assert!(
             futures_util::poll!(&mut serve).is_pending(),
