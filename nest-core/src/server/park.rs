@@ -242,22 +242,37 @@ mod tests {
         Stream::new(sock, head, body, Slot(stop.clone()), true)
     }
 
+    /// The name of the thread a body was dropped on, once it was (`Some(None)`: unnamed).
+    type DroppedOn = Arc<Mutex<Option<Option<String>>>>;
+
     /// A direct stream on `sock` whose frames are sent on the returned channel, served as a
-    /// connection task on `stop`'s tracker.
-    fn serve(sock: TcpStream, stop: &Arc<Stop>) -> (Frames, tokio::task::JoinHandle<()>) {
-        let (frames, rx) = tokio::sync::mpsc::unbounded_channel();
-        let body = Body::from_stream(tokio_stream_of(rx));
+    /// connection task on `stop`'s tracker; where its body is dropped.
+    fn serve(
+        sock: TcpStream,
+        stop: &Arc<Stop>,
+    ) -> (Frames, tokio::task::JoinHandle<()>, DroppedOn) {
+        let (frames, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let dropped = DroppedOn::default();
+        let on_drop = OnDrop(dropped.clone());
+        let body = Body::from_stream(futures_util::stream::poll_fn(move |cx| {
+            let _keep = &on_drop;
+            rx.poll_recv(cx)
+        }));
         let task = stop.tasks.spawn(Resumed {
             node: None,
             stream: Some(stream(sock, body, stop)),
         });
-        (frames, task)
+        (frames, task, dropped)
     }
 
-    fn tokio_stream_of<T: Send + 'static>(
-        mut rx: tokio::sync::mpsc::UnboundedReceiver<T>,
-    ) -> impl futures_util::Stream<Item = T> + Send {
-        futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx))
+    /// Records the thread it is dropped on.
+    struct OnDrop(DroppedOn);
+
+    impl Drop for OnDrop {
+        fn drop(&mut self) {
+            let name = std::thread::current().name().map(str::to_owned);
+            *self.0.lock().unwrap() = Some(name);
+        }
     }
 
     /// Reads from `client` until `want` was read.
@@ -286,7 +301,7 @@ mod tests {
     async fn an_idle_stream_parks_without_a_task_and_wakes_for_a_frame_and_a_close() {
         let (mut client, sock) = socket_pair().await;
         let stop = Arc::new(Stop::new(tokio_util::sync::CancellationToken::new()));
-        let (frames, task) = serve(sock, &stop);
+        let (frames, task, _) = serve(sock, &stop);
         read_until(&mut client, "200 OK").await;
         tokio::time::timeout(Duration::from_secs(10), task)
             .await
@@ -347,6 +362,27 @@ mod tests {
             .unwrap();
     }
 
+    /// However often a parked stream is woken before its new task runs, one task is spawned:
+    /// the tracker counts the parked stream (its token), then that one task.
+    #[tokio::test]
+    async fn a_parked_stream_woken_twice_gets_one_task() {
+        let (mut client, sock) = socket_pair().await;
+        let stop = Arc::new(Stop::new(tokio_util::sync::CancellationToken::new()));
+        let (_frames, task, _) = serve(sock, &stop);
+        read_until(&mut client, "200 OK").await;
+        task.await.unwrap();
+        assert_eq!(stop.tasks.len(), 1, "parked");
+        let node = stop.direct_streams().first().unwrap();
+        node.wake_by_ref();
+        node.wake_by_ref();
+        assert_eq!(stop.tasks.len(), 2, "the parked stream and one task");
+        // The task takes the stream; idle, it parks it again in a new node.
+        tokio::task::yield_now().await;
+        assert_eq!(stop.tasks.len(), 1, "parked again");
+        assert!(!stop.direct_streams().first().unwrap().will_wake(&node));
+        drop(client);
+    }
+
     /// A parked stream's node is most of what an idle stream costs beside its socket's
     /// registration and its body: 152 bytes, 168 with its reference counts (a 176-byte block;
     /// the task it replaces is 256 aligned to 128, plus the stream's 48-byte read waker).
@@ -370,11 +406,11 @@ mod tests {
             .enable_all()
             .build()
             .unwrap();
-        let frames = runtime.block_on(async {
+        let (frames, dropped) = runtime.block_on(async {
             let sock = TcpStream::from_std(server).unwrap();
-            let (frames, task) = serve(sock, &stop);
+            let (frames, task, dropped) = serve(sock, &stop);
             task.await.unwrap();
-            frames
+            (frames, dropped)
         });
         assert_eq!(stop.direct_streams().registered(), 1, "parked");
         drop(runtime);
@@ -387,11 +423,17 @@ mod tests {
         // Dropped on the burying thread: its body (the channel's receiver) went with it.
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
         while !frames.is_closed() || stop.direct_streams().registered() != 0 {
+            // (`frames` is closed when the body is dropped.)
             assert!(
                 std::time::Instant::now() < deadline,
                 "the stream was not dropped"
             );
             std::thread::sleep(Duration::from_millis(5));
         }
+        assert_eq!(
+            *dropped.lock().unwrap(),
+            Some(Some("nest-parked-drop".to_owned())),
+            "dropped on the burying thread, not where it was woken"
+        );
     }
 }

@@ -163,6 +163,12 @@ impl DirectStreams {
         self.wakers.iter().flatten().count()
     }
 
+    /// The first registered waker.
+    #[cfg(test)]
+    pub(super) fn first(&self) -> Option<Waker> {
+        self.wakers.iter().flatten().next().cloned()
+    }
+
     /// Removes the waker registered under `key`, if any, and marks `key` unregistered.
     pub(super) fn remove(&mut self, key: &mut u32) {
         if let Some(slot @ Some(_)) = self.wakers.get_mut(*key as usize) {
