@@ -733,6 +733,36 @@ pub(super) mod tests {
         drop(client);
     }
 
+    /// A stream may park while it is quiet: before its first frame, and after a frame that
+    /// came `PARK_AFTER_MS` or more after the last; not after a frame sooner than that. A
+    /// parked poll leaves it no read waker of its own, a task's poll makes one again.
+    #[tokio::test(start_paused = true)]
+    async fn a_stream_may_park_while_it_writes_rarely_and_keeps_no_read_waker_parked() {
+        let (_client, sock) = socket_pair().await;
+        let stop = Arc::new(Stop::new(tokio_util::sync::CancellationToken::new()));
+        let (frames, mut rx) = tokio::sync::mpsc::unbounded_channel::<Bytes>();
+        let body = Body::from_stream(futures_util::stream::poll_fn(move |cx| {
+            rx.poll_recv(cx).map(|b| b.map(Ok::<_, Infallible>))
+        }));
+        let head = Bytes::from_static(b"HTTP/1.1 200 OK\r\n\r\n");
+        let mut stream = Stream::new(sock, head, body, Slot(stop.clone()), true);
+        let waker = futures_util::task::noop_waker();
+        let mut cx = Context::from_waker(&waker);
+        assert!(stream.poll_with(&mut cx, false).is_pending());
+        assert!(stream.reads.is_some());
+        assert!(stream.parkable(), "nothing written but the head");
+        for (ms, quiet) in [(999, false), (1000, true), (10, false), (5000, true)] {
+            tokio::time::advance(std::time::Duration::from_millis(ms)).await;
+            frames.send(Bytes::from_static(b"data: x\n\n")).unwrap();
+            assert!(stream.poll_with(&mut cx, false).is_pending());
+            assert_eq!(stream.parkable(), quiet, "a frame {ms} ms after the last");
+        }
+        assert!(stream.poll_parked(&mut cx).is_pending());
+        assert!(stream.reads.is_none(), "parked: no read waker");
+        assert!(stream.poll_with(&mut cx, false).is_pending());
+        assert!(stream.reads.is_some(), "in a task again: its read waker");
+    }
+
     /// Every idle direct SSE connection holds a `Stream` (and its `Out`) for the connection's
     /// life, in its task or parked in a node (see `park.rs`): every byte here is a byte of
     /// every idle connection, and past 128 bytes the connection future outgrows tokio's
