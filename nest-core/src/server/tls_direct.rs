@@ -459,6 +459,12 @@ mod tests {
             );
             assert_eq!(seal.sealed_len(32_768), 2 * 22 + 32_768, "two full records");
             wire.extend_from_slice(&three);
+            let three = three.try_into_mut().expect("the only handle");
+            assert_eq!(
+                three.capacity(),
+                three.len(),
+                "no spare room: made at its size"
+            );
             wire.extend_from_slice(&seal.seal(ContentType::Alert, &[CLOSE_NOTIFY]).unwrap());
             let records = open(suite, (from, received), &wire);
             let shape: Vec<(ContentType, usize)> =
