@@ -39,10 +39,16 @@ pub trait IntoResponse {
     fn into_response(self) -> Response;
 }
 
-fn with_content_type(body: Body, content_type: &'static str) -> Response {
+/// The content types the responses here carry, checked once at compile time (`from_static`
+/// at run time checks every byte on every response).
+const TEXT: HeaderValue = HeaderValue::from_static("text/plain; charset=utf-8");
+const OCTETS: HeaderValue = HeaderValue::from_static("application/octet-stream");
+const JSON: HeaderValue = HeaderValue::from_static("application/json");
+const HTML: HeaderValue = HeaderValue::from_static("text/html; charset=utf-8");
+
+fn with_content_type(body: Body, content_type: HeaderValue) -> Response {
     let mut res = Response::new(body);
-    res.headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    res.headers_mut().insert(header::CONTENT_TYPE, content_type);
     res
 }
 
@@ -80,13 +86,13 @@ impl IntoResponse for StatusCode {
 
 impl IntoResponse for String {
     fn into_response(self) -> Response {
-        with_content_type(self.into(), "text/plain; charset=utf-8")
+        with_content_type(self.into(), TEXT)
     }
 }
 
 impl IntoResponse for &'static str {
     fn into_response(self) -> Response {
-        with_content_type(self.into(), "text/plain; charset=utf-8")
+        with_content_type(self.into(), TEXT)
     }
 }
 
@@ -101,13 +107,13 @@ impl IntoResponse for Cow<'static, str> {
 
 impl IntoResponse for Bytes {
     fn into_response(self) -> Response {
-        with_content_type(self.into(), "application/octet-stream")
+        with_content_type(self.into(), OCTETS)
     }
 }
 
 impl IntoResponse for Vec<u8> {
     fn into_response(self) -> Response {
-        with_content_type(self.into(), "application/octet-stream")
+        with_content_type(self.into(), OCTETS)
     }
 }
 
@@ -168,7 +174,7 @@ pub struct Json<T>(pub T);
 impl<T: Serialize> IntoResponse for Json<T> {
     fn into_response(self) -> Response {
         match serde_json::to_vec(&self.0) {
-            Ok(bytes) => with_content_type(bytes.into(), "application/json"),
+            Ok(bytes) => with_content_type(bytes.into(), JSON),
             Err(err) => {
                 HttpException::internal_server_error(format!("failed to serialize JSON: {err}"))
                     .into_response()
@@ -183,7 +189,7 @@ pub struct Html<T>(pub T);
 
 impl<T: Into<Body>> IntoResponse for Html<T> {
     fn into_response(self) -> Response {
-        with_content_type(self.0.into(), "text/html; charset=utf-8")
+        with_content_type(self.0.into(), HTML)
     }
 }
 
