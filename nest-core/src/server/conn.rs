@@ -281,7 +281,6 @@ impl<O: Future<Output = Next>> Future for Serve<O> {
                     *this = Serve::Done;
                     return Poll::Ready(());
                 }
-
                 Serve::Hyper { conn, .. } => {
                     if conn.as_mut().poll(cx).is_pending() {
                         return Poll::Pending;

@@ -678,21 +678,23 @@ fn write_frames(
     }
 }
 
+/// A connected pair over loopback for the server's unit tests: (the client's end, the
+/// server's end).
 #[cfg(test)]
-pub(super) mod tests {
+pub(super) async fn socket_pair() -> (TcpStream, TcpStream) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let client = TcpStream::connect(listener.local_addr().unwrap())
+        .await
+        .unwrap();
+    let (server, _) = listener.accept().await.unwrap();
+    (client, server)
+}
+
+#[cfg(test)]
+mod tests {
     use std::convert::Infallible;
 
     use super::*;
-
-    /// A connected pair over loopback: (the client's end, the server's end).
-    pub(in crate::server) async fn socket_pair() -> (TcpStream, TcpStream) {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let client = TcpStream::connect(listener.local_addr().unwrap())
-            .await
-            .unwrap();
-        let (server, _) = listener.accept().await.unwrap();
-        (client, server)
-    }
 
     #[tokio::test]
     async fn written_bytes_are_released_at_once() {

@@ -231,7 +231,7 @@ mod tests {
     use crate::body::Body;
     use crate::server::stop::{Slot, Stop};
 
-    use crate::server::direct::tests::socket_pair;
+    use crate::server::direct::socket_pair;
 
     type Frames = tokio::sync::mpsc::UnboundedSender<Result<Bytes, Infallible>>;
 
