@@ -242,8 +242,8 @@ mod tests {
         Stream::new(sock, head, body, Slot(stop.clone()), true)
     }
 
-    /// The name of the thread a body was dropped on, once it was (`Some(None)`: unnamed).
-    type DroppedOn = Arc<Mutex<Option<Option<String>>>>;
+    /// Tells the name of the thread a body was dropped on, when it is (`None`: unnamed).
+    type DroppedOn = std::sync::mpsc::Receiver<Option<String>>;
 
     /// A direct stream on `sock` whose frames are sent on the returned channel, served as a
     /// connection task on `stop`'s tracker; where its body is dropped.
@@ -252,8 +252,8 @@ mod tests {
         stop: &Arc<Stop>,
     ) -> (Frames, tokio::task::JoinHandle<()>, DroppedOn) {
         let (frames, mut rx) = tokio::sync::mpsc::unbounded_channel();
-        let dropped = DroppedOn::default();
-        let on_drop = OnDrop(dropped.clone());
+        let (on_drop, dropped) = std::sync::mpsc::channel();
+        let on_drop = OnDrop(on_drop);
         let body = Body::from_stream(futures_util::stream::poll_fn(move |cx| {
             let _keep = &on_drop;
             rx.poll_recv(cx)
@@ -265,13 +265,14 @@ mod tests {
         (frames, task, dropped)
     }
 
-    /// Records the thread it is dropped on.
-    struct OnDrop(DroppedOn);
+    /// Sends the name of the thread it is dropped on.
+    struct OnDrop(std::sync::mpsc::Sender<Option<String>>);
 
     impl Drop for OnDrop {
         fn drop(&mut self) {
-            let name = std::thread::current().name().map(str::to_owned);
-            *self.0.lock().unwrap() = Some(name);
+            let _ = self
+                .0
+                .send(std::thread::current().name().map(str::to_owned));
         }
     }
 
@@ -420,20 +421,16 @@ mod tests {
         let mut all = Vec::new();
         std::io::Read::read_to_end(&mut client, &mut all).expect("EOF, not a timeout");
         assert!(String::from_utf8_lossy(&all).starts_with("HTTP/1.1 200 OK"));
-        // Dropped on the burying thread: its body (the channel's receiver) went with it.
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        while !frames.is_closed() || stop.direct_streams().registered() != 0 {
-            // (`frames` is closed when the body is dropped.)
-            assert!(
-                std::time::Instant::now() < deadline,
-                "the stream was not dropped"
-            );
-            std::thread::sleep(Duration::from_millis(5));
-        }
+        // Dropped on the burying thread (the stream leaves the registry before its body drops).
+        let on = dropped
+            .recv_timeout(Duration::from_secs(10))
+            .expect("the stream was dropped");
         assert_eq!(
-            *dropped.lock().unwrap(),
-            Some(Some("nest-parked-drop".to_owned())),
+            on.as_deref(),
+            Some("nest-parked-drop"),
             "dropped on the burying thread, not where it was woken"
         );
+        assert!(frames.is_closed());
+        assert_eq!(stop.direct_streams().registered(), 0);
     }
 }
