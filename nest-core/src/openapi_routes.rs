@@ -67,10 +67,8 @@ impl Controller for Docs {
         // Registration reads the paths from the controller: `routes` only holds it as `Arc`.
         let this = routes.controller().clone();
         routes.get(&this.json_path, |this: Arc<Self>| async move {
-            let content_type: [(HeaderName, HeaderValue); 1] = [(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/json"),
-            )];
+            let content_type: [(HeaderName, HeaderValue); 1] =
+                [(header::CONTENT_TYPE, crate::response::JSON)];
             (content_type, this.json.clone())
         });
         if let Some(path) = &this.docs_path {

@@ -149,10 +149,7 @@ impl IntoResponse for HttpException {
     fn into_response(self) -> Response {
         let mut res = Response::new(self.body_json().into());
         *res.status_mut() = self.status;
-        res.headers_mut().insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        );
+        res.headers_mut().insert(header::CONTENT_TYPE, super::JSON);
         for (name, value) in self.headers {
             res.headers_mut().append(name, value);
         }

@@ -16,11 +16,8 @@
 //! stream's drop takes, e.g. its state's): when the runtime is gone and the spawned task is
 //! dropped unpolled, the stream is handed to a thread that drops it ([`bury`]).
 //!
-//! ```
-//! // Internal to the server; see `tests` below and `tests/direct.rs` for parked streams
-//! // served end to end.
-//! assert!(std::mem::size_of::<usize>() >= 4);
-//! ```
+//! Private to the server (no example here): the tests below serve parked streams on real
+//! sockets, and the direct streams of `nest-core/tests/direct_sse.rs` park whenever idle.
 
 use std::future::Future as _;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
@@ -156,11 +153,7 @@ struct Resume(Arc<Parked>);
 
 impl Drop for Resume {
     fn drop(&mut self) {
-        let (stream, _tracked) = {
-            let mut held = self.0.held();
-            (held.stream.take(), held.tracked.take())
-        };
-        if let Some(stream) = stream {
+        if let Some(stream) = self.0.take() {
             bury(stream);
         }
     }
@@ -190,9 +183,9 @@ fn bury(stream: Stream) {
     }
 }
 
-/// Polls `poll` (a connection future's step for its direct stream) and parks the stream when
-/// it is idle: `Ready` when the task may end (the stream ended or is parked), `Pending` while
-/// it keeps the task.
+/// Polls the direct stream in `slot` (a connection task's) and parks it when it is idle:
+/// `Ready` when the task may end (the stream ended, or it is parked and `slot` empty),
+/// `Pending` while the task keeps it.
 pub(super) fn poll_or_park(slot: &mut Option<Stream>, cx: &mut Context<'_>) -> Poll<()> {
     let mut parked_once = false;
     loop {

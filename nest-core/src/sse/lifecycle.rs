@@ -455,7 +455,7 @@ pub(super) struct Lost {
     loss: Loss,
     /// When the stream's next loss line was due at the time of the loss.
     due: u64,
-    /// Whether the loss looks whether a line is due (reads the clock).
+    /// Whether to read the clock to see if the stream's loss line is due.
     look: bool,
 }
 
