@@ -320,16 +320,17 @@ const PAGE: &str = r#"<!doctype html>
   const $ = (id) => document.getElementById(id);
   const line = (text, cls) => { const p = document.createElement('div'); p.textContent = text; if (cls) p.className = cls; $('log').appendChild(p); $('log').scrollTop = $('log').scrollHeight; };
   // What the page saw, for people and for tests.
-  window.state = { me: null, room: null, messages: [], opened: 0, errors: 0, closed: 0, reauths: 0, refreshed: 0, duplicates: 0, lastId: null, posted: [] };
+  window.state = { me: null, room: null, messages: [], opened: 0, errors: 0, closed: 0, reauths: 0, refreshed: 0, refusals: 0, duplicates: 0, lastId: null, posted: [] };
   const seen = new Set();
   let source = null;
 
   async function refresh() {
     try {
       const res = await fetch(API + '/auth/refresh', { method: 'POST', credentials });
-      if (res.ok) window.state.refreshed += 1;
+      if (res.ok) window.state.refreshed += 1; else window.state.refusals += 1;
       return res.ok;
     } catch (e) {
+      window.state.refusals += 1;
       return false;
     }
   }

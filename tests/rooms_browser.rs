@@ -213,9 +213,13 @@ async fn without_the_cookie_the_page_gets_the_error_path_and_no_event() {
         .await;
     let state = browser
         .wait_for(
-            "the EventSource to fail and close",
+            "the EventSource to fail and close, and the refresh to be refused",
             "return { state: window.state, readyState: window.source ? window.source.readyState : null };",
-            |s| s["readyState"] == json!(2) && s["state"]["closed"] == json!(1),
+            |s| {
+                s["readyState"] == json!(2)
+                    && s["state"]["closed"] == json!(1)
+                    && s["state"]["refusals"] == json!(1)
+            },
         )
         .await;
     assert_eq!(state["state"]["me"], "anonymous");
