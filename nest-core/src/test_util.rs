@@ -221,3 +221,38 @@ pub fn attach_shutdown(body: &crate::sse::SseBody, shutdown: tokio_util::sync::C
     body.attachment()
         .attach(&link, &app, &std::sync::Arc::from("/test"), false);
 }
+
+/// A waker that counts its wakes ([`counting_waker`]), for tests of code that keeps wakers and
+/// wakes them.
+#[derive(Debug, Default)]
+pub struct WakeCount(std::sync::atomic::AtomicUsize);
+
+impl WakeCount {
+    /// How many times the waker was woken.
+    pub fn get(&self) -> usize {
+        self.0.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+impl std::task::Wake for WakeCount {
+    fn wake(self: std::sync::Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &std::sync::Arc<Self>) {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// A waker and its count of wakes.
+///
+/// ```
+/// let (count, waker) = nest_core::test_util::counting_waker();
+/// waker.wake_by_ref();
+/// waker.wake();
+/// assert_eq!(count.get(), 2);
+/// ```
+pub fn counting_waker() -> (std::sync::Arc<WakeCount>, std::task::Waker) {
+    let count = std::sync::Arc::new(WakeCount::default());
+    (count.clone(), std::task::Waker::from(count))
+}

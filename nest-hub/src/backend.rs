@@ -4,9 +4,9 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::appends::Appends;
 use bytes::Bytes;
 use futures_util::future::BoxFuture;
-use tokio::sync::Notify;
 
 /// How long a publish's idempotency key is remembered (see [`BackendTopic::append_once`]):
 /// 10 minutes, time enough for a publisher to retry a publish that failed or timed out.
@@ -136,11 +136,11 @@ pub trait BackendTopic: Send + Sync + 'static {
         None
     }
 
-    /// For an in-process backend: the [`Notify`] whose `notify_waiters` wakes readers after
-    /// each append. With it a subscriber waits without a future per read (it registers, tries
-    /// [`try_read`](Self::try_read) and sleeps until the next append); `None`, the default,
-    /// makes it wait with [`read_after`](Self::read_after).
-    fn appended(&self) -> Option<&Arc<Notify>> {
+    /// For an in-process backend: the [`Appends`] whose [`notify`](Appends::notify) wakes
+    /// readers after each append. With it a subscriber waits without a future per read (it
+    /// registers, tries [`try_read`](Self::try_read) and sleeps until the next append); `None`,
+    /// the default, makes it wait with [`read_after`](Self::read_after).
+    fn appended(&self) -> Option<&Appends> {
         None
     }
 

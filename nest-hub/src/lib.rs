@@ -57,6 +57,7 @@
 //! # });
 //! ```
 
+mod appends;
 mod backend;
 #[cfg(feature = "test-util")]
 pub mod conformance;
@@ -74,6 +75,7 @@ pub mod resumable;
 #[cfg(feature = "test-util")]
 pub mod test_util;
 
+pub use appends::{Appends, Wait};
 pub use backend::{
     BackendError, BackendTopic, Batch, EncodeWithSeq, HubBackend, Record, IDEMPOTENCY_KEYS,
     IDEMPOTENCY_TTL, MAX_IDEMPOTENCY_KEY,

@@ -6,9 +6,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use crate::appends::Appends;
 use bytes::{Bytes, BytesMut};
 use futures_util::future::BoxFuture;
-use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use super::backend::{
@@ -189,7 +189,7 @@ impl HubBackend for MemoryBackend {
                         bytes: 0,
                         keys: Keys::default(),
                     }),
-                    appended: Arc::new(Notify::new()),
+                    appended: Appends::new(),
                     head: AtomicU64::new(self.slot(name).load(Ordering::Relaxed)),
                     retention: self.retention,
                 })
@@ -242,7 +242,7 @@ impl HubBackend for MemoryBackend {
 #[derive(Debug)]
 struct MemoryTopic {
     ring: Mutex<Ring>,
-    appended: Arc<Notify>,
+    appended: Appends,
     /// The sequence number of the newest event (0: none yet). Written only under the ring's
     /// lock, so it is consistent with the ring there; read without the lock, it lets a
     /// subscriber with nothing new to read (the poll after each delivery) skip the lock.
@@ -385,7 +385,7 @@ impl BackendTopic for MemoryTopic {
         encode: EncodeWithSeq,
     ) -> BoxFuture<'static, Result<u64, BackendError>> {
         let seq = self.append_locked(&mut self.lock(), encode);
-        self.appended.notify_waiters();
+        self.appended.notify();
         Box::pin(ready(Ok(seq)))
     }
 
@@ -407,7 +407,7 @@ impl BackendTopic for MemoryTopic {
             }
         };
         if appended.1 {
-            self.appended.notify_waiters();
+            self.appended.notify();
         }
         Box::pin(ready(Ok(appended)))
     }
@@ -421,19 +421,11 @@ impl BackendTopic for MemoryTopic {
             return Box::pin(ready(Ok(batch)));
         }
         Box::pin(async move {
-            loop {
-                let appended = self.appended.notified();
-                tokio::pin!(appended);
-                appended.as_mut().enable();
-                if let Some(batch) = self.read_now(after, max_bytes) {
-                    return Ok(batch);
-                }
-                appended.await;
-                // Woken by an append: read before registering again (usually it is there).
-                if let Some(batch) = self.read_now(after, max_bytes) {
-                    return Ok(batch);
-                }
-            }
+            let mut wait = self.appended.wait();
+            let batch =
+                std::future::poll_fn(|cx| wait.poll_with(cx, || self.read_now(after, max_bytes)))
+                    .await;
+            Ok(batch)
         })
     }
 
@@ -441,7 +433,7 @@ impl BackendTopic for MemoryTopic {
         self.read_now(after, max_bytes).map(Ok)
     }
 
-    fn appended(&self) -> Option<&Arc<Notify>> {
+    fn appended(&self) -> Option<&Appends> {
         Some(&self.appended)
     }
 

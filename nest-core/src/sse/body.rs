@@ -420,7 +420,7 @@ impl Drop for SseBody {
                 std::mem::take(&mut st.live)
                     .then(|| st.app.clone())
                     .flatten(),
-                st.open_gauge.take(),
+                std::mem::replace(&mut st.open_gauge, metrics::Gauge::noop()),
             )
         };
         if let Some(app) = app {
@@ -433,9 +433,8 @@ impl Drop for SseBody {
             }
             app.live.fetch_sub(1, Ordering::Relaxed);
         }
-        if let Some(gauge) = open_gauge {
-            gauge.decrement(1.0);
-        }
+        // A no-op gauge for a stream never attached.
+        open_gauge.decrement(1.0);
         finish(ending);
     }
 }
