@@ -3,8 +3,7 @@
 //!
 //! A `tokio::sync::Notify` does the same with a waiter node per reader, which must stay pinned
 //! while it waits: a subscriber kept one boxed for its stream's life (a 64-byte block per idle
-//! subscriber). Here a waiting reader costs its slot in the topic's list (16 bytes, in a list
-//! with at most a quarter spare) and its [`Place`] (16 bytes, inline).
+//! subscriber). Here a waiting reader costs its slot in the topic's list (16 bytes) and its [`Place`] (16 bytes, inline).
 //!
 //! ```
 //! use std::future::poll_fn;
@@ -39,8 +38,8 @@ use std::task::{Context, Poll, Waker};
 /// after each append, and the hub's subscribers wait here without a future or a node of their
 /// own.
 ///
-/// Its list holds one slot per waiting reader (16 bytes; the list grows by a quarter and is
-/// taken whole, and made again at its size, at each append); a reader that goes away frees its slot for the
+/// Its list holds one slot per waiting reader (16 bytes; the list is taken whole, and made
+/// again at its size, at each append); a reader that goes away frees its slot for the
 /// next (a stream of readers on a quiet topic does not grow it).
 #[derive(Debug, Default)]
 pub struct Appends {
@@ -137,12 +136,6 @@ impl Appends {
                 slot
             }
             None => {
-                if slots.wakers.len() == slots.wakers.capacity() {
-                    // A quarter more, not double: at most a fifth of the list is spare room
-                    // (16 bytes a slot, for every subscriber of a large topic).
-                    let more = (slots.wakers.len() / 4).max(4);
-                    slots.wakers.reserve_exact(more);
-                }
                 slots.wakers.push(Some(waker.clone()));
                 slots.wakers.len() - 1
             }
@@ -229,6 +222,21 @@ mod tests {
         assert!(!appends.register(&mut place, &waker), "registers again");
         appends.notify();
         assert_eq!(count.get(), 2);
+    }
+
+    #[test]
+    fn a_woken_reader_takes_a_slot_of_the_new_round_not_its_old_one() {
+        let appends = Appends::new();
+        let (a_count, a) = counting_waker();
+        let (b_count, b) = counting_waker();
+        let (mut a_place, mut b_place) = (Place::NONE, Place::NONE);
+        appends.register(&mut a_place, &a);
+        appends.notify();
+        // The next round: B takes slot 0, the slot A had.
+        assert!(!appends.register(&mut b_place, &b));
+        assert!(!appends.register(&mut a_place, &a), "A registers again");
+        appends.notify();
+        assert_eq!((a_count.get(), b_count.get()), (2, 1), "both woken");
     }
 
     #[test]
