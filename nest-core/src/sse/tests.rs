@@ -723,6 +723,7 @@ fn is_event_stream_reads_the_media_type_only() {
         "TEXT/Event-Stream",
         "text/event-stream;charset=utf-8",
         " text/event-stream ; x=1",
+        "text/event-stream\t;q=1",
     ] {
         assert!(is_event_stream(&HeaderValue::from_static(yes)), "{yes:?}");
     }
@@ -732,6 +733,9 @@ fn is_event_stream_reads_the_media_type_only() {
         "text/plain; x=text/event-stream",
         "",
         "application/json",
+        "text/event-stream x",
+        "text/event-streamx;",
+        "text/event-strea",
     ] {
         assert!(!is_event_stream(&HeaderValue::from_static(no)), "{no:?}");
     }
