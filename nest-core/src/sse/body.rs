@@ -420,7 +420,7 @@ impl Drop for SseBody {
                 std::mem::take(&mut st.live)
                     .then(|| st.app.clone())
                     .flatten(),
-                std::mem::replace(&mut st.open_gauge, metrics::Gauge::noop()),
+                st.open_gauge.take(),
             )
         };
         if let Some(app) = app {
@@ -433,8 +433,9 @@ impl Drop for SseBody {
             }
             app.live.fetch_sub(1, Ordering::Relaxed);
         }
-        // A no-op gauge for a stream never attached.
-        open_gauge.decrement(1.0);
+        if let Some(gauge) = open_gauge {
+            gauge.decrement(1.0);
+        }
         finish(ending);
     }
 }

@@ -155,8 +155,7 @@ pub(super) struct State {
     pub(super) queued_bytes: usize,
     pub(super) end: Option<EndReason>,
     pub(super) waker: Option<Waker>,
-    /// The next automatic id, when `Shared::auto_id` (unused otherwise).
-    pub(super) next_id: u64,
+    pub(super) next_id: Option<u64>,
     hook: Option<Hook>,
     /// What the stream is attached to, once attached: the app's shutdown token (kept to tell a
     /// forced close at the end of the grace period from a client that went away) and, on an
@@ -172,9 +171,8 @@ pub(super) struct State {
     /// Whether this stream counts in the app's open streams (from its attachment until its
     /// body goes).
     pub(super) live: bool,
-    /// The `nest_sse_streams_open` gauge of the stream's route, once attached (a no-op one
-    /// before: 8 bytes less than an `Option`).
-    pub(super) open_gauge: metrics::Gauge,
+    /// The `nest_sse_streams_open` gauge of the stream's route, once attached.
+    pub(super) open_gauge: Option<metrics::Gauge>,
     /// The stream's tracing span, when a subscriber wants it (see [`StreamSpan`]).
     pub(super) span: Option<Box<StreamSpan>>,
     /// The body was dropped: the stream is over and must not be counted as live.
@@ -296,13 +294,13 @@ impl Shared {
                 queued_bytes: 0,
                 end: None,
                 waker: None,
-                next_id: options.auto_id.unwrap_or_default(),
+                next_id: options.auto_id,
                 hook: options.on_cancel,
                 link: None,
                 app: None,
                 shutdown_key: NO_KEY,
                 live: false,
-                open_gauge: metrics::Gauge::noop(),
+                open_gauge: None,
                 span: None,
                 body_dropped: false,
                 lost: 0,
@@ -624,7 +622,7 @@ impl SseAttach {
         if let (Some(watch), Some(keep_alive)) = (&link.watch, self.0.keep_alive()) {
             watch.join(keep_alive);
         }
-        st.open_gauge = crate::metrics::sse_stream_opened(route);
+        st.open_gauge = Some(crate::metrics::sse_stream_opened(route));
         st.span = StreamSpan::new(route);
         if st.span.is_some() {
             self.0.traced.store(true, Ordering::Relaxed);

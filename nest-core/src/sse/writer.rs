@@ -128,17 +128,18 @@ impl SseWriter {
             // Assign and queue under one lock so automatic ids reach the client in order.
             let shared = self.shared();
             let mut st = shared.lock();
-            let id = st.next_id;
-            event.id = Some(id.to_string());
-            let bytes = encode(&event)?.0;
-            let pushed = push_locked(shared, &mut st, bytes, mode, true);
-            if pushed.result.is_ok() {
-                // Saturates rather than wraps or panics: an id from a client's
-                // `Last-Event-ID` may be near `u64::MAX`.
-                st.next_id = id.saturating_add(1);
+            if let Some(id) = st.next_id {
+                event.id = Some(id.to_string());
+                let bytes = encode(&event)?.0;
+                let pushed = push_locked(shared, &mut st, bytes, mode, true);
+                if pushed.result.is_ok() {
+                    // Saturates rather than wraps or panics: an id from a client's
+                    // `Last-Event-ID` may be near `u64::MAX`.
+                    st.next_id = Some(id.saturating_add(1));
+                }
+                drop(st);
+                return pushed.finish(shared);
             }
-            drop(st);
-            return pushed.finish(shared);
         }
         let bytes = encode(&event)?.0;
         self.push(bytes, mode, true)
