@@ -3,7 +3,8 @@
 //!
 //! A `tokio::sync::Notify` does the same with a waiter node per reader, which must stay pinned
 //! while it waits: a subscriber kept one boxed for its stream's life (a 64-byte block per idle
-//! subscriber). Here a waiting reader costs its slot in the topic's list (16 bytes) and its [`Place`] (16 bytes, inline).
+//! subscriber). Here a waiting reader costs its slot in the topic's list (16 bytes) and its
+//! `Place` (16 bytes, inline).
 //!
 //! ```
 //! use std::future::poll_fn;
@@ -33,10 +34,10 @@
 use std::sync::{Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 
-/// The readers waiting for a topic's next append ([`BackendTopic::appended`]
-/// (crate::BackendTopic::appended)): an in-process backend calls [`notify`](Self::notify)
-/// after each append, and the hub's subscribers wait here without a future or a node of their
-/// own.
+/// The readers waiting for a topic's next append (see
+/// [`BackendTopic::appended`](crate::BackendTopic::appended)): an in-process backend calls
+/// [`notify`](Self::notify) after each append, and the hub's subscribers wait here without a
+/// future or a node of their own.
 ///
 /// Its list holds one slot per waiting reader (16 bytes; the list is taken whole, and made
 /// again at its size, at each append); a reader that goes away frees its slot for the
