@@ -103,8 +103,8 @@ impl Appends {
         }
     }
 
-    /// A wait of one reader, which leaves the list when dropped (for a reader that keeps its
-    /// place itself, see [`register`](Self::register)).
+    /// A wait of one reader, which leaves the list when dropped (the hub's subscribers keep
+    /// their place in their cursor instead, without a borrow of the list).
     pub fn wait(&self) -> Wait<'_> {
         Wait {
             appends: self,
