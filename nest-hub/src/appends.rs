@@ -39,9 +39,9 @@ use std::task::{Context, Poll, Waker};
 /// [`notify`](Self::notify) after each append, and the hub's subscribers wait here without a
 /// future or a node of their own.
 ///
-/// Its list holds one slot per waiting reader (16 bytes; the list is taken whole, and made
-/// again at its size, at each append); a reader that goes away frees its slot for the
-/// next (a stream of readers on a quiet topic does not grow it).
+/// Its list holds one slot per waiting reader (16 bytes; the list is taken whole at each
+/// append, and the one the append before emptied takes its place); a reader that goes away
+/// frees its slot for the next (a stream of readers on a quiet topic does not grow it).
 #[derive(Debug, Default)]
 pub struct Appends {
     slots: Mutex<Slots>,
@@ -52,6 +52,8 @@ struct Slots {
     wakers: Vec<Option<Waker>>,
     /// Slots of `wakers` whose readers went away, reused first.
     free: Vec<usize>,
+    /// The list the last append woke, empty, kept for the next round.
+    spare: Vec<Option<Waker>>,
     /// How many times the list was taken (a `u64`: it never wraps, so a reader's place from an
     /// earlier round is never taken for one of this round).
     round: u64,
@@ -87,19 +89,24 @@ impl Appends {
     /// Wakes every reader waiting now (call it after each append, outside the append's lock).
     /// The wakers are woken after the list's lock is released.
     pub fn notify(&self) {
-        let wakers = {
+        let mut wakers = {
             let mut slots = self.lock();
             if slots.wakers.is_empty() {
                 return;
             }
             slots.round += 1;
             slots.free.clear();
-            let size = slots.wakers.len();
-            // The next round's list at this round's size: the readers woken register again.
-            std::mem::replace(&mut slots.wakers, Vec::with_capacity(size))
+            // The next round's list is the one the last append emptied (no allocation per
+            // append once both have grown): the readers woken register there again.
+            let next = std::mem::take(&mut slots.spare);
+            std::mem::replace(&mut slots.wakers, next)
         };
-        for waker in wakers.into_iter().flatten() {
+        for waker in wakers.drain(..).flatten() {
             waker.wake();
+        }
+        let mut slots = self.lock();
+        if slots.spare.capacity() < wakers.capacity() {
+            slots.spare = wakers;
         }
     }
 
@@ -238,6 +245,29 @@ mod tests {
         assert!(!appends.register(&mut a_place, &a), "A registers again");
         appends.notify();
         assert_eq!((a_count.get(), b_count.get()), (2, 1), "both woken");
+    }
+
+    /// Two lists take turns: once both have grown, an append allocates nothing.
+    #[test]
+    fn appends_reuse_the_list_the_last_one_emptied() {
+        let appends = Appends::new();
+        let readers: Vec<_> = (0..100).map(|_| counting_waker()).collect();
+        let mut places = vec![Place::NONE; readers.len()];
+        let mut lists = Vec::new();
+        for _ in 0..4 {
+            for ((_, waker), place) in readers.iter().zip(&mut places) {
+                appends.register(place, waker);
+            }
+            lists.push(appends.lock().wakers.as_ptr());
+            appends.notify();
+        }
+        assert!(readers.iter().all(|(count, _)| count.get() == 4));
+        assert_eq!(
+            (lists[0], lists[1]),
+            (lists[2], lists[3]),
+            "the same two lists"
+        );
+        assert_ne!(lists[0], lists[1]);
     }
 
     #[test]

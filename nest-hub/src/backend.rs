@@ -4,9 +4,10 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::appends::Appends;
 use bytes::Bytes;
 use futures_util::future::BoxFuture;
+
+use crate::appends::Appends;
 
 /// How long a publish's idempotency key is remembered (see [`BackendTopic::append_once`]):
 /// 10 minutes, time enough for a publisher to retry a publish that failed or timed out.

@@ -6,7 +6,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crate::appends::Appends;
 use bytes::{Bytes, BytesMut};
 use futures_util::future::BoxFuture;
 use tokio::time::Instant;
@@ -15,6 +14,7 @@ use super::backend::{
     BackendError, BackendTopic, Batch, EncodeWithSeq, HubBackend, Record, IDEMPOTENCY_KEYS,
     IDEMPOTENCY_TTL,
 };
+use crate::appends::Appends;
 
 /// How much of a topic is kept for replay (and for slow subscribers to catch up from).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
