@@ -74,12 +74,6 @@ impl Place {
     };
 }
 
-impl Default for Place {
-    fn default() -> Self {
-        Self::NONE
-    }
-}
-
 impl Appends {
     /// An empty list.
     pub fn new() -> Self {

@@ -131,7 +131,8 @@ pub(crate) struct Cursor {
     history: bool,
     /// A gap event to send first, or a read waiting on a backend without an in-process append
     /// list (Redis): both rare, so boxed (an idle subscriber on an in-process topic holds
-    /// neither: 40 bytes less each).
+    /// neither: 40 bytes less each). A Redis subscriber keeps its box between reads (`Idle`):
+    /// no allocation per wait but its read's own.
     slow: Option<Box<Slow>>,
     /// On an in-process topic, where the cursor waits for the next append (its slot in the
     /// topic's [`Appends`](crate::Appends): no node or future of its own).
@@ -142,6 +143,7 @@ pub(crate) struct Cursor {
 enum Slow {
     Gap(Bytes),
     Read(BoxFuture<'static, Result<Batch, BackendError>>),
+    Idle,
 }
 
 impl EventSource for Cursor {
@@ -181,18 +183,22 @@ impl Cursor {
         cx: &mut Context<'_>,
         max_frame: usize,
     ) -> Poll<Result<Batch, BackendError>> {
-        let batch = match self.slow.as_deref_mut() {
-            // A read is already waiting: poll it.
-            Some(Slow::Read(read)) => match read.as_mut().poll(cx) {
-                Poll::Pending => return Poll::Pending,
-                Poll::Ready(batch) => {
-                    self.slow = None;
-                    batch
+        // A read already waiting is polled; once it answers, the box stays for the next one.
+        let waited = match self.slow.as_deref_mut() {
+            Some(Slow::Read(read)) => Some(read.as_mut().poll(cx)),
+            _ => None,
+        };
+        let batch = match waited {
+            Some(Poll::Pending) => return Poll::Pending,
+            Some(Poll::Ready(batch)) => {
+                if let Some(slow) = self.slow.as_deref_mut() {
+                    *slow = Slow::Idle;
                 }
-            },
+                batch
+            }
             // Try without waiting first (no future, no allocation), then wait (a gap event is
             // sent before any read).
-            _ => match self.topic.log.try_read(self.after, max_frame) {
+            None => match self.topic.log.try_read(self.after, max_frame) {
                 Some(batch) => batch,
                 None => {
                     let log = &*self.topic.log;
@@ -204,7 +210,10 @@ impl Cursor {
                     let mut read = self.topic.log.clone().read_after(self.after, max_frame);
                     match read.as_mut().poll(cx) {
                         Poll::Pending => {
-                            self.slow = Some(Box::new(Slow::Read(read)));
+                            match &mut self.slow {
+                                Some(slow) => **slow = Slow::Read(read),
+                                None => self.slow = Some(Box::new(Slow::Read(read))),
+                            }
                             return Poll::Pending;
                         }
                         Poll::Ready(batch) => batch,
