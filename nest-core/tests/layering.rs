@@ -166,7 +166,9 @@ fn code_lines_skip_comments_blanks_and_tests() {
 
 /// Issue 32: nest-core is the HTTP framework and the SSE stream; the hub, its backends and
 /// resumable streams are nest-hub. Its code (not tests, comments or blank lines) stays under
-/// 8,000 lines, and nothing of Redis is in its dependency tree.
+/// 8,000 lines, and nothing of Redis is in its dependency tree. Tests are `tests.rs`,
+/// `*_tests.rs`, a trailing `mod tests`, and `test_util.rs`: the helpers for tests behind the
+/// `test-util` feature (a test server, skip rules, wakers that count), not the framework.
 #[test]
 fn nest_core_is_the_framework_only() {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
@@ -176,7 +178,7 @@ fn nest_core_is_the_framework_only() {
         .iter()
         .filter(|file| {
             let name = file.file_name().unwrap().to_string_lossy();
-            name != "tests.rs" && !name.ends_with("_tests.rs")
+            name != "tests.rs" && name != "test_util.rs" && !name.ends_with("_tests.rs")
         })
         .map(|file| code_lines(&std::fs::read_to_string(file).unwrap()))
         .sum();

@@ -25,8 +25,11 @@
 
 use std::collections::HashMap;
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{ready, Context, Poll};
 
+use futures_util::future::BoxFuture;
 use futures_util::FutureExt;
 use http::{header, HeaderValue, Method};
 use http_body::Body as _;
@@ -35,13 +38,13 @@ use tower::ServiceExt;
 
 use crate::body::Body;
 use crate::context::{AppShared, StreamLink};
-use crate::controller::{Route, RouteKind};
+use crate::controller::{Route, RouteKind, RouteService};
 use crate::error::Error;
 use crate::extract::{PathParams, RequestCtx, RequestId};
 use crate::response::{HttpException, IntoResponse, Response};
 use crate::sse::SseAttach;
 use crate::Request;
-use route::{route_call, run_route, Call};
+use route::{route_call, start_route, Call};
 
 mod route;
 
@@ -65,10 +68,20 @@ struct PathEntry {
 
 impl PathEntry {
     fn find(&self, method: &Method) -> Option<&Endpoint> {
-        self.methods
-            .iter()
-            .find(|(m, _)| m == method)
-            .map(|(_, e)| e)
+        self.place(method).map(|place| &self.methods[place].1)
+    }
+
+    /// Where `method`'s endpoint is in `methods`.
+    fn place(&self, method: &Method) -> Option<usize> {
+        self.methods.iter().position(|(m, _)| m == method)
+    }
+
+    /// The endpoint at `place` (`None`: the any-method one).
+    fn endpoint(&self, place: Option<usize>) -> Option<&Endpoint> {
+        match place {
+            Some(place) => self.methods.get(place).map(|(_, e)| e),
+            None => self.any.as_ref(),
+        }
     }
 
     fn allow(&self) -> HeaderValue {
@@ -249,76 +262,142 @@ impl Router {
     }
 }
 
-/// Routes one request; gives back the response and the route pattern it matched (for metrics).
-async fn route_request(
+/// Routes one request (matching, 404, 405, HEAD, the route's call started); the future gives
+/// back the response and the route pattern it matched (for metrics). Not an `async fn`: one
+/// would hold the request beside the call it was moved into (1.4 KiB per request's future, past
+/// malloc's per-thread cache); this future holds the call's box and what to do after it.
+fn route_request(
     inner: Arc<RouterInner>,
     mut req: Request,
     id: Option<RequestId>,
     link: Option<Arc<StreamLink>>,
-) -> (Response, SharedString) {
-    let unmatched = || SharedString::const_str(crate::metrics::UNMATCHED);
-    let (entry, params) = {
-        let Ok(matched) = inner.matcher.at(req.uri().path()) else {
-            let res = HttpException::new(http::StatusCode::NOT_FOUND).into_response();
-            return (res, unmatched());
-        };
-        let entry = &inner.entries[*matched.value];
-        let mut params = PathParams::default();
-        for (name, (_, value)) in entry.params.iter().zip(matched.params.iter()) {
-            let Some(value) = percent_decode(value) else {
-                let res = HttpException::bad_request(format!(
-                    "path parameter `{name}` is not valid UTF-8 once percent-decoded"
-                ))
-                .into_response();
-                return (res, SharedString::from(entry.route.clone()));
-            };
-            params.push(name.clone(), value);
-        }
-        (entry, params)
+) -> RouteFuture {
+    let done = |res, route| RouteFuture::Done(Some((res, route)));
+    let Ok(matched) = inner.matcher.at(req.uri().path()) else {
+        let res = HttpException::new(http::StatusCode::NOT_FOUND).into_response();
+        return done(res, SharedString::const_str(crate::metrics::UNMATCHED));
     };
-    let route = SharedString::from(entry.route.clone());
-    let method = req.method().clone();
+    let index = *matched.value;
+    let entry = &inner.entries[index];
+    let mut params = PathParams::default();
+    for (name, (_, value)) in entry.params.iter().zip(matched.params.iter()) {
+        let Some(value) = percent_decode(value) else {
+            let res = HttpException::bad_request(format!(
+                "path parameter `{name}` is not valid UTF-8 once percent-decoded"
+            ))
+            .into_response();
+            return done(res, SharedString::from(entry.route.clone()));
+        };
+        params.push(name.clone(), value);
+    }
+    let route = entry.route.clone();
+    let method = req.method();
     let http2 = req.version() == http::Version::HTTP_2;
-    let (endpoint, head_of_get) = match entry.find(&method) {
-        Some(e) => (e, false),
-        None if method == Method::HEAD => match entry.find(&Method::GET) {
-            Some(e) => (e, true),
-            None => match &entry.any {
-                Some(e) => (e, false),
-                None => return (not_allowed(entry), route),
-            },
-        },
-        None => match &entry.any {
-            Some(e) => (e, false),
-            None => return (not_allowed(entry), route),
-        },
+    let found = match entry.place(method) {
+        None if method == Method::HEAD => entry.place(&Method::GET).map(|p| (Some(p), true)),
+        found => found.map(|p| (Some(p), false)),
+    };
+    let Some((place, head_of_get)) = found.or(entry.any.as_ref().map(|_| (None, false))) else {
+        return done(not_allowed(entry), SharedString::from(route));
     };
     // HEAD runs exactly what GET runs (guards, handler), so it answers GET's status and
     // headers; an SSE body is dropped unsent (its cancel hook runs: `ClientGone`).
-    let res = match &endpoint.call {
-        Call::Direct { handler, meta } => {
-            let ctx = RequestCtx::new(req, params, inner.app.clone()).with_request_id(id);
-            run_route(ctx, &**handler, meta).await
-        }
-        Call::Layered(svc) => {
+    let head = head_of_get || method == Method::HEAD;
+    let call = match entry.endpoint(place).map(|e| &e.call) {
+        Some(Call::Layered(svc)) => {
             req.extensions_mut().insert(params);
             if let Some(id) = id {
                 req.extensions_mut().insert(id);
             }
             req.extensions_mut().insert(inner.app.clone());
-            svc.clone()
-                .oneshot(req)
-                .await
-                .unwrap_or_else(|e| match e {})
+            Pending::Layered(svc.clone().oneshot(req))
         }
+        _ => Pending::Start(Some(
+            RequestCtx::new(req, params, inner.app.clone()).with_request_id(id),
+        )),
     };
-    let mut res = if head_of_get || method == Method::HEAD {
-        strip_body(res)
-    } else {
-        res
-    };
-    attach_sse(&mut res, &inner.app, &entry.route, http2, link.as_ref());
-    (res, route)
+    RouteFuture::Running(Running {
+        call,
+        inner,
+        at: (index, place),
+        route,
+        link,
+        head,
+        http2,
+    })
+}
+
+/// The future of `route_request`.
+#[allow(clippy::large_enum_variant)] // `Running` is the common case: a box would cost every request
+enum RouteFuture {
+    /// Answered while routing (404, 405, a bad parameter); `None` once taken.
+    Done(Option<(Response, SharedString)>),
+    Running(Running),
+}
+
+/// A route's call under way, and what is done to its response after.
+struct Running {
+    call: Pending,
+    inner: Arc<RouterInner>,
+    /// The route's endpoint: its path entry and its place there (`PathEntry::endpoint`).
+    at: (usize, Option<usize>),
+    route: Arc<str>,
+    link: Option<Arc<StreamLink>>,
+    head: bool,
+    http2: bool,
+}
+
+/// A route's call: its handler, or its layered service.
+enum Pending {
+    /// A handler's request before the first poll: the handler runs then, not while hyper reads
+    /// the request (a request body dropped before hyper has read it closes the connection).
+    Start(Option<RequestCtx>),
+    Handler(BoxFuture<'static, Response>),
+    Layered(tower::util::Oneshot<RouteService, Request>),
+}
+
+impl Future for RouteFuture {
+    type Output = (Response, SharedString);
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        let res = match this {
+            RouteFuture::Done(done) => return Poll::Ready(done.take().expect("polled after done")),
+            RouteFuture::Running(run) => match &mut run.call {
+                Pending::Layered(oneshot) => match ready!(Pin::new(oneshot).poll(cx)) {
+                    Ok(res) => res,
+                    Err(never) => match never {},
+                },
+                pending => {
+                    let (entry, place) = run.at;
+                    let endpoint = run.inner.entries[entry].endpoint(place);
+                    let Some(Call::Direct { handler, meta }) = endpoint.map(|e| &e.call) else {
+                        unreachable!("a route without layers is called directly")
+                    };
+                    if let Pending::Start(ctx) = pending {
+                        let ctx = ctx.take().expect("a handler starts once");
+                        *pending = Pending::Handler(start_route(ctx, handler, meta));
+                    }
+                    let Pending::Handler(future) = pending else {
+                        unreachable!("started above")
+                    };
+                    meta.apply(ready!(future.as_mut().poll(cx)))
+                }
+            },
+        };
+        let RouteFuture::Running(run) = std::mem::replace(this, RouteFuture::Done(None)) else {
+            unreachable!("answered above")
+        };
+        let mut res = if run.head { strip_body(res) } else { res };
+        attach_sse(
+            &mut res,
+            &run.inner.app,
+            &run.route,
+            run.http2,
+            run.link.as_ref(),
+        );
+        Poll::Ready((res, SharedString::from(run.route)))
+    }
 }
 
 /// Connects an SSE response's stream to the app (shutdown token, live-stream count, the buffer

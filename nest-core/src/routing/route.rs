@@ -25,45 +25,59 @@ pub(super) enum Call {
     Layered(RouteService),
 }
 
-/// Runs guards, the handler, and applies the route's static status/headers/redirect.
-pub(super) async fn run_route(
+/// Starts a route's call: its handler's future when it has no guards, else its guards and then
+/// the handler in one box (an `async` block over `&meta` and the request would make every
+/// request's future the size of both). The caller applies `meta` to the response.
+pub(super) fn start_route(
     req: RequestCtx,
-    handler: &(dyn Fn(RequestCtx) -> BoxFuture<'static, Response> + Send + Sync),
-    meta: &RouteMeta,
-) -> Response {
-    for guard in &meta.guards {
-        if !guard.can_activate(&req).await {
-            return HttpException::forbidden("Forbidden resource").into_response();
-        }
+    handler: &RouteFn,
+    meta: &Arc<RouteMeta>,
+) -> BoxFuture<'static, Response> {
+    if meta.guards.is_empty() {
+        return handler(req);
     }
-    let mut res = handler(req).await;
-    if res.status().is_success() {
-        if let Some(status) = meta.status {
-            if res.status() == StatusCode::OK {
-                *res.status_mut() = status;
+    let (handler, meta) = (handler.clone(), meta.clone());
+    Box::pin(async move {
+        for guard in &meta.guards {
+            if !guard.can_activate(&req).await {
+                return HttpException::forbidden("Forbidden resource").into_response();
             }
         }
-        for (name, value) in &meta.headers {
-            if !res.headers().contains_key(name) {
-                res.headers_mut().insert(name.clone(), value.clone());
-            }
-        }
-        if let Some((location, status)) = &meta.redirect {
-            *res.status_mut() = *status;
-            res.headers_mut()
-                .insert(http::header::LOCATION, location.clone());
-        }
-    }
-    res
+        handler(req).await
+    })
 }
 
-/// The static settings `run_route` applies.
+/// A route's guards and the static settings applied to its successful responses.
 #[derive(Default)]
 pub(super) struct RouteMeta {
     status: Option<StatusCode>,
     headers: Vec<(HeaderName, HeaderValue)>,
     redirect: Option<(HeaderValue, StatusCode)>,
     guards: Vec<Arc<dyn CanActivate>>,
+}
+
+impl RouteMeta {
+    /// Applies the route's status, headers and redirect to a successful response.
+    pub(super) fn apply(&self, mut res: Response) -> Response {
+        if res.status().is_success() {
+            if let Some(status) = self.status {
+                if res.status() == StatusCode::OK {
+                    *res.status_mut() = status;
+                }
+            }
+            for (name, value) in &self.headers {
+                if !res.headers().contains_key(name) {
+                    res.headers_mut().insert(name.clone(), value.clone());
+                }
+            }
+            if let Some((location, status)) = &self.redirect {
+                *res.status_mut() = *status;
+                res.headers_mut()
+                    .insert(http::header::LOCATION, location.clone());
+            }
+        }
+        res
+    }
 }
 
 /// Builds a route's service: guards and handler innermost, then its layers (first added innermost).
@@ -92,7 +106,7 @@ pub(super) fn route_call(route: Route) -> Call {
                 .remove::<Arc<AppShared>>()
                 .unwrap_or_default();
             let ctx = RequestCtx::new(req, params, app);
-            Ok::<_, Infallible>(run_route(ctx, &*handler, &meta).await)
+            Ok::<_, Infallible>(meta.apply(start_route(ctx, &handler, &meta).await))
         }
     }));
     for layer in route.layers {

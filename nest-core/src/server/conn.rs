@@ -18,6 +18,7 @@ use tokio::time::{Instant, Sleep};
 use tokio_util::task::TaskTracker;
 
 use super::direct;
+use super::head_timer::HeadTimer;
 use super::rewind::Rewind;
 use super::stop::{Signal, Slot, Stop, StopWatch};
 use crate::app::NestService;
@@ -423,7 +424,7 @@ pub(crate) async fn serve_io<I>(
         let conn = {
             let mut builder = http1::Builder::new();
             builder
-                .timer(TokioTimer::new())
+                .timer(HeadTimer::default())
                 .header_read_timeout(config.header_read_timeout)
                 // Both: `max_buf_size` alone is checked only while a head is incomplete, so a
                 // large head that arrives in one read got through.

@@ -1,0 +1,171 @@
+//! hyper's timer for one HTTP/1 connection: the header-read timeouts of its requests share one
+//! tokio `Sleep`.
+//!
+//! hyper starts a header-read timeout for every request on a keep-alive connection and drops it
+//! once the head is read. With hyper-util's `TokioTimer` each is a new `Sleep`, registered in and
+//! removed from tokio's timer wheel (two lock rounds, ~700 instructions per request). Here the
+//! connection keeps one `Sleep` between requests, registered at an earlier request's deadline:
+//! when that passes, the timeout polling it resets it to its own (a later one) and waits on. So a
+//! connection costs the wheel one registration per timeout period, and at most one wake-up per
+//! period it did not ask for (the kept sleep firing while no head is awaited).
+//!
+//! ```ignore
+//! // (private module) what conn.rs does for each HTTP/1 connection:
+//! http1::Builder::new().timer(HeadTimer::default()).header_read_timeout(timeout);
+//! ```
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+type Cached = Arc<Mutex<Option<Pin<Box<tokio::time::Sleep>>>>>;
+
+/// One connection's timer: a `Sleep` kept between the timeouts it gives hyper.
+#[derive(Default, Clone)]
+pub(super) struct HeadTimer(Cached);
+
+/// A timeout given to hyper: the connection's `Sleep` while it lives, back in the timer after.
+struct HeadSleep {
+    sleep: Option<Pin<Box<tokio::time::Sleep>>>,
+    deadline: tokio::time::Instant,
+    home: Cached,
+}
+
+impl hyper::rt::Timer for HeadTimer {
+    fn sleep(&self, duration: Duration) -> Pin<Box<dyn hyper::rt::Sleep>> {
+        self.sleep_until(self.now() + duration)
+    }
+
+    fn sleep_until(&self, deadline: Instant) -> Pin<Box<dyn hyper::rt::Sleep>> {
+        let deadline = tokio::time::Instant::from_std(deadline);
+        let sleep = match self.0.lock().unwrap_or_else(PoisonError::into_inner).take() {
+            // Not with hyper's one timeout length, but the trait allows a shorter one.
+            Some(mut sleep) if sleep.deadline() > deadline => {
+                sleep.as_mut().reset(deadline);
+                sleep
+            }
+            Some(sleep) => sleep,
+            None => Box::pin(tokio::time::sleep_until(deadline)),
+        };
+        let home = Arc::clone(&self.0);
+        Box::pin(HeadSleep {
+            sleep: Some(sleep),
+            deadline,
+            home,
+        })
+    }
+
+    /// tokio's clock, so a paused clock in tests pauses hyper's deadlines too.
+    fn now(&self) -> Instant {
+        tokio::time::Instant::now().into_std()
+    }
+}
+
+impl Future for HeadSleep {
+    type Output = ();
+
+    /// A kept sleep still has an earlier timeout's deadline: when that passes, it is reset to
+    /// this one's (no reset per request: one per timeout period at most).
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let deadline = self.deadline;
+        let Some(sleep) = self.sleep.as_mut() else {
+            return Poll::Ready(());
+        };
+        while sleep.as_mut().poll(cx).is_ready() {
+            if sleep.deadline() >= deadline {
+                return Poll::Ready(());
+            }
+            sleep.as_mut().reset(deadline);
+        }
+        Poll::Pending
+    }
+}
+
+impl hyper::rt::Sleep for HeadSleep {}
+
+impl Drop for HeadSleep {
+    fn drop(&mut self) {
+        let mut home = self.home.lock().unwrap_or_else(PoisonError::into_inner);
+        if home.is_none() {
+            *home = self.sleep.take();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use futures_util::FutureExt;
+    use hyper::rt::Timer;
+
+    use super::HeadTimer;
+
+    /// The second timeout reuses the first one's `Sleep` (no new one while it is cached) and fires
+    /// at its own deadline: not at the first one's, which has passed by then.
+    #[tokio::test(start_paused = true)]
+    async fn a_later_timeout_reuses_the_sleep_and_keeps_its_own_deadline() {
+        let timer = HeadTimer::default();
+        let mut first = timer.sleep(Duration::from_secs(10));
+        assert!((&mut first).now_or_never().is_none());
+        let address = |timer: &HeadTimer| {
+            let cached = timer.0.lock().unwrap();
+            cached
+                .as_ref()
+                .map(|sleep| &**sleep as *const tokio::time::Sleep)
+        };
+        assert_eq!(
+            address(&timer),
+            None,
+            "the sleep is the timeout's while it lives"
+        );
+        drop(first);
+        let kept = address(&timer).expect("a dropped timeout's sleep is kept");
+        tokio::time::advance(Duration::from_secs(5)).await;
+        let mut second = timer.sleep(Duration::from_secs(10));
+        assert_eq!(address(&timer), None);
+        tokio::time::advance(Duration::from_secs(9)).await;
+        assert!(
+            (&mut second).now_or_never().is_none(),
+            "fired at the old deadline"
+        );
+        tokio::time::advance(Duration::from_secs(1)).await;
+        assert!(
+            (&mut second).now_or_never().is_some(),
+            "not fired at its own"
+        );
+        drop(second);
+        assert_eq!(address(&timer), Some(kept), "one sleep for both timeouts");
+        // A fired sleep is reset too: the next timeout waits its whole length.
+        let mut third = timer.sleep(Duration::from_secs(3));
+        tokio::time::advance(Duration::from_secs(2)).await;
+        assert!((&mut third).now_or_never().is_none());
+        tokio::time::advance(Duration::from_secs(1)).await;
+        assert!((&mut third).now_or_never().is_some());
+    }
+
+    /// Two timeouts at once (hyper has one per connection, the trait allows more): the second
+    /// gets its own sleep, and only one is kept after.
+    #[tokio::test(start_paused = true)]
+    async fn timeouts_at_once_each_have_a_sleep() {
+        let timer = HeadTimer::default();
+        let mut a = timer.sleep(Duration::from_secs(1));
+        let mut b = timer.sleep(Duration::from_secs(2));
+        tokio::time::advance(Duration::from_secs(1)).await;
+        assert!((&mut a).now_or_never().is_some());
+        assert!((&mut b).now_or_never().is_none());
+        drop(a);
+        drop(b);
+        assert!(timer.0.lock().unwrap().is_some());
+        // A shorter timeout than the kept sleep's is not held to the later deadline.
+        let mut long = timer.sleep(Duration::from_secs(60));
+        assert!((&mut long).now_or_never().is_none());
+        drop(long);
+        let mut short = timer.sleep(Duration::from_secs(1));
+        tokio::time::advance(Duration::from_secs(1)).await;
+        assert!((&mut short).now_or_never().is_some());
+        assert_eq!(timer.now(), tokio::time::Instant::now().into_std());
+    }
+}
