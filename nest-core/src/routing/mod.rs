@@ -303,8 +303,11 @@ fn route_request(
     // HEAD runs exactly what GET runs (guards, handler), so it answers GET's status and
     // headers; an SSE body is dropped unsent (its cancel hook runs: `ClientGone`).
     let head = head_of_get || method == Method::HEAD;
-    let call = match entry.endpoint(place).map(|e| &e.call) {
-        Some(Call::Layered(svc)) => {
+    let Some(endpoint) = entry.endpoint(place) else {
+        return done(not_allowed(entry), SharedString::from(route));
+    };
+    let call = match &endpoint.call {
+        Call::Layered(svc) => {
             req.extensions_mut().insert(params);
             if let Some(id) = id {
                 req.extensions_mut().insert(id);
@@ -312,9 +315,18 @@ fn route_request(
             req.extensions_mut().insert(inner.app.clone());
             Pending::Layered(svc.clone().oneshot(req))
         }
-        _ => Pending::Start(Some(
-            RequestCtx::new(req, params, inner.app.clone()).with_request_id(id),
-        )),
+        // Without a body the handler starts now: what it does not keep of the request (the
+        // head's bytes, shared with hyper's read buffer) is gone before hyper reads again, so
+        // hyper reuses that buffer (else a new 8 KiB one per request). With a body it starts
+        // on the first poll: a body dropped before hyper has read it closes the connection.
+        Call::Direct { handler, meta } => {
+            let bodiless = req.body().is_end_stream();
+            let ctx = RequestCtx::new(req, params, inner.app.clone()).with_request_id(id);
+            match bodiless {
+                true => Pending::Handler(start_route(ctx, handler, meta)),
+                false => Pending::Start(Some(ctx)),
+            }
+        }
     };
     RouteFuture::Running(Running {
         call,
@@ -434,6 +446,15 @@ fn not_allowed(entry: &PathEntry) -> Response {
 #[cfg(test)]
 mod tests {
     use super::to_matchit;
+
+    /// A request's routing future stays small: an `async fn` holding the request beside the
+    /// call it moved it into was 1,368 bytes, past the size malloc serves from its per-thread
+    /// cache (1,032), on every request.
+    #[test]
+    fn the_routing_future_is_small() {
+        let size = std::mem::size_of::<super::RouteFuture>();
+        assert!(size <= 400, "{size} bytes");
+    }
 
     #[test]
     fn translates_nestjs_paths() {
