@@ -213,6 +213,34 @@ fn split_head(buf: &[u8]) -> (String, Vec<u8>) {
 
 const EVENTS: &str = "GET /events HTTP/1.1\r\nhost: test\r\n\r\n";
 
+/// On HTTP/1.1 through hyper, events queued together go out together up to 64 KiB per chunk:
+/// the router tells the stream its request's protocol, and only HTTP/2 gets 16 KiB frames
+/// (h2's send buffer is 16 KiB per stream).
+#[tokio::test]
+async fn an_http1_stream_through_hyper_sends_queued_events_in_chunks_over_16_kib() {
+    let mut h = start(false).await;
+    let mut sock = h.connect(EVENTS).await;
+    let writer = h.writer().await;
+    for _ in 0..6 {
+        writer.write(SseEvent::data("x".repeat(10_000))).unwrap();
+    }
+    writer.write(SseEvent::data("end")).unwrap();
+    let mut buf = Vec::new();
+    read_until(&mut sock, &mut buf, "data: end\n\n").await;
+    let (head, mut body) = split_head(&buf);
+    assert!(head.contains("transfer-encoding: chunked"), "{head}");
+    let mut sizes = Vec::new();
+    while let Some(end) = body.windows(2).position(|w| w == b"\r\n") {
+        let size = usize::from_str_radix(std::str::from_utf8(&body[..end]).unwrap(), 16).unwrap();
+        sizes.push(size);
+        if body.len() < end + 2 + size + 2 {
+            break;
+        }
+        body.drain(..end + 2 + size + 2);
+    }
+    assert!(sizes.iter().any(|&size| size > 16 * 1024), "chunks: {sizes:?}");
+}
+
 /// Every head the direct path must leave to hyper, one by one (issue 36: a `GET` with
 /// `Transfer-Encoding: chunked` taken by the direct path, its body dropped, passed every test):
 /// a body by length or chunked, `Expect`, `Upgrade`, and HTTP/1.0. hyper answers each (chunked

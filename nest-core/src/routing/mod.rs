@@ -293,16 +293,17 @@ fn route_request(
     let route = entry.route.clone();
     let method = req.method();
     let http2 = req.version() == http::Version::HTTP_2;
-    let found = match entry.place(method) {
-        None if method == Method::HEAD => entry.place(&Method::GET).map(|p| (Some(p), true)),
-        found => found.map(|p| (Some(p), false)),
+    // HEAD runs what GET runs when it has no handler of its own (guards, handler), so it
+    // answers GET's status and headers; an SSE body is dropped unsent (its cancel hook runs:
+    // `ClientGone`).
+    let head = method == Method::HEAD;
+    let place = match entry.place(method) {
+        None if head => entry.place(&Method::GET).map(Some),
+        found => found.map(Some),
     };
-    let Some((place, head_of_get)) = found.or(entry.any.as_ref().map(|_| (None, false))) else {
+    let Some(place) = place.or(entry.any.as_ref().map(|_| None)) else {
         return done(not_allowed(entry), SharedString::from(route));
     };
-    // HEAD runs exactly what GET runs (guards, handler), so it answers GET's status and
-    // headers; an SSE body is dropped unsent (its cancel hook runs: `ClientGone`).
-    let head = head_of_get || method == Method::HEAD;
     let Some(endpoint) = entry.endpoint(place) else {
         return done(not_allowed(entry), SharedString::from(route));
     };
