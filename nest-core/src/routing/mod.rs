@@ -448,6 +448,33 @@ fn not_allowed(entry: &PathEntry) -> Response {
 mod tests {
     use super::to_matchit;
 
+    /// `Allow` names HEAD once: added for GET, not again when it has a handler of its own.
+    #[test]
+    fn allow_names_head_once() {
+        use std::sync::Arc;
+
+        use http::Method;
+
+        let handler: crate::controller::RouteFn = Arc::new(|_| {
+            Box::pin(async { crate::response::IntoResponse::into_response("") })
+        });
+        let endpoint = || super::Endpoint {
+            call: super::Call::Direct {
+                handler: handler.clone(),
+                meta: Arc::default(),
+            },
+            sse: false,
+        };
+        let entry = |methods: &[Method]| super::PathEntry {
+            methods: methods.iter().map(|m| (m.clone(), endpoint())).collect(),
+            ..super::PathEntry::default()
+        };
+        assert_eq!(entry(&[Method::GET]).allow(), "GET, HEAD");
+        assert_eq!(entry(&[Method::GET, Method::HEAD]).allow(), "GET, HEAD");
+        assert_eq!(entry(&[Method::HEAD]).allow(), "HEAD");
+        assert_eq!(entry(&[Method::POST]).allow(), "POST");
+    }
+
     /// A request's routing future stays small: an `async fn` holding the request beside the
     /// call it moved it into was 1,368 bytes, past the size malloc serves from its per-thread
     /// cache (1,032), on every request.
