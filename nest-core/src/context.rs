@@ -152,12 +152,37 @@ fn clock_instant(ms: u64) -> tokio::time::Instant {
     clock_start() + Duration::from_millis(ms.saturating_sub(1))
 }
 
-/// A stream's pending keep-alive check: when (ms on [`clock_ms`]'s clock) and its key on the
-/// roll. Ordered by time, earliest first in the roll's heap.
-type Check = std::cmp::Reverse<(u64, u32)>;
+/// A stream's pending keep-alive check in one word: when (ms on [`clock_ms`]'s clock, the top
+/// 40 bits: 34 years from the clock's start) and its key on the roll (the low 24 bits: 16.7
+/// million streams at once). Ordered by time, earliest first in the roll's heap; 8 bytes a
+/// check, not a `(u64, u32)`'s 16. A stream whose key does not fit keeps a timer of its own.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct Check(std::cmp::Reverse<u64>);
+
+impl Check {
+    const KEY_BITS: u32 = 24;
+    const LAST_DUE: u64 = (1 << (64 - Self::KEY_BITS)) - 1;
+
+    /// The check of `key` at `due` (a time past 34 years is taken as the last one); `None`
+    /// when the key does not fit.
+    fn new(due: u64, key: u32) -> Option<Self> {
+        // (Wrapping: a key that does not fit is dropped below; it must not overflow first.)
+        let word = (due.min(Self::LAST_DUE) << Self::KEY_BITS).wrapping_add(u64::from(key));
+        (key < 1 << Self::KEY_BITS).then_some(Self(std::cmp::Reverse(word)))
+    }
+
+    fn due(self) -> u64 {
+        self.0 .0 >> Self::KEY_BITS
+    }
+
+    fn key(self) -> u32 {
+        // The low 24 bits: always fits.
+        (self.0 .0 & ((1 << Self::KEY_BITS) - 1)) as u32
+    }
+}
 
 /// The streams to end when the app shuts down: a weak pointer each (16 bytes), in a slab; and
-/// the keep-alive checks of those with a keep-alive, in a heap (16 bytes each).
+/// the keep-alive checks of those with a keep-alive, in a heap (8 bytes each).
 ///
 /// One task per app waits for the shutdown token and wakes them all, instead of every stream
 /// waiting on the token itself (a 72-byte future in an allocation of its own per stream, for
@@ -239,17 +264,18 @@ impl SseShared {
 
     /// Puts the keep-alive check of the stream under `key` on the roll, due at `due` (ms on
     /// [`clock_ms`]'s clock). `false` when the app has no task to run it (outside a tokio
-    /// runtime, or shutting down): the stream keeps a timer of its own.
+    /// runtime, or shutting down) or the key does not fit a check (see [`Check`]): the stream
+    /// keeps a timer of its own.
     pub(crate) fn join_keep_alive(&self, key: u32, due: u64) -> bool {
         let mut roll = self.roll();
         if !roll.watched || roll.fired {
             return false;
         }
-        let earliest = roll
-            .checks
-            .peek()
-            .is_none_or(|std::cmp::Reverse((first, _))| due < *first);
-        roll.checks.push(std::cmp::Reverse((due, key)));
+        let Some(check) = Check::new(due, key) else {
+            return false;
+        };
+        let earliest = roll.checks.peek().is_none_or(|first| due < first.due());
+        roll.checks.push(check);
         drop(roll);
         if earliest {
             self.earlier_check.notify_one();
@@ -259,10 +285,7 @@ impl SseShared {
 
     /// When the earliest keep-alive check is due.
     fn next_check(&self) -> Option<u64> {
-        self.roll()
-            .checks
-            .peek()
-            .map(|std::cmp::Reverse((due, _))| *due)
+        self.roll().checks.peek().map(|check| check.due())
     }
 
     /// Runs the keep-alive checks due at `now`, each outside the roll's lock (a check takes
@@ -271,7 +294,8 @@ impl SseShared {
         let due: Vec<(u64, u32, Weak<dyn ShutdownWake>)> = {
             let mut roll = self.roll();
             let mut due = Vec::new();
-            while let Some(&std::cmp::Reverse((at, key))) = roll.checks.peek() {
+            while let Some(&check) = roll.checks.peek() {
+                let (at, key) = (check.due(), check.key());
                 if at > now {
                     break;
                 }
@@ -288,7 +312,7 @@ impl SseShared {
             .filter_map(|(at, key, stream)| {
                 let next = stream.upgrade()?.keep_alive_check(at, now)?;
                 // Never at or before now: the task would run the same check again at once.
-                Some(std::cmp::Reverse((next.max(now + 1), key)))
+                Check::new(next.max(now + 1), key)
             })
             .collect();
         if !next.is_empty() {
@@ -443,6 +467,31 @@ impl StateMap {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A check is one word: its time and key come back out, it orders by time then key, a key
+    /// past 24 bits has no check (the stream keeps its own timer), and a time past 34 years
+    /// is the last one.
+    #[test]
+    fn a_check_packs_time_and_key_in_one_word() {
+        assert_eq!(std::mem::size_of::<Check>(), 8);
+        let check = Check::new(123_456_789, 0xab_cdef).unwrap();
+        assert_eq!((check.due(), check.key()), (123_456_789, 0xab_cdef));
+        let last_key = (1 << Check::KEY_BITS) - 1;
+        assert_eq!(Check::new(7, last_key).unwrap().key(), last_key);
+        assert!(Check::new(7, 1 << Check::KEY_BITS).is_none());
+        assert!(Check::new(u64::MAX, u32::MAX).is_none());
+        assert_eq!(Check::new(u64::MAX, 3).unwrap().due(), Check::LAST_DUE);
+        assert_eq!(Check::new(1 << 41, 3).unwrap().key(), 3);
+        // Earliest first in the heap (a max-heap of `Reverse`): by time, then key.
+        let mut heap = std::collections::BinaryHeap::new();
+        for (due, key) in [(20, 1), (10, 9), (10, 2), (30, 0)] {
+            heap.push(Check::new(due, key).unwrap());
+        }
+        let order: Vec<(u64, u32)> = std::iter::from_fn(|| heap.pop())
+            .map(|c| (c.due(), c.key()))
+            .collect();
+        assert_eq!(order, [(10, 2), (10, 9), (20, 1), (30, 0)]);
+    }
 
     /// A stream that reports its shutdown on a channel.
     struct Probe(u32, tokio::sync::mpsc::UnboundedSender<u32>);

@@ -238,7 +238,10 @@ async fn an_http1_stream_through_hyper_sends_queued_events_in_chunks_over_16_kib
         }
         body.drain(..end + 2 + size + 2);
     }
-    assert!(sizes.iter().any(|&size| size > 16 * 1024), "chunks: {sizes:?}");
+    assert!(
+        sizes.iter().any(|&size| size > 16 * 1024),
+        "chunks: {sizes:?}"
+    );
 }
 
 /// Every head the direct path must leave to hyper, one by one (issue 36: a `GET` with

@@ -67,10 +67,6 @@ struct PathEntry {
 }
 
 impl PathEntry {
-    fn find(&self, method: &Method) -> Option<&Endpoint> {
-        self.place(method).map(|place| &self.methods[place].1)
-    }
-
     /// Where `method`'s endpoint is in `methods`.
     fn place(&self, method: &Method) -> Option<usize> {
         self.methods.iter().position(|(m, _)| m == method)
@@ -177,7 +173,7 @@ impl Router {
             };
             let entry = &mut entries[index];
             let duplicate = match &route.method {
-                Some(m) => entry.find(m).is_some(),
+                Some(m) => entry.place(m).is_some(),
                 None => entry.any.is_some(),
             };
             if duplicate {
@@ -220,12 +216,13 @@ impl Router {
     /// Whether `GET path` reaches an SSE route: the server's direct HTTP/1.1 SSE path takes
     /// such a request (see `ServerConfig::direct_sse`).
     pub(crate) fn is_sse_get(&self, path: &str) -> bool {
-        self.inner
-            .matcher
-            .at(path)
-            .ok()
-            .and_then(|m| self.inner.entries[*m.value].find(&Method::GET))
-            .is_some_and(|e| e.sse)
+        let Ok(m) = self.inner.matcher.at(path) else {
+            return false;
+        };
+        let entry = &self.inner.entries[*m.value];
+        entry
+            .place(&Method::GET)
+            .is_some_and(|p| entry.methods[p].1.sse)
     }
 }
 
@@ -377,10 +374,9 @@ impl Future for RouteFuture {
         let res = match this {
             RouteFuture::Done(done) => return Poll::Ready(done.take().expect("polled after done")),
             RouteFuture::Running(run) => match &mut run.call {
-                Pending::Layered(oneshot) => match ready!(Pin::new(oneshot).poll(cx)) {
-                    Ok(res) => res,
-                    Err(never) => match never {},
-                },
+                Pending::Layered(oneshot) => {
+                    ready!(Pin::new(oneshot).poll(cx)).unwrap_or_else(|never| match never {})
+                }
                 pending => {
                     let (entry, place) = run.at;
                     let endpoint = run.inner.entries[entry].endpoint(place);
@@ -455,9 +451,8 @@ mod tests {
 
         use http::Method;
 
-        let handler: crate::controller::RouteFn = Arc::new(|_| {
-            Box::pin(async { crate::response::IntoResponse::into_response("") })
-        });
+        let handler: crate::controller::RouteFn =
+            Arc::new(|_| Box::pin(async { crate::response::IntoResponse::into_response("") }));
         let endpoint = || super::Endpoint {
             call: super::Call::Direct {
                 handler: handler.clone(),

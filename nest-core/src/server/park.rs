@@ -23,44 +23,34 @@ use std::future::Future as _;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::task::{Context, Poll, Wake, Waker};
 
-use tokio_util::task::task_tracker::TaskTrackerToken;
-
 use super::direct::Stream;
 
 /// A parked stream, and what wakes it: this node is the waker of everything the stream waits
 /// on.
 ///
-/// 168 bytes with its reference counts (a 176-byte allocation): the stream (128) and its token
-/// on the tracker; the runtime to resume it on is the server's ([`Stop::runtime`](super::stop::Stop::runtime)).
+/// 136 bytes, 152 with its reference counts (a 160-byte block): the stream (128, its states
+/// in the stream's own niche) and the lock; the runtime to resume it on is the server's
+/// ([`Stop::runtime`](super::stop::Stop::runtime)), and the server counts its parked streams
+/// ([`Stop::park_one`](super::stop::Stop::park_one)) instead of a token on its tracker each.
 pub(super) struct Parked {
     held: Mutex<Held>,
 }
 
-struct Held {
-    /// The stream while it is parked; taken by the task its first wake spawns.
-    stream: Option<Stream>,
-    /// Counts the parked stream on its server's tracker of connection tasks (a shutdown
-    /// returns once every stream ended, parked ones too); given up when the stream is taken
-    /// (its new task is on the tracker).
-    tracked: Option<TaskTrackerToken>,
-    /// Woken since the node was made (a wake before the stream was stored keeps it out).
-    woken: bool,
+/// What a node holds.
+enum Held {
+    /// Made; the stream is not stored yet.
+    Fresh,
+    /// Woken: before the stream was stored (it is given back to its task), or after (it was
+    /// moved to the task the wake spawned).
+    Woken,
+    /// The stream, parked.
+    Parked(Stream),
 }
 
 impl Parked {
     fn held(&self) -> MutexGuard<'_, Held> {
         // Every change under the lock is a single assignment: a poisoned lock is whole.
         self.held.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// The stream, for the task that resumes it (its token on the tracker is dropped after it
-    /// left the lock).
-    fn take(&self) -> Option<Stream> {
-        let (stream, _tracked) = {
-            let mut held = self.held();
-            (held.stream.take(), held.tracked.take())
-        };
-        stream
     }
 }
 
@@ -69,28 +59,36 @@ impl Wake for Parked {
         self.wake_by_ref();
     }
 
+    /// The first wake moves the stream out (under the lock) into a task spawned on the
+    /// server's runtime and tracker (outside it); later wakes find nothing to do.
     fn wake_by_ref(self: &Arc<Self>) {
-        let resume_on = {
-            let mut held = self.held();
-            let first = !held.woken;
-            held.woken = true;
-            match &held.stream {
-                Some(stream) if first => {
-                    let stop = stream.stop();
-                    stop.runtime()
-                        .map(|handle| (stop.tasks.clone(), handle.clone()))
-                }
-                _ => None,
-            }
+        let stream = match std::mem::replace(&mut *self.held(), Held::Woken) {
+            Held::Parked(stream) => stream,
+            Held::Fresh | Held::Woken => return,
         };
+        let stop = stream.stop();
+        let resume_on = stop
+            .runtime()
+            .map(|handle| (stop.tasks.clone(), handle.clone()));
+        let resumed = Resumed {
+            stream: Some(stream),
+            counted: true,
+        };
+        // Detached, on the server's tracker: the task ends with the stream, or parks it again
+        // in a new node. If the runtime is gone, the task is dropped unpolled (here, or inside
+        // `spawn_on`), and its drop buries the stream.
         if let Some((tasks, handle)) = resume_on {
-            // Detached, on the server's tracker: the task ends with the stream, or parks it
-            // again in a new node.
-            let resumed = Resumed {
-                node: Some(Resume(self.clone())),
-                stream: None,
-            };
             drop(tasks.spawn_on(resumed, &handle));
+        }
+    }
+}
+
+impl Drop for Parked {
+    /// A node dropped with its stream (every waker it gave out dropped unwoken) counts the
+    /// stream off the server's parked streams; the stream is dropped with it, as before.
+    fn drop(&mut self) {
+        if let Held::Parked(stream) = std::mem::replace(&mut *self.held(), Held::Woken) {
+            stream.stop().unpark_one();
         }
     }
 }
@@ -104,11 +102,7 @@ pub(super) fn park(mut stream: Stream) -> Option<Stream> {
         return Some(stream);
     }
     let node = Arc::new(Parked {
-        held: Mutex::new(Held {
-            stream: None,
-            tracked: None,
-            woken: false,
-        }),
+        held: Mutex::new(Held::Fresh),
     });
     let waker = Waker::from(node.clone());
     if stream
@@ -117,21 +111,25 @@ pub(super) fn park(mut stream: Stream) -> Option<Stream> {
     {
         return None;
     }
-    let tracked = stream.stop().tasks.token();
+    // Counted before it is stored: a wake right after may count it off.
+    stream.stop().park_one();
     let mut held = node.held();
-    if held.woken {
+    if let Held::Woken = *held {
+        drop(held);
+        stream.stop().unpark_one();
         return Some(stream);
     }
-    held.stream = Some(stream);
-    held.tracked = Some(tracked);
+    *held = Held::Parked(stream);
     None
 }
 
-/// A parked stream's task after a wake: it takes the stream from its node on its first poll,
+/// A stream's task: a connection's task that serves its direct stream, or the task a parked
+/// stream's first wake spawned, which counts it off the parked streams on its first poll and
 /// then serves it as the connection's task did (and parks it again once it is idle).
 struct Resumed {
-    node: Option<Resume>,
     stream: Option<Stream>,
+    /// Still counted among the parked streams (spawned by a wake, not yet polled).
+    counted: bool,
 }
 
 impl std::future::Future for Resumed {
@@ -140,20 +138,19 @@ impl std::future::Future for Resumed {
     fn poll(self: std::pin::Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         // No field is pinned (the stream is `Unpin`).
         let this = self.get_mut();
-        if let Some(node) = this.node.take() {
-            this.stream = node.0.take();
+        if let (true, Some(stream)) = (std::mem::take(&mut this.counted), &this.stream) {
+            stream.stop().unpark_one();
         }
         poll_or_park(&mut this.stream, cx)
     }
 }
 
-/// The node a woken task starts from. If the task is dropped unpolled (the runtime is gone),
-/// the stream is buried.
-struct Resume(Arc<Parked>);
-
-impl Drop for Resume {
+impl Drop for Resumed {
+    /// A task dropped unpolled (its runtime is gone, maybe inside the wake that spawned it)
+    /// buries its stream: the wake may have been called under a lock the stream's drop takes.
     fn drop(&mut self) {
-        if let Some(stream) = self.0.take() {
+        if let (true, Some(stream)) = (std::mem::take(&mut self.counted), self.stream.take()) {
+            stream.stop().unpark_one();
             bury(stream);
         }
     }
@@ -252,8 +249,8 @@ mod tests {
             rx.poll_recv(cx)
         }));
         let task = stop.tasks.spawn(Resumed {
-            node: None,
             stream: Some(stream(sock, body, stop)),
+            counted: false,
         });
         (frames, task, dropped)
     }
@@ -319,6 +316,53 @@ mod tests {
         assert!(frames.is_closed(), "the body was dropped");
     }
 
+    /// Parked streams are counted on the server, not each with a token on its tracker: two
+    /// parked streams are one token; it stays while one is parked, and the tracker empties when
+    /// the last ends.
+    #[tokio::test]
+    async fn parked_streams_share_one_token_on_the_tracker_until_the_last_ends() {
+        let stop = Arc::new(Stop::new(tokio_util::sync::CancellationToken::new()));
+        let mut clients = Vec::new();
+        for _ in 0..2 {
+            let (mut client, sock) = socket_pair().await;
+            let (frames, task, _) = serve(sock, &stop);
+            read_until(&mut client, "200 OK").await;
+            tokio::time::timeout(Duration::from_secs(10), task)
+                .await
+                .expect("the task ends once the stream parked")
+                .unwrap();
+            clients.push((client, frames));
+        }
+        assert_eq!(stop.tasks.len(), 1, "two parked streams, one token");
+        assert_eq!(stop.direct_streams().registered(), 2);
+        let (mut first, first_frames) = clients.remove(0);
+        first.shutdown().await.unwrap();
+        drop(first);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while !first_frames.is_closed() {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the first stream ended"
+            );
+            tokio::task::yield_now().await;
+        }
+        while stop.direct_streams().registered() != 1 {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "its registration is gone"
+            );
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(stop.tasks.len(), 1, "the other is still parked");
+        let (mut second, _frames) = clients.remove(0);
+        second.shutdown().await.unwrap();
+        drop(second);
+        stop.tasks.close();
+        tokio::time::timeout(Duration::from_secs(10), stop.tasks.wait())
+            .await
+            .expect("the tracker empties with the last parked stream");
+    }
+
     /// A stream that is woken while it parks (here: its body wakes the parking poll's waker)
     /// stays in its task, registered with the task's waker again: the next frame reaches the
     /// client through it.
@@ -337,8 +381,8 @@ mod tests {
             rx.poll_recv(cx).map(|b| b.map(Ok::<_, Infallible>))
         }));
         let mut serve = Resumed {
-            node: None,
             stream: Some(stream(sock, body, &stop)),
+            counted: false,
         };
         assert!(
             futures_util::poll!(&mut serve).is_pending(),
@@ -378,12 +422,12 @@ mod tests {
     }
 
     /// A parked stream's node is most of what an idle stream costs beside its socket's
-    /// registration and its body: 152 bytes, 168 with its reference counts (a 176-byte block;
+    /// registration and its body: 136 bytes, 152 with its reference counts (a 160-byte block;
     /// the task it replaces is 256 aligned to 128, plus the stream's 48-byte read waker).
     #[test]
     fn a_parked_stream_s_node_stays_small() {
         let node = std::mem::size_of::<Parked>();
-        assert!(node <= 152, "the parked node grew to {node} bytes");
+        assert!(node <= 136, "the parked node grew to {node} bytes");
     }
 
     /// A stream parked when its runtime shuts down is not leaked: the runtime's end wakes it,

@@ -11,6 +11,7 @@ use std::task::{Context, Waker};
 
 use tokio::sync::Semaphore;
 use tokio_util::sync::{CancellationToken, WaitForCancellationFuture};
+use tokio_util::task::task_tracker::TaskTrackerToken;
 use tokio_util::task::TaskTracker;
 
 /// The server's stop signal as connections see it.
@@ -32,6 +33,9 @@ pub(crate) struct Stop {
     /// The runtime the server's connections run on: parked direct streams are resumed there
     /// (see `park.rs`). Set by the first stream that parks.
     runtime: std::sync::OnceLock<tokio::runtime::Handle>,
+    /// The parked direct streams (`park.rs`): how many, and while there is one, a token on
+    /// `tasks`, so a shutdown waits for them as for tasks (one token, not one per stream).
+    parked: Mutex<(usize, Option<TaskTrackerToken>)>,
     /// `ServerConfig::max_connections`: one permit per open connection, taken when it is
     /// accepted and given back by its [`Slot`].
     pub(crate) limit: Option<Semaphore>,
@@ -60,6 +64,7 @@ impl Stop {
             direct: Mutex::new(DirectStreams::default()),
             tasks: TaskTracker::new(),
             runtime: std::sync::OnceLock::new(),
+            parked: Mutex::new((0, None)),
             limit: None,
         }
     }
@@ -103,6 +108,25 @@ impl Stop {
     /// stream on each wake.
     pub(super) fn is_forced(&self) -> bool {
         self.forced.load(Ordering::Acquire)
+    }
+
+    /// Counts a stream that parks (on `tasks` while any is parked).
+    pub(super) fn park_one(&self) {
+        let mut parked = self.parked.lock().unwrap_or_else(|p| p.into_inner());
+        parked.0 += 1;
+        if parked.1.is_none() {
+            parked.1 = Some(self.tasks.token());
+        }
+    }
+
+    /// Counts off a parked stream (resumed in a task of its own, or dropped); the last one
+    /// gives the token on `tasks` back, outside the lock.
+    pub(super) fn unpark_one(&self) {
+        let mut parked = self.parked.lock().unwrap_or_else(|p| p.into_inner());
+        parked.0 = parked.0.saturating_sub(1);
+        let last = (parked.0 == 0).then(|| parked.1.take());
+        drop(parked);
+        drop(last);
     }
 
     /// The direct streams' registry. A poisoned lock is taken as it is: every change to it is
