@@ -4,11 +4,11 @@
 //! aligned to 128 bytes (with the allocator's slack around it), for the stream's whole life.
 //! Most of that life an SSE stream waits: for an event, a keep-alive, its client's close. A
 //! quiet stream ([`Stream::parkable`]) that has nothing to do leaves its task: it moves into a
-//! [`Parked`] node (the stream and its token on the server's tracker: one 176-byte allocation,
-//! against the task's 256 aligned to 128 and the stream's 48-byte read waker), registers
-//! the node as its waker everywhere (its body, its socket's read interest, the stop registry),
-//! and the task ends. The first wake spawns a task ([`Resumed`]) that takes the stream back
-//! and polls it as the connection's task did. A busy stream never parks: it must have written
+//! [`Parked`] node (the stream and a lock: one 160-byte allocation, against the task's 256
+//! aligned to 128 and the stream's 48-byte read waker; the server counts its parked streams,
+//! so a shutdown waits for them), registers the node as its waker everywhere (its body, its
+//! socket's read interest, the stop registry), and the task ends. The first wake moves the
+//! stream into a task it spawns ([`Resumed`]), which polls it as the connection's task did. A busy stream never parks: it must have written
 //! nothing for [`PARK_AFTER_MS`](super::direct::PARK_AFTER_MS) before the frame after which it
 //! goes idle.
 //!
@@ -87,7 +87,8 @@ impl Drop for Parked {
     /// A node dropped with its stream (every waker it gave out dropped unwoken) counts the
     /// stream off the server's parked streams; the stream is dropped with it, as before.
     fn drop(&mut self) {
-        if let Held::Parked(stream) = std::mem::replace(&mut *self.held(), Held::Woken) {
+        let held = std::mem::replace(&mut *self.held(), Held::Woken);
+        if let Held::Parked(stream) = held {
             stream.stop().unpark_one();
         }
     }
