@@ -286,19 +286,26 @@ mod tests {
         String::from_utf8_lossy(&all).into_owned()
     }
 
-    /// A stream with nothing to write leaves its task (the task ends, the stream stays on the
-    /// server's tracker); a frame wakes it in a new task and reaches the client; the client's
-    /// close ends it, and the tracker empties.
-    #[tokio::test]
-    async fn an_idle_stream_parks_without_a_task_and_wakes_for_a_frame_and_a_close() {
+    /// A direct stream served on `stop`'s tracker until it parked (its task ended): its client
+    /// and the sender of its body's frames.
+    async fn parked(stop: &Arc<Stop>) -> (TcpStream, Frames) {
         let (mut client, sock) = socket_pair().await;
-        let stop = Arc::new(Stop::new(tokio_util::sync::CancellationToken::new()));
-        let (frames, task, _) = serve(sock, &stop);
+        let (frames, task, _) = serve(sock, stop);
         read_until(&mut client, "200 OK").await;
         tokio::time::timeout(Duration::from_secs(10), task)
             .await
             .expect("the task ends once the stream parked")
             .unwrap();
+        (client, frames)
+    }
+
+    /// A stream with nothing to write leaves its task (the task ends, the stream stays on the
+    /// server's tracker); a frame wakes it in a new task and reaches the client; the client's
+    /// close ends it, and the tracker empties.
+    #[tokio::test]
+    async fn an_idle_stream_parks_without_a_task_and_wakes_for_a_frame_and_a_close() {
+        let stop = Arc::new(Stop::new(tokio_util::sync::CancellationToken::new()));
+        let (mut client, frames) = parked(&stop).await;
         assert_eq!(stop.tasks.len(), 1, "the parked stream is still tracked");
         assert_eq!(stop.direct_streams().registered(), 1);
         for i in 0..3 {
@@ -317,6 +324,25 @@ mod tests {
         assert!(frames.is_closed(), "the body was dropped");
     }
 
+    /// A node dropped with its stream still in it (every waker it gave out dropped unwoken)
+    /// counts the stream off: the server's tracker does not wait for it.
+    #[tokio::test]
+    async fn a_node_dropped_with_its_stream_counts_it_off() {
+        let (_client, sock) = socket_pair().await;
+        let stop = Arc::new(Stop::new(tokio_util::sync::CancellationToken::new()));
+        stop.park_one();
+        assert_eq!(stop.tasks.len(), 1);
+        let node = Parked {
+            held: Mutex::new(Held::Parked(stream(sock, Body::empty(), &stop))),
+        };
+        drop(node);
+        assert_eq!(
+            stop.tasks.len(),
+            0,
+            "the parked count's token is given back"
+        );
+    }
+
     /// Parked streams are counted on the server, not each with a token on its tracker: two
     /// parked streams are one token; it stays while one is parked, and the tracker empties when
     /// the last ends.
@@ -325,14 +351,7 @@ mod tests {
         let stop = Arc::new(Stop::new(tokio_util::sync::CancellationToken::new()));
         let mut clients = Vec::new();
         for _ in 0..2 {
-            let (mut client, sock) = socket_pair().await;
-            let (frames, task, _) = serve(sock, &stop);
-            read_until(&mut client, "200 OK").await;
-            tokio::time::timeout(Duration::from_secs(10), task)
-                .await
-                .expect("the task ends once the stream parked")
-                .unwrap();
-            clients.push((client, frames));
+            clients.push(parked(&stop).await);
         }
         assert_eq!(stop.tasks.len(), 1, "two parked streams, one token");
         assert_eq!(stop.direct_streams().registered(), 2);
