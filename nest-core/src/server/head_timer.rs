@@ -9,10 +9,9 @@
 //! connection costs the wheel one registration per timeout period, and at most one wake-up per
 //! period it did not ask for (the kept sleep firing while no head is awaited).
 //!
-//! ```ignore
-//! // (private module) what conn.rs does for each HTTP/1 connection:
-//! http1::Builder::new().timer(HeadTimer::default()).header_read_timeout(timeout);
-//! ```
+//! Private to the server (no example here): `conn.rs` gives each HTTP/1 connection's builder a
+//! `HeadTimer::default()`; the tests below run its timeouts on a paused clock, and `http.rs`'s
+//! header-read timeout tests run it on real connections.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -40,7 +39,8 @@ impl hyper::rt::Timer for HeadTimer {
 
     fn sleep_until(&self, deadline: Instant) -> Pin<Box<dyn hyper::rt::Sleep>> {
         let deadline = tokio::time::Instant::from_std(deadline);
-        let sleep = match self.0.lock().unwrap_or_else(PoisonError::into_inner).take() {
+        let kept = self.0.lock().unwrap_or_else(PoisonError::into_inner).take();
+        let sleep = match kept {
             // Not with hyper's one timeout length, but the trait allows a shorter one.
             Some(mut sleep) if sleep.deadline() > deadline => {
                 sleep.as_mut().reset(deadline);
