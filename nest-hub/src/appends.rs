@@ -4,7 +4,7 @@
 //! A `tokio::sync::Notify` does the same with a waiter node per reader, which must stay pinned
 //! while it waits: a subscriber kept one boxed for its stream's life (a 64-byte block per idle
 //! subscriber). Here a waiting reader costs its slot in the topic's list (16 bytes) and its
-//! `Place` (16 bytes, inline).
+//! `Place` (12 bytes, inline).
 //!
 //! ```
 //! use std::future::poll_fn;
@@ -60,18 +60,27 @@ struct Slots {
 }
 
 /// Where one reader waits: the round of the list it registered in, and its slot there.
+///
+/// 12 bytes, aligned to 4, so the 4 after it in a subscriber's cursor are not padding (a slot
+/// is a `u32`: 4 billion readers waiting on one topic at once would be 64 GiB of slots).
 #[derive(Debug, Clone, Copy)]
+#[repr(C, packed(4))]
 pub(crate) struct Place {
     round: u64,
-    slot: usize,
+    slot: u32,
 }
 
 impl Place {
     /// Not registered.
     pub(crate) const NONE: Place = Place {
         round: 0,
-        slot: usize::MAX,
+        slot: u32::MAX,
     };
+
+    /// The slot, unless not registered.
+    fn slot(self) -> Option<usize> {
+        (self.slot != u32::MAX).then_some(self.slot as usize)
+    }
 }
 
 impl Appends {
@@ -122,8 +131,9 @@ impl Appends {
     /// waker is replaced if it changed), `false` when it registered now (it must look again).
     pub(crate) fn register(&self, place: &mut Place, waker: &Waker) -> bool {
         let mut slots = self.lock();
-        if place.slot != usize::MAX && place.round == slots.round {
-            if let Some(slot) = slots.wakers.get_mut(place.slot) {
+        let registered = place.slot().filter(|_| place.round == slots.round);
+        if let Some(at) = registered {
+            if let Some(slot) = slots.wakers.get_mut(at) {
                 match slot {
                     Some(old) if old.will_wake(waker) => {}
                     _ => *slot = Some(waker.clone()),
@@ -142,20 +152,22 @@ impl Appends {
                 slots.wakers.len() - 1
             }
         };
+        // Past `u32::MAX - 1` slots the reader is not placed (it registers again next time).
+        let slot = u32::try_from(slot).unwrap_or(u32::MAX);
         *place = Place { round, slot };
         false
     }
 
     /// Leaves the list (a reader that goes away while registered).
     pub(crate) fn cancel(&self, place: &mut Place) {
-        if place.slot == usize::MAX {
+        let Some(at) = place.slot() else {
             return;
-        }
+        };
         let mut slots = self.lock();
         if place.round == slots.round {
-            if let Some(slot) = slots.wakers.get_mut(place.slot) {
+            if let Some(slot) = slots.wakers.get_mut(at) {
                 *slot = None;
-                slots.free.push(place.slot);
+                slots.free.push(at);
             }
         }
         *place = Place::NONE;

@@ -104,7 +104,6 @@ impl Hub {
             tracing::debug!(topic = %topic.name, "subscriber resumed from an unknown id: gap event");
         }
         Ok(Cursor {
-            hub: self.clone(),
             lag: lag.unwrap_or(self.inner.options.lag),
             topic,
             after,
@@ -118,7 +117,6 @@ impl Hub {
 
 /// A subscriber's position in a topic: the event source of its [`SseBody`].
 pub(crate) struct Cursor {
-    hub: Hub,
     /// What happens when it falls behind the buffer.
     lag: LagPolicy,
     topic: Arc<Topic>,
@@ -239,35 +237,54 @@ impl Cursor {
                 Poll::Ready(Ok(SourceFrame::new(bytes, events)))
             }
             Ok(Batch::Gap { oldest }) => {
+                let hub = self.hub();
                 let counters = &self.topic.counters;
                 if self.lag == LagPolicy::Close && !self.resuming {
                     counters.lag_closes.fetch_add(1, Ordering::Relaxed);
-                    if let Some(folded) = self.hub.inner.lag_log.due(self.hub.now_ms()) {
+                    if let Some(folded) = hub
+                        .as_ref()
+                        .and_then(|hub| hub.inner.lag_log.due(hub.now_ms()))
+                    {
                         tracing::warn!(topic = %self.topic.name, others_since_last_line = folded, "subscriber fell behind the buffer: closing its stream");
                     }
                     return Poll::Ready(Err(EndReason::Overflow));
                 }
+                // The gap event's id is the hub's: with the hub gone (no event can come any
+                // more), the stream ends as a lag-closed one would.
+                let Some(hub) = hub else {
+                    return Poll::Ready(Err(EndReason::Overflow));
+                };
                 counters.gaps.fetch_add(1, Ordering::Relaxed);
                 crate::metrics::gap("lagged");
-                if let Some(folded) = self.hub.inner.lag_log.due(self.hub.now_ms()) {
+                if let Some(folded) = hub.inner.lag_log.due(hub.now_ms()) {
                     tracing::warn!(topic = %self.topic.name, missed_after = self.after, others_since_last_line = folded, "subscriber fell behind the buffer: gap event");
                 }
                 self.after = oldest - 1;
                 self.resuming = false;
                 Poll::Ready(
-                    self.hub
-                        .gap_event("lagged", self.after)
+                    hub.gap_event("lagged", self.after)
                         .map(|gap| SourceFrame::new(gap, 0))
                         .map_err(|_| EndReason::Failed),
                 )
             }
             Err(err) => {
-                if let Some(folded) = self.hub.inner.failure_log.due(self.hub.now_ms()) {
+                let hub = self.hub();
+                if let Some(folded) = hub
+                    .as_ref()
+                    .and_then(|hub| hub.inner.failure_log.due(hub.now_ms()))
+                {
                     tracing::error!(topic = %self.topic.name, error = %err, others_since_last_line = folded, "hub backend failed: ending the subscriber");
                 }
                 Poll::Ready(Err(EndReason::Failed))
             }
         }
+    }
+}
+
+impl Cursor {
+    /// The hub, unless it was dropped.
+    fn hub(&self) -> Option<Hub> {
+        self.topic.hub.upgrade().map(|inner| Hub { inner })
     }
 }
 
@@ -286,11 +303,12 @@ impl Drop for Cursor {
 #[cfg(test)]
 mod tests {
     /// Every idle subscriber holds its cursor (boxed, as its stream's event source): the
-    /// allocator's 64-byte class (112 with the gap event and the backend's read inline and a
-    /// pinned wait node beside it, a 64-byte block of its own).
+    /// allocator's 48-byte class (112 with the gap event and the backend's read inline and a
+    /// pinned wait node beside it, a 64-byte block of its own; 56, a 64-byte block, with the
+    /// hub in it and a 16-byte place).
     #[test]
     fn a_cursor_stays_small() {
         let size = std::mem::size_of::<super::Cursor>();
-        assert!(size <= 56, "{size}");
+        assert!(size <= 40, "{size}");
     }
 }

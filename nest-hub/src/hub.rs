@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -46,6 +46,9 @@ pub(crate) struct Topic {
     pub(crate) counters: Counters,
     /// When it was last published to or subscribed to, in ms since the hub started.
     pub(crate) last_used: AtomicU64,
+    /// The hub, for what a subscriber does rarely (a gap event, a log line): here, not in each
+    /// subscriber's cursor (8 bytes less per idle subscriber). Weak: the hub holds its topics.
+    pub(crate) hub: Weak<HubInner>,
 }
 
 /// The hub's topics, and when to look for idle ones next.
@@ -149,6 +152,7 @@ impl Hub {
                 log: self.inner.backend.topic(name),
                 counters: Counters::default(),
                 last_used: AtomicU64::new(now),
+                hub: Arc::downgrade(&self.inner),
             });
             topics.map.insert(name.to_owned(), topic.clone());
             topic

@@ -30,6 +30,16 @@ fn quiet() -> HubOptions {
     HubOptions::new().keep_alive(None)
 }
 
+/// A hub whose topics keep 3 events: a subscriber lags after 4.
+fn three_event_hub(options: HubOptions) -> Hub {
+    let retention = Retention {
+        max_events: 3,
+        max_age: None,
+        max_bytes: 1024 * 1024,
+    };
+    Hub::with_backend(MemoryBackend::new(retention), options)
+}
+
 #[tokio::test]
 async fn live_events_reach_every_subscriber_with_growing_ids() {
     let hub = Hub::with_backend(MemoryBackend::default(), quiet());
@@ -193,14 +203,7 @@ async fn a_client_from_before_a_restart_gets_every_event_of_the_new_epoch() {
 
 #[tokio::test]
 async fn a_lagging_subscriber_gets_a_gap_event_and_goes_on() {
-    let hub = Hub::with_backend(
-        MemoryBackend::new(Retention {
-            max_events: 3,
-            max_age: None,
-            max_bytes: 1024 * 1024,
-        }),
-        quiet(),
-    );
+    let hub = three_event_hub(quiet());
     let mut slow = hub.subscribe("t", &LastEventId(None)).await.unwrap();
     for i in 0..10 {
         hub.publish("t", format!("{i}")).await.unwrap();
@@ -218,16 +221,32 @@ async fn a_lagging_subscriber_gets_a_gap_event_and_goes_on() {
     assert_eq!(hub.stats("t").gaps, 1);
 }
 
+/// A subscriber keeps its topic, not its hub: one that lags after the hub was dropped cannot
+/// get a gap event (its id is the hub's) and ends as a lag-closed one does.
+#[tokio::test]
+async fn a_subscriber_that_lags_after_its_hub_was_dropped_ends() {
+    let hub = three_event_hub(quiet());
+    let reasons = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = reasons.clone();
+    let mut slow = hub
+        .subscribe("t", &LastEventId(None))
+        .await
+        .unwrap()
+        .on_cancel(move |r| seen.lock().unwrap().push(r));
+    for i in 0..10 {
+        hub.publish("t", format!("{i}")).await.unwrap();
+    }
+    drop(hub);
+    let end = tokio::time::timeout(Duration::from_secs(5), slow.frame())
+        .await
+        .expect("the end of the stream");
+    assert!(end.is_none(), "the stream ends");
+    assert_eq!(*reasons.lock().unwrap(), [EndReason::Overflow]);
+}
+
 #[tokio::test]
 async fn a_lagging_subscriber_is_closed_with_the_close_policy() {
-    let hub = Hub::with_backend(
-        MemoryBackend::new(Retention {
-            max_events: 3,
-            max_age: None,
-            max_bytes: 1024 * 1024,
-        }),
-        quiet().lag(LagPolicy::Close),
-    );
+    let hub = three_event_hub(quiet().lag(LagPolicy::Close));
     let reasons = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let seen = reasons.clone();
     let mut slow = hub
@@ -404,14 +423,7 @@ async fn resuming_at_the_newest_event_replays_nothing_and_goes_on_live() {
 /// caught up, falling behind again closes it.
 #[tokio::test]
 async fn the_close_policy_answers_a_stale_resume_with_a_gap_event() {
-    let hub = Hub::with_backend(
-        MemoryBackend::new(Retention {
-            max_events: 3,
-            max_age: None,
-            max_bytes: 1024 * 1024,
-        }),
-        quiet().lag(LagPolicy::Close),
-    );
+    let hub = three_event_hub(quiet().lag(LagPolicy::Close));
     let stale = hub.publish("t", "0").await.unwrap();
     for i in 1..10 {
         hub.publish("t", format!("{i}")).await.unwrap();

@@ -110,32 +110,12 @@ impl Viewer {
 
     /// Scalar's API reference (the default): reads OpenAPI 3.1 and 3.2.
     pub fn scalar() -> Self {
-        Self::custom(
-            r#"<!doctype html>
-<html lang="en">
-<head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>{{title}}</title></head>
-<body>
-<script id="api-reference" data-url="{{spec_url}}"></script>
-<script src="https://cdn.jsdelivr.net/npm/@scalar/api-reference"></script>
-</body>
-</html>
-"#,
-        )
+        Self::custom(include_str!("scalar.html"))
     }
 
     /// Redoc.
     pub fn redoc() -> Self {
-        Self::custom(
-            r#"<!doctype html>
-<html lang="en">
-<head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>{{title}}</title></head>
-<body>
-<redoc spec-url="{{spec_url}}"></redoc>
-<script src="https://cdn.redoc.ly/redoc/latest/bundles/redoc.standalone.js"></script>
-</body>
-</html>
-"#,
-        )
+        Self::custom(include_str!("redoc.html"))
     }
 
     /// Any page: `template` must contain `{{spec_url}}` (building the app fails otherwise);

@@ -318,13 +318,6 @@ impl Stream {
     pub(super) fn parkable(&self) -> bool {
         self.quiet && self.body.is_some() && self.pending.is_empty()
     }
-
-    /// A poll of a stream about to park: every waker (the body's, the socket's read interest,
-    /// the stop registry's) is registered as `cx`'s, and the stream keeps no read waker of its
-    /// own (48 bytes less while parked; it makes one again on its next task's first poll).
-    pub(super) fn poll_parked(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        self.poll_with(cx, true)
-    }
 }
 
 impl Future for Stream {
@@ -337,8 +330,11 @@ impl Future for Stream {
 }
 
 impl Stream {
-    /// Polls the stream; `parked`: for [`Stream::poll_parked`].
-    fn poll_with(&mut self, cx: &mut Context<'_>, parked: bool) -> Poll<()> {
+    /// Polls the stream. `parked`: a poll of a stream about to park, where every waker (the
+    /// body's, the socket's read interest, the stop registry's) is registered as `cx`'s, and
+    /// the stream keeps no read waker of its own (48 bytes less while parked; it makes one
+    /// again on its next task's first poll).
+    pub(super) fn poll_with(&mut self, cx: &mut Context<'_>, parked: bool) -> Poll<()> {
         let this = self;
         let stop = &*this.slot.0;
         let Some(body) = this.body.as_mut() else {
@@ -349,12 +345,9 @@ impl Stream {
                 break 'end End::Deadline;
             }
             if parked {
-                let mut streams = stop.direct_streams();
-                streams.set(&mut this.key, cx.waker());
-                if stop.is_forced() {
+                if stop.register_direct(&mut this.key, cx.waker()) {
                     break 'end End::Deadline;
                 }
-                drop(streams);
                 this.reads = None;
                 if let Poll::Ready(end) = watch_reads(&this.sock, &mut this.discarded, cx) {
                     break 'end end;
@@ -369,14 +362,9 @@ impl Stream {
                 // First poll, or the task's waker changed: a fresh registration, here and in
                 // the stop's registry.
                 _ => {
-                    let mut streams = stop.direct_streams();
-                    streams.set(&mut this.key, cx.waker());
-                    // Checked under the lock: the end of the grace period wakes what is
-                    // registered under it, so a stream registered after that pass sees it here.
-                    if stop.is_forced() {
+                    if stop.register_direct(&mut this.key, cx.waker()) {
                         break 'end End::Deadline;
                     }
-                    drop(streams);
                     Some(ReadWake::new(cx.waker()))
                 }
             };
@@ -759,7 +747,7 @@ mod tests {
             assert!(stream.poll_with(&mut cx, false).is_pending());
             assert_eq!(stream.parkable(), quiet, "a frame {ms} ms after the last");
         }
-        assert!(stream.poll_parked(&mut cx).is_pending());
+        assert!(stream.poll_with(&mut cx, true).is_pending());
         assert!(stream.reads.is_none(), "parked: no read waker");
         assert!(stream.poll_with(&mut cx, false).is_pending());
         assert!(stream.reads.is_some(), "in a task again: its read waker");

@@ -107,7 +107,7 @@ pub(super) fn park(mut stream: Stream) -> Option<Stream> {
     });
     let waker = Waker::from(node.clone());
     if stream
-        .poll_parked(&mut Context::from_waker(&waker))
+        .poll_with(&mut Context::from_waker(&waker), true)
         .is_ready()
     {
         return None;

@@ -134,6 +134,16 @@ impl Stop {
     pub(super) fn direct_streams(&self) -> MutexGuard<'_, DirectStreams> {
         self.direct.lock().unwrap_or_else(|p| p.into_inner())
     }
+
+    /// Registers a direct stream's `waker` under its `key` (see [`DirectStreams::set`]):
+    /// `true` when the grace period is over. Checked under the registry's lock: the end of
+    /// the grace period wakes what is registered under it, so a stream registered after that
+    /// pass sees it here.
+    pub(super) fn register_direct(&self, key: &mut u32, waker: &Waker) -> bool {
+        let mut streams = self.direct_streams();
+        streams.set(key, waker);
+        self.is_forced()
+    }
 }
 
 /// The wakers of the open direct SSE streams, each under the key its stream keeps: the end of

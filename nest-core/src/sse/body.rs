@@ -5,7 +5,7 @@
 use std::fmt;
 use std::future::Future;
 use std::hash::{BuildHasher, Hasher};
-use std::num::NonZeroU64;
+use std::num::NonZeroU32;
 use std::pin::Pin;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -19,7 +19,7 @@ use tokio::time::Sleep;
 use super::encode::KEEP_ALIVE;
 use super::end::EndReason;
 use super::keep_alive::KeepAlive;
-use super::lifecycle::{finish, Shared, SseAttach, State};
+use super::lifecycle::{finish, Shared, SseAttach, State, ROOM};
 use super::options::SseOptions;
 use super::source::{EventSource, SourceFrame};
 use super::{encode, SseEvent};
@@ -60,19 +60,40 @@ pub struct SseBody {
     pub(super) shared: Arc<Shared>,
     /// Where events come from besides the writer's queue: a hub topic, a resumable stream.
     source: Option<Box<dyn EventSource>>,
-    /// The body's own keep-alive timer, for a stream with a keep-alive that is not on its app's
-    /// checks (a body polled without being attached): made when first needed. An attached
-    /// stream's keep-alive is the app's (see `Shared::on_app_checks`) and costs the body nothing.
-    own_keep_alive: Option<Box<KeepAlive>>,
+    /// The timers few bodies have, in one box made when the first is needed (8 bytes on every
+    /// other body): see [`Timers`].
+    timers: Option<Box<Timers>>,
     /// The stream ended for the shutdown already (see `Shared::shutdown_fired`).
     shutdown_seen: bool,
+    /// [`SseOptions::retry`] in ms (at most `u32::MAX - 1`, 49 days), plus one, sent as a
+    /// `retry:` line at the head of the first event (a block of its own makes some clients
+    /// (httpx-sse) yield an empty message); the line is made then, not kept (4 bytes here, not
+    /// a `Bytes`'s 32).
+    retry: Option<NonZeroU32>,
+    finished: bool,
+}
+
+/// A body's rare timers. Every idle stream's body is boxed for its whole life, so they are not
+/// in it: 40 bytes, a 48-byte block, where the two as fields of their own made it 56 (64).
+#[derive(Default)]
+struct Timers {
+    /// The body's own keep-alive timer, for a stream with a keep-alive that is not on its
+    /// app's checks (a body polled without being attached): made when first needed. An
+    /// attached stream's keep-alive is the app's (see `Shared::on_app_checks`).
+    keep_alive: Option<KeepAlive>,
     /// When the stream reaches its maximum lifetime, if it has one.
     lifetime: Option<Pin<Box<Sleep>>>,
-    /// [`SseOptions::retry`] in ms, plus one, sent as a `retry:` line at the head of the first
-    /// event (a block of its own makes some clients (httpx-sse) yield an empty message); the
-    /// line is made then, not kept (8 bytes here, not a `Bytes`'s 32).
-    retry: Option<NonZeroU64>,
-    finished: bool,
+}
+
+impl Timers {
+    /// Whether the body's maximum lifetime is over (its timer is gone then).
+    fn lifetime_over(&mut self, cx: &mut Context<'_>) -> bool {
+        let over = (self.lifetime.as_mut()).is_some_and(|sleep| sleep.as_mut().poll(cx).is_ready());
+        if over {
+            self.lifetime = None;
+        }
+        over
+    }
 }
 
 impl fmt::Debug for SseBody {
@@ -109,18 +130,21 @@ impl SseBody {
     /// made by [`from_source`](Self::from_source), from `source`.
     pub(crate) fn new(options: SseOptions, source: Option<Box<dyn EventSource>>) -> Self {
         let retry = options.retry.and_then(|retry| {
-            let ms = u64::try_from(retry.as_millis()).unwrap_or(u64::MAX - 1);
-            NonZeroU64::new(ms.min(u64::MAX - 1) + 1)
+            let ms = u32::try_from(retry.as_millis()).unwrap_or(u32::MAX);
+            NonZeroU32::new(ms.min(u32::MAX - 1) + 1)
         });
-        let lifetime = options
-            .max_lifetime
-            .map(|(lifetime, jitter)| Box::pin(tokio::time::sleep(lifetime + jittered(jitter))));
+        let timers = options.max_lifetime.map(|(lifetime, jitter)| {
+            let lifetime = Some(Box::pin(tokio::time::sleep(lifetime + jittered(jitter))));
+            Box::new(Timers {
+                keep_alive: None,
+                lifetime,
+            })
+        });
         SseBody {
             shared: Arc::new(Shared::new(options)),
             source,
-            own_keep_alive: None,
+            timers,
             shutdown_seen: false,
-            lifetime,
             retry,
             finished: false,
         }
@@ -170,15 +194,16 @@ impl SseBody {
     /// app's checks).
     #[cfg(test)]
     pub(super) fn has_timer(&self) -> bool {
-        self.own_keep_alive
-            .as_ref()
-            .is_some_and(|ka| ka.has_timer())
+        let keep_alive = self.timers.as_ref().and_then(|t| t.keep_alive.as_ref());
+        keep_alive.is_some_and(KeepAlive::has_timer)
     }
 
     /// The body's own keep-alive timer, made now if it was not.
     fn own_keep_alive(&mut self, every: Duration) -> &mut KeepAlive {
-        self.own_keep_alive
-            .get_or_insert_with(|| Box::new(KeepAlive::new(every)))
+        let timers = self.timers.get_or_insert_with(Box::default);
+        timers
+            .keep_alive
+            .get_or_insert_with(|| KeepAlive::new(every))
     }
 
     fn wrote(&mut self) {
@@ -202,8 +227,8 @@ impl SseBody {
 /// `frame` (whole events) with the initial `retry:` line at its head, the first time it starts
 /// with an event: a block of comments only (padding, say) stays one, or `retry:` would make it a
 /// message to clients that dispatch on `retry:` alone.
-fn with_retry(retry: &mut Option<NonZeroU64>, frame: Bytes) -> Bytes {
-    let Some(ms) = retry.map(|plus_one| plus_one.get() - 1) else {
+fn with_retry(retry: &mut Option<NonZeroU32>, frame: Bytes) -> Bytes {
+    let Some(ms) = retry.map(|plus_one| u64::from(plus_one.get() - 1)) else {
         return frame;
     };
     let comments_only = frame
@@ -312,7 +337,7 @@ impl http_body::Body for SseBody {
                     // Per frame, not per event and writer: one call for all the events in it.
                     crate::metrics::sse_events(events);
                     crate::metrics::sse_bytes(frame.len());
-                    shared.room.notify();
+                    shared.waiters.notify(ROOM);
                     this.wrote();
                     return Poll::Ready(Some(Ok(Frame::data(frame))));
                 }
@@ -363,17 +388,20 @@ impl http_body::Body for SseBody {
                 this.end_with_retry(EndReason::Shutdown);
                 continue;
             }
-            if let Some(lifetime) = &mut this.lifetime {
-                if lifetime.as_mut().poll(cx).is_ready() {
-                    this.lifetime = None;
-                    this.end_with_retry(EndReason::Lifetime);
-                    continue;
-                }
+            if this
+                .timers
+                .as_mut()
+                .is_some_and(|timers| timers.lifetime_over(cx))
+            {
+                this.end_with_retry(EndReason::Lifetime);
+                continue;
             }
             if let Some(every) = shared.keep_alive() {
                 let due = if shared.on_app_checks.load(Ordering::Acquire) {
                     // Attached after a poll made the body's own timer: it goes.
-                    this.own_keep_alive = None;
+                    if let Some(timers) = &mut this.timers {
+                        timers.keep_alive = None;
+                    }
                     // The app's check asked for it (and woke the waker stored above).
                     shared.keep_alive_due.load(Ordering::Acquire)
                         && shared.keep_alive_due.swap(false, Ordering::AcqRel)

@@ -35,11 +35,10 @@ pub(super) const LOSS_LOG_INTERVAL: Duration = Duration::from_secs(10);
 pub(super) struct Shared {
     state: Mutex<State>,
     /// Writers waiting for room in the queue ([`SseWriter::send`](super::SseWriter::send)),
-    /// and for the stream's end ([`SseWriter::closed`](super::SseWriter::closed)): each list is
-    /// made by its first waiter (16 bytes each until then, not a `Notify`'s 32), and a stream
+    /// and for the stream's end ([`SseWriter::closed`](super::SseWriter::closed)): the lists
+    /// are made by the first waiter (16 bytes until then, not two `Notify`s' 64), and a stream
     /// nobody waits on is told nothing (no lock per frame handed on).
-    pub(super) room: Waiters,
-    pub(super) ended: Waiters,
+    pub(super) waiters: Waiters,
     pub(super) max_events: usize,
     pub(super) max_bytes: usize,
     pub(super) overflow: Overflow,
@@ -119,23 +118,31 @@ impl ShutdownWake for Shared {
     }
 }
 
-/// Tasks waiting on a stream for something (room, its end), as a `Notify` made by the first
-/// of them. A waiter takes [`list`](Self::list)'s `notified()` before it looks at the state
-/// under the stream's lock, and [`notify`](Self::notify) runs after the change it announces:
-/// the list a waiter made is seen by a notifier that took the lock after it.
+/// Tasks waiting on a stream: writers waiting for room in the queue ([`ROOM`]) and for the
+/// stream's end ([`ENDED`]), on two `Notify`s made together by the first of them (one word on
+/// every stream until then). A waiter takes [`list`](Self::list)'s `notified()` before it
+/// looks at the state under the stream's lock, and [`notify`](Self::notify) runs after the
+/// change it announces: the lists a waiter made are seen by a notifier that took the lock after.
 #[derive(Default)]
-pub(super) struct Waiters(OnceLock<Box<Notify>>);
+pub(super) struct Waiters(OnceLock<Box<[Notify; 2]>>);
+
+/// The [`Waiters`] list of writers waiting for room.
+pub(super) const ROOM: usize = 0;
+/// The [`Waiters`] list of writers waiting for the stream's end.
+pub(super) const ENDED: usize = 1;
 
 impl Waiters {
-    /// The list, made now when nobody waited before.
-    pub(super) fn list(&self) -> &Notify {
-        self.0.get_or_init(|| Box::new(Notify::new()))
+    /// The list `which` ([`ROOM`] or [`ENDED`]), made now when nobody waited before.
+    pub(super) fn list(&self, which: usize) -> &Notify {
+        &self
+            .0
+            .get_or_init(|| Box::new([Notify::new(), Notify::new()]))[which]
     }
 
-    /// Wakes every waiter, if any ever waited.
-    pub(super) fn notify(&self) {
-        if let Some(list) = self.0.get() {
-            list.notify_waiters();
+    /// Wakes every waiter on the list `which`, if any ever waited.
+    pub(super) fn notify(&self, which: usize) {
+        if let Some(lists) = self.0.get() {
+            lists[which].notify_waiters();
         }
     }
 }
@@ -311,8 +318,7 @@ impl Shared {
                 transit: 0,
                 owned: 0,
             }),
-            room: Waiters::default(),
-            ended: Waiters::default(),
+            waiters: Waiters::default(),
             max_events: options.max_events,
             max_bytes: options.max_bytes,
             overflow: options.overflow,
@@ -356,8 +362,8 @@ impl Shared {
         if let Some(waker) = st.waker.take() {
             waker.wake();
         }
-        self.room.notify();
-        self.ended.notify();
+        self.waiters.notify(ROOM);
+        self.waiters.notify(ENDED);
         Some(Ending {
             reason,
             span: st.span.take(),
