@@ -24,10 +24,7 @@ pub(crate) fn run(args: &SuiteArgs) -> crate::Result<()> {
     }
     check_open_files(&plan)?;
     let load_before = loadavg();
-    let mut fanout = Vec::new();
-    for framework in FANOUT {
-        fanout.extend(fan_out(&launcher, &plan, framework, &plan.fanout_clients)?);
-    }
+    let fanout = fan_out(&launcher, &plan, &FANOUT, &plan.fanout_clients)?;
     let mut latency: Vec<LoadResult> = FANOUT
         .iter()
         .map(|&framework| LoadResult {

@@ -88,42 +88,51 @@ pub(super) fn serve_with(
     Ok((server, addr))
 }
 
-/// Fan-out at full rate: one server, every client count, `plan.runs` runs each.
+/// Fan-out at full rate, round by round: each round runs every contender once at each client
+/// count, each run on a fresh server, so run k of each contender is paired (the machine's
+/// speed drifts between minutes by more than some differences measured here, as in the
+/// latency and JSON rows) and no run inherits what an earlier one left in its server.
 pub(super) fn fan_out(
     launcher: &Launcher,
     plan: &Plan,
-    framework: Framework,
+    frameworks: &[Framework],
     client_counts: &[usize],
 ) -> crate::Result<Vec<LoadResult>> {
-    let (server, addr) = serve_with(launcher, framework, 0, &args(&["--gated"]))?;
-    let mut results = Vec::new();
-    for &clients in client_counts {
-        let mut runs = Vec::new();
-        for run in 0..plan.runs {
+    let mut results: Vec<LoadResult> = client_counts
+        .iter()
+        .flat_map(|&clients| {
+            frameworks.iter().map(move |&framework| LoadResult {
+                framework,
+                wire: Wire::PLAIN,
+                clients,
+                runs: Vec::new(),
+            })
+        })
+        .collect();
+    for run in 0..plan.runs {
+        for result in &mut results {
+            let (framework, clients) = (result.framework, result.clients);
+            let (server, addr) = serve_with(launcher, framework, 0, &args(&["--gated"]))?;
             log(&format!(
                 "fan-out {} clients={clients} run {}",
                 framework.name(),
                 run + 1
             ));
-            runs.push(load_run(
+            let duration = plan.duration;
+            let done = load_run(
                 launcher,
                 plan,
                 &server,
                 &addr,
                 framework,
                 clients,
-                plan.duration,
+                duration,
                 &[],
-            )?);
+            );
+            result.runs.push(done?);
+            drop(server);
         }
-        results.push(LoadResult {
-            framework,
-            wire: Wire::PLAIN,
-            clients,
-            runs,
-        });
     }
-    drop(server);
     Ok(results)
 }
 
