@@ -299,6 +299,15 @@ mod tests {
         (client, frames)
     }
 
+    /// Yields until `done` (the runtime runs the stream's task meanwhile), for at most 10 s.
+    async fn until(done: impl Fn() -> bool, what: &str) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while !done() {
+            assert!(tokio::time::Instant::now() < deadline, "{what}");
+            tokio::task::yield_now().await;
+        }
+    }
+
     /// A stream with nothing to write leaves its task (the task ends, the stream stays on the
     /// server's tracker); a frame wakes it in a new task and reaches the client; the client's
     /// close ends it, and the tracker empties.
@@ -358,21 +367,12 @@ mod tests {
         let (mut first, first_frames) = clients.remove(0);
         first.shutdown().await.unwrap();
         drop(first);
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-        while !first_frames.is_closed() {
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "the first stream ended"
-            );
-            tokio::task::yield_now().await;
-        }
-        while stop.direct_streams().registered() != 1 {
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "its registration is gone"
-            );
-            tokio::task::yield_now().await;
-        }
+        until(|| first_frames.is_closed(), "the first stream ended").await;
+        until(
+            || stop.direct_streams().registered() == 1,
+            "its registration is gone",
+        )
+        .await;
         assert_eq!(stop.tasks.len(), 1, "the other is still parked");
         let (mut second, _frames) = clients.remove(0);
         second.shutdown().await.unwrap();
