@@ -299,6 +299,16 @@ mod tests {
         (client, frames)
     }
 
+    /// Closes `client` and waits (at most 10 s) until the server's tracker is empty: its
+    /// streams ended.
+    async fn close_and_drain(mut client: TcpStream, stop: &Stop, what: &str) {
+        client.shutdown().await.unwrap();
+        drop(client);
+        stop.tasks.close();
+        let drained = tokio::time::timeout(Duration::from_secs(10), stop.tasks.wait()).await;
+        drained.expect(what);
+    }
+
     /// Yields until `done` (the runtime runs the stream's task meanwhile), for at most 10 s.
     async fn until(done: impl Fn() -> bool, what: &str) {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
@@ -323,12 +333,7 @@ mod tests {
                 .unwrap();
             read_until(&mut client, &format!("data: {i}\n\n")).await;
         }
-        client.shutdown().await.unwrap();
-        drop(client);
-        stop.tasks.close();
-        tokio::time::timeout(Duration::from_secs(10), stop.tasks.wait())
-            .await
-            .expect("the stream ends with its client");
+        close_and_drain(client, &stop, "the stream ends with its client").await;
         assert_eq!(stop.direct_streams().registered(), 0);
         assert!(frames.is_closed(), "the body was dropped");
     }
@@ -374,13 +379,13 @@ mod tests {
         )
         .await;
         assert_eq!(stop.tasks.len(), 1, "the other is still parked");
-        let (mut second, _frames) = clients.remove(0);
-        second.shutdown().await.unwrap();
-        drop(second);
-        stop.tasks.close();
-        tokio::time::timeout(Duration::from_secs(10), stop.tasks.wait())
-            .await
-            .expect("the tracker empties with the last parked stream");
+        let (second, _frames) = clients.remove(0);
+        close_and_drain(
+            second,
+            &stop,
+            "the tracker empties with the last parked stream",
+        )
+        .await;
     }
 
     /// A stream that is woken while it parks (here: its body wakes the parking poll's waker)
