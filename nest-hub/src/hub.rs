@@ -49,6 +49,9 @@ pub(crate) struct Topic {
     /// The hub, for what a subscriber does rarely (a gap event, a log line): here, not in each
     /// subscriber's cursor (8 bytes less per idle subscriber). Weak: the hub holds its topics.
     pub(crate) hub: Weak<HubInner>,
+    /// The hub's backend, kept as long as the topic is: a subscriber's topic outlives a dropped
+    /// hub, and its backend (Redis's read loop, say) goes on feeding it.
+    _backend: Arc<dyn HubBackend>,
 }
 
 /// The hub's topics, and when to look for idle ones next.
@@ -153,6 +156,7 @@ impl Hub {
                 counters: Counters::default(),
                 last_used: AtomicU64::new(now),
                 hub: Arc::downgrade(&self.inner),
+                _backend: self.inner.backend.clone(),
             });
             topics.map.insert(name.to_owned(), topic.clone());
             topic

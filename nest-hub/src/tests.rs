@@ -244,6 +244,35 @@ async fn a_subscriber_that_lags_after_its_hub_was_dropped_ends() {
     assert_eq!(*reasons.lock().unwrap(), [EndReason::Overflow]);
 }
 
+/// A subscriber keeps its topic's backend, not its hub: with the hub dropped, the backend
+/// (Redis's read loop, say) still runs, until the last subscriber goes.
+#[tokio::test]
+async fn a_subscriber_keeps_the_backend_running_after_its_hub_is_dropped() {
+    struct Watched(MemoryBackend, std::sync::Arc<std::sync::atomic::AtomicBool>);
+    impl Drop for Watched {
+        fn drop(&mut self) {
+            self.1.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+    impl HubBackend for Watched {
+        fn epoch(&self) -> u64 {
+            self.0.epoch()
+        }
+        fn topic(&self, name: &str) -> std::sync::Arc<dyn BackendTopic> {
+            self.0.topic(name)
+        }
+    }
+    let dropped = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let backend = Watched(MemoryBackend::default(), dropped.clone());
+    let hub = Hub::with_backend(backend, quiet());
+    let body = hub.subscribe("t", &LastEventId(None)).await.unwrap();
+    drop(hub);
+    let is_dropped = || dropped.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(!is_dropped(), "kept by the subscriber's topic");
+    drop(body);
+    assert!(is_dropped(), "gone with the last subscriber");
+}
+
 #[tokio::test]
 async fn a_lagging_subscriber_is_closed_with_the_close_policy() {
     let hub = three_event_hub(quiet().lag(LagPolicy::Close));
