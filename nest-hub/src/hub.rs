@@ -64,6 +64,12 @@ struct Topics {
 }
 
 /// A broadcast hub of SSE topics. Cheap to clone; clones share the topics.
+///
+/// A subscriber's stream keeps its topic and the backend alive, not the hub: after the last
+/// clone is dropped, live subscribers still get what the backend brings them (Redis: other
+/// processes' events), and one that falls behind the buffer then ends
+/// ([`EndReason::Overflow`](nest_core::sse::EndReason::Overflow)) instead of getting a gap
+/// event.
 #[derive(Clone)]
 pub struct Hub {
     pub(crate) inner: Arc<HubInner>,

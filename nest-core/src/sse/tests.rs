@@ -573,6 +573,38 @@ fn an_encoded_event_gives_its_bytes_and_their_length() {
     assert_eq!(bytes.as_ptr(), encoded.as_bytes().as_ptr());
 }
 
+/// A body's own keep-alive (a body polled unattached) and its lifetime share one box: both
+/// still fire, the keep-alive every 15 s until the lifetime ends the stream at 60 s.
+#[tokio::test(start_paused = true)]
+async fn an_unattached_body_keeps_alive_until_its_lifetime_ends_it() {
+    let options = SseOptions::new()
+        .keep_alive(Some(Duration::from_secs(15)))
+        .max_lifetime(Duration::from_secs(60), Duration::ZERO);
+    let (_writer, mut body) = get_sse_stream(options);
+    let started = tokio::time::Instant::now();
+    let mut keep_alives = 0;
+    while let Some(frame) = next(&mut body).await {
+        assert_eq!(frame, ":\n\n");
+        keep_alives += 1;
+    }
+    assert_eq!(keep_alives, 3, "at 15, 30 and 45 s");
+    assert_eq!(started.elapsed(), Duration::from_secs(60));
+}
+
+/// The initial `retry:` is kept in 4 bytes: past `u32::MAX - 1` ms (49 days) it is sent as
+/// that.
+#[tokio::test]
+async fn an_initial_retry_past_49_days_is_sent_as_the_largest_kept() {
+    for (retry, line) in [
+        (Duration::from_secs(100 * 86_400), "retry: 4294967294\n"),
+        (Duration::from_millis(1500), "retry: 1500\n"),
+    ] {
+        let (writer, mut body) = get_sse_stream(SseOptions::new().keep_alive(None).retry(retry));
+        writer.write("a").unwrap();
+        assert_eq!(next(&mut body).await.unwrap(), format!("{line}data: a\n\n"));
+    }
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_stream_ends_at_its_lifetime_with_the_retry_hint() {
     let reason = Arc::new(std::sync::Mutex::new(None));
