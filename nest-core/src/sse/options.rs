@@ -99,7 +99,8 @@ impl SseOptions {
     /// The client's reconnection time, as a `retry:` line at the head of the stream's first
     /// event (never a block of its own: httpx-sse, for one, yields an empty message for that).
     /// A stream that ends before its first event does not send it (the final `retry:` of
-    /// [`shutdown_retry`](Self::shutdown_retry) is sent all the same).
+    /// [`shutdown_retry`](Self::shutdown_retry) is sent all the same). Sent in whole
+    /// milliseconds, at most `4294967294` (49 days).
     pub fn retry(mut self, retry: Duration) -> Self {
         self.retry = Some(retry);
         self
