@@ -19,7 +19,7 @@ use tokio::time::Sleep;
 use super::encode::KEEP_ALIVE;
 use super::end::EndReason;
 use super::keep_alive::KeepAlive;
-use super::lifecycle::{finish, Shared, SseAttach, State, ROOM};
+use super::lifecycle::{finish, List, Shared, SseAttach, State};
 use super::options::SseOptions;
 use super::source::{EventSource, SourceFrame};
 use super::{encode, SseEvent};
@@ -337,7 +337,7 @@ impl http_body::Body for SseBody {
                     // Per frame, not per event and writer: one call for all the events in it.
                     crate::metrics::sse_events(events);
                     crate::metrics::sse_bytes(frame.len());
-                    shared.waiters.notify(ROOM);
+                    shared.waiters.notify(List::Room);
                     this.wrote();
                     return Poll::Ready(Some(Ok(Frame::data(frame))));
                 }

@@ -118,31 +118,32 @@ impl ShutdownWake for Shared {
     }
 }
 
-/// Tasks waiting on a stream: writers waiting for room in the queue ([`ROOM`]) and for the
-/// stream's end ([`ENDED`]), on two `Notify`s made together by the first of them (one word on
+/// Tasks waiting on a stream: writers waiting for room in the queue ([`List::Room`]) and for
+/// the stream's end ([`List::Ended`]), on two `Notify`s made together by the first of them (one word on
 /// every stream until then). A waiter takes [`list`](Self::list)'s `notified()` before it
 /// looks at the state under the stream's lock, and [`notify`](Self::notify) runs after the
 /// change it announces: the lists a waiter made are seen by a notifier that took the lock after.
 #[derive(Default)]
 pub(super) struct Waiters(OnceLock<Box<[Notify; 2]>>);
 
-/// The [`Waiters`] list of writers waiting for room.
-pub(super) const ROOM: usize = 0;
-/// The [`Waiters`] list of writers waiting for the stream's end.
-pub(super) const ENDED: usize = 1;
+/// The lists of [`Waiters`]: writers waiting for room, and for the stream's end.
+pub(super) enum List {
+    Room,
+    Ended,
+}
 
 impl Waiters {
-    /// The list `which` ([`ROOM`] or [`ENDED`]), made now when nobody waited before.
-    pub(super) fn list(&self, which: usize) -> &Notify {
+    /// The list `which`, made now when nobody waited before.
+    pub(super) fn list(&self, which: List) -> &Notify {
         &self
             .0
-            .get_or_init(|| Box::new([Notify::new(), Notify::new()]))[which]
+            .get_or_init(|| Box::new([Notify::new(), Notify::new()]))[which as usize]
     }
 
     /// Wakes every waiter on the list `which`, if any ever waited.
-    pub(super) fn notify(&self, which: usize) {
+    pub(super) fn notify(&self, which: List) {
         if let Some(lists) = self.0.get() {
-            lists[which].notify_waiters();
+            lists[which as usize].notify_waiters();
         }
     }
 }
@@ -362,8 +363,8 @@ impl Shared {
         if let Some(waker) = st.waker.take() {
             waker.wake();
         }
-        self.waiters.notify(ROOM);
-        self.waiters.notify(ENDED);
+        self.waiters.notify(List::Room);
+        self.waiters.notify(List::Ended);
         Some(Ending {
             reason,
             span: st.span.take(),

@@ -8,7 +8,7 @@ use bytes::Bytes;
 
 use super::body::SseBody;
 use super::end::EndReason;
-use super::lifecycle::{finish, Ending, Loss, Lost, Shared, State, ENDED, ROOM};
+use super::lifecycle::{finish, Ending, List, Loss, Lost, Shared, State};
 use super::options::{Overflow, SseOptions};
 use super::{encode, EncodedEvent, SseError, SseEvent};
 
@@ -109,7 +109,7 @@ impl SseWriter {
             Some(encode(&event)?.0)
         };
         loop {
-            let room = self.shared().waiters.list(ROOM).notified();
+            let room = self.shared().waiters.list(List::Room).notified();
             tokio::pin!(room);
             room.as_mut().enable();
             let pushed = match &encoded {
@@ -170,7 +170,7 @@ impl SseWriter {
     /// Resolves when the stream has ended, with the reason (for `tokio::select!` in writer loops).
     pub async fn closed(&self) -> EndReason {
         loop {
-            let ended = self.shared().waiters.list(ENDED).notified();
+            let ended = self.shared().waiters.list(List::Ended).notified();
             tokio::pin!(ended);
             ended.as_mut().enable();
             if let Some(reason) = self.end_reason() {
