@@ -583,9 +583,11 @@ async fn an_unattached_body_keeps_alive_until_its_lifetime_ends_it() {
     let (_writer, mut body) = get_sse_stream(options);
     let started = tokio::time::Instant::now();
     let mut keep_alives = 0;
+    // Bounded: a lifetime that never fires fails here instead of looping on keep-alives.
     while let Some(frame) = next(&mut body).await {
         assert_eq!(frame, ":\n\n");
         keep_alives += 1;
+        assert!(keep_alives <= 3, "the lifetime ended the stream at 60 s");
     }
     assert_eq!(keep_alives, 3, "at 15, 30 and 45 s");
     assert_eq!(started.elapsed(), Duration::from_secs(60));
