@@ -118,18 +118,16 @@ pub(super) fn fan_out(
                 framework.name(),
                 run + 1
             ));
-            let duration = plan.duration;
-            let done = load_run(
+            result.runs.push(load_run(
                 launcher,
                 plan,
                 &server,
                 &addr,
                 framework,
                 clients,
-                duration,
+                plan.duration,
                 &[],
-            );
-            result.runs.push(done?);
+            )?);
             drop(server);
         }
     }
