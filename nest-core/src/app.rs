@@ -46,7 +46,7 @@ use crate::config::ServerConfig;
 use crate::context::{AppShared, StateMap, StreamLink};
 use crate::controller::{join_paths, Controller, Route, Routes};
 use crate::error::{panic_message, Error};
-use crate::extract::{RequestId, X_REQUEST_ID};
+use crate::extract::{find_header, ConnIds, RequestId, X_REQUEST_ID};
 use crate::openapi::{Info, LazyDocument, OpenApiRoute};
 use crate::openapi_routes;
 use crate::response::{HttpException, IntoResponse, Response};
@@ -318,16 +318,18 @@ impl NestService {
         B: http_body::Body<Data = Bytes> + Send + 'static,
         B::Error: Into<BoxError>,
     {
-        self.handle_on(req, None)
+        self.handle_on(req, None, None)
     }
 
-    /// [`handle`](Self::handle) for a request of an HTTP/2 connection that watches for stalls:
-    /// its SSE stream, if it is one, attaches to `link` and counts its polls there
+    /// [`handle`](Self::handle) for a request of a connection: a new id is the next of the
+    /// connection's `ids`; on an HTTP/2 connection that watches for stalls, its SSE stream, if
+    /// it is one, attaches to `link` and counts its polls there
     /// (`ServerConfig::http2_stall_timeout`).
     pub(crate) fn handle_on<B>(
         &self,
         req: http::Request<B>,
         link: Option<Arc<StreamLink>>,
+        ids: Option<&ConnIds>,
     ) -> ResponseFuture
     where
         B: http_body::Body<Data = Bytes> + Send + 'static,
@@ -341,7 +343,7 @@ impl NestService {
             return Box::pin(std::future::ready(Ok(res)));
         }
         let mut req = req.map(Body::new);
-        let (id, from_client) = RequestId::from_client(req.headers());
+        let (id, from_client) = RequestId::from_client(req.headers(), ids);
         let span = tracing::info_span!(
             "request",
             method = %req.method(),
@@ -403,14 +405,12 @@ impl NestService {
 /// connection's life, and a fourth header doubles that map (~330 bytes per idle SSE connection,
 /// measured); a generated id is on the stream's tracing span instead.
 fn set_request_id(res: &mut Response, id: &RequestId, from_client: bool) {
-    let sse = res
-        .headers()
-        .get(http::header::CONTENT_TYPE)
-        .is_some_and(crate::sse::is_event_stream);
-    if from_client || !sse {
-        res.headers_mut()
-            .entry(X_REQUEST_ID)
-            .or_insert_with(|| id.header_value());
+    let headers = res.headers();
+    let sse = || {
+        find_header(headers, &http::header::CONTENT_TYPE).is_some_and(crate::sse::is_event_stream)
+    };
+    if (from_client || !sse()) && find_header(headers, &X_REQUEST_ID).is_none() {
+        res.headers_mut().append(X_REQUEST_ID, id.header_value());
     }
 }
 

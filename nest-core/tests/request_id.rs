@@ -91,3 +91,46 @@ async fn the_handler_sees_the_id_the_response_carries_with_and_without_layers() 
         assert_eq!(res.text().await.unwrap(), "abc-123", "{how}");
     }
 }
+
+/// New ids on one keep-alive connection share their first 16 digits and count its requests in
+/// the last 8; another connection's ids have first digits of their own. A handler's own
+/// `x-request-id` is kept.
+#[tokio::test]
+async fn a_connections_new_ids_count_its_requests_and_another_connection_differs() {
+    struct Own;
+    impl Controller for Own {
+        fn routes(r: &mut Routes<Self>) {
+            r.get("/own", |_: Arc<Self>| async {
+                let mut res = "mine".into_response();
+                let id = http::HeaderValue::from_static("set-by-the-handler");
+                res.headers_mut().insert("x-request-id", id);
+                res
+            });
+        }
+    }
+    let s = TestServer::start(NestApp::new().controller(Echo).controller(Own)).await;
+    let ids = |client: reqwest::Client| {
+        let url = s.url("/id");
+        async move {
+            let mut ids = Vec::new();
+            for _ in 0..3 {
+                ids.push(client.get(&url).send().await.unwrap().text().await.unwrap());
+            }
+            ids
+        }
+    };
+    let one = ids(reqwest::Client::new()).await;
+    let first = u32::from_str_radix(&one[0][16..], 16).unwrap();
+    for (n, id) in one.iter().enumerate() {
+        assert_eq!(id[..16], one[0][..16], "{one:?}");
+        assert_eq!(
+            u32::from_str_radix(&id[16..], 16).unwrap(),
+            first + n as u32
+        );
+    }
+    let other = ids(reqwest::Client::new()).await;
+    assert_ne!(other[0][..16], one[0][..16]);
+    let res = reqwest::get(s.url("/own")).await.unwrap();
+    let sent: Vec<_> = res.headers().get_all("x-request-id").iter().collect();
+    assert_eq!(sent, ["set-by-the-handler"]);
+}

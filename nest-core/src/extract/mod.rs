@@ -42,6 +42,7 @@ mod state;
 pub use body::read_body;
 pub use path::Path;
 pub use query::Query;
+pub(crate) use request_id::{find_header, ConnIds};
 pub use request_id::{RequestId, MAX_REQUEST_ID_LEN, X_REQUEST_ID};
 pub use state::State;
 

@@ -2,6 +2,7 @@
 //! It is on the request's tracing span, in the response's `x-request-id` header, and available
 //! to handlers as an extractor.
 
+use std::cell::Cell;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
 
@@ -84,32 +85,26 @@ impl std::fmt::Display for RequestId {
 impl RequestId {
     /// The client's id if it is acceptable, else a new one.
     pub(crate) fn from_headers(headers: &HeaderMap) -> Self {
-        Self::from_client(headers).0
+        Self::from_client(headers, None).0
     }
 
-    /// The client's id if it is acceptable (and `true`), else a new one (and `false`).
-    pub(crate) fn from_client(headers: &HeaderMap) -> (Self, bool) {
-        match headers.get(&X_REQUEST_ID) {
+    /// The client's id if it is acceptable (and `true`), else a new one (and `false`): the next
+    /// of `conn`'s ids for a request of a connection.
+    pub(crate) fn from_client(headers: &HeaderMap, conn: Option<&ConnIds>) -> (Self, bool) {
+        match find_header(headers, &X_REQUEST_ID) {
             Some(value) if acceptable(value.as_bytes()) => {
                 (Self(Repr::Client(value.clone())), true)
             }
-            _ => (Self::new(), false),
+            _ => (conn.map_or_else(Self::new, ConnIds::next), false),
         }
     }
 
-    /// A new id: 24 hex digits, a random per-process prefix and a counter passed through a keyed
-    /// permutation. Unique within the process (the permutation is one to one), random across
-    /// processes, and the ids of consecutive requests look unrelated: they do not reveal how
-    /// many requests the server answered.
+    /// A new id: 24 hex digits, the first 16 a counter passed through a keyed permutation. Unique
+    /// within the process (the permutation is one to one), random across processes, and the ids
+    /// of consecutive requests look unrelated: they do not reveal how many requests the server
+    /// answered. (A connection's requests share the 16 digits: see [`ConnIds`].)
     pub fn new() -> Self {
-        static NEXT: AtomicU64 = AtomicU64::new(0);
-        let keys = keys();
-        let n = permute(keys.sip, NEXT.fetch_add(1, Ordering::Relaxed));
-        let mut digits = [0u8; 24];
-        digits[..8].copy_from_slice(&hex8(keys.prefix));
-        digits[8..16].copy_from_slice(&hex8((n >> 32) as u32));
-        digits[16..].copy_from_slice(&hex8(n as u32));
-        Self(Repr::Made(digits))
+        ConnIds::default().next()
     }
 
     /// The id as text.
@@ -136,23 +131,44 @@ impl Default for RequestId {
     }
 }
 
-/// The process's keys for new ids, made once from the OS's randomness (through std's
-/// `RandomState`, whose SipHash keys are random per process).
-struct Keys {
-    prefix: u32,
-    /// The permutation's round key (SipHash's two 64-bit keys).
-    sip: (u64, u64),
+/// The ids of one connection's requests: a number drawn for the connection, through the keyed
+/// permutation (16 digits, made at its first request), then the request's number on the
+/// connection (8 digits). So a request pays the permutation (~400 instructions) once per
+/// connection, and what a client can tell from the ids it gets is how many requests it sent on
+/// its own connection.
+#[derive(Default)]
+pub(crate) struct ConnIds(Cell<Option<([u8; 16], u32)>>);
+
+impl ConnIds {
+    /// The connection's next id (a new number for the connection after 2³² requests).
+    pub(crate) fn next(&self) -> RequestId {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let (conn, n) = match self.0.get() {
+            Some((conn, n)) if n < u32::MAX => (conn, n + 1),
+            _ => {
+                let drawn = permute(keys(), NEXT.fetch_add(1, Ordering::Relaxed));
+                let mut conn = [0u8; 16];
+                conn[..8].copy_from_slice(&hex8((drawn >> 32) as u32));
+                conn[8..].copy_from_slice(&hex8(drawn as u32));
+                (conn, 0)
+            }
+        };
+        self.0.set(Some((conn, n)));
+        let mut digits = [0u8; 24];
+        digits[..16].copy_from_slice(&conn);
+        digits[16..].copy_from_slice(&hex8(n));
+        RequestId(Repr::Made(digits))
+    }
 }
 
-fn keys() -> &'static Keys {
-    static KEYS: OnceLock<Keys> = OnceLock::new();
-    KEYS.get_or_init(|| {
+/// The permutation's round key (SipHash's two 64-bit keys), made once from the OS's randomness
+/// (through std's `RandomState`, whose SipHash keys are random per process).
+fn keys() -> (u64, u64) {
+    static KEYS: OnceLock<(u64, u64)> = OnceLock::new();
+    *KEYS.get_or_init(|| {
         use std::hash::BuildHasher;
         let random = std::collections::hash_map::RandomState::new();
-        Keys {
-            prefix: random.hash_one(u64::MAX) as u32,
-            sip: (random.hash_one(0u64), random.hash_one(1u64)),
-        }
+        (random.hash_one(0u64), random.hash_one(1u64))
     })
 }
 
@@ -219,6 +235,22 @@ fn siphash<const C: usize, const D: usize>((k0, k1): (u64, u64), m: u64) -> u64 
     v[0] ^ v[1] ^ v[2] ^ v[3]
 }
 
+/// `headers.get(name)`, without hashing `name` when the map is small (a custom name's hash is
+/// ~100 instructions, more than comparing it to a few names): a request's or a response's
+/// headers, where nest looks for `x-request-id` and a content type on every request.
+pub(crate) fn find_header<'a>(
+    headers: &'a HeaderMap,
+    name: &HeaderName,
+) -> Option<&'a HeaderValue> {
+    if headers.len() > 8 {
+        return headers.get(name);
+    }
+    headers
+        .iter()
+        .find(|(each, _)| *each == name)
+        .map(|(_, value)| value)
+}
+
 fn acceptable(id: &[u8]) -> bool {
     (1..=MAX_REQUEST_ID_LEN).contains(&id.len())
         && id
@@ -257,17 +289,17 @@ mod tests {
         let ids: Vec<RequestId> = (0..64).map(|_| RequestId::new()).collect();
         let counters: Vec<u64> = ids
             .iter()
-            .map(|id| u64::from_str_radix(&id.as_str()[8..], 16).unwrap())
+            .map(|id| u64::from_str_radix(&id.as_str()[..16], 16).unwrap())
             .collect();
+        assert!(ids.iter().all(|id| id.as_str().ends_with("00000000")));
         let mut differing_bits = 0;
         for pair in counters.windows(2) {
             differing_bits += (pair[0] ^ pair[1]).count_ones();
         }
         let mean = f64::from(differing_bits) / 63.0;
         assert!((20.0..44.0).contains(&mean), "mean differing bits {mean}");
-        let keys = keys();
         let outputs: std::collections::HashSet<u64> =
-            (0..10_000).map(|n| permute(keys.sip, n)).collect();
+            (0..10_000).map(|n| permute(keys(), n)).collect();
         assert_eq!(outputs.len(), 10_000);
     }
 
@@ -275,7 +307,7 @@ mod tests {
     /// its own number), it gives back its input, high half included.
     #[test]
     fn the_permutation_is_undone_by_its_rounds_backwards() {
-        let keys = keys().sip;
+        let keys = keys();
         let unpermute = |out: u64| {
             let (mut left, mut right) = ((out >> 32) as u32, out as u32);
             for round in (0..4u64).rev() {
@@ -385,6 +417,33 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(id.as_str(), "by-hand");
+    }
+
+    /// A connection's ids share their first 16 digits and count its requests in the last 8;
+    /// another connection's differ in the first 16; after 2³² requests a connection draws anew.
+    #[test]
+    fn a_connections_ids_count_its_own_requests() {
+        let (one, other) = (ConnIds::default(), ConnIds::default());
+        let ids: Vec<RequestId> = (0..3).map(|_| one.next()).collect();
+        let (head, _) = ids[0].as_str().split_at(16);
+        for (n, id) in ids.iter().enumerate() {
+            assert_eq!(id.as_str(), format!("{head}{n:08x}"));
+        }
+        assert_ne!(&other.next().as_str()[..16], head);
+        let (conn, _) = one.0.get().unwrap();
+        one.0.set(Some((conn, u32::MAX)));
+        let drawn = one.next();
+        assert_ne!(&drawn.as_str()[..16], head);
+        assert!(drawn.as_str().ends_with("00000000"));
+        let (headers, pair) = (HeaderMap::new(), ConnIds::default());
+        let (first, from_client) = RequestId::from_client(&headers, Some(&pair));
+        assert!(!from_client);
+        assert!(first.as_str().ends_with("00000000"));
+        let second = RequestId::from_client(&headers, Some(&pair)).0;
+        assert_eq!(
+            second.as_str(),
+            format!("{}00000001", &first.as_str()[..16])
+        );
     }
 
     #[test]

@@ -24,6 +24,7 @@ use super::stop::{Signal, Slot, Stop, StopWatch};
 use crate::app::NestService;
 use crate::config::ServerConfig;
 use crate::context::{ConnWatch, StreamLink};
+use crate::extract::ConnIds;
 use crate::Response;
 
 /// A request extension present on every request that came over nest's own TLS listener
@@ -111,6 +112,8 @@ struct Hyper {
     first: Option<Box<Mutex<Option<Response>>>>,
     /// What an HTTP/2 connection's SSE streams attach to: its watch of their polls.
     link: Option<Arc<StreamLink>>,
+    /// The ids of the connection's requests.
+    ids: ConnIds,
 }
 
 impl hyper::service::Service<http::Request<Incoming>> for Hyper {
@@ -127,7 +130,7 @@ impl hyper::service::Service<http::Request<Incoming>> for Hyper {
                 return Box::pin(std::future::ready(Ok(res)));
             }
         }
-        self.app.handle_on(req, self.link.clone())
+        self.app.handle_on(req, self.link.clone(), Some(&self.ids))
     }
 }
 
@@ -373,6 +376,7 @@ pub(crate) async fn serve_io<I>(
         tls,
         first: first.map(|res| Box::new(Mutex::new(Some(res)))),
         link: watch.as_ref().map(|(link, _)| link.clone()),
+        ids: ConnIds::default(),
     };
     // The connection, the stop signal and (HTTP/2) the stall check in one task (see
     // `StopWatch`).
