@@ -47,11 +47,12 @@ use crate::context::{AppShared, StateMap, StreamLink};
 use crate::controller::{join_paths, Controller, Route, Routes};
 use crate::error::{panic_message, Error};
 use crate::extract::{find_header, ConnIds, RequestId, X_REQUEST_ID};
-use crate::openapi::{Info, LazyDocument, OpenApiRoute};
+use crate::openapi::{Info, OpenApiRoute};
 use crate::openapi_routes;
 use crate::response::{HttpException, IntoResponse, Response};
 use crate::routing::Router;
 use crate::Request;
+use nest_openapi::Document;
 
 type AppService = BoxCloneSyncService<Request, Response, Infallible>;
 /// The future of one request through the app (what `NestService` and hyper get).
@@ -235,7 +236,7 @@ pub struct NestService {
     layered: Option<AppService>,
     router: Router,
     shared: Arc<AppShared>,
-    openapi: Arc<LazyDocument>,
+    openapi: Arc<Document>,
 }
 
 impl fmt::Debug for NestService {

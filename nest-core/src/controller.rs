@@ -526,8 +526,7 @@ impl<R, A> RouteConfig<'_, R, A> {
         A: DescribeInputs,
     {
         self.__doc(|mut op| {
-            if !op.typed {
-                op.typed = true;
+            if op.__describe_types_once() {
                 op = R::describe_output(A::describe_inputs(op));
             }
             describe(op)

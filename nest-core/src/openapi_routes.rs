@@ -8,11 +8,11 @@ use http::{header, HeaderName, HeaderValue};
 
 use crate::controller::{Controller, Route, RouteKind, Routes};
 use crate::error::Error;
-use crate::openapi::{Info, LazyDocument, OpenApiRoute, RouteDoc, Viewer};
 use crate::response::Html;
+use nest_openapi::{Document, Info, OpenApiRoute, RouteDoc, Viewer};
 
 /// The document of `routes`, made when first asked for (the routes' descriptions move into it).
-pub(crate) fn document(info: Info, routes: &mut [Route]) -> LazyDocument {
+pub(crate) fn document(info: Info, routes: &mut [Route]) -> Document {
     let docs: Vec<RouteDoc> = routes
         .iter_mut()
         .map(|route| RouteDoc {
@@ -31,12 +31,12 @@ pub(crate) fn document(info: Info, routes: &mut [Route]) -> LazyDocument {
             operation: std::mem::take(&mut route.doc),
         })
         .collect();
-    LazyDocument::new(info, docs)
+    Document::new(info, docs)
 }
 
 /// The routes that serve `document` where `serve` says; an error names a viewer template that
 /// cannot show it.
-pub(crate) fn routes(serve: &OpenApiRoute, document: &LazyDocument) -> Result<Vec<Route>, Error> {
+pub(crate) fn routes(serve: &OpenApiRoute, document: &Document) -> Result<Vec<Route>, Error> {
     if !serve.viewer_template().contains(Viewer::SPEC_URL) {
         return Err(Error::config(format!(
             "the OpenAPI docs page's viewer template has no `{}` for the document's URL",

@@ -114,7 +114,9 @@ pub(crate) fn expand(input: DeriveInput) -> syn::Result<TokenStream> {
                     #(#names,)*
                 }
             }
+        }
 
+        impl #krate::sse::EventSchemas for #ty {
             fn event_schemas(
                 generator: &mut #krate::openapi::schemars::SchemaGenerator,
             ) -> ::std::vec::Vec<#krate::sse::EventSchema> {

@@ -102,7 +102,8 @@ impl RequestId {
     /// A new id: 24 hex digits, the first 16 a counter passed through a keyed permutation. Unique
     /// within the process (the permutation is one to one), random across processes, and the ids
     /// of consecutive requests look unrelated: they do not reveal how many requests the server
-    /// answered. (A connection's requests share the 16 digits: see [`ConnIds`].)
+    /// answered. (The requests of one connection share the 16 digits, and their last 8 count
+    /// them: the client learns how many requests it sent on its own connection, nothing else.)
     pub fn new() -> Self {
         ConnIds::default().next()
     }

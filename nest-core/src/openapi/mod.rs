@@ -74,69 +74,12 @@
 //! ```
 
 mod describe;
-mod document;
-mod operation;
-mod security;
-mod serve;
 
 #[doc(hidden)]
 pub mod __private;
 
 pub use describe::{DescribeInput, DescribeInputs, DescribeOutput};
-pub use operation::Operation;
-pub use security::SecurityScheme;
-pub use serve::{OpenApiRoute, Viewer};
-
-/// The schemars crate nest's schemas come from, for crates that do not depend on it themselves:
-/// its derive then needs to be told where it is,
-/// `#[derive(JsonSchema)] #[schemars(crate = "nest_core::openapi::schemars")]`.
-pub use schemars;
-
-pub(crate) use document::{LazyDocument, RouteDoc};
-
-/// The document's `info`: the API's title, version and description.
-///
-/// # Example
-///
-/// ```
-/// use nest_core::openapi::Info;
-///
-/// let info = Info::new("Chat", "1.2.0").description("A chat on Server-Sent Events");
-/// assert_eq!(info.title(), "Chat");
-/// ```
-#[derive(Debug, Clone)]
-#[must_use]
-pub struct Info {
-    pub(crate) title: String,
-    pub(crate) version: String,
-    pub(crate) description: Option<String>,
-}
-
-impl Info {
-    /// A title and the API's version (not nest's, nor OpenAPI's).
-    pub fn new(title: impl Into<String>, version: impl Into<String>) -> Self {
-        Self {
-            title: title.into(),
-            version: version.into(),
-            description: None,
-        }
-    }
-
-    /// A description (CommonMark).
-    pub fn description(mut self, description: impl Into<String>) -> Self {
-        self.description = Some(description.into());
-        self
-    }
-
-    /// The title.
-    pub fn title(&self) -> &str {
-        &self.title
-    }
-}
-
-impl Default for Info {
-    /// `nest app`, version `0.0.0`.
-    fn default() -> Self {
-        Self::new("nest app", "0.0.0")
-    }
-}
+/// The document model, from `nest-openapi`.
+pub use nest_openapi::{
+    schemars, EventSchema, EventSchemas, Info, OpenApiRoute, Operation, SecurityScheme, Viewer,
+};

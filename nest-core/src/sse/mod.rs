@@ -83,16 +83,18 @@ pub use last_event_id::LastEventId;
 pub use options::{Overflow, SseOptions};
 pub use source::{EventSource, SourceFrame};
 pub use typed::{
-    get_typed_sse_stream, EventSchema, IntoTypedEvent, SseEvents, TypedEvent, TypedSseBody,
-    TypedSseWriter,
+    get_typed_sse_stream, IntoTypedEvent, SseEvents, TypedEvent, TypedSseBody, TypedSseWriter,
 };
 pub use writer::{get_sse_stream, SseWriter};
+
+/// The event types of a typed stream as its route's OpenAPI document describes them (from
+/// `nest-openapi`).
+pub use nest_openapi::{EventSchema, EventSchemas};
 
 /// `#[derive(SseEvents)]` on an enum of event types; see [`SseEvents`].
 pub use nest_macros::SseEvents;
 
 pub(crate) use lifecycle::SseAttach;
-pub(crate) use typed::EventData;
 
 use http::{header, HeaderValue};
 

@@ -44,7 +44,7 @@ use std::fmt;
 use std::marker::PhantomData;
 use std::time::Duration;
 
-use schemars::{JsonSchema, Schema, SchemaGenerator};
+use nest_openapi::EventSchemas;
 
 use super::{get_sse_stream, EndReason, EventId, SseBody, SseError, SseEvent, SseOptions};
 use crate::response::{IntoResponse, Response};
@@ -57,10 +57,11 @@ use crate::response::{IntoResponse, Response};
 /// its data (anything `Display`) as text rather than JSON. Doc comments on the variants describe
 /// the events in the OpenAPI document.
 ///
-/// A hand implementation writes the two methods the derive writes:
+/// A hand implementation writes the two traits the derive writes: this one, and the schemas of
+/// the events for the OpenAPI document ([`EventSchemas`]):
 ///
 /// ```
-/// use nest_core::sse::{EventSchema, SseEvent, SseEvents};
+/// use nest_core::sse::{EventSchema, EventSchemas, SseEvent, SseEvents};
 /// use schemars::SchemaGenerator;
 ///
 /// struct Tick(u64);
@@ -72,6 +73,9 @@ use crate::response::{IntoResponse, Response};
 ///     fn event_name(&self) -> &'static str {
 ///         "tick"
 ///     }
+/// }
+///
+/// impl EventSchemas for Tick {
 ///     fn event_schemas(generator: &mut SchemaGenerator) -> Vec<EventSchema> {
 ///         vec![EventSchema::json::<u64>("tick", generator)]
 ///     }
@@ -79,79 +83,12 @@ use crate::response::{IntoResponse, Response};
 ///
 /// assert_eq!(Tick(7).to_sse_event().encode().unwrap().as_bytes(), b"event: tick\ndata: 7\n\n");
 /// ```
-pub trait SseEvents: Send + 'static {
+pub trait SseEvents: EventSchemas + Send + 'static {
     /// The event this value is on the wire: its `event:` name and its data.
     fn to_sse_event(&self) -> SseEvent;
 
     /// This value's `event:` name.
     fn event_name(&self) -> &'static str;
-
-    /// Every event type, with the schema of its data, for the OpenAPI document.
-    fn event_schemas(generator: &mut SchemaGenerator) -> Vec<EventSchema>;
-}
-
-/// One event type of a stream as the OpenAPI document describes it: its `event:` name and the
-/// schema of its data.
-#[derive(Debug, Clone)]
-pub struct EventSchema {
-    pub(crate) name: &'static str,
-    pub(crate) description: Option<&'static str>,
-    pub(crate) data: EventData,
-}
-
-/// What an event's data is.
-#[derive(Debug, Clone)]
-pub(crate) enum EventData {
-    /// JSON of this schema.
-    Json(Schema),
-    /// Text.
-    Text,
-    /// Nothing (`data:` with an empty value).
-    Empty,
-}
-
-impl EventSchema {
-    /// An event named `name` whose data is a `T` as JSON.
-    pub fn json<T: JsonSchema + ?Sized>(
-        name: &'static str,
-        generator: &mut SchemaGenerator,
-    ) -> Self {
-        Self {
-            name,
-            description: None,
-            data: EventData::Json(generator.subschema_for::<T>()),
-        }
-    }
-
-    /// An event named `name` whose data is text, not JSON.
-    pub fn text(name: &'static str) -> Self {
-        Self {
-            name,
-            description: None,
-            data: EventData::Text,
-        }
-    }
-
-    /// An event named `name` with empty data.
-    pub fn empty(name: &'static str) -> Self {
-        Self {
-            name,
-            description: None,
-            data: EventData::Empty,
-        }
-    }
-
-    /// What the event means, for the document.
-    #[must_use]
-    pub fn description(mut self, description: &'static str) -> Self {
-        self.description = Some(description);
-        self
-    }
-
-    /// The event's name.
-    pub fn name(&self) -> &'static str {
-        self.name
-    }
 }
 
 /// An event of type `E` with the fields that are not its type: an id and a `retry:`.

@@ -3,13 +3,13 @@
 use serde_json::{json, Value};
 
 /// A named security scheme (`components.securitySchemes`), required by the routes whose guards
-/// declare it ([`CanActivate::security`](crate::CanActivate::security)) or that say so with
-/// [`Operation::security`](super::Operation::security).
+/// declare it (nest-core's `CanActivate::security`) or that say so with
+/// [`Operation::security`](crate::Operation::security).
 ///
 /// # Example
 ///
 /// ```
-/// use nest_core::openapi::SecurityScheme;
+/// use nest_openapi::SecurityScheme;
 ///
 /// let bearer = SecurityScheme::bearer("bearerAuth").bearer_format("JWT");
 /// assert_eq!(bearer.name(), "bearerAuth");

@@ -7,12 +7,12 @@ use http::{Method, StatusCode};
 use schemars::{generate::SchemaSettings, SchemaGenerator};
 use serde_json::{json, Map, Value};
 
-use super::operation::{Content, ParamDoc, Status};
-use super::{Info, Operation, SecurityScheme};
-use crate::sse::{EventData, EventSchema};
+use crate::events::EventData;
+use crate::operation::{Content, ParamDoc, Status};
+use crate::{EventSchema, Info, Operation, SecurityScheme};
 
 /// The OpenAPI version of the documents nest writes.
-pub(crate) const OPENAPI_VERSION: &str = "3.2.0";
+pub const OPENAPI_VERSION: &str = "3.2.0";
 
 /// Where schemas are defined, and how `$ref`s name them.
 const SCHEMAS: &str = "/components/schemas";
@@ -20,33 +20,41 @@ const SCHEMAS: &str = "/components/schemas";
 /// The name of the `HttpException` body's schema.
 const ERROR_SCHEMA: &str = "HttpException";
 
-/// One route as the document sees it.
-pub(crate) struct RouteDoc {
-    /// `None`: every method.
-    pub(crate) method: Option<Method>,
-    /// The full path, NestJS syntax.
-    pub(crate) path: String,
-    pub(crate) sse: bool,
-    /// `http_code`, or the redirect's status.
-    pub(crate) status: Option<u16>,
-    pub(crate) guarded: bool,
-    /// What the guards declare.
-    pub(crate) security: Vec<SecurityScheme>,
-    /// `std::any::type_name` of the controller and of the handler.
-    pub(crate) controller: &'static str,
-    pub(crate) handler: &'static str,
-    pub(crate) operation: Operation,
+/// One route as the document sees it (nest-core makes one per route of an app).
+#[derive(Debug)]
+pub struct RouteDoc {
+    /// The route's method; `None`: every method.
+    pub method: Option<Method>,
+    /// The full path, NestJS syntax (`/users/:id`, `/files/*path`).
+    pub path: String,
+    /// Whether it is an SSE route (its success response is `text/event-stream`).
+    pub sse: bool,
+    /// The success status (`http_code`, or a redirect's), when it is not 200.
+    pub status: Option<u16>,
+    /// Whether guards run before it (it may then answer 403).
+    pub guarded: bool,
+    /// What its guards declare.
+    pub security: Vec<SecurityScheme>,
+    /// `std::any::type_name` of the controller (its tag is the last segment) and of the
+    /// handler (its `operationId` unless the operation names one).
+    pub controller: &'static str,
+    /// See [`controller`](Self::controller).
+    pub handler: &'static str,
+    /// What the handler's types and the route's `.doc` say.
+    pub operation: Operation,
 }
 
 /// An app's document, made the first time it is asked for: an app that never asks pays nothing.
-pub(crate) struct LazyDocument {
+#[derive(Debug)]
+pub struct Document {
     info: Info,
     routes: Vec<RouteDoc>,
     document: OnceLock<Value>,
 }
 
-impl LazyDocument {
-    pub(crate) fn new(info: Info, routes: Vec<RouteDoc>) -> Self {
+impl Document {
+    /// The document of these routes, made when first asked for.
+    pub fn new(info: Info, routes: Vec<RouteDoc>) -> Self {
         Self {
             info,
             routes,
@@ -55,13 +63,13 @@ impl LazyDocument {
     }
 
     /// The document, made now if it was not yet.
-    pub(crate) fn get(&self) -> &Value {
+    pub fn get(&self) -> &Value {
         self.document
             .get_or_init(|| build(&self.info, &self.routes))
     }
 
     /// The title of the document's API.
-    pub(crate) fn title(&self) -> &str {
+    pub fn title(&self) -> &str {
         self.info.title()
     }
 }

@@ -1,12 +1,12 @@
 //! Serving the document: where, and the docs page with its viewer.
 
 /// Where an app serves its document, and optionally a docs page that shows it
-/// ([`NestApp::openapi_route`](crate::NestApp::openapi_route)).
+/// (nest-core's `NestApp::openapi_route`).
 ///
 /// # Example
 ///
 /// ```
-/// use nest_core::openapi::{OpenApiRoute, Viewer};
+/// use nest_openapi::{OpenApiRoute, Viewer};
 ///
 /// let json_only: OpenApiRoute = "/openapi.json".into();
 /// assert_eq!(json_only.json_path(), "/openapi.json");
@@ -54,15 +54,16 @@ impl OpenApiRoute {
     }
 
     /// The docs page, with the document's path and the title filled in.
-    pub(crate) fn page(&self, title: &str) -> String {
+    pub fn page(&self, title: &str) -> String {
         self.viewer
             .template
             .replace(Viewer::SPEC_URL, &escape(&self.json))
             .replace(Viewer::TITLE, &escape(title))
     }
 
-    /// The viewer's template, checked when the app is built.
-    pub(crate) fn viewer_template(&self) -> &str {
+    /// The viewer's template (nest-core checks it has [`Viewer::SPEC_URL`] when the app is
+    /// built).
+    pub fn viewer_template(&self) -> &str {
         &self.viewer.template
     }
 }
@@ -88,7 +89,7 @@ impl From<String> for OpenApiRoute {
 /// # Example
 ///
 /// ```
-/// use nest_core::openapi::Viewer;
+/// use nest_openapi::Viewer;
 ///
 /// let page = Viewer::custom(
 ///     r#"<!doctype html><title>{{title}}</title><rapi-doc spec-url="{{spec_url}}"></rapi-doc>
