@@ -26,7 +26,6 @@
 use std::convert::Infallible;
 use std::fmt;
 use std::future::Future;
-use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -45,11 +44,12 @@ use crate::body::{Body, BoxError};
 use crate::config::ServerConfig;
 use crate::context::{AppShared, StateMap, StreamLink};
 use crate::controller::{join_paths, Controller, Route, Routes};
-use crate::error::{panic_message, Error};
-use crate::extract::{find_header, ConnIds, RequestId, X_REQUEST_ID};
+use crate::error::Error;
+use crate::extract::{ConnIds, RequestId};
 use crate::openapi::{Info, OpenApiRoute};
 use crate::openapi_routes;
 use crate::response::{HttpException, IntoResponse, Response};
+use crate::routing::set_request_id;
 use crate::routing::Router;
 use crate::Request;
 use nest_openapi::Document;
@@ -371,17 +371,15 @@ impl NestService {
                 }
                 Box::pin(svc.clone().oneshot(req).map(move |res| {
                     res.map(|mut res| {
-                        set_request_id(&mut res, &response_id, from_client);
+                        set_request_id(&mut res, &response_id, from_client, false);
                         res
                     })
                 }))
             }
-            None => Box::pin(catch_panic(self.router.dispatch(req, Some(id), link)).map(
-                move |mut res| {
-                    set_request_id(&mut res, &response_id, from_client);
-                    Ok(res)
-                },
-            )),
+            None => {
+                let respond_id = Some((response_id, from_client));
+                Box::pin(self.router.dispatch(req, Some(id), link, respond_id))
+            }
         };
         if span.is_disabled() {
             return dispatch;
@@ -398,20 +396,6 @@ impl NestService {
             }
             .instrument(span),
         )
-    }
-}
-
-/// Returns the request id on the response (unless the handler set one). An SSE response gets
-/// it only when the client sent it: hyper keeps a streaming response's header map for the
-/// connection's life, and a fourth header doubles that map (~330 bytes per idle SSE connection,
-/// measured); a generated id is on the stream's tracing span instead.
-fn set_request_id(res: &mut Response, id: &RequestId, from_client: bool) {
-    let headers = res.headers();
-    let sse = || {
-        find_header(headers, &http::header::CONTENT_TYPE).is_some_and(crate::sse::is_event_stream)
-    };
-    if (from_client || !sse()) && find_header(headers, &X_REQUEST_ID).is_none() {
-        res.headers_mut().append(X_REQUEST_ID, id.header_value());
     }
 }
 
@@ -434,20 +418,6 @@ impl Service<Request> for CatchPanic {
         // The id is in the extensions (the app's layers saw it there), and so is the HTTP/2
         // connection's link.
         let link = req.extensions_mut().remove::<Arc<StreamLink>>();
-        Box::pin(catch_panic(self.inner.dispatch(req, None, link)).map(Ok))
+        Box::pin(self.inner.dispatch(req, None, link, None))
     }
-}
-
-/// Runs `fut`; a panic becomes a logged 500 in the `HttpException` shape. A combinator, so the
-/// future is no larger than `fut` (an `async fn` would hold `fut` twice).
-fn catch_panic(fut: impl Future<Output = Response>) -> impl Future<Output = Response> {
-    AssertUnwindSafe(fut)
-        .catch_unwind()
-        .map(|caught| match caught {
-            Ok(res) => res,
-            Err(panic) => {
-                tracing::error!(panic = %panic_message(&*panic), "handler panicked");
-                HttpException::new(http::StatusCode::INTERNAL_SERVER_ERROR).into_response()
-            }
-        })
 }

@@ -1,7 +1,12 @@
 //! What nest records through the [`metrics`](https://docs.rs/metrics) facade. Install any
 //! recorder (e.g. `metrics-exporter-prometheus`, as `examples/chat.rs` does at `/metrics`);
 //! without one every call is a no-op of a few nanoseconds, made per request, per connection, per
-//! frame handed to a connection, never per event per subscriber. The hub (crate `nest-hub`)
+//! frame handed to a connection, never per event per subscriber; without one a request's
+//! duration is not even timed (no clock read). The recorder is looked up when the request
+//! starts: one installed later counts the requests that start after it. A zero-sized recorder
+//! type is taken for the facade's no-op one and gets no request series (every exporter holds
+//! its registry; a recorder that forwards to statics needs a field, even a `()` one will not do:
+//! give it e.g. a `&'static` reference to what it forwards to). The hub (crate `nest-hub`)
 //! adds `nest_hub_gaps_total`; see its `metrics` module.
 //!
 //! | metric | kind | labels | what |
@@ -138,6 +143,15 @@ pub(crate) fn sse_events_lost(count: u64, why: &'static str) {
 
 /// The label of a route no pattern matched.
 pub(crate) const UNMATCHED: &str = "<unmatched>";
+
+/// Whether a recorder is installed: the request path reads the clock and looks its series up
+/// only when one is, so without one a request costs metrics a few instructions, not two clock
+/// reads. The facade has no way to ask; without a recorder it hands out its `NoopRecorder`, a
+/// zero-sized type, so a zero-sized recorder is taken for it (module docs). Its vtable would
+/// tell it exactly, but each crate gets its own copy of that vtable (measured: never equal).
+pub(crate) fn recording() -> bool {
+    metrics::with_recorder(|recorder| std::mem::size_of_val(recorder) != 0)
+}
 
 pub(crate) fn request(route: SharedString, method: &Method, status: StatusCode, took: Duration) {
     // The macros build a label vector and hash a key per series per call (an allocation, even
@@ -302,6 +316,17 @@ mod tests {
 
     /// A request's keys are labelled with its route, method label and status, made once per triple (the
     /// same slice again), and a pattern at an address another pattern had gets its own labels.
+    #[test]
+    fn recording_is_true_only_with_a_recorder() {
+        assert!(!recording(), "no recorder on this thread");
+        let recorder = metrics_util::debugging::DebuggingRecorder::new();
+        assert!(metrics::with_local_recorder(&recorder, recording));
+        assert!(!metrics::with_local_recorder(
+            &metrics::NoopRecorder,
+            recording
+        ));
+    }
+
     #[test]
     fn request_keys_are_made_once_per_route_method_and_status() {
         let users = SharedString::from(Arc::<str>::from("/users/:id"));

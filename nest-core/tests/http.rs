@@ -455,6 +455,11 @@ async fn a_panicking_handler_gives_500_and_the_server_keeps_serving() {
     let res = c.get(s.url("/items/boom/panic")).send().await.unwrap();
     assert_eq!(res.status(), 500);
     assert_eq!(
+        res.headers()["x-request-id"].len(),
+        24,
+        "the 500 carries the id"
+    );
+    assert_eq!(
         res.text().await.unwrap(),
         r#"{"statusCode":500,"message":"Internal Server Error"}"#
     );

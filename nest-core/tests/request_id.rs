@@ -15,6 +15,14 @@ impl Controller for Stream {
             let (writer, body) = get_sse_stream(SseOptions::new());
             body.on_cancel(move |_| drop(writer))
         });
+        // An event stream of the app's own making, not an `SseBody`: an SSE response too.
+        r.get("/own-stream", |_: Arc<Self>| async {
+            let events = futures_util::stream::iter([Ok::<_, std::io::Error>("data: 1\n\n")]);
+            let mut res = nest_core::Response::new(nest_core::body::Body::from_stream(events));
+            let event_stream = http::HeaderValue::from_static("text/event-stream");
+            res.headers_mut().insert("content-type", event_stream);
+            res
+        });
     }
 }
 
@@ -31,6 +39,9 @@ async fn an_sse_response_echoes_a_client_id_and_sends_no_generated_one() {
     assert_eq!(res.headers()["content-type"], "text/event-stream");
     assert_eq!(res.headers()["x-request-id"], "from-the-client");
     let res = client.get(s.url("/sse")).send().await.unwrap();
+    assert_eq!(res.headers()["content-type"], "text/event-stream");
+    assert!(res.headers().get("x-request-id").is_none());
+    let res = client.get(s.url("/own-stream")).send().await.unwrap();
     assert_eq!(res.headers()["content-type"], "text/event-stream");
     assert!(res.headers().get("x-request-id").is_none());
     // Any other response carries a generated id.

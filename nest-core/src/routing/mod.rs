@@ -24,7 +24,9 @@
 //! ```
 
 use std::collections::HashMap;
+use std::convert::Infallible;
 use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
@@ -39,10 +41,10 @@ use tower::ServiceExt;
 use crate::body::Body;
 use crate::context::{AppShared, StreamLink};
 use crate::controller::{Route, RouteKind, RouteService};
-use crate::error::Error;
-use crate::extract::{PathParams, RequestCtx, RequestId};
+use crate::error::{panic_message, Error};
+use crate::extract::{find_header, PathParams, RequestCtx, RequestId, X_REQUEST_ID};
 use crate::response::{HttpException, IntoResponse, Response};
-use crate::sse::SseAttach;
+use crate::sse::{is_event_stream, SseAttach};
 use crate::Request;
 use route::{route_call, start_route, Call};
 
@@ -239,23 +241,67 @@ fn strip_body(mut res: Response) -> Response {
 }
 
 impl Router {
-    /// Routes one request: 404, 405, HEAD, SSE HEAD, or the route's handler. Needs no `&mut`, so
-    /// the app calls it without cloning a service per request.
+    /// Routes one request: 404, 405, HEAD, SSE HEAD, or the route's handler; a panic of the
+    /// handler becomes a logged 500 in the `HttpException` shape (the server keeps serving).
+    /// Needs no `&mut`, so the app calls it without cloning a service per request.
     /// `id` is the request's id when it is not in the request's extensions; `link` what an SSE
-    /// stream of an HTTP/2 connection that watches for stalls attaches to (else the app's).
+    /// stream of an HTTP/2 connection that watches for stalls attaches to (else the app's);
+    /// `respond_id` the id the response carries and whether the client sent it (see
+    /// [`set_request_id`]), when no app layer comes after. One combinator for all of it: each
+    /// layer of them is a poll and a move of the request's future.
     pub(crate) fn dispatch(
         &self,
         req: Request,
         id: Option<RequestId>,
         link: Option<Arc<StreamLink>>,
-    ) -> impl Future<Output = Response> + Send + 'static {
-        let start = std::time::Instant::now();
+        respond_id: Option<(RequestId, bool)>,
+    ) -> impl Future<Output = Result<Response, Infallible>> + Send + 'static {
+        let start = crate::metrics::recording().then(std::time::Instant::now);
         let method = req.method().clone();
-        // A combinator: an `async` block around the routing future would hold it twice.
-        route_request(self.inner.clone(), req, id, link).map(move |(res, route)| {
-            crate::metrics::request(route, &method, res.status(), start.elapsed());
-            res
+        let routed = AssertUnwindSafe(route_request(self.inner.clone(), req, id, link));
+        routed.catch_unwind().map(move |caught| {
+            let (mut res, sse) = match caught {
+                Ok((res, route, sse)) => {
+                    if let Some(start) = start {
+                        let took = start.elapsed();
+                        crate::metrics::request(route, &method, res.status(), took);
+                    }
+                    (res, sse)
+                }
+                Err(panic) => {
+                    tracing::error!(panic = %panic_message(&*panic), "handler panicked");
+                    let status = http::StatusCode::INTERNAL_SERVER_ERROR;
+                    (HttpException::new(status).into_response(), false)
+                }
+            };
+            if let Some((id, from_client)) = &respond_id {
+                set_request_id(&mut res, id, *from_client, sse);
+            }
+            Ok(res)
         })
+    }
+}
+
+/// Puts the request id on the response (unless the handler set one). An SSE response gets it
+/// only when the client sent it: hyper keeps a streaming response's header map for the
+/// connection's life, and a fourth header doubles that map (~330 bytes per idle SSE connection,
+/// measured); a generated id is on the stream's tracing span instead. An SSE response is one
+/// the router attached (`attached_sse`), or any other streaming body of type
+/// `text/event-stream` (a body of known length is not looked at).
+pub(crate) fn set_request_id(
+    res: &mut Response,
+    id: &RequestId,
+    from_client: bool,
+    attached_sse: bool,
+) {
+    let headers = res.headers();
+    let sse = || {
+        attached_sse
+            || (res.body().size_hint().exact().is_none()
+                && find_header(headers, &header::CONTENT_TYPE).is_some_and(is_event_stream))
+    };
+    if (from_client || !sse()) && find_header(headers, &X_REQUEST_ID).is_none() {
+        res.headers_mut().append(X_REQUEST_ID, id.header_value());
     }
 }
 
@@ -269,7 +315,7 @@ fn route_request(
     id: Option<RequestId>,
     link: Option<Arc<StreamLink>>,
 ) -> RouteFuture {
-    let done = |res, route| RouteFuture::Done(Some((res, route)));
+    let done = |res, route| RouteFuture::Done(Some((res, route, false)));
     let Ok(matched) = inner.matcher.at(req.uri().path()) else {
         let res = HttpException::new(http::StatusCode::NOT_FOUND).into_response();
         return done(res, SharedString::const_str(crate::metrics::UNMATCHED));
@@ -341,7 +387,7 @@ fn route_request(
 #[allow(clippy::large_enum_variant)] // `Running` is the common case: a box would cost every request
 enum RouteFuture {
     /// Answered while routing (404, 405, a bad parameter); `None` once taken.
-    Done(Option<(Response, SharedString)>),
+    Done(Option<(Response, SharedString, bool)>),
     Running(Running),
 }
 
@@ -367,7 +413,9 @@ enum Pending {
 }
 
 impl Future for RouteFuture {
-    type Output = (Response, SharedString);
+    /// The response, the route pattern (for metrics), whether it is an SSE stream the router
+    /// attached.
+    type Output = (Response, SharedString, bool);
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
@@ -390,7 +438,9 @@ impl Future for RouteFuture {
                     let Pending::Handler(future) = pending else {
                         unreachable!("started above")
                     };
-                    meta.apply(ready!(future.as_mut().poll(cx)))
+                    let mut res = ready!(future.as_mut().poll(cx));
+                    meta.apply(&mut res);
+                    res
                 }
             },
         };
@@ -398,40 +448,42 @@ impl Future for RouteFuture {
             unreachable!("answered above")
         };
         let mut res = if run.head { strip_body(res) } else { res };
-        attach_sse(
+        let sse = attach_sse(
             &mut res,
             &run.inner.app,
             &run.route,
             run.http2,
             run.link.as_ref(),
         );
-        Poll::Ready((res, SharedString::from(run.route)))
+        Poll::Ready((res, SharedString::from(run.route), sse))
     }
 }
 
 /// Connects an SSE response's stream to the app (shutdown token, live-stream count, the buffer
 /// budget), or answers 503 with `Retry-After` when the server's SSE buffer budget is spent
-/// (`ServerConfig::sse_buffer_budget`): the stream is dropped unsent.
+/// (`ServerConfig::sse_buffer_budget`): the stream is dropped unsent. Whether the response is
+/// an attached SSE stream.
 fn attach_sse(
     res: &mut Response,
     app: &AppShared,
     route: &Arc<str>,
     http2: bool,
     link: Option<&Arc<StreamLink>>,
-) {
-    if let Some(attach) = res.extensions_mut().remove::<SseAttach>() {
-        if app.sse.budget.exhausted() {
-            crate::metrics::sse_budget_refused();
-            crate::metrics::sse_buffered(app.sse.budget.used());
-            *res = HttpException::service_unavailable(
-                "the server's SSE buffers are full: retry shortly",
-            )
-            .header(header::RETRY_AFTER, HeaderValue::from_static("5"))
-            .into_response();
-            return;
-        }
-        attach.attach(link.unwrap_or(&app.link), &app.sse, route, http2);
+) -> bool {
+    let Some(attach) = res.extensions_mut().remove::<SseAttach>() else {
+        return false;
+    };
+    if app.sse.budget.exhausted() {
+        crate::metrics::sse_budget_refused();
+        crate::metrics::sse_buffered(app.sse.budget.used());
+        *res =
+            HttpException::service_unavailable("the server's SSE buffers are full: retry shortly")
+                .header(header::RETRY_AFTER, HeaderValue::from_static("5"))
+                .into_response();
+        return false;
     }
+    attach.attach(link.unwrap_or(&app.link), &app.sse, route, http2);
+    true
 }
 
 fn not_allowed(entry: &PathEntry) -> Response {

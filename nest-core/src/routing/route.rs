@@ -58,7 +58,7 @@ pub(super) struct RouteMeta {
 
 impl RouteMeta {
     /// Applies the route's status, headers and redirect to a successful response.
-    pub(super) fn apply(&self, mut res: Response) -> Response {
+    pub(super) fn apply(&self, res: &mut Response) {
         if res.status().is_success() {
             if let Some(status) = self.status {
                 if res.status() == StatusCode::OK {
@@ -76,7 +76,6 @@ impl RouteMeta {
                     .insert(http::header::LOCATION, location.clone());
             }
         }
-        res
     }
 }
 
@@ -106,7 +105,9 @@ pub(super) fn route_call(route: Route) -> Call {
                 .remove::<Arc<AppShared>>()
                 .unwrap_or_default();
             let ctx = RequestCtx::new(req, params, app);
-            Ok::<_, Infallible>(meta.apply(start_route(ctx, &handler, &meta).await))
+            let mut res = start_route(ctx, &handler, &meta).await;
+            meta.apply(&mut res);
+            Ok::<_, Infallible>(res)
         }
     }));
     for layer in route.layers {
