@@ -20,6 +20,7 @@ use tokio_util::task::TaskTracker;
 use super::direct;
 use super::head_timer::HeadTimer;
 use super::rewind::Rewind;
+use super::same_poll::{PollCount, SamePoll};
 use super::stop::{Signal, Slot, Stop, StopWatch};
 use crate::app::NestService;
 use crate::config::ServerConfig;
@@ -361,6 +362,8 @@ pub(crate) async fn serve_io<I>(
     I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
 {
     let _open = crate::metrics::ConnectionOpen::new(h2);
+    let polls = (!tls).then(PollCount::default);
+    let io = SamePoll::new(io, polls.clone());
     let watch = h2
         .then_some(config.http2_stall_timeout)
         .flatten()
@@ -389,6 +392,9 @@ pub(crate) async fn serve_io<I>(
             tokio::pin!(signal);
             let mut watch = StopWatch::default();
             std::future::poll_fn(|cx| {
+                if let Some(polls) = &polls {
+                    polls.tick();
+                }
                 if stall.as_mut().is_some_and(|stall| stall.poll_stalled(cx)) {
                     tracing::debug!(
                         "HTTP/2 connection closed: its SSE streams were not polled for the stall timeout"

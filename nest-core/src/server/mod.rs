@@ -37,6 +37,7 @@ pub(crate) use direct::parse_head as parse_direct_head;
 pub use env::ListenEnv;
 mod park;
 mod rewind;
+mod same_poll;
 mod stop;
 #[cfg(feature = "tls")]
 mod tls;
