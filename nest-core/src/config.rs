@@ -87,9 +87,12 @@ impl ServerConfig {
         self
     }
 
-    /// How long a client may take to send a complete request head (default 30 s). hyper starts
-    /// it whenever it waits for a head, so it is also the idle timeout of an HTTP/1.1 keep-alive
-    /// connection between requests (over cleartext and TLS alike).
+    /// How long an HTTP/1.1 connection may go without a request (default 30 s): one that has no
+    /// response in progress and receives no complete request head for a whole period of it is
+    /// closed. So a client has at most twice it to send a request head (a slow-loris client
+    /// trickling one is dropped), and an idle keep-alive connection is closed between once and
+    /// twice it after its last response (never sooner: a proxy's keep-alive timeout below it is
+    /// safe), over cleartext and TLS alike. A long handler or response is not cut by it.
     pub fn header_read_timeout(mut self, timeout: Duration) -> Self {
         self.header_read_timeout = timeout;
         self

@@ -380,8 +380,8 @@ async fn stalled_clients_are_dropped_by_their_own_timeout() {
     assert_dropped(&mut b).await;
 }
 
-/// hyper starts the header read timeout whenever it waits for a request head, so it is also the
-/// idle keep-alive timeout between requests (`ServerConfig::header_read_timeout`).
+/// A connection with no request for a whole `header_read_timeout` is closed, so it is also the
+/// idle keep-alive timeout between requests (closed 1-2x the timeout after the last response).
 #[tokio::test]
 async fn an_idle_keep_alive_connection_is_closed_after_the_header_read_timeout() {
     let config = ServerConfig::default().header_read_timeout(Duration::from_millis(200));
@@ -400,6 +400,32 @@ async fn an_idle_keep_alive_connection_is_closed_after_the_header_read_timeout()
     );
     // Kept alive, then idle: closed.
     assert_dropped(&mut socket).await;
+}
+
+/// The header-read timeout does not cut a request whose handler takes longer than twice it (a
+/// long poll): a connection with a response in progress is in use. The test lets the server's
+/// real clock run past three timeouts (its own clock cannot pause the server's), then opens the
+/// handler's gate: a connection closed meanwhile would have no answer.
+#[tokio::test]
+async fn a_handler_longer_than_the_header_read_timeout_is_not_cut() {
+    let gate = Gate::default();
+    let config = ServerConfig::default().header_read_timeout(Duration::from_millis(100));
+    let s = TestServer::start(app_with(gate.clone()).config(config)).await;
+    let mut socket = TcpStream::connect(s.addr()).await.unwrap();
+    socket
+        .write_all(b"GET /items/stream/slow HTTP/1.1\r\nhost: x\r\n\r\n")
+        .await
+        .unwrap();
+    within("the handler", gate.entered.notified()).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    gate.open.notify_one();
+    let mut buf = [0u8; 1024];
+    let n = within("the answer", socket.read(&mut buf)).await.unwrap();
+    assert!(
+        buf[..n].starts_with(b"HTTP/1.1 200"),
+        "{:?}",
+        String::from_utf8_lossy(&buf[..n])
+    );
 }
 
 #[tokio::test]

@@ -18,7 +18,7 @@ use tokio::time::{Instant, Sleep};
 use tokio_util::task::TaskTracker;
 
 use super::direct;
-use super::head_timer::HeadTimer;
+use super::head_watch::{Busy, HeadWatch, InProgress, Watched};
 use super::rewind::Rewind;
 use super::same_poll::{PollCount, SamePoll};
 use super::stop::{Signal, Slot, Stop, StopWatch};
@@ -115,23 +115,45 @@ struct Hyper {
     link: Option<Arc<StreamLink>>,
     /// The ids of the connection's requests.
     ids: ConnIds,
+    /// What an HTTP/1 connection's header-read timeout watches ([`HeadWatch`]).
+    busy: Option<Arc<Busy>>,
 }
 
 impl hyper::service::Service<http::Request<Incoming>> for Hyper {
-    type Response = Response;
+    type Response = http::Response<Watched>;
     type Error = Infallible;
-    type Future = crate::app::ResponseFuture;
+    type Future = Respond;
 
     fn call(&self, mut req: http::Request<Incoming>) -> Self::Future {
+        let progress = self.busy.as_ref().map(Busy::start);
         if self.tls {
             req.extensions_mut().insert(TlsConnection);
         }
         if let Some(first) = &self.first {
             if let Some(res) = first.lock().unwrap_or_else(|p| p.into_inner()).take() {
-                return Box::pin(std::future::ready(Ok(res)));
+                let future = Box::pin(std::future::ready(Ok(res)));
+                return Respond { future, progress };
             }
         }
-        self.app.handle_on(req, self.link.clone(), Some(&self.ids))
+        let future = self.app.handle_on(req, self.link.clone(), Some(&self.ids));
+        Respond { future, progress }
+    }
+}
+
+/// A request's future on a hyper connection: the app's, and (HTTP/1) the request's count in
+/// the connection's [`Busy`], which moves into the response's body when there is one.
+struct Respond {
+    future: crate::app::ResponseFuture,
+    progress: Option<InProgress>,
+}
+
+impl Future for Respond {
+    type Output = Result<http::Response<Watched>, Infallible>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let Ok(res) = std::task::ready!(self.future.as_mut().poll(cx));
+        let progress = self.progress.take();
+        Poll::Ready(Ok(res.map(|body| Watched::new(body, progress))))
     }
 }
 
@@ -374,19 +396,22 @@ pub(crate) async fn serve_io<I>(
             };
             (Arc::new(link), timeout)
         });
+    let busy = (!h2).then(Arc::<Busy>::default);
     let svc = Hyper {
         app,
         tls,
         first: first.map(|res| Box::new(Mutex::new(Some(res)))),
         link: watch.as_ref().map(|(link, _)| link.clone()),
         ids: ConnIds::default(),
+        busy: busy.clone(),
     };
     // The connection, the stop signal and (HTTP/2) the stall check in one task (see
     // `StopWatch`).
     macro_rules! drive {
-        ($conn:expr, $stall:expr) => {{
+        ($conn:expr, $stall:expr, $head:expr) => {{
             let conn = $conn;
             let mut stall: Option<StallCheck> = $stall;
+            let mut head: Option<HeadWatch> = $head;
             tokio::pin!(conn);
             let signal = stop.token.cancelled();
             tokio::pin!(signal);
@@ -398,6 +423,12 @@ pub(crate) async fn serve_io<I>(
                 if stall.as_mut().is_some_and(|stall| stall.poll_stalled(cx)) {
                     tracing::debug!(
                         "HTTP/2 connection closed: its SSE streams were not polled for the stall timeout"
+                    );
+                    return Poll::Ready(Ok(()));
+                }
+                if head.as_mut().is_some_and(|head| head.poll_idle(cx)) {
+                    tracing::debug!(
+                        "HTTP/1 connection closed: no request head for the header read timeout"
                     );
                     return Poll::Ready(Ok(()));
                 }
@@ -427,15 +458,16 @@ pub(crate) async fn serve_io<I>(
             .keep_alive_interval(config.http2_keep_alive)
             .serve_connection(io, svc);
         let stall = watch.map(|(link, timeout)| StallCheck::new(link, timeout));
-        Box::pin(async move { drive!(conn, stall) }).await
+        Box::pin(async move { drive!(conn, stall, None) }).await
     } else {
         // The builder lives in a block: one in scope at the await would stay in the task's
         // future for the connection's life.
         let conn = {
             let mut builder = http1::Builder::new();
+            // nest keeps the header-read timeout itself (`HeadWatch`): hyper's costs every
+            // keep-alive request a turn of its loop.
             builder
-                .timer(HeadTimer::default())
-                .header_read_timeout(config.header_read_timeout)
+                .header_read_timeout(None)
                 // Both: `max_buf_size` alone is checked only while a head is incomplete, so a
                 // large head that arrives in one read got through.
                 .max_buf_size(config.max_head_size)
@@ -450,7 +482,8 @@ pub(crate) async fn serve_io<I>(
             }
             builder.serve_connection(io, svc)
         };
-        drive!(conn, None)
+        let period = config.header_read_timeout;
+        drive!(conn, None, busy.map(|busy| HeadWatch::new(busy, period)))
     };
     match result {
         Ok(()) => tracing::trace!("connection closed"),

@@ -31,7 +31,7 @@ mod conn;
 pub use conn::TlsConnection;
 mod direct;
 mod env;
-mod head_timer;
+mod head_watch;
 #[cfg(feature = "test-util")]
 pub(crate) use direct::parse_head as parse_direct_head;
 pub use env::ListenEnv;
