@@ -154,9 +154,8 @@ impl HeadWatch {
             self.sleep.as_mut().reset(Instant::now() + self.period);
             self.waker = None;
         }
-        if !registered || self.waker.is_none() {
-            self.waker = Some(cx.waker().clone());
-        }
+        // Polled in full: once per period, or for a new waker.
+        self.waker = Some(cx.waker().clone());
         false
     }
 }
@@ -210,6 +209,8 @@ mod tests {
         let mut watch = HeadWatch::new(busy.clone(), T);
         let body = Watched::new(Body::from("slow"), Some(busy.start()));
         assert_eq!(body.size_hint().exact(), Some(4), "the body's own hint");
+        assert!(!body.is_end_stream());
+        assert!(Watched::new(Body::empty(), None).is_end_stream());
         for _ in 0..5 {
             tokio::time::advance(T).await;
             assert!(!idle(&mut watch).await, "a response is in progress");

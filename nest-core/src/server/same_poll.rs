@@ -117,7 +117,7 @@ mod tests {
     use std::pin::Pin;
     use std::task::{Context, Poll};
 
-    use hyper::rt::{Read, ReadBuf, ReadBufCursor};
+    use hyper::rt::{Read, ReadBuf, ReadBufCursor, Write};
 
     use super::{PollCount, SamePoll};
 
@@ -126,6 +126,43 @@ mod tests {
     struct Socket {
         asked: usize,
         ready: bool,
+        vectored: bool,
+    }
+
+    impl Write for Socket {
+        fn poll_write(
+            self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+            buf: &[u8],
+        ) -> Poll<io::Result<usize>> {
+            Poll::Ready(Ok(buf.len()))
+        }
+
+        fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+
+        fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+
+        fn is_write_vectored(&self) -> bool {
+            self.vectored
+        }
+    }
+
+    /// Writes go to the socket as they are: whether it takes vectored writes (hyper's `writev`)
+    /// is the socket's answer.
+    #[test]
+    fn writes_are_the_sockets() {
+        for vectored in [true, false] {
+            let socket = Socket {
+                vectored,
+                ..Socket::default()
+            };
+            let io = SamePoll::new(socket, Some(PollCount::default()));
+            assert_eq!(io.is_write_vectored(), vectored);
+        }
     }
 
     impl Read for Socket {
