@@ -351,6 +351,17 @@ async fn assert_dropped(stream: &mut TcpStream) {
     }
 }
 
+/// Reads the start of an answer on `socket` and checks that it is a 200.
+async fn assert_answered_200(socket: &mut TcpStream) {
+    let mut buf = [0u8; 1024];
+    let n = within("the answer", socket.read(&mut buf)).await.unwrap();
+    assert!(
+        buf[..n].starts_with(b"HTTP/1.1 200"),
+        "{:?}",
+        String::from_utf8_lossy(&buf[..n])
+    );
+}
+
 /// Each timeout acts on its own, at its own value (issue 36: the tests set both to 200 ms, so a
 /// first-byte timeout governed by the header-read one passed). With the first-byte timeout at
 /// 200 ms and the header-read one at 60 s, a client that sends nothing or stalls inside HTTP/2's
@@ -391,13 +402,7 @@ async fn an_idle_keep_alive_connection_is_closed_after_the_header_read_timeout()
         .write_all(b"GET /items/1 HTTP/1.1\r\nhost: x\r\n\r\n")
         .await
         .unwrap();
-    let mut buf = [0u8; 1024];
-    let n = within("the answer", socket.read(&mut buf)).await.unwrap();
-    assert!(
-        buf[..n].starts_with(b"HTTP/1.1 200"),
-        "{:?}",
-        String::from_utf8_lossy(&buf[..n])
-    );
+    assert_answered_200(&mut socket).await;
     // Kept alive, then idle: closed.
     assert_dropped(&mut socket).await;
 }
@@ -419,13 +424,7 @@ async fn a_handler_longer_than_the_header_read_timeout_is_not_cut() {
     within("the handler", gate.entered.notified()).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     gate.open.notify_one();
-    let mut buf = [0u8; 1024];
-    let n = within("the answer", socket.read(&mut buf)).await.unwrap();
-    assert!(
-        buf[..n].starts_with(b"HTTP/1.1 200"),
-        "{:?}",
-        String::from_utf8_lossy(&buf[..n])
-    );
+    assert_answered_200(&mut socket).await;
 }
 
 #[tokio::test]
