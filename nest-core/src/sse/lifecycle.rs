@@ -360,12 +360,10 @@ impl Shared {
         if !reason.flushes() {
             st.clear_queue();
         }
-        if let Some(waker) = st.waker.take() {
-            waker.wake();
-        }
         self.waiters.notify(List::Room);
         self.waiters.notify(List::Ended);
         Some(Ending {
+            waker: st.waker.take(),
             reason,
             span: st.span.take(),
             hook: st.hook.take(),
@@ -548,6 +546,8 @@ impl Loss {
 /// What ending a stream leaves to do once its lock is released.
 #[must_use]
 pub(super) struct Ending {
+    /// The body's, woken once the lock is released.
+    waker: Option<Waker>,
     reason: EndReason,
     span: Option<Box<StreamSpan>>,
     hook: Option<Hook>,
@@ -555,10 +555,11 @@ pub(super) struct Ending {
     lost: u64,
 }
 
-/// Logs the end of a stream and runs its hook (or drops it, for a reason that runs none),
-/// outside the stream's lock: a hook may drop the last writer, which takes the lock.
+/// Wakes the body, logs the end of a stream and runs its hook (or drops it, for a reason that
+/// runs none), outside the stream's lock: a hook may drop the last writer, which takes the lock.
 pub(super) fn finish(ending: Option<Ending>) {
     let Some(Ending {
+        waker,
         reason,
         span,
         hook,
@@ -568,6 +569,9 @@ pub(super) fn finish(ending: Option<Ending>) {
     else {
         return;
     };
+    if let Some(waker) = waker {
+        waker.wake();
+    }
     if unlogged > 0 {
         tracing::warn!(
             lost = unlogged,
@@ -653,7 +657,9 @@ impl SseAttach {
             // The app is shutting down already.
             self.0.shutdown_fired.store(true, Ordering::Release);
         }
-        if let Some(waker) = st.waker.take() {
+        let waker = st.waker.take();
+        drop(st);
+        if let Some(waker) = waker {
             waker.wake();
         }
     }

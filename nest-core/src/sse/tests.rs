@@ -1094,3 +1094,51 @@ fn a_frame_fills_up_to_its_largest_size_exactly() {
     assert_eq!(ready(&mut body).unwrap().len(), 16 * 1024);
     assert_eq!(ready(&mut body).unwrap().len(), 1024);
 }
+
+/// A waker that looks at its stream when woken (as a custom executor's or a test's may): it
+/// takes the stream's lock, so it must never run under it.
+struct Peeking(SseWriter);
+
+impl std::task::Wake for Peeking {
+    fn wake(self: Arc<Self>) {
+        let _ = self.0.queued();
+    }
+}
+
+/// Runs `act` on a writer of a stream whose body waits with a [`Peeking`] waker, on a thread
+/// of its own: `true` when it returned (a wake under the stream's lock deadlocks it).
+fn returns_with_a_peeking_waker(options: SseOptions, act: fn(&SseWriter)) -> bool {
+    use std::pin::Pin;
+    use std::task::{Context, Poll};
+    let (writer, mut body) = get_sse_stream(options);
+    let waker = std::task::Waker::from(Arc::new(Peeking(writer.clone())));
+    let poll = http_body::Body::poll_frame(Pin::new(&mut body), &mut Context::from_waker(&waker));
+    assert!(matches!(poll, Poll::Pending), "nothing queued yet");
+    let (done, returned) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        act(&writer);
+        let _ = done.send(());
+        drop(body);
+    });
+    // A guard, not a timing: the act returns at once unless it deadlocked.
+    returned.recv_timeout(Duration::from_secs(10)).is_ok()
+}
+
+/// The body's waker runs after the stream's lock is released: on a write, on a write with an
+/// automatic id (the way through the overflow policy), and on `close()`.
+#[test]
+fn the_body_is_woken_outside_the_stream_lock() {
+    let options = || SseOptions::new().keep_alive(None);
+    assert!(
+        returns_with_a_peeking_waker(options(), |w| w.write("a").unwrap()),
+        "a write woke the body under the stream's lock"
+    );
+    assert!(
+        returns_with_a_peeking_waker(options().auto_id(1), |w| w.write("a").unwrap()),
+        "a write with an automatic id woke the body under the stream's lock"
+    );
+    assert!(
+        returns_with_a_peeking_waker(options(), SseWriter::close),
+        "close() woke the body under the stream's lock"
+    );
+}

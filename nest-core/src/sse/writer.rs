@@ -3,6 +3,7 @@
 use std::fmt;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::task::Waker;
 
 use bytes::Bytes;
 
@@ -146,9 +147,23 @@ impl SseWriter {
     }
 
     /// Queues `bytes`; `sole` when they are this stream's alone (not a shared encoded event).
+    ///
+    /// The common case (an open stream with room) is a few field updates under the lock and
+    /// the wake after it; an ended or full stream takes [`push_locked`]'s way. No waker runs
+    /// under the lock.
     fn push(&self, bytes: Arc<Bytes>, mode: Mode, sole: bool) -> Result<(), SseError> {
         let shared = self.shared();
-        let pushed = push_locked(shared, &mut shared.lock(), bytes, mode, sole);
+        let mut st = shared.lock();
+        if st.end.is_none() && !is_full(shared, &st, bytes.len(), State::cost(&bytes, sole)) {
+            let waker = queue(&mut st, bytes, sole);
+            drop(st);
+            if let Some(waker) = waker {
+                waker.wake();
+            }
+            return Ok(());
+        }
+        let pushed = push_locked(shared, &mut st, bytes, mode, sole);
+        drop(st);
         pushed.finish(shared)
     }
 
@@ -191,10 +206,12 @@ impl SseWriter {
     }
 }
 
-/// What a push under the lock leaves to do after it: report losses, finish an ending.
+/// What a push under the lock leaves to do after it: wake the body, report losses, finish an
+/// ending.
 #[must_use]
 struct Pushed {
     result: Result<(), SseError>,
+    waker: Option<Waker>,
     lost: Option<Lost>,
     ending: Option<Ending>,
 }
@@ -203,6 +220,7 @@ impl Pushed {
     fn done(result: Result<(), SseError>) -> Self {
         Self {
             result,
+            waker: None,
             lost: None,
             ending: None,
         }
@@ -210,6 +228,9 @@ impl Pushed {
 
     /// Called once the lock is released.
     fn finish(self, shared: &Shared) -> Result<(), SseError> {
+        if let Some(waker) = self.waker {
+            waker.wake();
+        }
         if let Some(lost) = self.lost {
             shared.report_loss(lost);
         }
@@ -218,6 +239,27 @@ impl Pushed {
     }
 }
 
+/// Whether a stream's queue has no room for an event of `len` bytes costing `cost`: full by
+/// the stream's own bound, or by the server's budget when this stream holds more than its
+/// share of it (an event into an empty queue is always taken).
+fn is_full(shared: &Shared, st: &State, len: usize, cost: usize) -> bool {
+    !st.queue.is_empty()
+        && (st.queue.len() >= shared.max_events
+            || st.queued_bytes + len > shared.max_bytes
+            || st.over_budget(cost))
+}
+
+/// Queues an event the stream has room for; returns the body's waker, to wake once the lock is
+/// released (a waker may run code that looks at the stream: a custom executor's, a test's).
+fn queue(st: &mut State, bytes: Arc<Bytes>, sole: bool) -> Option<Waker> {
+    st.enqueue(bytes, sole);
+    if let Some(span) = &mut st.span {
+        span.events += 1;
+    }
+    st.waker.take()
+}
+
+#[cold]
 fn push_locked(
     shared: &Shared,
     st: &mut State,
@@ -230,14 +272,7 @@ fn push_locked(
     }
     let len = bytes.len();
     let cost = State::cost(&bytes, sole);
-    // Full by the stream's own bound, or by the server's budget when this stream holds more
-    // than its share of it (an event into an empty queue is always taken).
-    let is_full = |st: &State| {
-        !st.queue.is_empty()
-            && (st.queue.len() >= shared.max_events
-                || st.queued_bytes + len > shared.max_bytes
-                || st.over_budget(cost))
-    };
+    let is_full = |st: &State| is_full(shared, st, len, cost);
     let mut lost = None;
     if is_full(st) {
         match (mode, shared.overflow) {
@@ -263,20 +298,15 @@ fn push_locked(
                 let lost = st.lose(st.queue.len() as u64 + 1, Loss::Closed);
                 return Pushed {
                     result: Err(SseError::closed(EndReason::Overflow)),
+                    waker: None,
                     lost: Some(lost),
                     ending: shared.end(st, EndReason::Overflow),
                 };
             }
         }
     }
-    st.enqueue(bytes, sole);
-    if let Some(span) = &mut st.span {
-        span.events += 1;
-    }
-    if let Some(waker) = st.waker.take() {
-        waker.wake();
-    }
     Pushed {
+        waker: queue(st, bytes, sole),
         lost,
         ..Pushed::done(Ok(()))
     }
