@@ -410,6 +410,10 @@ impl Budget {
     /// A queue slot: a pointer, and the ring's spare capacity (it doubles as it grows).
     pub(crate) const SLOT: usize = 16;
 
+    /// What a stream's charge moves by (see `State::sync_budget` in `sse::lifecycle`): a
+    /// stream holding anything is charged less than two steps (1 KiB) more than it holds.
+    pub(crate) const STEP: usize = 512;
+
     pub(crate) fn new(limit: usize) -> Self {
         Self {
             limit,

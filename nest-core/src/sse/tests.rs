@@ -792,6 +792,17 @@ fn budgeted(
     (app, streams)
 }
 
+/// Asserts that `budget` counts what `streams` streams hold, `held` bytes: at least that, and
+/// less than two [`Budget::STEP`]s more per stream (a stream's charge moves in steps).
+#[track_caller]
+fn assert_charged(budget: &Budget, held: usize, streams: usize) {
+    let used = budget.used();
+    assert!(
+        used >= held && used < held + streams * 2 * Budget::STEP,
+        "{used} counted for {held} held by {streams} streams"
+    );
+}
+
 /// Issue 33: never-reading clients fill the server's budget, not more; past it, each slow
 /// stream holds at most its share (the budget ÷ open streams) and its overflow policy acts,
 /// while a stream whose client reads gets every event; what is released comes back.
@@ -820,7 +831,7 @@ async fn the_budget_bounds_all_streams_together_and_spares_a_reading_client() {
     assert!(held[1..].iter().all(|n| (55..=62).contains(n)), "{held:?}");
     let share = LIMIT / 4;
     assert!(
-        budget.used() <= LIMIT + 2 * share + 2 * per_event,
+        budget.used() <= LIMIT + 2 * share + 2 * per_event + 3 * 2 * Budget::STEP,
         "{}",
         budget.used()
     );
@@ -837,10 +848,18 @@ async fn the_budget_bounds_all_streams_together_and_spares_a_reading_client() {
     let (writer, body) = streams.remove(0);
     drop(body);
     drop(writer);
-    assert_eq!(before - budget.used(), held[0] * per_event);
+    // What it was charged: what it held, and less than two steps more.
+    let freed = |budget: &Budget, held: usize, streams: usize| {
+        let freed = before - budget.used();
+        assert!(
+            freed >= held * per_event && freed < held * per_event + streams * 2 * Budget::STEP,
+            "{freed} freed for {held} events of {streams} streams"
+        );
+    };
+    freed(budget, held[0], 1);
     let (_writer, mut body) = streams.pop().unwrap();
     while ready(&mut body).is_some() {}
-    assert_eq!(before - budget.used(), (held[0] + held[2]) * per_event);
+    freed(budget, held[0] + held[2], 2);
     drop(streams);
     drop(body);
     drop(reader);
@@ -945,13 +964,11 @@ async fn a_shared_event_costs_each_stream_its_slot_only() {
             writer.write_encoded(&event).unwrap();
         }
     }
-    assert_eq!(app.budget.used(), 100 * 100 * Budget::SLOT);
+    assert_charged(&app.budget, 100 * 100 * Budget::SLOT, 100);
     let (writer, _body) = &streams[0];
     writer.write("p".repeat(1000)).unwrap();
-    assert_eq!(
-        app.budget.used(),
-        100 * 100 * Budget::SLOT + Budget::SLOT + 1008 + Budget::PER_EVENT
-    );
+    let sole = Budget::SLOT + 1008 + Budget::PER_EVENT;
+    assert_charged(&app.budget, 100 * 100 * Budget::SLOT + sole, 100);
     drop(streams);
     assert_eq!(app.budget.used(), 0);
 }
@@ -974,30 +991,36 @@ fn frames_hold_whole_events_up_to_64_kib_or_16_kib_on_http2() {
     }
 }
 
-/// Events dropped from a queue (here by `DropOldest`) give back exactly what they cost: a
-/// queue that stays at three events of one size stays charged three events' cost, drop after
-/// drop, and nothing once the body has taken them all.
-#[test]
-fn dropped_events_give_back_exactly_their_cost() {
-    let app = Arc::new(SseShared::new(64 << 20));
-    let (writer, mut body) = get_sse_stream(
+/// A stream of at most three queued events that drops its oldest, attached to `app`.
+fn three_events_dropping_oldest(app: &Arc<SseShared>) -> (SseWriter, SseBody) {
+    let (writer, body) = get_sse_stream(
         SseOptions::new()
             .keep_alive(None)
             .buffer(3, 1 << 20)
             .overflow(Overflow::DropOldest),
     );
-    attach(&body, &app, false);
+    attach(&body, app, false);
+    (writer, body)
+}
+
+/// Events dropped from a queue (here by `DropOldest`) give back what they cost: a queue that
+/// stays at three events of one size stays charged three events' cost (within the charge's
+/// steps), drop after drop, and nothing once the body has taken them all.
+#[test]
+fn dropped_events_give_back_exactly_their_cost() {
+    let app = Arc::new(SseShared::new(64 << 20));
+    let (writer, mut body) = three_events_dropping_oldest(&app);
     // Encoded: "data: " + 992 + "\n\n" = 1,000 bytes.
     let event = "y".repeat(992);
     let each = Budget::SLOT + 1000 + Budget::PER_EVENT;
     for written in 1..=6 {
         writer.write(event.as_str()).unwrap();
-        assert_eq!(app.budget.used(), written.min(3) * each, "after {written}");
+        assert_charged(&app.budget, written.min(3) * each, 1);
     }
     assert_eq!(ready(&mut body).unwrap().len(), 3000);
     // The frame (the three events copied into one) is in the connection's hands: still held
     // until the connection asks for the next one, which it does once it took that one.
-    assert_eq!(app.budget.used(), 3000);
+    assert_charged(&app.budget, 3000, 1);
     assert!(ready(&mut body).is_none());
     assert_eq!(app.budget.used(), 0);
 }
@@ -1017,18 +1040,15 @@ fn the_frame_in_the_connection_s_hands_counts_when_it_is_the_stream_s_own() {
     let (writer, mut body) = attached();
     writer.write("x".repeat(992)).unwrap();
     assert_eq!(ready(&mut body).unwrap().len(), 1000);
-    assert_eq!(
-        app.budget.used(),
-        1000,
-        "a sole event, in the connection's hands"
-    );
+    // A sole event, in the connection's hands.
+    assert_charged(&app.budget, 1000, 1);
     let shared = encode(&SseEvent::data("s".repeat(992))).unwrap();
     writer.write_encoded(&shared).unwrap();
     assert_eq!(ready(&mut body).unwrap().len(), 1000);
     assert_eq!(app.budget.used(), 0, "a shared event counts nothing there");
     writer.write("y".repeat(992)).unwrap();
     assert!(ready(&mut body).is_some());
-    assert_eq!(app.budget.used(), 1000);
+    assert_charged(&app.budget, 1000, 1);
     drop(body);
     assert_eq!(app.budget.used(), 0, "the dropped body gave it back");
     drop(writer);
@@ -1038,7 +1058,7 @@ fn the_frame_in_the_connection_s_hands_counts_when_it_is_the_stream_s_own() {
     writer.write("z".repeat(992)).unwrap();
     assert!(ready(&mut body).is_some());
     writer.close();
-    assert_eq!(app.budget.used(), 1000);
+    assert_charged(&app.budget, 1000, 1);
     drop(body);
     assert_eq!(
         app.budget.used(),
@@ -1074,7 +1094,7 @@ fn a_source_s_frame_in_the_connection_s_hands_counts_when_it_is_the_stream_s_own
     );
     attach(&body, &app, false);
     assert_eq!(ready(&mut body).unwrap().len(), 1000);
-    assert_eq!(app.budget.used(), 1000, "the stream's own frame");
+    assert_charged(&app.budget, 1000, 1); // the stream's own frame
     assert_eq!(ready(&mut body).unwrap().len(), 1000);
     assert_eq!(app.budget.used(), 0, "a shared frame counts nothing");
     assert!(ready(&mut body).is_none());
@@ -1141,4 +1161,48 @@ fn the_body_is_woken_outside_the_stream_lock() {
         returns_with_a_peeking_waker(options(), SseWriter::close),
         "close() woke the body under the stream's lock"
     );
+}
+
+/// A stream's charge moves in [`Budget::STEP`]s: 32 shared events (16-byte slots) are one step,
+/// charged by the first of them; a charge two steps above what the stream holds comes down to
+/// it rounded up to a step; a stream holding nothing is charged nothing.
+#[test]
+fn a_stream_s_charge_moves_in_steps() {
+    let app = Arc::new(SseShared::new(64 << 20));
+    let (writer, mut body) = three_events_dropping_oldest(&app);
+    let step = Budget::STEP;
+    let sole = "y".repeat(992); // 1,000 bytes encoded, 1,096 with its slot and bookkeeping
+    for _ in 0..3 {
+        writer.write(sole.as_str()).unwrap();
+    }
+    assert_eq!(app.budget.used(), (3 * 1096_usize).div_ceil(step) * step);
+    // A shared event drops the oldest: 2,208 held, 1,376 below the charge: down to 2,560.
+    let shared = encode(&SseEvent::data("s")).unwrap();
+    writer.write_encoded(&shared).unwrap();
+    assert_eq!(app.budget.used(), 2560);
+    // A shared event drops another: 1,128 held, 1,432 below: down to 1,536.
+    writer.write_encoded(&shared).unwrap();
+    assert_eq!(app.budget.used(), 1536);
+    while ready(&mut body).is_some() {}
+    assert_eq!(app.budget.used(), 0, "nothing held, nothing charged");
+
+    let (writers, _bodies): (Vec<_>, Vec<_>) = (0..2)
+        .map(|_| {
+            let (writer, body) = get_sse_stream(SseOptions::new().keep_alive(None));
+            attach(&body, &app, false);
+            (writer, body)
+        })
+        .unzip();
+    for n in 1..=32 {
+        write_to_all(&writers, &shared);
+        assert_eq!(app.budget.used(), 2 * step, "after {n}");
+    }
+    write_to_all(&writers, &shared);
+    assert_eq!(app.budget.used(), 4 * step);
+}
+
+fn write_to_all(writers: &[SseWriter], event: &EncodedEvent) {
+    for writer in writers {
+        writer.write_encoded(event).unwrap();
+    }
 }
