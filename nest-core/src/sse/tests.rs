@@ -1164,26 +1164,34 @@ fn the_body_is_woken_outside_the_stream_lock() {
 }
 
 /// A stream's charge moves in [`Budget::STEP`]s: 32 shared events (16-byte slots) are one step,
-/// charged by the first of them; a charge two steps above what the stream holds comes down to
-/// it rounded up to a step; a stream holding nothing is charged nothing.
+/// charged by the first of them; a charge less than two steps above what the stream holds
+/// stays, one two steps or more above it comes down to it rounded up to a step; a stream
+/// holding nothing is charged nothing.
 #[test]
 fn a_stream_s_charge_moves_in_steps() {
     let app = Arc::new(SseShared::new(64 << 20));
     let (writer, mut body) = three_events_dropping_oldest(&app);
     let step = Budget::STEP;
-    let sole = "y".repeat(992); // 1,000 bytes encoded, 1,096 with its slot and bookkeeping
+    // 400 bytes encoded: 496 with its slot and bookkeeping.
+    let sole = "y".repeat(392);
     for _ in 0..3 {
         writer.write(sole.as_str()).unwrap();
     }
-    assert_eq!(app.budget.used(), (3 * 1096_usize).div_ceil(step) * step);
-    // A shared event drops the oldest: 2,208 held, 1,376 below the charge: down to 2,560.
-    let shared = encode(&SseEvent::data("s")).unwrap();
-    writer.write_encoded(&shared).unwrap();
-    assert_eq!(app.budget.used(), 2560);
-    // A shared event drops another: 1,128 held, 1,432 below: down to 1,536.
-    writer.write_encoded(&shared).unwrap();
+    // 1,488 held: charged up to the next step.
     assert_eq!(app.budget.used(), 1536);
-    while ready(&mut body).is_some() {}
+    // Shared events drop the sole ones, oldest first: 1,008 then 534 held (the bookkeeping
+    // given back in proportion to the bytes dropped), less than two steps below the charge,
+    // which stays; then 69, more than two steps below: down to one step.
+    let shared = encode(&SseEvent::data("s")).unwrap();
+    for expected in [1536, 1536, 512] {
+        writer.write_encoded(&shared).unwrap();
+        assert_eq!(app.budget.used(), expected);
+    }
+    // Drained: the frame in the connection's hands (27 bytes) keeps the step; once the
+    // connection asks for the next, nothing is held, and nothing is charged.
+    assert_eq!(ready(&mut body).unwrap().len(), 27);
+    assert_eq!(app.budget.used(), 512);
+    assert!(ready(&mut body).is_none());
     assert_eq!(app.budget.used(), 0, "nothing held, nothing charged");
 
     let (writers, _bodies): (Vec<_>, Vec<_>) = (0..2)
