@@ -259,7 +259,7 @@ impl ServerConfig {
     ///
     /// Streams that filled before the budget was reached keep what they hold until it is read
     /// or they end (up to their own bound), so the queues hold at most about twice the budget.
-    /// The gauge `nest_sse_buffered_bytes` shows what is held. Not counted here, bounded per
+    /// The gauge `nest_sse_buffered_bytes` shows what is counted. Not counted here, bounded per
     /// connection instead (see `SseBody`): what h2 holds beyond the frame it took (its send
     /// buffer, [`http2_max_send_buf_size`](Self::http2_max_send_buf_size) per stream), what
     /// hyper's HTTP/1.1 writer buffers when the direct path is off, and the kernel's buffers.

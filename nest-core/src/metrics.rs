@@ -19,7 +19,7 @@
 //! | `nest_sse_events_total` | counter | | events handed to connections, counted per frame (per subscriber: an event to 1,000 streams counts 1,000) |
 //! | `nest_sse_bytes_total` | counter | | bytes of SSE frames handed to connections |
 //! | `nest_sse_events_lost_total` | counter | `why` (`refused`, `dropped`, `closed`) | events lost to a stream's overflow policy |
-//! | `nest_sse_buffered_bytes` | gauge | | what all SSE queues hold against `ServerConfig::sse_buffer_budget` (set when a stream starts and when a new one is refused: never per frame) |
+//! | `nest_sse_buffered_bytes` | gauge | | what all SSE queues hold as `ServerConfig::sse_buffer_budget` counts it (in 512-byte steps per stream) (set when a stream starts and when a new one is refused: never per frame) |
 //! | `nest_sse_budget_refused_total` | counter | | new SSE streams answered 503 because the budget was spent |
 //!
 //! Every label value comes from a bounded set the app fixes when it is built (its route patterns,
