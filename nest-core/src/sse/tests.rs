@@ -1007,7 +1007,7 @@ fn three_events_dropping_oldest(app: &Arc<SseShared>) -> (SseWriter, SseBody) {
 /// stays at three events of one size stays charged three events' cost (within the charge's
 /// steps), drop after drop, and nothing once the body has taken them all.
 #[test]
-fn dropped_events_give_back_exactly_their_cost() {
+fn dropped_events_give_back_their_cost() {
     let app = Arc::new(SseShared::new(64 << 20));
     let (writer, mut body) = three_events_dropping_oldest(&app);
     // Encoded: "data: " + 992 + "\n\n" = 1,000 bytes.
@@ -1209,6 +1209,7 @@ fn a_stream_s_charge_moves_in_steps() {
     assert_eq!(app.budget.used(), 4 * step);
 }
 
+/// Writes `event` to every one of `writers`, as an app's loop over its clients does.
 fn write_to_all(writers: &[SseWriter], event: &EncodedEvent) {
     for writer in writers {
         writer.write_encoded(event).unwrap();

@@ -149,7 +149,7 @@ impl SseWriter {
     /// Queues `bytes`; `sole` when they are this stream's alone (not a shared encoded event).
     ///
     /// The common case (an open stream with room) is a few field updates under the lock and
-    /// the wake after it; an ended or full stream takes [`push_locked`]'s way. No waker runs
+    /// the wake after it; an ended or full stream takes [`push_past_room`]'s way. No waker runs
     /// under the lock.
     fn push(&self, bytes: Arc<Bytes>, mode: Mode, sole: bool) -> Result<(), SseError> {
         let shared = self.shared();
@@ -162,7 +162,7 @@ impl SseWriter {
             }
             return Ok(());
         }
-        let pushed = push_locked(shared, &mut st, bytes, mode, sole);
+        let pushed = push_past_room(shared, &mut st, bytes, mode, sole);
         drop(st);
         pushed.finish(shared)
     }
@@ -259,8 +259,29 @@ fn queue(st: &mut State, bytes: Arc<Bytes>, sole: bool) -> Option<Waker> {
     st.waker.take()
 }
 
-#[cold]
+/// Queues `bytes` under the lock (the way of a write with an automatic id, which must take its
+/// id under the same lock): an open stream with room takes them at once, else
+/// [`push_past_room`] applies the policy.
 fn push_locked(
+    shared: &Shared,
+    st: &mut State,
+    bytes: Arc<Bytes>,
+    mode: Mode,
+    sole: bool,
+) -> Pushed {
+    if st.end.is_none() && !is_full(shared, st, bytes.len(), State::cost(&bytes, sole)) {
+        return Pushed {
+            waker: queue(st, bytes, sole),
+            ..Pushed::done(Ok(()))
+        };
+    }
+    push_past_room(shared, st, bytes, mode, sole)
+}
+
+/// Queues `bytes` on a stream that ended (refused) or has no room: the overflow policy, or
+/// `Full` for a writer that waits for room.
+#[cold]
+fn push_past_room(
     shared: &Shared,
     st: &mut State,
     bytes: Arc<Bytes>,
