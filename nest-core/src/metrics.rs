@@ -18,7 +18,7 @@
 //! | `nest_sse_streams_ended_total` | counter | `reason` (`EndReason`: `client_gone`, `closed`, `writers_dropped`, `shutdown`, `overflow`, `failed`, `lifetime`) | SSE streams ended |
 //! | `nest_sse_events_total` | counter | | events handed to connections, counted per frame (per subscriber: an event to 1,000 streams counts 1,000) |
 //! | `nest_sse_bytes_total` | counter | | bytes of SSE frames handed to connections |
-//! | `nest_sse_events_lost_total` | counter | `why` (`refused`, `dropped`, `closed`) | events lost to a stream's overflow policy |
+//! | `nest_sse_events_lost_total` | counter | `why` (`refused`, `dropped`, `closed`) | events lost to a stream's overflow policy (updated by a stream's 1st, 2nd, 4th … loss since its last loss log line, then once per 64: at most 63 behind per stream; exact when the stream ends) |
 //! | `nest_sse_buffered_bytes` | gauge | | what all SSE queues hold as `ServerConfig::sse_buffer_budget` counts it (in 512-byte steps per stream) (set when a stream starts and when a new one is refused: never per frame) |
 //! | `nest_sse_budget_refused_total` | counter | | new SSE streams answered 503 because the budget was spent |
 //!

@@ -403,6 +403,52 @@ fn cancel_section(md: &mut String, r: &Results, targets: &mut Vec<Target>) {
     let _ = writeln!(md);
 }
 
+/// Section 5b: one writer per client in memory (`nest-bench/benches/writes.rs`), per event and
+/// stream, against tokio's broadcast channel.
+fn writes_section(md: &mut String, m: &[Micro]) {
+    const GROUP: &str = "write 32 events to 1000 streams";
+    let find = |function: &str| {
+        m.iter()
+            .find(|b| b.group == GROUP && b.function == function)
+    };
+    let _ = writeln!(
+        md,
+        "\n## 5b. Writing to many streams (criterion, `nest-bench/benches/writes.rs`)\n\n\
+         One writer per client in memory: 32 events (~80 bytes on the wire), each encoded once, written with \
+         `write_encoded` to 1,000 streams (queues of 1,024 events, `DropOldest`). *read*: then each \
+         body polled for its frame (the 32 events copied into it); *never read*: every queue is full, \
+         each write drops the oldest event (a client that connects and never reads). tokio broadcast: \
+         one send per event, then each of 1,000 receivers copies its 32 events into a buffer (what the \
+         raw socket writer does before its `write`). No sockets, no scheduler.\n\n\
+         | writer | ns per event and stream | × tokio broadcast's time |\n|---|---:|---:|"
+    );
+    let per_event = |b: &Micro| {
+        let elements = b.elements.unwrap_or(1).max(1) as f64;
+        Spread {
+            min: b.ns.min / elements,
+            median: b.ns.median / elements,
+            max: b.ns.max / elements,
+        }
+    };
+    let broadcast = find("tokio broadcast").map(|b| per_event(b).median);
+    for function in [
+        "nest, read",
+        "nest, never read",
+        "nest, never read, Prometheus recorder",
+        "tokio broadcast",
+    ] {
+        if let Some(b) = find(function) {
+            let ns = per_event(b);
+            let _ = writeln!(
+                md,
+                "| {function} | {} | {} |",
+                spread(Some(ns), 1.0, 1),
+                ratio_text(broadcast.map(|base| ns.median / base))
+            );
+        }
+    }
+}
+
 fn micro_sections(md: &mut String, r: &Results, targets: &mut Vec<Target>) {
     let m = &r.micro;
     if m.is_empty() {
@@ -487,6 +533,7 @@ fn micro_sections(md: &mut String, r: &Results, targets: &mut Vec<Target>) {
             );
         }
     }
+    writes_section(md, m);
     let _ = writeln!(
         md,
         "\n## 7. CORS overhead (criterion, `nest-bench/benches/cors.rs`)\n\n\

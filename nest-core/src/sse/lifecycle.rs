@@ -188,8 +188,13 @@ pub(super) struct State {
     /// Events lost to the overflow policy (counted under the lock the loss happens under: no
     /// atomic per lost event).
     pub(super) lost: u64,
-    /// Losses not reported in a log line yet.
-    unlogged: u64,
+    /// Losses not reported in a log line yet (saturating: a line is due every 10 s).
+    unlogged: u32,
+    /// Losses not counted in `nest_sse_events_lost_total` yet: counted by the stream's next
+    /// loss that looks at the clock (see [`looks_at_clock`]: fewer than [`LOSS_CLOCK_EVERY`]
+    /// losses later) or by its end, so a flood of losses costs the metric one update per 64,
+    /// not one per loss.
+    unmetered: u32,
     /// When the next loss may be logged, in ms on [`clock_ms`]'s clock (0: at once).
     next_loss_log: u64,
     /// The largest frame handed to the connection ([`H2_MAX_FRAME`] on HTTP/2).
@@ -249,11 +254,14 @@ impl State {
     /// `bytes` of queued events were taken off the queue (handed on or dropped): what they
     /// cost goes back, in proportion.
     pub(super) fn dequeued(&mut self, bytes: usize) {
-        let before = self.queued_bytes.max(1) as u64;
-        let given = u64::from(self.owned) * bytes as u64 / before;
-        self.owned = self
-            .owned
-            .saturating_sub(u32::try_from(given).unwrap_or(u32::MAX));
+        if self.owned > 0 {
+            // (Nothing to divide for events shared with other streams, which own nothing.)
+            let before = self.queued_bytes.max(1) as u64;
+            let given = u64::from(self.owned) * bytes as u64 / before;
+            self.owned = self
+                .owned
+                .saturating_sub(u32::try_from(given).unwrap_or(u32::MAX));
+        }
         self.queued_bytes -= bytes;
         if self.queue.is_empty() {
             self.owned = 0;
@@ -323,6 +331,7 @@ impl Shared {
                 body_dropped: false,
                 lost: 0,
                 unlogged: 0,
+                unmetered: 0,
                 next_loss_log: 0,
                 max_frame: MAX_FRAME as u32,
                 charged: 0,
@@ -377,7 +386,8 @@ impl Shared {
             reason,
             span: st.span.take(),
             hook: st.hook.take(),
-            unlogged: std::mem::take(&mut st.unlogged),
+            unlogged: std::mem::take(&mut st.unlogged).into(),
+            unmetered: (std::mem::take(&mut st.unmetered), Loss::of(self.overflow)),
             lost: st.lost,
         })
     }
@@ -418,10 +428,10 @@ impl Shared {
     /// released: only a loss that finds a line due takes it again. The clock is read only at
     /// the losses [`State::lose`] marks (see [`LOSS_CLOCK_EVERY`]), not at each loss of a flood.
     pub(super) fn report_loss(&self, lost: Lost) {
-        crate::metrics::sse_events_lost(lost.count, lost.loss.label());
         if !lost.look {
             return;
         }
+        crate::metrics::sse_events_lost(lost.metered.into(), lost.loss.label());
         let now = clock_ms();
         if now < lost.due {
             return;
@@ -449,16 +459,23 @@ impl Shared {
 
 impl State {
     /// Counts `count` events lost to the overflow policy; what to report once the lock is
-    /// released.
+    /// released: the losses not counted in the metric yet, when this loss looks at the clock.
     pub(super) fn lose(&mut self, count: u64, loss: Loss) -> Lost {
-        let before = self.unlogged;
+        let before = u64::from(self.unlogged);
+        let after = before.saturating_add(count);
         self.lost += count;
-        self.unlogged += count;
+        self.unlogged = u32::try_from(after).unwrap_or(u32::MAX);
+        let look = looks_at_clock(before, after);
+        // At most `count` + 63 (see `unmetered`); a `u32` unless one loss is 4 billion events.
+        let unmetered = u64::from(self.unmetered).saturating_add(count);
+        let unmetered = u32::try_from(unmetered).unwrap_or(u32::MAX);
+        let metered = if look { unmetered } else { 0 };
+        self.unmetered = unmetered - metered;
         Lost {
-            count,
+            metered,
             loss,
             due: self.next_loss_log,
-            look: looks_at_clock(before, self.unlogged),
+            look,
         }
     }
 }
@@ -466,7 +483,8 @@ impl State {
 /// Events lost under the lock, to report after it ([`Shared::report_loss`]).
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Lost {
-    count: u64,
+    /// Losses to count in the metric now (this one's and the unmetered ones before it).
+    metered: u32,
     loss: Loss,
     /// When the stream's next loss line was due at the time of the loss.
     due: u64,
@@ -478,6 +496,7 @@ pub(super) struct Lost {
 /// 2nd, 4th … of them), a loss looks at the clock for the next line once per this many: under
 /// a flood, a clock read per 64 lost events instead of one per event (it was a tenth of the
 /// server's time with 1,000 writers dropping), and a due line comes at most 64 losses late.
+/// The losses metric is updated by the same losses (and at the stream's end).
 pub(super) const LOSS_CLOCK_EVERY: u64 = 64;
 
 /// Whether losses that took the stream's unlogged count from `before` to `after` look at the
@@ -536,6 +555,15 @@ pub(super) enum Loss {
 }
 
 impl Loss {
+    /// How a stream with the overflow policy `overflow` loses events.
+    fn of(overflow: Overflow) -> Self {
+        match overflow {
+            Overflow::Error => Loss::Refused,
+            Overflow::DropOldest => Loss::Dropped,
+            Overflow::Close => Loss::Closed,
+        }
+    }
+
     fn label(self) -> &'static str {
         match self {
             Loss::Refused => "refused",
@@ -562,6 +590,8 @@ pub(super) struct Ending {
     span: Option<Box<StreamSpan>>,
     hook: Option<Hook>,
     unlogged: u64,
+    /// Losses not counted in the metric yet, and how they were lost.
+    unmetered: (u32, Loss),
     lost: u64,
 }
 
@@ -574,6 +604,7 @@ pub(super) fn finish(ending: Option<Ending>) {
         span,
         hook,
         unlogged,
+        unmetered: (unmetered, loss),
         lost,
     }) = ending
     else {
@@ -581,6 +612,9 @@ pub(super) fn finish(ending: Option<Ending>) {
     };
     if let Some(waker) = waker {
         waker.wake();
+    }
+    if unmetered > 0 {
+        crate::metrics::sse_events_lost(unmetered.into(), loss.label());
     }
     if unlogged > 0 {
         tracing::warn!(

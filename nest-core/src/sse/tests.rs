@@ -517,6 +517,70 @@ async fn sparse_losses_are_logged_when_their_line_is_due() {
     assert_eq!(lines.get(), [(1, 1), (1, 2), (1, 3)]);
 }
 
+/// The losses metric moves with the losses that look at the clock (the 1st, 2nd, 4th … 64th
+/// since the stream's last loss line, then every 64th), not with each loss: under a flood of losses it is updated
+/// once per 64 (with a recorder installed, each update looks its series up). It is never more
+/// than 63 behind the stream's count, and exact once the stream ends.
+#[test]
+fn the_losses_metric_moves_once_per_64_losses_and_is_exact_at_the_end() {
+    use super::lifecycle::LOSS_CLOCK_EVERY;
+    use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    // The counter's total so far (a snapshot resets what it read: the totals are summed here).
+    let mut total = 0;
+    let mut metered = || {
+        for (key, _, _, value) in snapshotter.snapshot().into_vec() {
+            if key.key().name() == "nest_sse_events_lost_total" {
+                assert!(
+                    key.key().labels().any(|l| l.value() == "dropped"),
+                    "{key:?}"
+                );
+                let DebugValue::Counter(n) = value else {
+                    panic!("{value:?}")
+                };
+                total += n;
+            }
+        }
+        total
+    };
+    metrics::with_local_recorder(&recorder, || {
+        let (writer, body) = get_sse_stream(
+            SseOptions::new()
+                .keep_alive(None)
+                .buffer(1, 1024)
+                .overflow(Overflow::DropOldest),
+        );
+        writer.write("0").unwrap();
+        let mut updates = Vec::new();
+        for lost in 1..=200u64 {
+            let before = metered();
+            writer.write(format!("{lost}")).unwrap();
+            assert_eq!(
+                writer.lost_events(),
+                lost,
+                "the stream's own count is exact"
+            );
+            let after = metered();
+            assert!(
+                lost - after < LOSS_CLOCK_EVERY,
+                "{lost} lost, {after} counted"
+            );
+            if after != before {
+                assert_eq!(after, lost, "an update counts every loss so far");
+                updates.push(lost);
+            }
+        }
+        // The first loss logs its line at once; the looks count from that line.
+        assert_eq!(updates, [1, 2, 3, 5, 9, 17, 33, 65, 129, 193]);
+        drop(body);
+        assert_eq!(metered(), 200, "the stream's end counts the rest");
+        // Ended: nothing more is lost or counted.
+        assert!(writer.write("late").is_err());
+        assert_eq!(metered(), 200);
+    });
+}
+
 /// Which losses read the clock: the first after a line, the count's powers of two, then every
 /// [`LOSS_CLOCK_EVERY`]th, also when one push drops several.
 #[test]
