@@ -131,7 +131,11 @@ pub(crate) fn sse_bytes(count: usize) {
     counter!("nest_sse_bytes_total").increment(count as u64);
 }
 
+/// Counts `count` events lost (nothing for none: a stream that ended without losses).
 pub(crate) fn sse_events_lost(count: u64, why: &'static str) {
+    if count == 0 {
+        return;
+    }
     // Literal labels: a static key, no allocation per lost event.
     match why {
         "refused" => counter!("nest_sse_events_lost_total", "why" => "refused").increment(count),

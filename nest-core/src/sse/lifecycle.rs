@@ -613,9 +613,7 @@ pub(super) fn finish(ending: Option<Ending>) {
     if let Some(waker) = waker {
         waker.wake();
     }
-    if unmetered > 0 {
-        crate::metrics::sse_events_lost(unmetered.into(), loss.label());
-    }
+    crate::metrics::sse_events_lost(unmetered.into(), loss.label());
     if unlogged > 0 {
         tracing::warn!(
             lost = unlogged,
