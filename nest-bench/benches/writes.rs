@@ -10,7 +10,8 @@
 //!   1,024 events, `Overflow::DropOldest`): each write drops the oldest event. What a hostile
 //!   client that connects and never reads costs the app's writer loop.
 //! - `nest, never read, Prometheus recorder`: the same with a metrics recorder installed, as in
-//!   production (each loss is counted in `nest_sse_events_lost_total`).
+//!   production (the losses are counted in `nest_sse_events_lost_total`, once per 64 per
+//!   stream).
 //!
 //! Run with: `cargo bench -p nest-bench --bench writes` (smoke: append `-- --test`).
 
@@ -93,8 +94,7 @@ fn bench(c: &mut Criterion) {
         b.iter(|| write_all(&never_read, &mut seq));
     });
     assert!(never_read.iter().all(|w| w.lost_events() > 0), "dropping");
-    // The same with a Prometheus recorder, as a production server has (the losses are counted
-    // in `nest_sse_events_lost_total`).
+    // The same with a Prometheus recorder, as a production server has.
     let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
     let metrics = recorder.handle();
     metrics::with_local_recorder(&recorder, || {

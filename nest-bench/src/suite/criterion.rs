@@ -46,6 +46,16 @@ impl Result {
         })
     }
 
+    /// Nanoseconds per element from the median, and min–max.
+    pub(crate) fn ns_per_element(&self) -> Option<Spread> {
+        let n = self.elements? as f64;
+        Some(Spread {
+            median: self.ns.median / n,
+            min: self.ns.min / n,
+            max: self.ns.max / n,
+        })
+    }
+
     /// Elements per second from the median, and min–max.
     pub(crate) fn per_sec(&self) -> Option<Spread> {
         let n = self.elements? as f64;

@@ -422,23 +422,16 @@ fn writes_section(md: &mut String, m: &[Micro]) {
          raw socket writer does before its `write`). No sockets, no scheduler.\n\n\
          | writer | ns per event and stream | × tokio broadcast's time |\n|---|---:|---:|"
     );
-    let per_event = |b: &Micro| {
-        let elements = b.elements.unwrap_or(1).max(1) as f64;
-        Spread {
-            min: b.ns.min / elements,
-            median: b.ns.median / elements,
-            max: b.ns.max / elements,
-        }
-    };
-    let broadcast = find("tokio broadcast").map(|b| per_event(b).median);
+    let broadcast = find("tokio broadcast")
+        .and_then(Micro::ns_per_element)
+        .map(|ns| ns.median);
     for function in [
         "nest, read",
         "nest, never read",
         "nest, never read, Prometheus recorder",
         "tokio broadcast",
     ] {
-        if let Some(b) = find(function) {
-            let ns = per_event(b);
+        if let Some(ns) = find(function).and_then(Micro::ns_per_element) {
             let _ = writeln!(
                 md,
                 "| {function} | {} | {} |",

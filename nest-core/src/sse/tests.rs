@@ -518,9 +518,9 @@ async fn sparse_losses_are_logged_when_their_line_is_due() {
 }
 
 /// The losses metric moves with the losses that look at the clock (the 1st, 2nd, 4th … 64th
-/// since the stream's last loss line, then every 64th), not with each loss: under a flood of losses it is updated
-/// once per 64 (with a recorder installed, each update looks its series up). It is never more
-/// than 63 behind the stream's count, and exact once the stream ends.
+/// since the stream's last loss line, then every 64th), not with each loss: under a flood of
+/// losses it is updated once per 64 (with a recorder installed, each update looks its series
+/// up). It is never more than 63 behind the stream's count, and exact once the stream ends.
 #[test]
 fn the_losses_metric_moves_once_per_64_losses_and_is_exact_at_the_end() {
     use super::lifecycle::LOSS_CLOCK_EVERY;
